@@ -1,0 +1,1 @@
+"""The HTTP face of the service: accepts uploads, answers job status and transcripts."""

@@ -1,0 +1,55 @@
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pymongo.errors import PyMongoError
+
+from gateway.routes import router
+from gateway.settings import GatewaySettings
+from gateway.submit import Services
+from gateway.watcher import JobWatcher
+from shared.broker import BrokerUnavailable
+from shared.media import MediaPaths
+from shared.worker import connected
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        media = MediaPaths(settings.media_dir)
+        media.create_folders()
+        async with connected(settings) as (broker, jobs):
+            watcher = JobWatcher(broker, jobs)
+            await watcher.start()
+            app.state.services = Services(settings, broker, jobs, media, watcher)
+            log.info("gateway ready on http://%s:%d", settings.host, settings.port)
+            yield
+
+    app = FastAPI(
+        title="Speech-to-text service",
+        summary="Upload media, get a job id at once, collect the transcript when it is done.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.add_exception_handler(PyMongoError, _unavailable("The job database"))
+    app.add_exception_handler(BrokerUnavailable, _unavailable("The message broker"))
+    return app
+
+
+def _unavailable(what: str):  # type: ignore[no-untyped-def]
+    async def handler(_request: Request, error: Exception) -> JSONResponse:
+        log.warning("%s is unavailable: %r", what, error)
+        return JSONResponse(
+            {"detail": f"{what} is unavailable; try again shortly."},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    return handler

@@ -1,0 +1,151 @@
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from gateway.schemas import (
+    UPLOAD_BODY,
+    JobAccepted,
+    NativeResult,
+    NativeTimeout,
+    TaskAccepted,
+    TaskState,
+    TranscriptJson,
+    problems,
+)
+from gateway.submit import Services, submit_job
+from shared.jobs import JOB_ID_PATTERN, Job, JobStatus
+
+router = APIRouter()
+
+UPLOAD_PROBLEMS = problems(400, 413, 415, 422, 503)
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id POST /v1/jobs returned.")]
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+async def find_job(services: Services, job_id: str) -> Job:
+    job = await services.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"No job {job_id}.")
+    return job
+
+
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    response_model=JobAccepted,
+    responses=UPLOAD_PROBLEMS,
+    openapi_extra=UPLOAD_BODY,
+    summary="Upload a media file for transcription",
+)
+async def create_job(request: Request, response: Response, services: ServicesDep) -> JobAccepted:
+    job = await submit_job(services, request)
+    response.headers["Location"] = f"/v1/jobs/{job.job_id}"
+    return JobAccepted(job_id=job.job_id, status=job.status)
+
+
+@router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems(404, 503))
+async def get_job(job_id: JobId, services: ServicesDep) -> Job:
+    return await find_job(services, job_id)
+
+
+@router.get(
+    "/v1/jobs/{job_id}/transcript",
+    response_model=TranscriptJson,
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **problems(404, 409, 503),
+    },
+)
+async def get_transcript(
+    job_id: JobId,
+    services: ServicesDep,
+    format: Annotated[Literal["txt", "json"], Query()] = "txt",
+) -> Response:
+    job = await find_job(services, job_id)
+    if job.status is not JobStatus.DONE or job.text is None:
+        reason = f": {job.error.message}" if job.error else ""
+        raise HTTPException(409, f"Job {job_id} is {job.status}, not done{reason}")
+    if format == "json":
+        body = TranscriptJson(
+            job_id=job.job_id,
+            text=job.text,
+            language=job.detected_language or job.language,
+            duration_seconds=job.duration_seconds,
+        )
+        return JSONResponse(body.model_dump())
+    return PlainTextResponse(job.text)
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Broker and database are reachable", responses=problems(503))
+async def readyz(services: ServicesDep) -> dict[str, str]:
+    if not services.broker.is_connected:
+        raise HTTPException(503, "The message broker is unreachable.")
+    await services.jobs.ping()
+    return {"status": "ready"}
+
+
+# Routes of the tutorial design this service grew from, kept for its users.
+
+
+@router.post(
+    "/stt/task",
+    response_model=TaskAccepted,
+    responses=UPLOAD_PROBLEMS,
+    openapi_extra=UPLOAD_BODY,
+    tags=["tutorial compatibility"],
+)
+async def create_task(request: Request, services: ServicesDep) -> TaskAccepted:
+    job = await submit_job(services, request)
+    return TaskAccepted(job_id=job.job_id, file_id=job.job_id)
+
+
+@router.get(
+    "/stt/task/{job_id}",
+    response_model=TaskState,
+    response_model_exclude_none=True,
+    responses=problems(404, 503),
+    tags=["tutorial compatibility"],
+)
+async def get_task(job_id: JobId, services: ServicesDep) -> TaskState:
+    job = await find_job(services, job_id)
+    if job.status is JobStatus.DONE:
+        return TaskState(job_id=job_id, text=job.text)
+    if job.status is JobStatus.FAILED:
+        return TaskState(job_id=job_id, status="failed", error=job.error)
+    return TaskState(job_id=job_id, status="processing")
+
+
+@router.post(
+    "/stt/native",
+    response_model=NativeResult,
+    responses={504: {"model": NativeTimeout}, **UPLOAD_PROBLEMS},
+    openapi_extra=UPLOAD_BODY,
+    tags=["tutorial compatibility"],
+    summary="Upload and wait for the transcript",
+)
+async def transcribe_and_wait(request: Request, services: ServicesDep) -> Response:
+    job = await submit_job(services, request)
+    wait_seconds = services.settings.native_wait_seconds
+    finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
+    if finished is None:
+        timeout = NativeTimeout(
+            detail=f"Not finished within {wait_seconds:.0f} s; poll GET /v1/jobs/{job.job_id}.",
+            job_id=job.job_id,
+        )
+        return JSONResponse(timeout.model_dump(), status_code=504)
+    if finished.status is JobStatus.FAILED and finished.error is not None:
+        raise HTTPException(422, f"Job {job.job_id} failed: {finished.error.message}")
+    return JSONResponse(NativeResult(job_id=job.job_id, text=finished.text or "").model_dump())

@@ -1,0 +1,88 @@
+"""Accepting a job: upload to disk, job document, `media.uploaded`; all three or none."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+
+from gateway.settings import GatewaySettings
+from gateway.upload import UploadError, receive_upload
+from gateway.watcher import JobWatcher
+from shared.broker import Broker
+from shared.engines import supported_languages
+from shared.events import MediaUploaded
+from shared.jobs import Job, JobStore, new_job_id
+from shared.media import MediaPaths
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: GatewaySettings
+    broker: Broker
+    jobs: JobStore
+    media: MediaPaths
+    watcher: JobWatcher
+
+
+def choose_engine_and_language(
+    settings: GatewaySettings, engine: str | None, language: str | None
+) -> tuple[str, str]:
+    engine = engine or settings.default_engine
+    language = (language or settings.default_language).lower()
+    if engine not in settings.engines:
+        raise HTTPException(
+            422, f"Unknown engine {engine!r}; this service offers: {', '.join(settings.engines)}."
+        )
+    languages = supported_languages(engine, settings.whisper_model)
+    if language not in languages:
+        raise HTTPException(
+            422,
+            f"The engine {engine!r} does not transcribe language {language!r};"
+            f" it does: {', '.join(sorted(languages))}.",
+        )
+    return engine, language
+
+
+async def submit_job(services: Services, request: Request) -> Job:
+    job_id = new_job_id()
+    path = services.media.upload(job_id)
+    length = request.headers.get("content-length")
+    try:
+        upload = await receive_upload(
+            request.stream(),
+            request.headers.get("content-type"),
+            int(length) if length and length.isdigit() else None,
+            path,
+            services.settings.max_upload_bytes,
+        )
+    except UploadError as error:
+        raise HTTPException(error.status_code, error.message) from error
+
+    try:
+        engine, language = choose_engine_and_language(
+            services.settings, upload.fields.get("engine"), upload.fields.get("language")
+        )
+        job = await services.jobs.create(
+            job_id,
+            filename=upload.filename,
+            size_bytes=upload.size_bytes,
+            content_type=upload.content_type,
+            language=language,
+            engine=engine,
+        )
+    except BaseException:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        raise
+
+    try:
+        await services.broker.publish(MediaUploaded(job_id=job_id))
+    except BaseException:
+        log.warning("job %s: media.uploaded not confirmed; withdrawing the job", job_id)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await services.jobs.delete(job_id)
+        raise
+    log.info("job %s: accepted %d bytes for %s/%s", job_id, upload.size_bytes, engine, language)
+    return job

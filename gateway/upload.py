@@ -1,0 +1,197 @@
+"""Streams a multipart upload straight to disk, judging it while it arrives.
+
+Starlette's form parser reads the whole body before a route sees it; this reader stops at the first
+sign of trouble (too large, plainly not media, a second file) so nothing more is read or kept.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from gateway.sniff import SNIFF_BYTES, not_media_reason
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+FILE_FIELD = "file"
+MAX_FIELD_BYTES = 16 * 1024
+WRITE_BYTES = 1024 * 1024
+# Multipart headers and boundaries on top of the file itself.
+ENVELOPE_BYTES = 64 * 1024
+
+
+class UploadError(Exception):
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass
+class Upload:
+    path: Path
+    filename: str | None
+    content_type: str | None
+    size_bytes: int
+    fields: dict[str, str]
+
+
+@dataclass
+class _Part:
+    headers: dict[str, str] = field(default_factory=dict)
+    header_name: bytearray = field(default_factory=bytearray)
+    header_value: bytearray = field(default_factory=bytearray)
+    name: str | None = None
+    is_file: bool = False
+    value: bytearray = field(default_factory=bytearray)
+
+
+class _FormReader:
+    """Parser callbacks: they only collect bytes; the async loop writes them out."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.part = _Part()
+        self.fields: dict[str, str] = {}
+        self.file_seen = False
+        self.filename: str | None = None
+        self.content_type: str | None = None
+        self.pending = bytearray()
+        self.size = 0
+        self.sniffed = False
+
+    def on_part_begin(self) -> None:
+        self.part = _Part()
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.part.header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        name = self.part.header_name.decode("latin-1").strip().lower()
+        self.part.headers[name] = self.part.header_value.decode("utf-8", "replace").strip()
+        self.part.header_name.clear()
+        self.part.header_value.clear()
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self.part.headers.get("content-disposition", ""))
+        name = options.get(b"name", b"").decode("utf-8", "replace")
+        self.part.name = name
+        if name == FILE_FIELD and b"filename" in options:
+            if self.file_seen:
+                raise UploadError(400, f"Send exactly one file in the form field '{FILE_FIELD}'.")
+            self.file_seen = True
+            self.part.is_file = True
+            self.filename = options[b"filename"].decode("utf-8", "replace") or None
+            self.content_type = self.part.headers.get("content-type")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.part.is_file:
+            self.size += end - start
+            if self.size > self.max_bytes:
+                raise UploadError(
+                    413, f"The file is larger than the limit of {self.max_bytes} bytes."
+                )
+            self.pending += data[start:end]
+        else:
+            self.part.value += data[start:end]
+            if len(self.part.value) > MAX_FIELD_BYTES:
+                raise UploadError(400, f"The form field '{self.part.name}' is too long.")
+
+    def on_part_end(self) -> None:
+        if not self.part.is_file and self.part.name:
+            self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
+        if self.part.is_file:
+            self.sniff()
+
+    def sniff(self) -> None:
+        if self.sniffed:
+            return
+        self.sniffed = True
+        reason = not_media_reason(bytes(self.pending[:SNIFF_BYTES]))
+        if reason is not None:
+            raise UploadError(
+                415, f"The file looks like {reason}, not audio or video; send a media file."
+            )
+
+
+def boundary_of(content_type: str | None) -> bytes:
+    kind, options = parse_options_header(content_type or "")
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise UploadError(
+            400, f"Send the media as multipart/form-data with the file in the field '{FILE_FIELD}'."
+        )
+    return options[b"boundary"]
+
+
+async def receive_upload(
+    body: AsyncIterator[bytes],
+    content_type: str | None,
+    content_length: int | None,
+    destination: Path,
+    max_bytes: int,
+) -> Upload:
+    """Write the form's file to `destination`; on any UploadError nothing is left behind."""
+    boundary = boundary_of(content_type)
+    if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES:
+        raise UploadError(413, f"The file is larger than the limit of {max_bytes} bytes.")
+    reader = _FormReader(max_bytes)
+    parser = MultipartParser(boundary, callbacks=_callbacks(reader))
+    output: IO[bytes] | None = None
+    try:
+        async for chunk in body:
+            parser.write(chunk)
+            if not reader.sniffed and len(reader.pending) >= SNIFF_BYTES:
+                reader.sniff()
+            if len(reader.pending) >= WRITE_BYTES:
+                output = await _flush(reader, output, destination)
+        parser.finalize()
+        if not reader.file_seen:
+            raise UploadError(400, f"No file: send one in the multipart form field '{FILE_FIELD}'.")
+        if reader.size == 0:
+            raise UploadError(400, "The file is empty.")
+        output = await _flush(reader, output, destination)
+    except BaseException:
+        await asyncio.to_thread(_discard, output, destination)
+        raise
+    assert output is not None
+    await asyncio.to_thread(output.close)
+    return Upload(destination, reader.filename, reader.content_type, reader.size, reader.fields)
+
+
+def _callbacks(reader: _FormReader) -> "MultipartCallbacks":
+    return {
+        "on_part_begin": reader.on_part_begin,
+        "on_header_field": reader.on_header_field,
+        "on_header_value": reader.on_header_value,
+        "on_header_end": reader.on_header_end,
+        "on_headers_finished": reader.on_headers_finished,
+        "on_part_data": reader.on_part_data,
+        "on_part_end": reader.on_part_end,
+    }
+
+
+async def _flush(reader: _FormReader, output: IO[bytes] | None, destination: Path) -> IO[bytes]:
+    if output is None:
+        output = await asyncio.to_thread(_open, destination)
+    data = bytes(reader.pending)
+    reader.pending.clear()
+    await asyncio.to_thread(output.write, data)
+    return output
+
+
+def _open(destination: Path) -> IO[bytes]:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return destination.open("xb")
+
+
+def _discard(output: IO[bytes] | None, destination: Path) -> None:
+    if output is not None:
+        output.close()
+        destination.unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Turns 16 kHz mono WAV into text with SpeechRecognition's engines."""

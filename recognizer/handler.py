@@ -1,0 +1,65 @@
+import contextlib
+from collections.abc import AsyncIterator
+
+from recognizer.engines import EngineConfig
+from recognizer.pool import Request, SlotPool
+from recognizer.settings import RecognizerSettings
+from shared.broker import Broker
+from shared.events import AudioReady, Event, TranscriptDone
+from shared.jobs import JobFailure, JobStatus, JobStore
+from shared.media import MediaPaths
+from shared.pipeline import already_handled, fail_job
+
+
+class RecognizeHandler:
+    def __init__(
+        self, jobs: JobStore, media: MediaPaths, pool: SlotPool, timeout_seconds: float
+    ) -> None:
+        self._jobs = jobs
+        self._media = media
+        self._pool = pool
+        self._timeout_seconds = timeout_seconds
+
+    async def __call__(self, event: AudioReady) -> Event | None:
+        job = await self._jobs.advance(
+            event.job_id,
+            JobStatus.RECOGNIZING,
+            allowed_from=(JobStatus.TRANSCODING, JobStatus.RECOGNIZING),
+            duration_seconds=event.duration_seconds,
+        )
+        if job is None:
+            return await already_handled(self._jobs, event.job_id)
+        request = Request(self._media.audio(job.job_id), job.engine, job.language)
+        try:
+            transcript = await self._pool.transcribe(request, self._timeout_seconds)
+        except JobFailure as failure:
+            return await fail_job(self._jobs, job.job_id, failure)
+        done = await self._jobs.advance(
+            job.job_id,
+            JobStatus.DONE,
+            allowed_from=(JobStatus.RECOGNIZING,),
+            text=transcript.text,
+            detected_language=transcript.language,
+        )
+        if done is None:
+            return await already_handled(self._jobs, job.job_id)
+        return TranscriptDone(job_id=job.job_id)
+
+
+@contextlib.asynccontextmanager
+async def recognize_handler(
+    settings: RecognizerSettings, _broker: Broker, jobs: JobStore
+) -> AsyncIterator[RecognizeHandler]:
+    config = EngineConfig(
+        whisper_model=settings.whisper_model,
+        cpu_threads=settings.recognizer_cpu_threads,
+        beam_size=settings.whisper_beam_size,
+    )
+    pool = SlotPool(settings.recognizer_slots, settings.engines, config)
+    await pool.start()
+    try:
+        yield RecognizeHandler(
+            jobs, MediaPaths(settings.media_dir), pool, settings.recognition_timeout_seconds
+        )
+    finally:
+        pool.close()

@@ -1,0 +1,19 @@
+import os
+
+from pydantic import Field
+
+from shared.settings import CommonSettings
+
+
+class RecognizerSettings(CommonSettings):
+    recognizer_slots: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="Engine processes per recognizer, each with its models loaded once.",
+    )
+    recognizer_cpu_threads: int = Field(1, ge=1, description="Threads per Whisper model.")
+    whisper_beam_size: int = Field(5, ge=1)
+    recognition_timeout_seconds: float = Field(
+        600, gt=0, description="A recognition running longer is killed and its job fails."
+    )
+    shutdown_grace_seconds: float = Field(30, ge=0)

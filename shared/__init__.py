@@ -1,0 +1,1 @@
+"""Pieces every service uses: settings, events, the broker transport and the job store."""

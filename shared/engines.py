@@ -1,0 +1,37 @@
+"""Which engines exist and which languages each can transcribe, known to the gateway and workers.
+
+The gateway refuses a job the recognizers could not do at upload, instead of failing it later.
+"""
+
+FASTER_WHISPER = "faster-whisper"
+SPHINX = "sphinx"
+KNOWN_ENGINES = (FASTER_WHISPER, SPHINX)
+
+AUTO_LANGUAGE = "auto"
+
+# The languages Whisper models were trained on (ISO 639-1 where one exists).
+_WHISPER_CODES = """
+    af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw
+    he hi hr ht hu hy id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt
+    my ne nl nn no oc pa pl ps pt ro ru sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl
+    tr tt uk ur uz vi yi yo yue zh
+"""
+WHISPER_LANGUAGES = frozenset(_WHISPER_CODES.split())
+
+# SpeechRecognition ships acoustic and language models for US English only.
+SPHINX_LANGUAGES = {"en": "en-US"}
+
+
+def is_english_only(whisper_model: str) -> bool:
+    return whisper_model.rstrip("/").endswith(".en")
+
+
+def supported_languages(engine: str, whisper_model: str) -> frozenset[str]:
+    """The language codes `engine` accepts, `auto` included where it can detect the language."""
+    if engine == SPHINX:
+        return frozenset(SPHINX_LANGUAGES)
+    if engine == FASTER_WHISPER:
+        if is_english_only(whisper_model):
+            return frozenset({"en"})
+        return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
+    return frozenset()

@@ -1,0 +1,35 @@
+"""The events services exchange. Fields are only ever added; a breaking change gets a new name.
+
+Consumers ignore fields they do not know, so a newer producer never breaks an older consumer.
+"""
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    routing_key: ClassVar[str]
+    schema_version: int = 1
+    job_id: str
+
+
+class MediaUploaded(Event):
+    routing_key: ClassVar[str] = "media.uploaded"
+
+
+class AudioReady(Event):
+    routing_key: ClassVar[str] = "audio.ready"
+    duration_seconds: float
+
+
+class TranscriptDone(Event):
+    routing_key: ClassVar[str] = "transcript.done"
+
+
+class JobFailed(Event):
+    routing_key: ClassVar[str] = "job.failed"
+    code: str
+    message: str

@@ -1,0 +1,36 @@
+"""What every stage does when a job ends or was already handled, so redeliveries stay harmless."""
+
+import logging
+
+from shared.events import Event, JobFailed, TranscriptDone
+from shared.jobs import Job, JobFailure, JobStatus, JobStore
+
+log = logging.getLogger(__name__)
+
+
+def final_event(job: Job) -> Event | None:
+    """The event that announces a finished job, or None while it is still under way."""
+    if job.status is JobStatus.DONE:
+        return TranscriptDone(job_id=job.job_id)
+    if job.status is JobStatus.FAILED and job.error is not None:
+        return JobFailed(job_id=job.job_id, code=job.error.code, message=job.error.message)
+    return None
+
+
+async def already_handled(jobs: JobStore, job_id: str) -> Event | None:
+    """For a message whose job has moved on: re-announce it if finished (delivery is at least
+    once, so the first announcement may have been lost with a crash), else drop the message."""
+    job = await jobs.get(job_id)
+    if job is None:
+        log.warning("job %s: no such job; dropping the message", job_id)
+        return None
+    log.info("job %s: already %s; nothing to do", job_id, job.status)
+    return final_event(job)
+
+
+async def fail_job(jobs: JobStore, job_id: str, failure: JobFailure) -> Event | None:
+    log.info("job %s: failed with %s: %s", job_id, failure.code, failure.message)
+    job = await jobs.fail(job_id, failure.code, failure.message)
+    if job is None:
+        return await already_handled(jobs, job_id)
+    return final_event(job)

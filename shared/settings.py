@@ -1,0 +1,62 @@
+"""Settings shared by every service, read once from the environment (prefix ``STT_``) or ``.env``."""
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AmqpDsn, Field, MongoDsn, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.engines import KNOWN_ENGINES, supported_languages
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="STT_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    broker_url: AmqpDsn = AmqpDsn("amqp://guest:guest@127.0.0.1:5672/")
+    mongodb_url: MongoDsn = MongoDsn("mongodb://127.0.0.1:27017")
+    mongodb_database: str = "stt"
+    namespace: str = Field(
+        "stt",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        description="Prefix of every exchange and queue name, so several deployments share a broker.",
+    )
+    media_dir: Path = Path("var/media")
+    cleanup_delay_seconds: float = Field(3600, gt=0)
+    delivery_limit: int = Field(5, ge=1)
+    engines: Annotated[tuple[str, ...], NoDecode] = Field(
+        KNOWN_ENGINES, description="Comma-separated engines this deployment serves."
+    )
+    default_engine: str = "faster-whisper"
+    default_language: str = "en"
+    whisper_model: str = Field(
+        "tiny.en",
+        description="'tiny.en' (installed from PyPI), a local faster-whisper model folder, or a model name.",
+    )
+    log_level: str = "INFO"
+
+    @field_validator("engines", mode="before")
+    @classmethod
+    def _split_engines(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_engines(self) -> "CommonSettings":
+        unknown = set(self.engines) - set(KNOWN_ENGINES)
+        if unknown or not self.engines:
+            raise ValueError(
+                f"STT_ENGINES must name some of {', '.join(KNOWN_ENGINES)}; got {self.engines}"
+            )
+        if self.default_engine not in self.engines:
+            raise ValueError(f"STT_DEFAULT_ENGINE {self.default_engine!r} is not in STT_ENGINES")
+        if self.default_language not in supported_languages(
+            self.default_engine, self.whisper_model
+        ):
+            raise ValueError(
+                f"STT_DEFAULT_LANGUAGE {self.default_language!r} is not one the default engine"
+                " transcribes"
+            )
+        return self

@@ -1,0 +1,85 @@
+"""The life of every worker service: connect, consume one queue, stop gracefully on SIGTERM."""
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from shared.broker import Broker, EventT, Handler
+from shared.jobs import JobStore, connect_store
+from shared.logs import configure_logging
+from shared.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+HandlerFactory = Callable[[Broker, JobStore], AbstractAsyncContextManager[Handler[EventT]]]
+
+
+class StartupError(Exception):
+    """The service cannot run as configured; the message says why."""
+
+
+@contextlib.asynccontextmanager
+async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, JobStore]]:
+    """A broker connection with the topology declared, and the job store, closed on exit."""
+    client, jobs = connect_store(str(settings.mongodb_url), settings.mongodb_database)
+    broker = Broker(settings)
+    try:
+        await broker.connect()
+        await jobs.ping()
+        yield broker, jobs
+    finally:
+        await broker.close()
+        await client.close()
+
+
+async def run_worker(
+    *,
+    service: str,
+    settings: CommonSettings,
+    queue: str,
+    event_type: type[EventT],
+    handler_factory: HandlerFactory[EventT],
+    prefetch: int,
+    grace_seconds: float,
+) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+
+    async with (
+        connected(settings) as (broker, jobs),
+        handler_factory(broker, jobs) as handler,
+    ):
+        await broker.consume(queue, event_type, handler, prefetch=prefetch)
+        log.info("%s ready", service)
+        await stop.wait()
+        log.info("%s stopping", service)
+        await broker.stop_consuming(grace_seconds)
+    log.info("%s stopped", service)
+
+
+def start(
+    service: str,
+    settings_type: type[SettingsT],
+    run: Callable[[SettingsT], Coroutine[Any, Any, None]],
+) -> None:
+    """Entry point of `python -m <service>`: configuration and start-up errors end it readably."""
+    try:
+        settings = settings_type()
+    except ValidationError as error:
+        sys.exit(f"{service}: invalid configuration:\n{error}")
+    configure_logging(service, settings.log_level)
+    try:
+        asyncio.run(run(settings))
+    except StartupError as error:
+        log.error("%s cannot start: %s", service, error)
+        sys.exit(1)
