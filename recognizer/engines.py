@@ -33,6 +33,7 @@ class EngineConfig:
     whisper_model: str
     cpu_threads: int
     beam_size: int
+    vad_filter: bool = True
 
 
 def _tidy(text: str) -> str:
@@ -64,6 +65,7 @@ class FasterWhisperEngine:
             ) from error
         self._recognizer = WhisperCompatibleRecognizer(TranscribableAdapter(model))
         self._beam_size = config.beam_size
+        self._vad_filter = config.vad_filter
 
     def transcribe(self, audio: sr.AudioData, language: str) -> Transcript:
         result = self._recognizer.recognize(
@@ -71,6 +73,7 @@ class FasterWhisperEngine:
             show_dict=True,
             language=None if language == AUTO_LANGUAGE else language,
             beam_size=self._beam_size,
+            vad_filter=self._vad_filter,
         )
         return Transcript(text=_tidy(result["text"]), language=result["language"])
 

@@ -54,6 +54,7 @@ async def recognize_handler(
         whisper_model=settings.whisper_model,
         cpu_threads=settings.recognizer_cpu_threads,
         beam_size=settings.whisper_beam_size,
+        vad_filter=settings.whisper_vad,
     )
     pool = SlotPool(settings.recognizer_slots, settings.engines, config)
     await pool.start()

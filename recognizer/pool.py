@@ -105,7 +105,7 @@ class Slot:
             loop.remove_reader(fd)
         try:
             message: tuple[str, Any] = self._conn.recv()
-        except EOFError as error:
+        except (EOFError, OSError) as error:
             raise SlotCrashed(f"slot process {self._process.pid} died") from error
         return message
 

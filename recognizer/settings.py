@@ -13,6 +13,9 @@ class RecognizerSettings(CommonSettings):
     )
     recognizer_cpu_threads: int = Field(1, ge=1, description="Threads per Whisper model.")
     whisper_beam_size: int = Field(5, ge=1)
+    whisper_vad: bool = Field(
+        True, description="Skip non-speech first; without it Whisper hears words in silence."
+    )
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )

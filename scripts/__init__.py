@@ -1,0 +1,1 @@
+"""Developer tooling: the local stack launcher and the bootstrap script."""

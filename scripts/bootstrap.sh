@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs what the project needs on a Debian machine: system tools, RabbitMQ running, a virtualenv.
+#   scripts/bootstrap.sh            for running the system
+#   scripts/bootstrap.sh --dev      also the test tools (espeak-ng, pytest, ruff, mypy)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+
+packages=()
+command -v ffmpeg >/dev/null || packages+=(ffmpeg)
+[ $dev = 1 ] && ! command -v espeak-ng >/dev/null && packages+=(espeak-ng)
+command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || packages+=(rabbitmq-server)
+if [ ${#packages[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bootstrap: installing ${packages[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+    else
+        echo "bootstrap: missing ${packages[*]}; install with: sudo apt-get install -y ${packages[*]}" >&2
+        exit 1
+    fi
+fi
+
+rabbit_answers() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if [ -z "${STT_BROKER_URL:-}" ] && ! rabbit_answers; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "bootstrap: starting RabbitMQ"
+        PATH="$PATH:/usr/sbin" rabbitmq-server -detached
+        for _ in $(seq 60); do rabbit_answers && break; sleep 1; done
+        PATH="$PATH:/usr/sbin" rabbitmqctl await_startup --timeout 60 >/dev/null
+    else
+        echo "bootstrap: RabbitMQ is not running; start it with: sudo rabbitmq-server -detached" >&2
+        exit 1
+    fi
+fi
+
+extras=embedded
+[ $dev = 1 ] && extras=dev
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+fi
+.venv/bin/pip install -q -e ".[$extras]"
+echo "bootstrap: ready (.venv with [$extras])"

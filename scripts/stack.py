@@ -1,0 +1,163 @@
+"""Runs the whole system on this machine: the MongoDB stand-in (unless a MongoDB URL is set) and
+the four services as child processes. `make run` uses it, and so do the end-to-end tests.
+
+    python -m scripts.stack            # gateway on :8000, one of each worker; Ctrl-C stops all
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+from shared.settings import CommonSettings
+
+SERVICES = ("gateway", "transcoder", "recognizer", "janitor")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def port_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not come up within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Stack:
+    """Child processes started with one environment; `stop()` ends every one of them."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path | None = None) -> None:
+        self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **env}
+        self.log_dir = log_dir
+        self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        output: IO[bytes] | None = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
+        )
+        self.processes.append((name, process))
+        return process
+
+    def start_mongodb_standin(self, data_dir: Path, port: int) -> str:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        nx = Path(sys.executable).with_name("nx-27017")
+        self._spawn(
+            "mongodb",
+            [
+                str(nx), "--db", str(data_dir / "stt.db"), "--host", "127.0.0.1", "-p", str(port),
+                "--pid-file", str(data_dir / "nx-27017.pid"),
+                "--log-file", str(data_dir / "nx-27017.log"),
+            ],
+        )  # fmt: skip
+        wait_until(lambda: port_answers("127.0.0.1", port), 20, "the MongoDB stand-in")
+        return f"mongodb://127.0.0.1:{port}"
+
+    def start(self, service: str) -> subprocess.Popen[bytes]:
+        return self._spawn(service, [sys.executable, "-m", service])
+
+    def wait_ready(self, base_url: str, timeout: float = 60) -> None:
+        def ready() -> bool:
+            self.raise_if_exited()
+            try:
+                with urllib.request.urlopen(f"{base_url}/readyz", timeout=2) as response:
+                    return bool(response.status == 200)
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_until(ready, timeout, f"the gateway at {base_url}", interval=0.2)
+
+    def raise_if_exited(self) -> None:
+        for name, process in self.processes:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with code {process.returncode}")
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM every child (services first, the database last) and wait; kill stragglers."""
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+
+def main() -> None:
+    settings = CommonSettings()
+    env: dict[str, str] = {}
+    broker = urlsplit(str(settings.broker_url))
+    if not port_answers(broker.hostname or "127.0.0.1", broker.port or 5672):
+        sys.exit(
+            f"RabbitMQ does not answer at {broker.hostname}:{broker.port}. Start it with"
+            " `sudo rabbitmq-server -detached` (Debian: `sudo apt-get install rabbitmq-server`)."
+        )
+    stack = Stack(env)
+    try:
+        if not _mongodb_url_configured():
+            mongodb = urlsplit(str(settings.mongodb_url))
+            port = mongodb.port or 27017
+            if port_answers("127.0.0.1", port):
+                print(f"stack: using the MongoDB already answering on port {port}")
+            else:
+                stack.start_mongodb_standin(ROOT / "var" / "mongodb", port)
+                print(f"stack: MongoDB stand-in on port {port}, data in var/mongodb/")
+        for service in SERVICES:
+            stack.start(service)
+        gateway_port = os.environ.get("STT_PORT", "8000")
+        stack.wait_ready(f"http://127.0.0.1:{gateway_port}", timeout=120)
+        print(
+            f"stack: ready; try  curl -F file=@speech.mp4 http://127.0.0.1:{gateway_port}/v1/jobs"
+        )
+        while True:
+            stack.raise_if_exited()
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstack: stopping")
+    except (RuntimeError, TimeoutError) as error:
+        print(f"stack: {error}; stopping", file=sys.stderr)
+        stack.stop()
+        sys.exit(1)
+    stack.stop()
+
+
+def _mongodb_url_configured() -> bool:
+    if "STT_MONGODB_URL" in os.environ:
+        return True
+    env_file = ROOT / ".env"
+    return env_file.exists() and any(
+        line.strip().startswith("STT_MONGODB_URL=") for line in env_file.read_text().splitlines()
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+import wave
+from pathlib import Path
+
+import pytest
+
+from shared.jobs import ErrorCode, JobFailure
+from tests import media
+from transcoder.convert import to_wav
+
+
+@pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])
+def test_media_becomes_16k_mono_16bit_wav(
+    clips: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    target = tmp_path / "out.wav"
+    duration = to_wav(clips[kind], target, timeout_seconds=60)
+    with wave.open(str(target)) as audio:
+        assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (16000, 1, 2)
+        assert audio.getnframes() / 16000 == pytest.approx(duration)
+    with wave.open(str(clips["wav"])) as original:
+        assert duration == pytest.approx(original.getnframes() / original.getframerate(), abs=0.1)
+    assert not target.with_name("out.wav.part").exists()
+
+
+def test_video_without_audio_fails_with_no_audio(tmp_path: Path) -> None:
+    source = media.video_without_audio(tmp_path / "silent.mp4")
+    with pytest.raises(JobFailure) as failure:
+        to_wav(source, tmp_path / "out.wav", timeout_seconds=60)
+    assert failure.value.code is ErrorCode.NO_AUDIO
+
+
+@pytest.mark.parametrize("damage", ["random", "truncated"])
+def test_damaged_media_fails_as_undecodable(
+    clips: dict[str, Path], tmp_path: Path, damage: str
+) -> None:
+    source = tmp_path / "broken.mp4"
+    if damage == "random":
+        source.write_bytes(bytes((i * 7919) % 251 for i in range(5000)))
+    else:
+        source.write_bytes(clips["mp4"].read_bytes()[:3000])
+    target = tmp_path / "out.wav"
+    with pytest.raises(JobFailure) as failure:
+        to_wav(source, target, timeout_seconds=60)
+    assert failure.value.code is ErrorCode.UNDECODABLE_MEDIA
+    assert not target.exists()
+    assert not target.with_name("out.wav.part").exists()

@@ -1,0 +1,89 @@
+"""The engines and their slot processes, on real speech."""
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from recognizer.engines import EngineConfig, load_engines, read_audio
+from recognizer.pool import Request, SlotCrashed, SlotPool
+from shared.jobs import ErrorCode, JobFailure
+from tests import media
+from transcoder.convert import to_wav
+
+CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
+
+
+@pytest.fixture(scope="module")
+def speech_wav(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("wav") / "speech.wav"
+    to_wav(clips["mp3"], target, timeout_seconds=60)
+    return target
+
+
+def test_whisper_hears_the_words(speech_wav: Path) -> None:
+    engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
+    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    assert set(media.EXPECTED_WORDS) <= media.words_of(transcript.text)
+    assert transcript.language == "en"
+
+
+def test_whisper_hears_nothing_in_silence(tmp_path: Path) -> None:
+    engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
+    quiet = media.silence(tmp_path / "quiet.wav", 30)
+    assert engine.transcribe(read_audio(quiet), "en").text == ""
+
+
+def test_sphinx_transcribes(speech_wav: Path) -> None:
+    engine = load_engines(("sphinx",), CONFIG)["sphinx"]
+    assert engine.transcribe(read_audio(speech_wav), "en").text
+
+
+@pytest.fixture(scope="module")
+async def pool() -> SlotPool:
+    slots = SlotPool(1, ("faster-whisper", "sphinx"), CONFIG)
+    await slots.start()
+    yield slots  # type: ignore[misc]
+    slots.close()
+
+
+async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech_wav: Path) -> None:
+    whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    assert set(media.EXPECTED_WORDS) <= media.words_of(whisper.text)
+    sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
+    assert sphinx.text and sphinx.text != whisper.text
+
+
+async def test_a_recognition_over_time_is_killed_and_the_slot_replaced(
+    pool: SlotPool, speech_wav: Path
+) -> None:
+    pid_before = next(iter(pool._all))._process.pid
+    with pytest.raises(JobFailure) as failure:
+        await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 0.05)
+    assert failure.value.code is ErrorCode.TIMEOUT
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid_before, 0)
+    transcript = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    assert "fox" in media.words_of(transcript.text)
+
+
+async def test_a_slot_that_dies_is_replaced(pool: SlotPool, speech_wav: Path) -> None:
+    slot = next(iter(pool._all))
+    assert slot._process.pid is not None
+    os.kill(slot._process.pid, signal.SIGKILL)
+    with pytest.raises(SlotCrashed):
+        await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    transcript = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    assert "fox" in media.words_of(transcript.text)
+
+
+async def test_unreadable_audio_fails_the_job_and_keeps_the_slot(
+    pool: SlotPool, tmp_path: Path, speech_wav: Path
+) -> None:
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF" + bytes(100))
+    with pytest.raises(JobFailure) as failure:
+        await pool.transcribe(Request(broken, "sphinx", "en"), 60)
+    assert failure.value.code is ErrorCode.RECOGNITION_FAILED
+    assert (await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)).text

@@ -1,0 +1,34 @@
+from shared.settings import CommonSettings
+from shared.topology import build_topology
+
+
+def topology(**values: object):  # type: ignore[no-untyped-def]
+    return build_topology(CommonSettings(_env_file=None, **values))  # type: ignore[arg-type, call-arg]
+
+
+def test_each_consumer_has_its_own_queue_named_after_event_and_consumer() -> None:
+    names = topology(namespace="acme")
+    assert names.exchange == "acme.events"
+    assert names.transcoder.name == "acme.media.uploaded--transcoder"
+    assert names.transcoder.routing_keys == ("media.uploaded",)
+    assert names.recognizer.name == "acme.audio.ready--recognizer"
+    assert names.recognizer.routing_keys == ("audio.ready",)
+    assert set(names.janitor_delay.routing_keys) == {"transcript.done", "job.failed"}
+    assert names.janitor.routing_keys == ()
+
+
+def test_work_queues_are_quorum_queues_that_park_poison_messages() -> None:
+    names = topology(delivery_limit=3)
+    for queue in names.work_queues:
+        assert queue.arguments["x-queue-type"] == "quorum"
+        assert queue.arguments["x-delivery-limit"] == 3
+        assert queue.arguments["x-dead-letter-routing-key"] == f"{queue.name}.parked"
+    declared = {queue.name for queue in names.all_queues}
+    assert {f"{queue.name}.parked" for queue in names.work_queues} <= declared
+
+
+def test_delay_queue_releases_into_the_janitor_after_the_cleanup_delay() -> None:
+    names = topology(cleanup_delay_seconds=2.5)
+    assert names.janitor_delay.arguments["x-message-ttl"] == 2500
+    assert names.janitor_delay.arguments["x-dead-letter-routing-key"] == names.janitor.name
+    assert names.janitor_delay.name.endswith("delay-2500ms")

@@ -1,0 +1,98 @@
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.upload import UploadError, receive_upload
+
+MAX_BYTES = 64 * 1024
+
+
+def multipart(files: list[tuple[str, tuple[str, bytes]]], data: dict[str, str] | None = None):
+    request = httpx.Request("POST", "http://test/", files=files, data=data)
+    return request.read(), request.headers["content-type"]
+
+
+async def chunks(body: bytes, size: int) -> AsyncIterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+async def receive(body: bytes, content_type: str, destination: Path, chunk: int = 1000):
+    return await receive_upload(
+        chunks(body, chunk), content_type, len(body), destination, MAX_BYTES
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000, 1 << 20])
+async def test_file_and_fields_arrive_whole_in_any_chunking(
+    tmp_path: Path, clips: dict[str, Path], chunk: int
+) -> None:
+    content = clips["mp3"].read_bytes()[:40_000]
+    body, content_type = multipart(
+        [("file", ("talk.mp3", content))], data={"language": "en", "engine": "sphinx"}
+    )
+    upload = await receive(body, content_type, tmp_path / "job", chunk)
+    assert upload.path.read_bytes() == content
+    assert upload.size_bytes == len(content)
+    assert upload.filename == "talk.mp3"
+    assert upload.fields == {"language": "en", "engine": "sphinx"}
+
+
+async def test_large_file_is_written_in_pieces(tmp_path: Path, clips: dict[str, Path]) -> None:
+    content = clips["wav"].read_bytes()
+    body, content_type = multipart([("file", ("a.wav", content))])
+    upload = await receive_upload(
+        chunks(body, 65536), content_type, None, tmp_path / "job", 10 * 1024 * 1024
+    )
+    assert upload.path.read_bytes() == content
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "message"),
+    [
+        ([], 400, "multipart/form-data"),
+        ([("file", ("a.wav", b""))], 400, "empty"),
+        ([("other", ("a.wav", b"RIFF1234WAVE"))], 400, "No file"),
+        (
+            [("file", ("a.mp3", b"ID3" + bytes(600))), ("file", ("b.mp3", b"ID3"))],
+            400,
+            "exactly one",
+        ),
+        ([("file", ("notes.mp4", b"just some words\n" * 100))], 415, "text"),
+        ([("file", ("big.wav", b"RIFF" + bytes(MAX_BYTES)))], 413, "larger than"),
+    ],
+)
+async def test_bad_uploads_are_refused_and_leave_nothing(
+    tmp_path: Path, files: list[tuple[str, tuple[str, bytes]]], status: int, message: str
+) -> None:
+    body, content_type = multipart(files, data={"language": "en"})
+    destination = tmp_path / "job"
+    with pytest.raises(UploadError) as refused:
+        await receive_upload(chunks(body, 4096), content_type, None, destination, MAX_BYTES)
+    assert refused.value.status_code == status
+    assert message in refused.value.message
+    assert not destination.exists()
+
+
+async def test_declared_oversize_is_refused_before_reading(tmp_path: Path) -> None:
+    async def never_read() -> AsyncIterator[bytes]:
+        raise AssertionError("the body was read")
+        yield b""
+
+    with pytest.raises(UploadError) as refused:
+        await receive_upload(
+            never_read(),
+            "multipart/form-data; boundary=x",
+            10 * MAX_BYTES,
+            tmp_path / "j",
+            MAX_BYTES,
+        )
+    assert refused.value.status_code == 413
+
+
+async def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(UploadError) as refused:
+        await receive(b"RIFF....", "audio/wav", tmp_path / "job")
+    assert refused.value.status_code == 400
