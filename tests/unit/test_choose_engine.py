@@ -7,7 +7,7 @@ from gateway.submit import choose_engine_and_language
 
 @pytest.fixture
 def settings() -> GatewaySettings:
-    return GatewaySettings(_env_file=None)  # type: ignore[call-arg]
+    return GatewaySettings(_env_file=None)
 
 
 def test_defaults_apply_when_the_client_names_none(settings: GatewaySettings) -> None:
@@ -33,6 +33,6 @@ def test_jobs_no_engine_can_do_are_refused(
 
 
 def test_a_multilingual_model_accepts_other_languages_and_auto() -> None:
-    settings = GatewaySettings(_env_file=None, whisper_model="/models/whisper-base")  # type: ignore[call-arg]
+    settings = GatewaySettings(_env_file=None, whisper_model="/models/whisper-base")
     assert choose_engine_and_language(settings, None, "de") == ("faster-whisper", "de")
     assert choose_engine_and_language(settings, None, "auto") == ("faster-whisper", "auto")

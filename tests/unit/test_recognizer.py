@@ -2,6 +2,7 @@
 
 import os
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,10 @@ def test_sphinx_transcribes(speech_wav: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-async def pool() -> SlotPool:
+async def pool() -> AsyncIterator[SlotPool]:
     slots = SlotPool(1, ("faster-whisper", "sphinx"), CONFIG)
     await slots.start()
-    yield slots  # type: ignore[misc]
+    yield slots
     slots.close()
 
 
@@ -52,13 +53,15 @@ async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech
     whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
     assert set(media.EXPECTED_WORDS) <= media.words_of(whisper.text)
     sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
-    assert sphinx.text and sphinx.text != whisper.text
+    assert sphinx.text
+    assert sphinx.text != whisper.text
 
 
 async def test_a_recognition_over_time_is_killed_and_the_slot_replaced(
     pool: SlotPool, speech_wav: Path
 ) -> None:
     pid_before = next(iter(pool._all))._process.pid
+    assert pid_before is not None
     with pytest.raises(JobFailure) as failure:
         await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 0.05)
     assert failure.value.code is ErrorCode.TIMEOUT

@@ -6,7 +6,7 @@ from shared.settings import CommonSettings
 
 
 def test_defaults_run_embedded() -> None:
-    settings = CommonSettings(_env_file=None)  # type: ignore[call-arg]
+    settings = CommonSettings(_env_file=None)
     assert str(settings.broker_url) == "amqp://guest:guest@127.0.0.1:5672/"
     assert str(settings.mongodb_url) == "mongodb://127.0.0.1:27017"
     assert settings.engines == ("faster-whisper", "sphinx")
@@ -16,7 +16,7 @@ def test_defaults_run_embedded() -> None:
 def test_environment_is_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STT_ENGINES", " sphinx , faster-whisper ")
     monkeypatch.setenv("STT_MAX_UPLOAD_BYTES", "1000")
-    settings = GatewaySettings(_env_file=None)  # type: ignore[call-arg]
+    settings = GatewaySettings(_env_file=None)
     assert settings.engines == ("sphinx", "faster-whisper")
     assert settings.max_upload_bytes == 1000
 
@@ -36,4 +36,4 @@ def test_bad_configuration_fails_at_start(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=complaint):
-        CommonSettings(_env_file=None)  # type: ignore[call-arg]
+        CommonSettings(_env_file=None)

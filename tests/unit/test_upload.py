@@ -4,12 +4,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.upload import UploadError, receive_upload
+from gateway.upload import Upload, UploadError, receive_upload
 
 MAX_BYTES = 64 * 1024
 
 
-def multipart(files: list[tuple[str, tuple[str, bytes]]], data: dict[str, str] | None = None):
+def multipart(
+    files: list[tuple[str, tuple[str, bytes]]], data: dict[str, str] | None = None
+) -> tuple[bytes, str]:
     request = httpx.Request("POST", "http://test/", files=files, data=data)
     return request.read(), request.headers["content-type"]
 
@@ -19,7 +21,7 @@ async def chunks(body: bytes, size: int) -> AsyncIterator[bytes]:
         yield body[start : start + size]
 
 
-async def receive(body: bytes, content_type: str, destination: Path, chunk: int = 1000):
+async def receive(body: bytes, content_type: str, destination: Path, chunk: int = 1000) -> Upload:
     return await receive_upload(
         chunks(body, chunk), content_type, len(body), destination, MAX_BYTES
     )
