@@ -55,8 +55,8 @@ class Stack:
         self.log_dir = log_dir
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        output: IO[bytes] | None = None
+    def _spawn(self, name: str, command: list[str], quiet: bool = False) -> subprocess.Popen[bytes]:
+        output: IO[bytes] | int | None = subprocess.DEVNULL if quiet else None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{name}.log").open("ab")
@@ -76,6 +76,7 @@ class Stack:
                 "--pid-file", str(data_dir / "nx-27017.pid"),
                 "--log-file", str(data_dir / "nx-27017.log"),
             ],
+            quiet=True,  # it logs every command; its log file has them
         )  # fmt: skip
         wait_until(lambda: port_answers("127.0.0.1", port), 20, "the MongoDB stand-in")
         return f"mongodb://127.0.0.1:{port}"

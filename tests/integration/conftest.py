@@ -60,7 +60,9 @@ async def remove_topology(settings: CommonSettings) -> None:
 
 @pytest.fixture
 async def settings(mongodb_url: str, tmp_path: Path) -> AsyncIterator[CommonSettings]:
-    common = namespaced_settings(mongodb_url, tmp_path / "media", delivery_limit=2)
+    common = namespaced_settings(
+        mongodb_url, tmp_path / "media", delivery_limit=2, cleanup_delay_seconds=1
+    )
     yield common
     await remove_topology(common)
 

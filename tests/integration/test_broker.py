@@ -1,0 +1,127 @@
+"""The transport on the real RabbitMQ: confirms, acks, parking, the delay queue, graceful stop."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from shared.broker import Broker
+from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
+from shared.settings import CommonSettings
+from shared.topology import parking_queue
+
+
+@pytest.fixture
+async def broker(settings: CommonSettings) -> AsyncIterator[Broker]:
+    connected = await Broker(settings).connect()
+    yield connected
+    await connected.close()
+
+
+async def take(broker: Broker, queue_name: str, within: float = 5) -> aio_pika.IncomingMessage:
+    """The next message on a queue, taken off it; fails the test if none comes in time."""
+    queue = await broker.channel.get_queue(queue_name, ensure=False)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        message = await queue.get(no_ack=True, fail=False)
+        if message is not None:
+            return message  # type: ignore[return-value]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"nothing arrived on {queue_name} within {within} s")
+
+
+async def depth(broker: Broker, queue_name: str) -> int:
+    declared = await broker.channel.declare_queue(queue_name, passive=True)
+    count = declared.declaration_result.message_count
+    assert count is not None
+    return count
+
+
+async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker) -> None:
+    topology = broker.topology
+    handled: list[str] = []
+
+    async def handler(event: MediaUploaded) -> Event:
+        handled.append(event.job_id)
+        return AudioReady(job_id=event.job_id, duration_seconds=1.5)
+
+    await broker.consume(topology.transcoder.name, MediaUploaded, handler, prefetch=1)
+    await broker.publish(MediaUploaded(job_id="job-1"))
+    successor = await take(broker, topology.recognizer.name)
+    assert AudioReady.model_validate_json(successor.body) == AudioReady(
+        job_id="job-1", duration_seconds=1.5
+    )
+    assert successor.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert handled == ["job-1"]
+    await broker.stop_consuming(grace_seconds=5)
+    assert await depth(broker, topology.transcoder.name) == 0
+
+
+async def test_a_message_that_keeps_failing_is_parked_after_the_delivery_limit(
+    broker: Broker, settings: CommonSettings
+) -> None:
+    queue = broker.topology.transcoder.name
+    attempts = 0
+
+    async def crashing(_event: MediaUploaded) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise RuntimeError("boom")
+
+    await broker.consume(queue, MediaUploaded, crashing, prefetch=1)
+    await broker.publish(MediaUploaded(job_id="poison"))
+    parked = await take(broker, parking_queue(queue))
+    assert MediaUploaded.model_validate_json(parked.body).job_id == "poison"
+    assert attempts == settings.delivery_limit + 1
+
+
+async def test_a_malformed_message_is_parked_without_reaching_the_handler(broker: Broker) -> None:
+    queue = broker.topology.transcoder.name
+    called = False
+
+    async def handler(_event: MediaUploaded) -> None:
+        nonlocal called
+        called = True
+
+    await broker.consume(queue, MediaUploaded, handler, prefetch=1)
+    await broker.exchange.publish(
+        aio_pika.Message(b'{"no": "job id"}'), routing_key=MediaUploaded.routing_key
+    )
+    parked = await take(broker, parking_queue(queue))
+    assert parked.body == b'{"no": "job id"}'
+    assert not called
+
+
+async def test_finished_jobs_reach_the_janitor_only_after_the_cleanup_delay(
+    broker: Broker, settings: CommonSettings
+) -> None:
+    published = time.monotonic()
+    await broker.publish(TranscriptDone(job_id="job-2"))
+    assert await depth(broker, broker.topology.janitor.name) == 0
+    message = await take(broker, broker.topology.janitor.name, within=10)
+    waited = time.monotonic() - published
+    assert Event.model_validate_json(message.body).job_id == "job-2"
+    assert settings.cleanup_delay_seconds - 0.1 <= waited <= settings.cleanup_delay_seconds + 1.5
+
+
+async def test_stopping_waits_for_work_in_hand_and_hands_back_what_overruns(
+    broker: Broker,
+) -> None:
+    queue = broker.topology.transcoder.name
+    finished: list[str] = []
+
+    async def handler(event: MediaUploaded) -> None:
+        await asyncio.sleep(0.3 if event.job_id == "quick" else 30)
+        finished.append(event.job_id)
+
+    await broker.consume(queue, MediaUploaded, handler, prefetch=2)
+    await broker.publish(MediaUploaded(job_id="quick"))
+    await broker.publish(MediaUploaded(job_id="slow"))
+    await asyncio.sleep(0.1)
+    await broker.stop_consuming(grace_seconds=1)
+    assert finished == ["quick"]
+    handed_back = await take(broker, queue)
+    assert MediaUploaded.model_validate_json(handed_back.body).job_id == "slow"
+    assert handed_back.redelivered

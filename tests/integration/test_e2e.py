@@ -1,0 +1,196 @@
+"""The whole system: four services as real processes, real broker, real wire protocol, real speech."""
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.media import MediaPaths
+from tests import media
+from tests.integration.conftest import CLEANUP_DELAY_SECONDS, RunningSystem
+
+FINAL = {"done", "failed"}
+
+
+async def upload(
+    client: httpx.AsyncClient, path: Path, route: str = "/v1/jobs", **fields: str
+) -> httpx.Response:
+    with path.open("rb") as file:
+        return await client.post(route, files={"file": (path.name, file)}, data=fields)
+
+
+async def until_final(client: httpx.AsyncClient, job_id: str, within: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = (await client.get(f"/v1/jobs/{job_id}")).json()
+        if job["status"] in FINAL:
+            return job
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"job {job_id} not finished within {within} s")
+
+
+async def submit(client: httpx.AsyncClient, path: Path, **fields: str) -> dict[str, Any]:
+    accepted = await upload(client, path, **fields)
+    assert accepted.status_code == 202, accepted.text
+    return await until_final(client, accepted.json()["job_id"])
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mp3", "wav"])
+async def test_spoken_words_come_back(
+    system: RunningSystem, clips: dict[str, Path], kind: str
+) -> None:
+    async with system.client() as client:
+        accepted = await upload(client, clips[kind])
+        assert accepted.status_code == 202
+        body = accepted.json()
+        assert body["status"] == "queued"
+        assert accepted.headers["location"] == f"/v1/jobs/{body['job_id']}"
+        job = await until_final(client, body["job_id"])
+        assert job["status"] == "done", job
+        assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
+        assert job["filename"] == f"speech.{kind}"
+        assert job["size_bytes"] == clips[kind].stat().st_size
+        assert (job["engine"], job["language"]) == ("faster-whisper", "en")
+        assert 2 < job["duration_seconds"] < 8
+        assert set(job["stage_times"]) == {"queued", "transcoding", "recognizing", "done"}
+
+        text = await client.get(f"/v1/jobs/{body['job_id']}/transcript")
+        assert text.headers["content-type"].startswith("text/plain")
+        assert text.text == job["text"]
+        as_json = (await client.get(f"/v1/jobs/{body['job_id']}/transcript?format=json")).json()
+        assert as_json["text"] == job["text"]
+        assert as_json["language"] == "en"
+
+
+async def test_the_sphinx_engine_can_be_chosen_per_job(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with system.client() as client:
+        job = await submit(client, clips["wav"], engine="sphinx")
+    assert job["status"] == "done", job
+    assert job["engine"] == "sphinx"
+    assert job["text"]
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda folder, clips: media.video_without_audio(folder / "silent.mp4"), "no_audio"),
+        (
+            lambda folder, clips: _write(folder / "cut.mp4", clips["mp4"].read_bytes()[:3000]),
+            "undecodable_media",
+        ),
+        (
+            lambda folder, clips: _write(
+                folder / "noise.mp4", bytes((i * 7919) % 251 for i in range(9000))
+            ),
+            "undecodable_media",
+        ),
+    ],
+)
+async def test_media_without_usable_audio_fails_with_its_code(
+    system: RunningSystem, clips: dict[str, Path], tmp_path: Path, make: Any, code: str
+) -> None:
+    async with system.client() as client:
+        job = await submit(client, make(tmp_path, clips))
+        assert job["status"] == "failed"
+        assert job["error"]["code"] == code
+        assert job["error"]["message"]
+        transcript = await client.get(f"/v1/jobs/{job['job_id']}/transcript")
+        assert transcript.status_code == 409
+        assert "failed" in transcript.json()["detail"]
+
+
+def _write(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fields", "status"),
+    [
+        ("notes.mp4", b"these are words, not sound\n" * 50, {}, 415),
+        ("picture.mp3", b"\x89PNG\r\n\x1a\n" + bytes(2000), {}, 415),
+        ("empty.wav", b"", {}, 400),
+        ("big.wav", b"RIFF" + bytes(6 * 1024 * 1024), {}, 413),
+        ("speech.wav", None, {"engine": "vosk"}, 422),
+        ("speech.wav", None, {"language": "de"}, 422),
+    ],
+)
+async def test_bad_uploads_get_a_clear_4xx_and_keep_nothing(
+    system: RunningSystem,
+    clips: dict[str, Path],
+    name: str,
+    content: bytes | None,
+    fields: dict[str, str],
+    status: int,
+) -> None:
+    uploads = Path(system.settings.media_dir) / "uploads"
+    before = set(uploads.iterdir())
+    async with system.client() as client:
+        body = clips["wav"].read_bytes() if content is None else content
+        response = await client.post("/v1/jobs", files={"file": (name, body)}, data=fields)
+    assert response.status_code == status
+    assert isinstance(response.json()["detail"], str)
+    assert set(uploads.iterdir()) <= before
+
+
+async def test_requests_without_a_file_or_for_unknown_jobs_get_4xx(system: RunningSystem) -> None:
+    async with system.client() as client:
+        assert (await client.post("/v1/jobs", data={"language": "en"})).status_code == 400
+        assert (await client.get("/v1/jobs/" + "0" * 32)).status_code == 404
+        assert (await client.get("/v1/jobs/" + "0" * 32 + "/transcript")).status_code == 404
+        assert (await client.get("/v1/jobs/../etc/passwd")).status_code == 404
+        assert (await client.get("/v1/jobs/not-a-job-id")).status_code == 422
+        assert (await client.get("/stt/task/" + "0" * 32)).status_code == 404
+
+
+async def test_the_janitor_deletes_the_files_after_the_delay(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    paths = MediaPaths(Path(system.settings.media_dir))
+    async with system.client() as client:
+        job = await submit(client, clips["mp3"])
+    files = paths.of_job(job["job_id"])
+    assert all(path.exists() for path in files)
+    deadline = time.monotonic() + CLEANUP_DELAY_SECONDS + 10
+    while any(path.exists() for path in files):
+        assert time.monotonic() < deadline, "files still there after the cleanup delay"
+        await asyncio.sleep(0.2)
+
+
+async def test_tutorial_routes(system: RunningSystem, clips: dict[str, Path]) -> None:
+    async with system.client() as client:
+        task = await upload(client, clips["wav"], route="/stt/task")
+        assert task.status_code == 200
+        job_id = task.json()["job_id"]
+        assert task.json()["file_id"]
+        pending = (await client.get(f"/stt/task/{job_id}")).json()
+        # A job this short may already be done; otherwise it reads as processing.
+        assert pending == {"job_id": job_id, "status": "processing"} or set(pending) == {
+            "job_id",
+            "text",
+        }
+        await until_final(client, job_id)
+        finished = (await client.get(f"/stt/task/{job_id}")).json()
+        assert set(finished) == {"job_id", "text"}
+        assert "quarterly" in media.words_of(finished["text"])
+
+        native = await upload(client, clips["mp4"], route="/stt/native")
+        assert native.status_code == 200
+        assert set(native.json()) == {"job_id", "text"}
+        assert set(media.EXPECTED_WORDS) <= media.words_of(native.json()["text"])
+
+
+async def test_health_readiness_and_docs(system: RunningSystem) -> None:
+    async with system.client() as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        assert (await client.get("/docs")).status_code == 200
+        schema = (await client.get("/openapi.json")).json()
+        assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/transcript"} <= set(
+            schema["paths"]
+        )
