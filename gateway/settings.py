@@ -12,4 +12,3 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="How long POST /stt/native waits before answering 504 with the job id.",
     )
-    shutdown_grace_seconds: float = Field(30, ge=0)

@@ -5,4 +5,3 @@ from shared.settings import CommonSettings
 
 class JanitorSettings(CommonSettings):
     janitor_concurrency: int = Field(8, ge=1)
-    shutdown_grace_seconds: float = Field(10, ge=0)

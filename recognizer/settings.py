@@ -19,4 +19,3 @@ class RecognizerSettings(CommonSettings):
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )
-    shutdown_grace_seconds: float = Field(30, ge=0)

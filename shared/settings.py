@@ -23,7 +23,11 @@ class CommonSettings(BaseSettings):
         description="Prefix of every exchange and queue name, so several deployments share a broker.",
     )
     media_dir: Path = Path("var/media")
-    cleanup_delay_seconds: float = Field(3600, gt=0)
+    cleanup_delay_seconds: float = Field(
+        300,
+        gt=0,
+        description="How long a finished job's files are kept before the janitor deletes them.",
+    )
     delivery_limit: int = Field(5, ge=1)
     engines: Annotated[tuple[str, ...], NoDecode] = Field(
         KNOWN_ENGINES, description="Comma-separated engines this deployment serves."
@@ -35,6 +39,9 @@ class CommonSettings(BaseSettings):
         description="'tiny.en' (installed from PyPI), a local faster-whisper model folder, or a model name.",
     )
     log_level: str = "INFO"
+    shutdown_grace_seconds: float = Field(
+        30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
+    )
 
     @field_validator("engines", mode="before")
     @classmethod

@@ -6,4 +6,3 @@ from shared.settings import CommonSettings
 class TranscoderSettings(CommonSettings):
     transcoder_concurrency: int = Field(2, ge=1, description="Conversions run at once per process.")
     transcode_timeout_seconds: float = Field(600, gt=0)
-    shutdown_grace_seconds: float = Field(30, ge=0)

@@ -1,0 +1,30 @@
+# One image for all four services; compose picks the service with its command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_OFFLINE=1 \
+    STT_MEDIA_DIR=/data/media
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ffmpeg \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 10001 stt \
+    && mkdir -p /data/media \
+    && chown stt:stt /data/media
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY gateway ./gateway
+COPY transcoder ./transcoder
+COPY recognizer ./recognizer
+COPY janitor ./janitor
+RUN pip install .
+
+USER stt
+EXPOSE 8000
+# Exec form, so SIGTERM reaches Python and the service drains before it exits.
+CMD ["python", "-m", "gateway"]
