@@ -9,6 +9,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -42,6 +43,8 @@ class SlotCrashed(Exception):
 
 def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig) -> None:
     """The slot process: load the engines once, then answer requests until the pipe closes."""
+    # Ctrl-C reaches the whole process group; the recognizer decides when its slots end.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         loaded = load_engines(engines, config)
     except EngineUnavailable as error:
@@ -51,7 +54,7 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig) -> 
     while True:
         try:
             request: Request = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return
         try:
             transcript = loaded[request.engine].transcribe(
@@ -114,6 +117,13 @@ class Slot:
         self._process.join(timeout=5)
         self._conn.close()
 
+    def close(self) -> None:
+        """Let the process end by itself (its pipe closes), killing it only if it does not."""
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self.kill()
+
 
 class SlotPool:
     def __init__(self, size: int, engines: tuple[str, ...], config: EngineConfig) -> None:
@@ -168,5 +178,5 @@ class SlotPool:
 
     def close(self) -> None:
         for slot in self._all:
-            slot.kill()
+            slot.close()
         self._all.clear()

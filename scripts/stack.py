@@ -113,7 +113,14 @@ class Stack:
         self.processes.clear()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # Started in the background, a process inherits SIGINT ignored; Ctrl-C and SIGTERM must stop it.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = CommonSettings()
     env: dict[str, str] = {}
     broker = urlsplit(str(settings.broker_url))
