@@ -10,7 +10,7 @@ from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
 from gateway.watcher import JobWatcher
-from shared.broker import BrokerUnavailable
+from shared.faults import BrokerUnavailable
 from shared.media import MediaPaths
 from shared.worker import connected
 

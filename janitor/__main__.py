@@ -1,22 +1,12 @@
 import functools
 
-from janitor.handler import cleanup_handler
+from janitor.handler import subscriptions
 from janitor.settings import JanitorSettings
-from shared.events import Event
-from shared.topology import build_topology
 from shared.worker import run_worker, start
 
 
 async def run(settings: JanitorSettings) -> None:
-    await run_worker(
-        service="janitor",
-        settings=settings,
-        queue=build_topology(settings).janitor.name,
-        event_type=Event,
-        handler_factory=functools.partial(cleanup_handler, settings),
-        prefetch=settings.janitor_concurrency,
-        grace_seconds=settings.shutdown_grace_seconds,
-    )
+    await run_worker("janitor", settings, functools.partial(subscriptions, settings))
 
 
 if __name__ == "__main__":

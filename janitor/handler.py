@@ -2,13 +2,16 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
 from janitor.cleanup import delete_files
 from janitor.settings import JanitorSettings
-from shared.broker import Broker
+from shared.broker import Broker, Subscription, current_message, gave_up_retrying
 from shared.events import Event
-from shared.jobs import JobStore
+from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.media import MediaPaths
+from shared.pipeline import fail_job, final_event
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +27,74 @@ class CleanupHandler:
         log.info("job %s: deleted %d file(s)", event.job_id, deleted)
 
 
+class ParkedHandler:
+    """Ends the job of a message that was parked, so no job waits on it forever."""
+
+    def __init__(self, jobs: JobStore) -> None:
+        self._jobs = jobs
+
+    async def __call__(self, event: Event) -> Event | None:
+        if gave_up_retrying(current_message.get()):
+            failure = JobFailure(
+                ErrorCode.RETRIES_EXHAUSTED,
+                "The service could not reach its broker or database in time; please submit again.",
+            )
+        else:
+            failure = JobFailure(
+                ErrorCode.PROCESSING_ERROR,
+                "Processing this job failed repeatedly; the operators have been told.",
+            )
+        log.error("job %s: parked message; failing the job with %s", event.job_id, failure.code)
+        return await fail_job(self._jobs, event.job_id, failure)
+
+
+class DeadlineSweeper:
+    """Fails jobs still under way past their deadline, whatever held them up."""
+
+    def __init__(self, broker: Broker, jobs: JobStore, deadline: timedelta) -> None:
+        self._broker = broker
+        self._jobs = jobs
+        self._deadline = deadline
+
+    async def sweep(self) -> int:
+        expired = 0
+        for job_id in await self._jobs.unfinished_since(now() - self._deadline):
+            failure = JobFailure(
+                ErrorCode.EXPIRED,
+                f"The job did not finish within {self._deadline.total_seconds():.0f} s of upload.",
+            )
+            job = await self._jobs.fail(job_id, failure.code, failure.message)
+            announcement = final_event(job) if job is not None else None
+            if announcement is not None:
+                log.warning("job %s: expired", job_id)
+                await self._broker.publish(announcement)
+                expired += 1
+        return expired
+
+    async def run_every(self, interval_seconds: float) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("deadline sweep failed; trying again in %g s", interval_seconds)
+            await asyncio.sleep(interval_seconds)
+
+
 @contextlib.asynccontextmanager
-async def cleanup_handler(
-    settings: JanitorSettings, _broker: Broker, _jobs: JobStore
-) -> AsyncIterator[CleanupHandler]:
-    yield CleanupHandler(MediaPaths(settings.media_dir))
+async def subscriptions(
+    settings: JanitorSettings, broker: Broker, jobs: JobStore
+) -> AsyncIterator[list[Subscription[Any]]]:
+    await jobs.ensure_indexes()
+    sweeper = DeadlineSweeper(broker, jobs, timedelta(seconds=settings.job_deadline_seconds))
+    sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
+    cleanup = CleanupHandler(MediaPaths(settings.media_dir))
+    parked = ParkedHandler(jobs)
+    try:
+        yield [
+            Subscription(broker.topology.janitor, Event, cleanup, settings.janitor_concurrency),
+            *(Subscription(queue, Event, parked, 1) for queue in broker.topology.parked),
+        ]
+    finally:
+        sweeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeping

@@ -1,10 +1,11 @@
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from recognizer.engines import EngineConfig
 from recognizer.pool import Request, SlotPool
 from recognizer.settings import RecognizerSettings
-from shared.broker import Broker
+from shared.broker import Broker, Subscription
 from shared.events import AudioReady, Event, TranscriptDone
 from shared.jobs import JobFailure, JobStatus, JobStore
 from shared.media import MediaPaths
@@ -47,9 +48,9 @@ class RecognizeHandler:
 
 
 @contextlib.asynccontextmanager
-async def recognize_handler(
-    settings: RecognizerSettings, _broker: Broker, jobs: JobStore
-) -> AsyncIterator[RecognizeHandler]:
+async def subscriptions(
+    settings: RecognizerSettings, broker: Broker, jobs: JobStore
+) -> AsyncIterator[list[Subscription[Any]]]:
     config = EngineConfig(
         whisper_model=settings.whisper_model,
         cpu_threads=settings.recognizer_cpu_threads,
@@ -59,8 +60,11 @@ async def recognize_handler(
     pool = SlotPool(settings.recognizer_slots, settings.engines, config)
     await pool.start()
     try:
-        yield RecognizeHandler(
+        handler = RecognizeHandler(
             jobs, MediaPaths(settings.media_dir), pool, settings.recognition_timeout_seconds
         )
+        yield [
+            Subscription(broker.topology.recognizer, AudioReady, handler, settings.recognizer_slots)
+        ]
     finally:
         pool.close()

@@ -1,15 +1,23 @@
 """The RabbitMQ transport: connect, declare the topology, publish with confirms, consume with acks.
 
 Handlers never see aio-pika. A handler takes a typed event and returns the event to publish next
-(or None). A message is acked only after the handler returned and its next event was confirmed by
-the broker; a handler that raises has its message requeued, and the quorum queue's delivery limit
-parks a message that keeps failing.
+(or None). A message is acked only after the handler returned and its next event was confirmed:
+
+- a transient failure (broker or database away) sends a copy to the retry queue of the next
+  delay and acks the original once that copy is confirmed; after the last delay the message is
+  rejected into its parking queue;
+- any other exception requeues the message, and the quorum queue's delivery limit parks a
+  message that keeps failing;
+- a message that does not parse is parked at once.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Self, TypeVar
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Generic, Self, TypeVar
 
 import aio_pika
 from aio_pika.abc import (
@@ -23,8 +31,9 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pydantic import ValidationError
 
 from shared.events import Event
+from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable
 from shared.settings import CommonSettings
-from shared.topology import QueueSpec, Topology, build_topology
+from shared.topology import QueueSpec, Topology, build_topology, retry_queue_name
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +41,43 @@ EventT = TypeVar("EventT", bound=Event)
 Handler = Callable[[EventT], Awaitable[Event | None]]
 
 PUBLISH_TIMEOUT_SECONDS = 10
+RETRY_HEADER = "x-stt-retries"
+_CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
-class BrokerUnavailable(Exception):
-    """The broker did not confirm a publish: it is unreachable, or refused or returned it."""
+@dataclass(frozen=True)
+class Subscription(Generic[EventT]):
+    """A handler for the events on one queue, with how many it may hold at once."""
+
+    queue: QueueSpec
+    event_type: type[EventT]
+    handler: Handler[EventT]
+    prefetch: int
+
+
+# The message being handled, for the rare handler that must know how it got here.
+current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_message")
+
+
+def retries_of(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(RETRY_HEADER, 0)
+    return value if isinstance(value, int) else 0
+
+
+def gave_up_retrying(message: AbstractIncomingMessage) -> bool:
+    """Whether a parked message was parked because its retries ran out (not for crashing)."""
+    deaths = (message.headers or {}).get("x-death")
+    latest = deaths[0] if isinstance(deaths, list) and deaths else None
+    reason = latest.get("reason") if isinstance(latest, dict) else None
+    return reason == "rejected" and retries_of(message) > 0
 
 
 class Broker:
     def __init__(self, settings: CommonSettings) -> None:
         self.topology: Topology = build_topology(settings)
         self._url = str(settings.broker_url)
+        self._namespace = settings.namespace
+        self._retry_delays = settings.retry_delays_seconds
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
@@ -58,14 +94,17 @@ class Broker:
             self.topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
         for spec in self.topology.all_queues:
-            await self._declare(spec)
+            queue = await self._channel.declare_queue(
+                spec.name, durable=True, arguments=spec.arguments
+            )
+            for routing_key in spec.routing_keys:
+                await queue.bind(self._exchange, routing_key)
+        for spec in self.topology.retries:
+            retry_exchange = await self._channel.declare_exchange(
+                spec.name, aio_pika.ExchangeType.FANOUT, durable=True
+            )
+            await (await self._channel.get_queue(spec.name)).bind(retry_exchange)
         return self
-
-    async def _declare(self, spec: QueueSpec) -> AbstractQueue:
-        queue = await self.channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
-        for routing_key in spec.routing_keys:
-            await queue.bind(self.exchange, routing_key)
-        return queue
 
     @property
     def channel(self) -> AbstractChannel:
@@ -84,65 +123,96 @@ class Broker:
         return self._connection is not None and not self._connection.is_closed
 
     async def publish(self, event: Event) -> None:
-        """Publish persistently and wait for the broker's confirm; raises when it is not given."""
+        """Publish persistently and wait for the broker's confirm; raises BrokerUnavailable."""
+        await self._publish(self.exchange.name, event.routing_key, event.model_dump_json().encode())
+
+    async def _publish(
+        self, exchange: str, routing_key: str, body: bytes, headers: dict[str, Any] | None = None
+    ) -> None:
         message = aio_pika.Message(
-            body=event.model_dump_json().encode(),
+            body=body,
+            headers=headers,
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            type=event.routing_key,
         )
         try:
-            await self.exchange.publish(
-                message,
-                routing_key=event.routing_key,
-                mandatory=True,
-                timeout=PUBLISH_TIMEOUT_SECONDS,
+            target = await self.channel.get_exchange(exchange, ensure=False)
+            await target.publish(
+                message, routing_key=routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT_SECONDS
             )
-        except (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError) as error:
-            raise BrokerUnavailable(
-                f"{event.routing_key} for job {event.job_id}: {error!r}"
-            ) from error
+        except _CHANNEL_ERRORS as error:
+            raise BrokerUnavailable(f"publishing {routing_key}: {error!r}") from error
 
-    async def consume(
-        self, queue_name: str, event_type: type[EventT], handler: Handler[EventT], prefetch: int
-    ) -> None:
-        await self.channel.set_qos(prefetch_count=prefetch)
-        queue = await self.channel.get_queue(queue_name, ensure=False)
+    async def consume(self, subscription: Subscription[EventT]) -> None:
+        assert self._connection is not None, "Broker.connect() has not been awaited"
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=subscription.prefetch)
+        spec = subscription.queue
+        # Declared (not merely looked up) so the robust channel restores it after a reconnect.
+        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
             assert task is not None
             self._in_flight.add(task)
             try:
-                await self._process(message, event_type, handler)
+                await self._process(message, subscription)
             finally:
                 self._in_flight.discard(task)
 
         tag = await queue.consume(on_message)
         self._consumers.append((queue, tag))
-        log.info("consuming %s (prefetch %d)", queue_name, prefetch)
+        log.info("consuming %s (prefetch %d)", spec.name, subscription.prefetch)
 
     async def _process(
-        self, message: AbstractIncomingMessage, event_type: type[EventT], handler: Handler[EventT]
+        self, message: AbstractIncomingMessage, subscription: Subscription[EventT]
     ) -> None:
+        current_message.set(message)
         try:
-            event = event_type.model_validate_json(message.body)
+            event = subscription.event_type.model_validate_json(message.body)
         except ValidationError as error:
-            log.error("parking a malformed %s message: %s", event_type.__name__, error)
-            await message.reject(requeue=False)
+            log.error("parking a malformed message from %s: %s", subscription.queue.name, error)
+            await _settle(message.reject(requeue=False))
             return
         try:
-            next_event = await handler(event)
+            next_event = await subscription.handler(event)
             if next_event is not None:
                 await self.publish(next_event)
         except asyncio.CancelledError:
-            await message.nack(requeue=True)
+            await _settle(message.nack(requeue=True))
             raise
-        except Exception:
-            log.exception("job %s: handling %s failed; requeued", event.job_id, event_type.__name__)
-            await message.nack(requeue=True)
+        except TRANSIENT_ERRORS as error:
+            await self._retry_later(message, subscription.queue.name, event, error)
             return
-        await message.ack()
+        except Exception:
+            log.exception("job %s: handler failed; requeued", event.job_id)
+            await _settle(message.nack(requeue=True))
+            return
+        await _settle(message.ack())
+
+    async def _retry_later(
+        self, message: AbstractIncomingMessage, queue: str, event: Event, error: Exception
+    ) -> None:
+        attempt = retries_of(message) + 1
+        if attempt > len(self._retry_delays):
+            log.error("job %s: giving up after %d retries: %r", event.job_id, attempt - 1, error)
+            await _settle(message.reject(requeue=False))
+            return
+        delay = self._retry_delays[attempt - 1]
+        try:
+            await self._publish(
+                retry_queue_name(self._namespace, delay),
+                routing_key=queue,
+                body=message.body,
+                headers={RETRY_HEADER: attempt},
+            )
+        except BrokerUnavailable:
+            # With the broker away the message cannot be acked either: it comes back by itself.
+            log.warning("job %s: %r; the broker will redeliver", event.job_id, error)
+            await _settle(message.nack(requeue=True))
+            return
+        log.warning("job %s: %r; retry %d in %g s", event.job_id, error, attempt, delay)
+        await _settle(message.ack())
 
     async def watch(
         self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[Event], None]
@@ -163,19 +233,29 @@ class Broker:
     async def stop_consuming(self, grace_seconds: float) -> None:
         """Take no new messages, give the ones in hand `grace_seconds` to finish."""
         for queue, tag in self._consumers:
-            await queue.cancel(tag)
+            with contextlib.suppress(*_CHANNEL_ERRORS):
+                await queue.cancel(tag)
         self._consumers.clear()
-        if self._in_flight:
-            log.info(
-                "waiting up to %.0f s for %d job(s) in hand", grace_seconds, len(self._in_flight)
-            )
-            _, unfinished = await asyncio.wait(self._in_flight, timeout=grace_seconds)
-            if unfinished:
-                log.warning("handing back %d unfinished job(s) to the broker", len(unfinished))
-                for task in unfinished:
-                    task.cancel()
-                await asyncio.wait(unfinished)
+        if not self._in_flight:
+            return
+        log.info(
+            "waiting up to %g s for %d message(s) in hand", grace_seconds, len(self._in_flight)
+        )
+        _, unfinished = await asyncio.wait(self._in_flight, timeout=grace_seconds)
+        if unfinished:
+            log.warning("handing %d unfinished message(s) back to the broker", len(unfinished))
+            for task in unfinished:
+                task.cancel()
+            await asyncio.wait(unfinished)
 
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+async def _settle(outcome: Awaitable[Any]) -> None:
+    """Ack, nack or reject; on a dead channel the broker requeues the message by itself."""
+    try:
+        await outcome
+    except _CHANNEL_ERRORS as error:
+        log.warning("could not settle a message (%r); the broker will redeliver it", error)

@@ -41,6 +41,9 @@ class ErrorCode(StrEnum):
     UNDECODABLE_MEDIA = "undecodable_media"
     TIMEOUT = "timeout"
     RECOGNITION_FAILED = "recognition_failed"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    PROCESSING_ERROR = "processing_error"
+    EXPIRED = "expired"
 
 
 class JobError(BaseModel):
@@ -146,11 +149,22 @@ class JobStore:
         )
         return _to_job(document) if document else None
 
-    async def fail(self, job_id: str, code: str, message: str) -> Job | None:
+    async def fail(self, job_id: str, code: ErrorCode, message: str) -> Job | None:
         """Fail a job that is not finished yet; None when it already was."""
         unfinished = tuple(status for status in JobStatus if not status.is_final)
         error = JobError(code=code, message=message).model_dump()
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
+
+    async def unfinished_since(self, cutoff: datetime, limit: int = 500) -> list[str]:
+        """Ids of jobs created before `cutoff` that are still under way."""
+        unfinished = [str(status) for status in JobStatus if not status.is_final]
+        cursor = self._jobs.find(
+            {"status": {"$in": unfinished}, "created_at": {"$lt": cutoff}}, {"_id": 1}
+        ).limit(limit)
+        return [document["_id"] async for document in cursor]
+
+    async def ensure_indexes(self) -> None:
+        await self._jobs.create_index([("status", 1), ("created_at", 1)])
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")

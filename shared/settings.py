@@ -28,7 +28,16 @@ class CommonSettings(BaseSettings):
         gt=0,
         description="How long a finished job's files are kept before the janitor deletes them.",
     )
-    delivery_limit: int = Field(5, ge=1)
+    delivery_limit: int = Field(
+        5, ge=1, description="Failed deliveries of one message before it is parked as poison."
+    )
+    retry_delays_seconds: Annotated[tuple[float, ...], NoDecode] = Field(
+        (1, 2, 5, 10, 20, 30, 60, 60, 60, 60),
+        description="Comma-separated waits before each retry of a transient failure.",
+    )
+    job_deadline_seconds: float = Field(
+        3600, gt=0, description="A job not finished this long after upload fails as `expired`."
+    )
     engines: Annotated[tuple[str, ...], NoDecode] = Field(
         KNOWN_ENGINES, description="Comma-separated engines this deployment serves."
     )
@@ -43,12 +52,19 @@ class CommonSettings(BaseSettings):
         30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
     )
 
-    @field_validator("engines", mode="before")
+    @field_validator("engines", "retry_delays_seconds", mode="before")
     @classmethod
-    def _split_engines(cls, value: Any) -> Any:
+    def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(name.strip() for name in value.split(",") if name.strip())
+            return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
+
+    @field_validator("retry_delays_seconds")
+    @classmethod
+    def _positive_delays(cls, delays: tuple[float, ...]) -> tuple[float, ...]:
+        if any(delay <= 0 for delay in delays):
+            raise ValueError("retry delays must be positive")
+        return delays
 
     @model_validator(mode="after")
     def _check_engines(self) -> "CommonSettings":

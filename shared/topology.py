@@ -1,9 +1,11 @@
 """Exchange and queue names, and the arguments each queue is declared with.
 
 One topic exchange carries every event. Each consumer has its own queue named
-``{namespace}.{event}--{consumer}``; a work queue is a durable quorum queue whose messages are
-parked in ``<queue>.parked`` after `delivery_limit` failed deliveries. The janitor's delay queue
-holds finished jobs for the cleanup delay, then dead-letters them into the janitor's work queue.
+``{namespace}.{event}--{consumer}``. A work queue is a durable quorum queue whose messages are
+parked in ``<queue>.parked`` after `delivery_limit` failed deliveries. Transient failures wait in
+a retry queue (one per delay, ``{namespace}.retry-{ms}ms``) whose expired messages go back to the
+queue they came from. The janitor's delay queue holds finished jobs for the cleanup delay, then
+dead-letters them into the janitor's work queue.
 """
 
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from typing import Any
 from shared.events import AudioReady, JobFailed, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 
+# RabbitMQ's default exchange routes a message to the queue named by its routing key.
 DEFAULT_EXCHANGE = ""
 
 
@@ -29,6 +32,9 @@ class Topology:
     recognizer: QueueSpec
     janitor_delay: QueueSpec
     janitor: QueueSpec
+    parked: tuple[QueueSpec, ...]
+    retries: tuple[QueueSpec, ...]
+    """One per retry delay, in the order of the delays; each is also the name of its exchange."""
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
@@ -36,15 +42,15 @@ class Topology:
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
-        parked = tuple(
-            QueueSpec(name=parking_queue(q.name), arguments={"x-queue-type": "quorum"})
-            for q in self.work_queues
-        )
-        return (*self.work_queues, self.janitor_delay, *parked)
+        return (*self.work_queues, self.janitor_delay, *self.parked, *self.retries)
 
 
 def parking_queue(queue: str) -> str:
     return f"{queue}.parked"
+
+
+def retry_queue_name(namespace: str, delay_seconds: float) -> str:
+    return f"{namespace}.retry-{round(delay_seconds * 1000)}ms"
 
 
 def _work_queue(name: str, settings: CommonSettings, routing_keys: tuple[str, ...]) -> QueueSpec:
@@ -57,8 +63,30 @@ def _work_queue(name: str, settings: CommonSettings, routing_keys: tuple[str, ..
     return QueueSpec(name=name, arguments=arguments, routing_keys=routing_keys)
 
 
+def _parked(work_queue: QueueSpec, settings: CommonSettings) -> QueueSpec:
+    # Whatever keeps failing here as well is dropped (and logged) rather than looping forever.
+    arguments = {"x-queue-type": "quorum", "x-delivery-limit": settings.delivery_limit}
+    return QueueSpec(name=parking_queue(work_queue.name), arguments=arguments)
+
+
+def _retry(namespace: str, delay_seconds: float) -> QueueSpec:
+    # No dead-letter routing key: an expired message keeps the one it was published with,
+    # which names the work queue it came from.
+    arguments = {
+        "x-message-ttl": round(delay_seconds * 1000),
+        "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+    }
+    return QueueSpec(name=retry_queue_name(namespace, delay_seconds), arguments=arguments)
+
+
 def build_topology(settings: CommonSettings) -> Topology:
     ns = settings.namespace
+    transcoder = _work_queue(
+        f"{ns}.{MediaUploaded.routing_key}--transcoder", settings, (MediaUploaded.routing_key,)
+    )
+    recognizer = _work_queue(
+        f"{ns}.{AudioReady.routing_key}--recognizer", settings, (AudioReady.routing_key,)
+    )
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
@@ -71,14 +99,13 @@ def build_topology(settings: CommonSettings) -> Topology:
         },
         routing_keys=(TranscriptDone.routing_key, JobFailed.routing_key),
     )
+    work_queues = (transcoder, recognizer, janitor)
     return Topology(
         exchange=f"{ns}.events",
-        transcoder=_work_queue(
-            f"{ns}.{MediaUploaded.routing_key}--transcoder", settings, (MediaUploaded.routing_key,)
-        ),
-        recognizer=_work_queue(
-            f"{ns}.{AudioReady.routing_key}--recognizer", settings, (AudioReady.routing_key,)
-        ),
+        transcoder=transcoder,
+        recognizer=recognizer,
         janitor_delay=janitor_delay,
         janitor=janitor,
+        parked=tuple(_parked(queue, settings) for queue in work_queues),
+        retries=tuple(_retry(ns, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)),
     )

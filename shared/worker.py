@@ -5,13 +5,13 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from shared.broker import Broker, EventT, Handler
+from shared.broker import Broker, Subscription
 from shared.jobs import JobStore, connect_store
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -19,7 +19,9 @@ from shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
-HandlerFactory = Callable[[Broker, JobStore], AbstractAsyncContextManager[Handler[EventT]]]
+SubscriptionsFactory = Callable[
+    [Broker, JobStore], AbstractAsyncContextManager[Sequence[Subscription[Any]]]
+]
 
 
 class StartupError(Exception):
@@ -41,15 +43,9 @@ async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, Job
 
 
 async def run_worker(
-    *,
-    service: str,
-    settings: CommonSettings,
-    queue: str,
-    event_type: type[EventT],
-    handler_factory: HandlerFactory[EventT],
-    prefetch: int,
-    grace_seconds: float,
+    service: str, settings: CommonSettings, subscriptions: SubscriptionsFactory
 ) -> None:
+    """Consume until SIGTERM or SIGINT, then let the work in hand finish within the grace period."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -57,13 +53,14 @@ async def run_worker(
 
     async with (
         connected(settings) as (broker, jobs),
-        handler_factory(broker, jobs) as handler,
+        subscriptions(broker, jobs) as consumed,
     ):
-        await broker.consume(queue, event_type, handler, prefetch=prefetch)
+        for subscription in consumed:
+            await broker.consume(subscription)
         log.info("%s ready", service)
         await stop.wait()
         log.info("%s stopping", service)
-        await broker.stop_consuming(grace_seconds)
+        await broker.stop_consuming(settings.shutdown_grace_seconds)
     log.info("%s stopped", service)
 
 

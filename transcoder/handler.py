@@ -2,8 +2,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from shared.broker import Broker
+from shared.broker import Broker, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
 from shared.jobs import JobFailure, JobStatus, JobStore
 from shared.media import MediaPaths
@@ -47,11 +48,16 @@ class TranscodeHandler:
 
 
 @contextlib.asynccontextmanager
-async def transcode_handler(
-    settings: TranscoderSettings, _broker: Broker, jobs: JobStore
-) -> AsyncIterator[TranscodeHandler]:
+async def subscriptions(
+    settings: TranscoderSettings, broker: Broker, jobs: JobStore
+) -> AsyncIterator[list[Subscription[Any]]]:
     media = MediaPaths(settings.media_dir)
     media.create_folders()
     # ffmpeg does the work in its own process; these threads only wait for it.
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
-        yield TranscodeHandler(jobs, media, executor, settings.transcode_timeout_seconds)
+        handler = TranscodeHandler(jobs, media, executor, settings.transcode_timeout_seconds)
+        yield [
+            Subscription(
+                broker.topology.transcoder, MediaUploaded, handler, settings.transcoder_concurrency
+            )
+        ]

@@ -61,7 +61,11 @@ async def remove_topology(settings: CommonSettings) -> None:
 @pytest.fixture
 async def settings(mongodb_url: str, tmp_path: Path) -> AsyncIterator[CommonSettings]:
     common = namespaced_settings(
-        mongodb_url, tmp_path / "media", delivery_limit=2, cleanup_delay_seconds=1
+        mongodb_url,
+        tmp_path / "media",
+        delivery_limit=2,
+        cleanup_delay_seconds=1,
+        retry_delays_seconds=(0.3, 0.6),
     )
     yield common
     await remove_topology(common)

@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.broker import Broker
+from shared.broker import Broker, Subscription, gave_up_retrying, retries_of
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
@@ -47,7 +48,7 @@ async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker)
         handled.append(event.job_id)
         return AudioReady(job_id=event.job_id, duration_seconds=1.5)
 
-    await broker.consume(topology.transcoder.name, MediaUploaded, handler, prefetch=1)
+    await broker.consume(Subscription(topology.transcoder, MediaUploaded, handler, prefetch=1))
     await broker.publish(MediaUploaded(job_id="job-1"))
     successor = await take(broker, topology.recognizer.name)
     assert AudioReady.model_validate_json(successor.body) == AudioReady(
@@ -62,7 +63,7 @@ async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker)
 async def test_a_message_that_keeps_failing_is_parked_after_the_delivery_limit(
     broker: Broker, settings: CommonSettings
 ) -> None:
-    queue = broker.topology.transcoder.name
+    spec = broker.topology.transcoder
     attempts = 0
 
     async def crashing(_event: MediaUploaded) -> None:
@@ -70,26 +71,27 @@ async def test_a_message_that_keeps_failing_is_parked_after_the_delivery_limit(
         attempts += 1
         raise RuntimeError("boom")
 
-    await broker.consume(queue, MediaUploaded, crashing, prefetch=1)
+    await broker.consume(Subscription(spec, MediaUploaded, crashing, prefetch=1))
     await broker.publish(MediaUploaded(job_id="poison"))
-    parked = await take(broker, parking_queue(queue))
+    parked = await take(broker, parking_queue(spec.name))
     assert MediaUploaded.model_validate_json(parked.body).job_id == "poison"
     assert attempts == settings.delivery_limit + 1
+    assert not gave_up_retrying(parked)
 
 
 async def test_a_malformed_message_is_parked_without_reaching_the_handler(broker: Broker) -> None:
-    queue = broker.topology.transcoder.name
+    spec = broker.topology.transcoder
     called = False
 
     async def handler(_event: MediaUploaded) -> None:
         nonlocal called
         called = True
 
-    await broker.consume(queue, MediaUploaded, handler, prefetch=1)
+    await broker.consume(Subscription(spec, MediaUploaded, handler, prefetch=1))
     await broker.exchange.publish(
         aio_pika.Message(b'{"no": "job id"}'), routing_key=MediaUploaded.routing_key
     )
-    parked = await take(broker, parking_queue(queue))
+    parked = await take(broker, parking_queue(spec.name))
     assert parked.body == b'{"no": "job id"}'
     assert not called
 
@@ -109,19 +111,63 @@ async def test_finished_jobs_reach_the_janitor_only_after_the_cleanup_delay(
 async def test_stopping_waits_for_work_in_hand_and_hands_back_what_overruns(
     broker: Broker,
 ) -> None:
-    queue = broker.topology.transcoder.name
+    spec = broker.topology.transcoder
     finished: list[str] = []
 
     async def handler(event: MediaUploaded) -> None:
         await asyncio.sleep(0.3 if event.job_id == "quick" else 30)
         finished.append(event.job_id)
 
-    await broker.consume(queue, MediaUploaded, handler, prefetch=2)
+    await broker.consume(Subscription(spec, MediaUploaded, handler, prefetch=2))
     await broker.publish(MediaUploaded(job_id="quick"))
     await broker.publish(MediaUploaded(job_id="slow"))
     await asyncio.sleep(0.1)
     await broker.stop_consuming(grace_seconds=1)
     assert finished == ["quick"]
-    handed_back = await take(broker, queue)
+    handed_back = await take(broker, spec.name)
     assert MediaUploaded.model_validate_json(handed_back.body).job_id == "slow"
     assert handed_back.redelivered
+
+
+async def test_a_transient_failure_is_retried_after_a_delay(
+    broker: Broker, settings: CommonSettings
+) -> None:
+    spec = broker.topology.transcoder
+    seen: list[float] = []
+
+    async def flaky(event: MediaUploaded) -> None:
+        seen.append(time.monotonic())
+        if len(seen) < 3:
+            raise ServerSelectionTimeoutError("database away")
+
+    await broker.consume(Subscription(spec, MediaUploaded, flaky, prefetch=1))
+    await broker.publish(MediaUploaded(job_id="flaky"))
+    deadline = time.monotonic() + 10
+    while len(seen) < 3:
+        assert time.monotonic() < deadline, f"only {len(seen)} attempts"
+        await asyncio.sleep(0.05)
+    first, second = settings.retry_delays_seconds[:2]
+    assert seen[1] - seen[0] >= first - 0.05
+    assert seen[2] - seen[1] >= second - 0.05
+    await broker.stop_consuming(grace_seconds=5)
+    assert await depth(broker, spec.name) == 0
+    assert await depth(broker, parking_queue(spec.name)) == 0
+
+
+async def test_a_message_is_parked_once_its_retries_run_out(
+    broker: Broker, settings: CommonSettings
+) -> None:
+    spec = broker.topology.transcoder
+    attempts = 0
+
+    async def always_away(_event: MediaUploaded) -> None:
+        nonlocal attempts
+        attempts += 1
+        raise ServerSelectionTimeoutError("database away")
+
+    await broker.consume(Subscription(spec, MediaUploaded, always_away, prefetch=1))
+    await broker.publish(MediaUploaded(job_id="patient"))
+    parked = await take(broker, parking_queue(spec.name), within=10)
+    assert attempts == len(settings.retry_delays_seconds) + 1
+    assert retries_of(parked) == len(settings.retry_delays_seconds)
+    assert gave_up_retrying(parked)

@@ -1,6 +1,6 @@
 """The job store over the MongoDB wire protocol."""
 
-from shared.jobs import JobStatus, JobStore, new_job_id
+from shared.jobs import ErrorCode, JobStatus, JobStore, new_job_id
 
 
 async def new_job(jobs: JobStore) -> str:
@@ -49,11 +49,11 @@ async def test_a_redelivery_never_moves_a_job_backwards(jobs: JobStore) -> None:
 
 async def test_only_an_unfinished_job_can_fail(jobs: JobStore) -> None:
     job_id = await new_job(jobs)
-    failed = await jobs.fail(job_id, "no_audio", "No audio track.")
+    failed = await jobs.fail(job_id, ErrorCode.NO_AUDIO, "No audio track.")
     assert failed is not None
     assert failed.error is not None
     assert (failed.status, failed.error.code) == (JobStatus.FAILED, "no_audio")
-    assert await jobs.fail(job_id, "timeout", "again") is None
+    assert await jobs.fail(job_id, ErrorCode.TIMEOUT, "again") is None
     assert await jobs.advance(job_id, JobStatus.DONE, allowed_from=(JobStatus.RECOGNIZING,)) is None
     job = await jobs.get(job_id)
     assert job is not None

@@ -1,0 +1,11 @@
+"""Which failures are worth retrying: the broker or the database being away for a while."""
+
+from pymongo.errors import ConnectionFailure
+
+
+class BrokerUnavailable(Exception):
+    """The broker did not confirm a publish: it is unreachable, or refused or returned it."""
+
+
+# ConnectionFailure covers pymongo's AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure, BrokerUnavailable)
