@@ -11,7 +11,7 @@ from typing import Protocol
 import speech_recognition as sr
 
 from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, SPHINX, SPHINX_LANGUAGES
-from shared.worker import StartupError
+from shared.faults import StartupError
 
 
 class EngineUnavailable(StartupError):

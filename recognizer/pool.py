@@ -6,6 +6,7 @@ others carry on. A slot is reused only after it answered its last request cleanl
 """
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -50,20 +51,19 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig) -> 
     except EngineUnavailable as error:
         conn.send(("unavailable", str(error)))
         return
-    conn.send(("ready", None))
-    while True:
-        try:
+    # The pipe breaks when the recognizer is gone (it may have been killed): end quietly then.
+    with contextlib.suppress(EOFError, BrokenPipeError):
+        conn.send(("ready", None))
+        while True:
             request: Request = conn.recv()
-        except EOFError:
-            return
-        try:
-            transcript = loaded[request.engine].transcribe(
-                read_audio(request.audio), request.language
-            )
-        except Exception as error:
-            conn.send(("error", f"{type(error).__name__}: {error}"))
-        else:
-            conn.send(("ok", transcript))
+            try:
+                transcript = loaded[request.engine].transcribe(
+                    read_audio(request.audio), request.language
+                )
+            except Exception as error:
+                conn.send(("error", f"{type(error).__name__}: {error}"))
+            else:
+                conn.send(("ok", transcript))
 
 
 def _resolve(future: "asyncio.Future[None]") -> None:

@@ -95,6 +95,11 @@ class Stack:
 
         wait_until(ready, timeout, f"the gateway at {base_url}", interval=0.2)
 
+    def running(self, name: str) -> list[subprocess.Popen[bytes]]:
+        return [
+            process for each, process in self.processes if each == name and process.poll() is None
+        ]
+
     def raise_if_exited(self) -> None:
         for name, process in self.processes:
             if process.poll() is not None:

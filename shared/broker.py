@@ -27,11 +27,11 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, ChannelPreconditionFailed
 from pydantic import ValidationError
 
 from shared.events import Event
-from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable
+from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, Topology, build_topology, retry_queue_name
 
@@ -41,6 +41,7 @@ EventT = TypeVar("EventT", bound=Event)
 Handler = Callable[[EventT], Awaitable[Event | None]]
 
 PUBLISH_TIMEOUT_SECONDS = 10
+RESUBSCRIBE_PAUSE_SECONDS = 0.5
 RETRY_HEADER = "x-stt-retries"
 _CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
@@ -94,9 +95,15 @@ class Broker:
             self.topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
         for spec in self.topology.all_queues:
-            queue = await self._channel.declare_queue(
-                spec.name, durable=True, arguments=spec.arguments
-            )
+            try:
+                queue = await self._channel.declare_queue(
+                    spec.name, durable=True, arguments=spec.arguments
+                )
+            except ChannelPreconditionFailed as error:
+                raise TopologyConflict(
+                    f"queue {spec.name} exists with other arguments ({error}); an older version"
+                    " declared it. Drain and delete it, or use another STT_NAMESPACE."
+                ) from error
             for routing_key in spec.routing_keys:
                 await queue.bind(self._exchange, routing_key)
         for spec in self.topology.retries:
@@ -120,7 +127,8 @@ class Broker:
 
     @property
     def is_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Connected right now; False while the robust connection is reconnecting."""
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def publish(self, event: Event) -> None:
         """Publish persistently and wait for the broker's confirm; raises BrokerUnavailable."""
@@ -144,8 +152,21 @@ class Broker:
             raise BrokerUnavailable(f"publishing {routing_key}: {error!r}") from error
 
     async def consume(self, subscription: Subscription[EventT]) -> None:
+        """Start consuming; if the broker is away right now, wait until it is back."""
         assert self._connection is not None, "Broker.connect() has not been awaited"
-        channel = await self._connection.channel()
+        while True:
+            await self._connection.connected.wait()
+            try:
+                await self._consume(self._connection, subscription)
+                return
+            except (*_CHANNEL_ERRORS, RuntimeError) as error:
+                log.warning("broker away while subscribing (%r); waiting for it", error)
+                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
+
+    async def _consume(
+        self, connection: AbstractRobustConnection, subscription: Subscription[EventT]
+    ) -> None:
+        channel = await connection.channel()
         await channel.set_qos(prefetch_count=subscription.prefetch)
         spec = subscription.queue
         # Declared (not merely looked up) so the robust channel restores it after a reconnect.

@@ -3,6 +3,14 @@
 from pymongo.errors import ConnectionFailure
 
 
+class StartupError(Exception):
+    """The service cannot run as configured; the message says why."""
+
+
+class TopologyConflict(StartupError):
+    """A queue exists on the broker with arguments other than this version declares."""
+
+
 class BrokerUnavailable(Exception):
     """The broker did not confirm a publish: it is unreachable, or refused or returned it."""
 

@@ -48,6 +48,9 @@ class CommonSettings(BaseSettings):
         description="'tiny.en' (installed from PyPI), a local faster-whisper model folder, or a model name.",
     )
     log_level: str = "INFO"
+    startup_timeout_seconds: float = Field(
+        60, gt=0, description="How long a starting service waits for the broker and the database."
+    )
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
     )

@@ -5,13 +5,16 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
+from aio_pika.exceptions import AMQPConnectionError
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from shared.broker import Broker, Subscription
+from shared.faults import StartupError
 from shared.jobs import JobStore, connect_store
 from shared.logs import configure_logging
 from shared.settings import CommonSettings
@@ -24,8 +27,29 @@ SubscriptionsFactory = Callable[
 ]
 
 
-class StartupError(Exception):
-    """The service cannot run as configured; the message says why."""
+_UNREACHABLE = (AMQPConnectionError, ConnectionFailure)
+
+
+async def until_reachable(
+    what: str, attempt: Callable[[], Awaitable[object]], patience_seconds: float
+) -> None:
+    """Retry `attempt` with growing pauses while `what` does not answer, for a bounded time,
+    so services may start before (or while restarting) the broker and the database."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience_seconds
+    pause = 0.5
+    while True:
+        try:
+            await attempt()
+            return
+        except (*_UNREACHABLE, OSError) as error:
+            if loop.time() + pause > deadline:
+                raise StartupError(
+                    f"{what} did not answer for {patience_seconds:g} s: {error}"
+                ) from error
+            log.warning("%s does not answer (%s); trying again in %g s", what, error, pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5)
 
 
 @contextlib.asynccontextmanager
@@ -34,8 +58,9 @@ async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, Job
     client, jobs = connect_store(str(settings.mongodb_url), settings.mongodb_database)
     broker = Broker(settings)
     try:
-        await broker.connect()
-        await jobs.ping()
+        patience = settings.startup_timeout_seconds
+        await until_reachable(f"RabbitMQ at {settings.broker_url.host}", broker.connect, patience)
+        await until_reachable(f"MongoDB at {settings.mongodb_url}", jobs.ping, patience)
         yield broker, jobs
     finally:
         await broker.close()

@@ -4,6 +4,19 @@ import subprocess
 from pathlib import Path
 
 SENTENCE = "Please send the quarterly report to the finance team before Friday."
+# About 40 seconds of varied speech; repeating one sentence would trip Whisper's fallback to
+# sampling (its output compresses too well), making the transcript vary from run to run.
+PARAGRAPH = " ".join(
+    [
+        SENTENCE,
+        "The weather today is sunny and warm, with a light breeze from the west.",
+        "Our new office opens next month near the central railway station.",
+        "Remember to water the plants and feed the cat while I am away.",
+        "The library closes early on Sundays, so return your books on Saturday.",
+        "We measured the river after the storm and found it had risen two metres.",
+        "Dinner will be served at seven, followed by music in the garden.",
+    ]
+)
 # Words tiny.en recognizes in espeak-ng's voice run after run.
 EXPECTED_WORDS = ("send", "quarterly", "report", "finance", "friday")
 

@@ -1,6 +1,8 @@
 """Real parts for the integration tier: RabbitMQ on 127.0.0.1, a MongoDB wire-protocol server,
 and every test in its own namespace, so the exchange and queues it sees are its own."""
 
+import contextlib
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -92,37 +94,56 @@ class RunningSystem:
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=30)
 
+    def start(self, service: str) -> subprocess.Popen[bytes]:
+        return self.stack.start(service)
+
+    def only(self, service: str) -> subprocess.Popen[bytes]:
+        """The one running process of `service`."""
+        [process] = self.stack.running(service)
+        return process
+
+    def logs(self) -> str:
+        return "\n".join(path.read_text() for path in sorted(self.log_dir.glob("*.log")))
+
 
 CLEANUP_DELAY_SECONDS = 2
 
 
-@pytest.fixture(scope="session")
-async def system(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    """The four services as real processes, started once for the session."""
-    root = tmp_path_factory.mktemp("system")
-    common = namespaced_settings(
-        mongodb_url, root / "media", cleanup_delay_seconds=CLEANUP_DELAY_SECONDS
-    )
-    port = free_port()
-    env = {
-        "STT_BROKER_URL": str(common.broker_url),
-        "STT_MONGODB_URL": str(common.mongodb_url),
-        "STT_MONGODB_DATABASE": common.mongodb_database,
-        "STT_NAMESPACE": common.namespace,
-        "STT_MEDIA_DIR": str(common.media_dir),
-        "STT_CLEANUP_DELAY_SECONDS": str(CLEANUP_DELAY_SECONDS),
-        "STT_PORT": str(port),
-        "STT_MAX_UPLOAD_BYTES": str(5 * 1024 * 1024),
-        "STT_NATIVE_WAIT_SECONDS": "60",
+def as_environment(settings: CommonSettings, **extra: object) -> dict[str, str]:
+    """The STT_* variables that make a service read `settings` (and `extra`)."""
+    values = {**settings.model_dump(), **extra}
+    return {
+        f"STT_{name.upper()}": ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+        for name, value in values.items()
     }
+
+
+@contextlib.asynccontextmanager
+async def launched(
+    root: Path, mongodb_url: str, services: tuple[str, ...] = SERVICES, **overrides: Any
+) -> AsyncIterator[RunningSystem]:
+    """The four services as real processes in a namespace of their own."""
+    port = free_port()
+    gateway = {"port": port, "max_upload_bytes": 5 * 1024 * 1024, "native_wait_seconds": 60}
+    common_overrides = {k: v for k, v in overrides.items() if k in CommonSettings.model_fields}
+    common = namespaced_settings(mongodb_url, root / "media", **common_overrides)
+    env = as_environment(common, **gateway, **overrides)
     stack = Stack(env, log_dir=root / "logs")
     try:
-        for service in SERVICES:
+        for service in services:
             stack.start(service)
         stack.wait_ready(f"http://127.0.0.1:{port}", timeout=120)
         yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
     finally:
         stack.stop()
         await remove_topology(common)
+
+
+@pytest.fixture(scope="session")
+async def system(
+    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    """The four services, started once for the session."""
+    root = tmp_path_factory.mktemp("system")
+    async with launched(root, mongodb_url, cleanup_delay_seconds=CLEANUP_DELAY_SECONDS) as running:
+        yield running

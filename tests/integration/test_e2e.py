@@ -5,37 +5,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shared.media import MediaPaths
 from tests import media
+from tests.integration.api import submit, until_status, upload
 from tests.integration.conftest import CLEANUP_DELAY_SECONDS, RunningSystem
-
-FINAL = {"done", "failed"}
-
-
-async def upload(
-    client: httpx.AsyncClient, path: Path, route: str = "/v1/jobs", **fields: str
-) -> httpx.Response:
-    with path.open("rb") as file:
-        return await client.post(route, files={"file": (path.name, file)}, data=fields)
-
-
-async def until_final(client: httpx.AsyncClient, job_id: str, within: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = (await client.get(f"/v1/jobs/{job_id}")).json()
-        if job["status"] in FINAL:
-            return job
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} not finished within {within} s")
-
-
-async def submit(client: httpx.AsyncClient, path: Path, **fields: str) -> dict[str, Any]:
-    accepted = await upload(client, path, **fields)
-    assert accepted.status_code == 202, accepted.text
-    return await until_final(client, accepted.json()["job_id"])
 
 
 @pytest.mark.parametrize("kind", ["mp4", "mp3", "wav"])
@@ -48,7 +23,7 @@ async def test_spoken_words_come_back(
         body = accepted.json()
         assert body["status"] == "queued"
         assert accepted.headers["location"] == f"/v1/jobs/{body['job_id']}"
-        job = await until_final(client, body["job_id"])
+        job = await until_status(client, body["job_id"])
         assert job["status"] == "done", job
         assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
         assert job["filename"] == f"speech.{kind}"
@@ -174,7 +149,7 @@ async def test_tutorial_routes(system: RunningSystem, clips: dict[str, Path]) ->
             "job_id",
             "text",
         }
-        await until_final(client, job_id)
+        await until_status(client, job_id)
         finished = (await client.get(f"/stt/task/{job_id}")).json()
         assert set(finished) == {"job_id", "text"}
         assert "quarterly" in media.words_of(finished["text"])
