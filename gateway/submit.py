@@ -59,7 +59,10 @@ async def submit_job(services: Services, request: Request) -> Job:
             services.settings.max_upload_bytes,
         )
     except UploadError as error:
-        raise HTTPException(error.status_code, error.message) from error
+        # The rest of the body may be large and is unwanted: close instead of reading it.
+        raise HTTPException(
+            error.status_code, error.message, headers={"Connection": "close"}
+        ) from error
 
     try:
         engine, language = choose_engine_and_language(

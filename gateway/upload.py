@@ -42,7 +42,7 @@ class Upload:
 
 @dataclass
 class _Part:
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)
     header_name: bytearray = field(default_factory=bytearray)
     header_value: bytearray = field(default_factory=bytearray)
     name: str | None = None
@@ -75,12 +75,12 @@ class _FormReader:
 
     def on_header_end(self) -> None:
         name = self.part.header_name.decode("latin-1").strip().lower()
-        self.part.headers[name] = self.part.header_value.decode("utf-8", "replace").strip()
+        self.part.headers[name] = bytes(self.part.header_value).strip()
         self.part.header_name.clear()
         self.part.header_value.clear()
 
     def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self.part.headers.get("content-disposition", ""))
+        _, options = parse_options_header(self.part.headers.get("content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         self.part.name = name
         if name == FILE_FIELD and b"filename" in options:
@@ -89,7 +89,8 @@ class _FormReader:
             self.file_seen = True
             self.part.is_file = True
             self.filename = options[b"filename"].decode("utf-8", "replace") or None
-            self.content_type = self.part.headers.get("content-type")
+            content_type = self.part.headers.get("content-type")
+            self.content_type = content_type.decode("latin-1") if content_type else None
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.part.is_file:

@@ -98,3 +98,9 @@ async def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UploadError) as refused:
         await receive(b"RIFF....", "audio/wav", tmp_path / "job")
     assert refused.value.status_code == 400
+
+
+async def test_non_latin_file_names_arrive_intact(tmp_path: Path, clips: dict[str, Path]) -> None:
+    body, content_type = multipart([("file", ("会議 запись.mp3", clips["mp3"].read_bytes()))])
+    upload = await receive(body, content_type, tmp_path / "job")
+    assert upload.filename == "会議 запись.mp3"
