@@ -30,8 +30,9 @@ class Services:
 def choose_engine_and_language(
     settings: GatewaySettings, engine: str | None, language: str | None
 ) -> tuple[str, str]:
-    engine = engine or settings.default_engine
-    language = (language or settings.default_language).lower()
+    # A field that is sent must be valid: only a missing one takes the default.
+    engine = settings.default_engine if engine is None else engine
+    language = (settings.default_language if language is None else language).lower()
     if engine not in settings.engines:
         raise HTTPException(
             422, f"Unknown engine {engine!r}; this service offers: {', '.join(settings.engines)}."

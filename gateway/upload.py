@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from gateway.sniff import SNIFF_BYTES, not_media_reason
 
@@ -146,13 +147,18 @@ async def receive_upload(
     parser = MultipartParser(boundary, callbacks=_callbacks(reader))
     output: IO[bytes] | None = None
     try:
-        async for chunk in body:
-            parser.write(chunk)
-            if not reader.sniffed and len(reader.pending) >= SNIFF_BYTES:
-                reader.sniff()
-            if len(reader.pending) >= WRITE_BYTES:
-                output = await _flush(reader, output, destination)
-        parser.finalize()
+        try:
+            async for chunk in body:
+                parser.write(chunk)
+                if not reader.sniffed and len(reader.pending) >= SNIFF_BYTES:
+                    reader.sniff()
+                if len(reader.pending) >= WRITE_BYTES:
+                    output = await _flush(reader, output, destination)
+            parser.finalize()
+            if parser.state != MultipartState.END:
+                raise UploadError(400, "The multipart body ends before its closing boundary.")
+        except MultipartParseError as error:
+            raise UploadError(400, f"The multipart body is malformed: {error}") from error
         if not reader.file_seen:
             raise UploadError(400, f"No file: send one in the multipart form field '{FILE_FIELD}'.")
         if reader.size == 0:

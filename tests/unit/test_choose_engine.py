@@ -21,6 +21,8 @@ def test_defaults_apply_when_the_client_names_none(settings: GatewaySettings) ->
         ("vosk", None, "Unknown engine 'vosk'"),
         (None, "de", "does not transcribe language 'de'"),
         ("sphinx", "klingon", "does not transcribe language 'klingon'"),
+        ("", None, "Unknown engine ''"),
+        (None, "", "does not transcribe language ''"),
     ],
 )
 def test_jobs_no_engine_can_do_are_refused(

@@ -104,3 +104,18 @@ async def test_non_latin_file_names_arrive_intact(tmp_path: Path, clips: dict[st
     body, content_type = multipart([("file", ("会議 запись.mp3", clips["mp3"].read_bytes()))])
     upload = await receive(body, content_type, tmp_path / "job")
     assert upload.filename == "会議 запись.mp3"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"--b\r\n3v--b--\r\n",
+        b"--b\r\n3\xc3\x903\xf1\xaf\x80\x9c--b--\r\n",
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\nRIFF',
+    ],
+)
+async def test_a_malformed_body_is_refused(tmp_path: Path, body: bytes) -> None:
+    with pytest.raises(UploadError) as refused:
+        await receive(body, "multipart/form-data; boundary=b", tmp_path / "job")
+    assert refused.value.status_code == 400
+    assert not (tmp_path / "job").exists()

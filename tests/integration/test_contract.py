@@ -1,0 +1,22 @@
+"""Contract fuzzing: schemathesis derives requests from the gateway's OpenAPI schema and checks
+that no answer is a 5xx and every answer matches the schema (all its checks, bounded in time)."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.integration.conftest import RunningSystem
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+
+
+async def test_the_gateway_keeps_its_contract(system: RunningSystem) -> None:
+    process = await asyncio.create_subprocess_exec(
+        str(SCHEMATHESIS), "run", f"{system.base_url}/openapi.json",
+        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+        "--max-examples", "25",
+        "--request-timeout", "90", "--workers", "2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode == 0, output.decode()
