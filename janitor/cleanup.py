@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 
@@ -11,3 +12,17 @@ def delete_files(paths: tuple[Path, ...]) -> int:
             continue
         deleted += 1
     return deleted
+
+
+def delete_stale_files(folders: tuple[Path, ...], older_than_seconds: float) -> int:
+    """Delete files not touched for `older_than_seconds`: by then every job has ended and been
+    cleaned up, so what is left was orphaned (an upload cut off by a crash, say)."""
+    cutoff = time.time() - older_than_seconds
+    stale = tuple(
+        path
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if path.is_file() and path.stat().st_mtime < cutoff
+    )
+    return delete_files(stale)

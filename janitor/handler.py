@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from janitor.cleanup import delete_files
+from janitor.cleanup import delete_files, delete_stale_files
 from janitor.settings import JanitorSettings
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying
 from shared.events import Event
@@ -48,15 +48,33 @@ class ParkedHandler:
         return await fail_job(self._jobs, event.job_id, failure)
 
 
-class DeadlineSweeper:
-    """Fails jobs still under way past their deadline, whatever held them up."""
+class Sweeper:
+    """Fails jobs still under way past their deadline, whatever held them up, and deletes files
+    left behind by jobs that never got as far as a cleanup."""
 
-    def __init__(self, broker: Broker, jobs: JobStore, deadline: timedelta) -> None:
+    def __init__(
+        self, broker: Broker, jobs: JobStore, media: MediaPaths, settings: JanitorSettings
+    ) -> None:
         self._broker = broker
         self._jobs = jobs
-        self._deadline = deadline
+        self._media = media
+        self._deadline = timedelta(seconds=settings.job_deadline_seconds)
+        # By then any job has expired and its cleanup delay has passed.
+        self._orphan_age_seconds = (
+            settings.job_deadline_seconds
+            + settings.cleanup_delay_seconds
+            + 2 * settings.sweep_interval_seconds
+        )
 
-    async def sweep(self) -> int:
+    async def sweep(self) -> None:
+        await self.expire_overdue_jobs()
+        orphans = await asyncio.to_thread(
+            delete_stale_files, self._media.folders, self._orphan_age_seconds
+        )
+        if orphans:
+            log.warning("deleted %d orphaned file(s)", orphans)
+
+    async def expire_overdue_jobs(self) -> int:
         expired = 0
         for job_id in await self._jobs.unfinished_since(now() - self._deadline):
             failure = JobFailure(
@@ -85,9 +103,10 @@ async def subscriptions(
     settings: JanitorSettings, broker: Broker, jobs: JobStore
 ) -> AsyncIterator[list[Subscription[Any]]]:
     await jobs.ensure_indexes()
-    sweeper = DeadlineSweeper(broker, jobs, timedelta(seconds=settings.job_deadline_seconds))
+    media = MediaPaths(settings.media_dir)
+    sweeper = Sweeper(broker, jobs, media, settings)
     sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
-    cleanup = CleanupHandler(MediaPaths(settings.media_dir))
+    cleanup = CleanupHandler(media)
     parked = ParkedHandler(jobs)
     try:
         yield [

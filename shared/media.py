@@ -17,6 +17,10 @@ class MediaPaths:
     def of_job(self, job_id: str) -> tuple[Path, ...]:
         return self.upload(job_id), self.audio(job_id)
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return self.root / "uploads", self.root / "audio"
+
     def create_folders(self) -> None:
-        for folder in (self.root / "uploads", self.root / "audio"):
+        for folder in self.folders:
             folder.mkdir(parents=True, exist_ok=True)
