@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import urlsplit
 
+import aio_pika
+
 from shared.settings import CommonSettings
+from shared.topology import build_topology
 
 SERVICES = ("gateway", "transcoder", "recognizer", "janitor")
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +123,18 @@ class Stack:
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+async def delete_namespace(settings: CommonSettings) -> None:
+    """Delete every queue and exchange of `settings.namespace` (tests and benchmarks clean up)."""
+    topology = build_topology(settings)
+    connection = await aio_pika.connect(str(settings.broker_url))
+    async with connection:
+        channel = await connection.channel()
+        for spec in topology.all_queues:
+            await channel.queue_delete(spec.name)
+        for exchange in (topology.exchange, *(spec.name for spec in topology.retries)):
+            await channel.exchange_delete(exchange)
 
 
 def main() -> None:

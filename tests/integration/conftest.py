@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from scripts.stack import SERVICES, Stack, free_port
+from scripts.stack import SERVICES, Stack, delete_namespace, free_port
 from shared.jobs import JobStore
 from shared.settings import CommonSettings
-from shared.topology import build_topology
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -50,16 +48,6 @@ def namespaced_settings(mongodb_url: str, media_dir: Path, **overrides: Any) -> 
     return CommonSettings(**values)
 
 
-async def remove_topology(settings: CommonSettings) -> None:
-    topology = build_topology(settings)
-    connection = await aio_pika.connect(str(settings.broker_url))
-    async with connection:
-        channel = await connection.channel()
-        for spec in topology.all_queues:
-            await channel.queue_delete(spec.name)
-        await channel.exchange_delete(topology.exchange)
-
-
 @pytest.fixture
 async def settings(mongodb_url: str, tmp_path: Path) -> AsyncIterator[CommonSettings]:
     common = namespaced_settings(
@@ -70,7 +58,7 @@ async def settings(mongodb_url: str, tmp_path: Path) -> AsyncIterator[CommonSett
         retry_delays_seconds=(0.3, 0.6),
     )
     yield common
-    await remove_topology(common)
+    await delete_namespace(common)
 
 
 @pytest.fixture
@@ -136,7 +124,7 @@ async def launched(
         yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
     finally:
         stack.stop()
-        await remove_topology(common)
+        await delete_namespace(common)
 
 
 @pytest.fixture(scope="session")

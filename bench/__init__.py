@@ -1,0 +1,1 @@
+"""The benchmark: this pipeline against the tutorial's naive design, on the same machine."""

@@ -1,0 +1,596 @@
+"""Benchmark: N concurrent uploads through the pipeline and through the naive design.
+
+    python -m bench.run                      # the README's table: both designs at 1, 2, 4 workers
+    python -m bench.run --jobs 20 --engine sphinx --workers 2 --skip-memory
+
+It makes a ~15 s speech clip (espeak-ng, mp4), measures one job's CPU cost alone, starts each
+system itself on a namespace and database of its own, fires the uploads the way a user would,
+polls, prints a table, writes `bench/results/<name>.json` and a plot of completion times, and
+stops everything it started. Run it on an idle machine: other load skews every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import psutil
+
+from recognizer.engines import EngineConfig, load_engines, read_audio
+from scripts.stack import ROOT, Stack, delete_namespace, free_port
+from shared.settings import CommonSettings
+from transcoder.convert import to_wav, wav_duration
+
+RESULTS = ROOT / "bench" / "results"
+SPEECH = (
+    "Please send the quarterly report to the finance team before Friday. "
+    "The weather today is sunny and warm, with a light breeze from the west. "
+    "Our new office opens next month near the central railway station. "
+    "Remember to water the plants and feed the cat while I am away."
+)
+POLL_SECONDS = 1.0
+
+
+@dataclass
+class JobCost:
+    """One job measured alone, in this process: what the hardware must spend on it."""
+
+    conversion_cpu: float
+    conversion_wall: float
+    engine_cpu: float
+    engine_wall: float
+
+    @property
+    def cpu(self) -> float:
+        return self.conversion_cpu + self.engine_cpu
+
+    @property
+    def wall(self) -> float:
+        return self.conversion_wall + self.engine_wall
+
+
+@dataclass
+class Run:
+    design: str
+    engine: str
+    workers: int
+    jobs: int
+    accept_ms: list[float] = field(default_factory=list)
+    completion_s: list[float] = field(default_factory=list)
+    makespan_s: float = 0.0
+    ideal_s: float = 0.0
+    audio_s_per_wall_s: float = 0.0
+    failed: int = 0
+
+    @property
+    def efficiency(self) -> float:
+        return self.ideal_s / self.makespan_s if self.makespan_s else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "design": self.design,
+            "engine": self.engine,
+            "workers": self.workers,
+            "jobs": self.jobs,
+            "failed": self.failed,
+            "accept_ms_p50": percentile(self.accept_ms, 50),
+            "accept_ms_p99": percentile(self.accept_ms, 99),
+            "completion_s_p50": percentile(self.completion_s, 50),
+            "completion_s_p95": percentile(self.completion_s, 95),
+            "completion_s_max": max(self.completion_s, default=0.0),
+            "makespan_s": self.makespan_s,
+            "ideal_s": self.ideal_s,
+            "efficiency": self.efficiency,
+            "audio_s_per_wall_s": self.audio_s_per_wall_s,
+        }
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+# --- the clip and its cost ---------------------------------------------------------------------
+
+
+def make_clip(folder: Path) -> tuple[Path, float]:
+    wav = folder / "speech.wav"
+    mp4 = folder / "speech.mp4"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), SPEECH], check=True)
+    subprocess.run(
+        [
+            "ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+            "-f", "lavfi", "-i", "color=c=black:s=320x240:r=10", "-i", str(wav), "-shortest",
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(mp4),
+        ],
+        check=True,
+    )  # fmt: skip
+    return mp4, wav_duration(wav)
+
+
+def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 3) -> JobCost:
+    """CPU and wall time of conversion (ffmpeg, a child process) and recognition, measured alone
+    and averaged over `repeats` after a warm-up."""
+    wav = folder / "alone.wav"
+    engine = load_engines((engine_name,), EngineConfig("tiny.en", 1, 5))[engine_name]
+    to_wav(clip, wav, 60)
+    engine.transcribe(read_audio(wav), "en")
+    conversion_cpu = conversion_wall = engine_cpu = engine_wall = 0.0
+    for _ in range(repeats):
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        to_wav(clip, wav, 60)
+        conversion_wall += time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        conversion_cpu += (after.ru_utime - children.ru_utime) + (
+            after.ru_stime - children.ru_stime
+        )
+        cpu, started = time.process_time(), time.perf_counter()
+        engine.transcribe(read_audio(wav), "en")
+        engine_wall += time.perf_counter() - started
+        engine_cpu += time.process_time() - cpu
+    return JobCost(
+        conversion_cpu / repeats,
+        conversion_wall / repeats,
+        engine_cpu / repeats,
+        engine_wall / repeats,
+    )
+
+
+# --- the systems under test --------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def pipeline(
+    root: Path, engine: str, recognizers: int, slots: int, threads: int, transcoders: int
+) -> AsyncIterator[tuple[str, Stack, CommonSettings]]:
+    """The four services (with `recognizers` recognizer processes) on a fresh namespace."""
+    mongo = Stack({})
+    mongodb_url = mongo.start_mongodb_standin(root / "mongodb", free_port())
+    port = free_port()
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    settings = CommonSettings(
+        broker_url="amqp://guest:guest@127.0.0.1:5672/",
+        mongodb_url=mongodb_url,
+        namespace=namespace,
+        media_dir=root / "media",
+        engines=(engine,),
+        default_engine=engine,
+    )
+    env = {
+        "STT_MONGODB_URL": mongodb_url,
+        "STT_NAMESPACE": namespace,
+        "STT_MEDIA_DIR": str(root / "media"),
+        "STT_ENGINES": engine,
+        "STT_DEFAULT_ENGINE": engine,
+        "STT_PORT": str(port),
+        "STT_RECOGNIZER_SLOTS": str(slots),
+        "STT_RECOGNIZER_CPU_THREADS": str(threads),
+        "STT_LOG_LEVEL": "WARNING",
+        "STT_MAX_UPLOAD_BYTES": str(2 * 1024**3),
+    }
+    stack = Stack(env, log_dir=root / "logs")
+    try:
+        for service in ("gateway", "janitor", *["transcoder"] * transcoders):
+            stack.start(service)
+        for _ in range(recognizers):
+            stack.start("recognizer")
+        base_url = f"http://127.0.0.1:{port}"
+        await asyncio.to_thread(stack.wait_ready, base_url, 120)
+        await until_consumers(settings, recognizers)
+        yield base_url, stack, settings
+    finally:
+        stack.stop()
+        mongo.stop()
+        await delete_namespace(settings)
+
+
+async def until_consumers(settings: CommonSettings, count: int, within: float = 120) -> None:
+    """Wait until `count` recognizers consume, so none is still loading its model."""
+    from shared.topology import build_topology
+
+    queue_name = build_topology(settings).recognizer.name
+    connection = await aio_pika.connect(str(settings.broker_url))
+    async with connection:
+        channel = await connection.channel()
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            queue = await channel.declare_queue(queue_name, passive=True)
+            if (queue.declaration_result.consumer_count or 0) >= count:
+                return
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"{count} recognizer(s) not consuming within {within} s")
+
+
+@contextlib.contextmanager
+def naive(root: Path, engine: str, workers: int) -> Iterator[str]:
+    port = free_port()
+    stack = Stack({"BENCH_ENGINE": engine}, log_dir=root / "logs")
+    stack._spawn(
+        "naive",
+        [
+            sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+        ],
+    )  # fmt: skip
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            stack.raise_if_exited()
+            try:
+                httpx.get(f"{base_url}/openapi.json", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base_url
+    finally:
+        stack.stop()
+
+
+# --- the client --------------------------------------------------------------------------------
+
+
+async def finished_at(
+    client: httpx.AsyncClient, job_id: str, poll_seconds: float = POLL_SECONDS
+) -> tuple[float, bool]:
+    """When the job finished, by the server's clock (the same machine's), and whether it is done.
+    The time comes from the job's own record, so polling slowly does not blur it."""
+    while True:
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+        if job["status"] in ("done", "failed"):
+            moment = datetime.fromisoformat(job["stage_times"][job["status"]])
+            return moment.timestamp(), job["status"] == "done"
+        await asyncio.sleep(poll_seconds)
+
+
+async def burst_pipeline(
+    base_url: str, clip: Path, jobs: int
+) -> tuple[list[float], list[float], float, int]:
+    """Fire `jobs` uploads at once; returns accept latencies, completion times, makespan, failures."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+
+        async def one() -> tuple[float, float, float, bool]:
+            submitted = time.time()
+            started = time.perf_counter()
+            with clip.open("rb") as file:
+                response = await client.post("/v1/jobs", files={"file": (clip.name, file)})
+            accept = time.perf_counter() - started
+            response.raise_for_status()
+            done_at, ok = await finished_at(client, response.json()["job_id"])
+            return submitted, accept, done_at, ok
+
+        results = await asyncio.gather(*(one() for _ in range(jobs)))
+    start = min(submitted for submitted, _, _, _ in results)
+    completions = [done_at - submitted for submitted, _, done_at, _ in results]
+    makespan = max(done_at for _, _, done_at, _ in results) - start
+    return (
+        [accept * 1000 for _, accept, _, _ in results],
+        completions,
+        makespan,
+        sum(not ok for *_, ok in results),
+    )
+
+
+async def burst_naive(
+    base_url: str, clip: Path, jobs: int
+) -> tuple[list[float], list[float], float, int]:
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+
+        async def one() -> tuple[float, bool]:
+            started = time.perf_counter()
+            with clip.open("rb") as file:
+                response = await client.post("/stt/native", files={"file": (clip.name, file)})
+            return time.perf_counter() - started, response.status_code == 200
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(one() for _ in range(jobs)))
+        makespan = time.perf_counter() - started
+    completions = [seconds for seconds, _ in results]
+    # The naive design accepts nothing until it is done: its "accept" is the whole request.
+    return [c * 1000 for c in completions], completions, makespan, sum(not ok for _, ok in results)
+
+
+async def accept_latency_while_saturated(
+    base_url: str, clip: Path, jobs: int, probes: int
+) -> list[float]:
+    """Keep the workers busy with `jobs` uploads, then time `probes` single uploads, 100 ms apart."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        load = asyncio.gather(*(upload(client, clip) for _ in range(jobs)))
+        await load
+        await asyncio.sleep(1)
+        latencies = []
+        for _ in range(probes):
+            started = time.perf_counter()
+            await upload(client, clip)
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(0.1)
+    return latencies
+
+
+async def upload(client: httpx.AsyncClient, clip: Path) -> str:
+    with clip.open("rb") as file:
+        response = await client.post("/v1/jobs", files={"file": (clip.name, file)})
+    response.raise_for_status()
+    job_id: str = response.json()["job_id"]
+    return job_id
+
+
+async def single_job_overhead(base_url: str, clip: Path, cost: JobCost, repeats: int = 5) -> float:
+    """End-to-end time of one job on an idle system, minus the work it must do (conversion and
+    recognition, measured alone); the median of `repeats`."""
+    overheads = []
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        for _ in range(repeats):
+            submitted = time.time()
+            job_id = await upload(client, clip)
+            done_at, _ = await finished_at(client, job_id, poll_seconds=0.02)
+            overheads.append(done_at - submitted - cost.wall)
+    return statistics.median(overheads)
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+
+def rss_mb(pid: int, with_children: bool = False) -> float:
+    process = psutil.Process(pid)
+    processes = [process, *(process.children(recursive=True) if with_children else [])]
+    return float(sum(p.memory_info().rss for p in processes)) / 2**20
+
+
+async def gateway_memory_for_large_upload(
+    base_url: str, gateway_pid: int, size_mb: int
+) -> tuple[float, float]:
+    """Peak resident memory of the gateway before and after one `size_mb` upload (random bytes:
+    the transcoder rejects them quickly, so the test does not wait on hours of 'audio')."""
+
+    def peak_mb() -> float:
+        for line in Path(f"/proc/{gateway_pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+    boundary = "bench-boundary"
+    block = os.urandom(1024 * 1024)
+
+    async def body() -> AsyncIterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n\r\n'
+        ).encode()
+        for _ in range(size_mb):
+            yield block
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    before = peak_mb()
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        response = await client.post(
+            "/v1/jobs",
+            content=body(),
+            headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+        )
+        response.raise_for_status()
+    return before, peak_mb()
+
+
+async def recognizer_memory_over_jobs(
+    base_url: str, recognizer_pid: int, clip: Path, jobs: int
+) -> list[tuple[int, float]]:
+    """Resident memory of the recognizer and its slot processes as `jobs` jobs pass through."""
+    samples = [(0, rss_mb(recognizer_pid, with_children=True))]
+    done = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        while done < jobs:
+            batch = min(20, jobs - done)
+            ids = await asyncio.gather(*(upload(client, clip) for _ in range(batch)))
+            await asyncio.gather(*(finished_at(client, job_id) for job_id in ids))
+            done += batch
+            samples.append((done, rss_mb(recognizer_pid, with_children=True)))
+    return samples
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "when": datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+async def main(options: argparse.Namespace) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="stt-bench-"))
+    clip, clip_seconds = make_clip(work)
+    cores = os.cpu_count() or 1
+    report: dict[str, Any] = {"machine": machine(), "clip_seconds": clip_seconds, "runs": []}
+    runs: list[Run] = []
+    for engine in options.engines:
+        cost = measure_job_cost(clip, engine, work)
+        report.setdefault("job_cost", {})[engine] = asdict(cost) | {"cpu": cost.cpu}
+        print(f"{engine}: one job alone costs {cost.cpu:.2f} CPU-s "
+              f"(conversion {cost.conversion_cpu:.2f}, engine {cost.engine_cpu:.2f}); "
+              f"wall {cost.wall:.2f} s; clip {clip_seconds:.1f} s")  # fmt: skip
+        ideal = options.jobs * cost.cpu / cores
+        for workers in options.workers:
+            if not options.skip_naive:
+                run = Run("naive", engine, workers, options.jobs, ideal_s=ideal)
+                with naive(work / f"naive-{engine}-{workers}", engine, workers) as base_url:
+                    run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_naive(
+                        base_url, clip, options.jobs
+                    )
+                run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
+                runs.append(run)
+                print_run(run)
+            run = Run("pipeline", engine, workers, options.jobs, ideal_s=ideal)
+            root = work / f"pipeline-{engine}-{workers}"
+            async with pipeline(
+                root, engine, recognizers=workers, slots=1, threads=options.threads,
+                transcoders=options.transcoders,
+            ) as (base_url, _stack, _settings):  # fmt: skip
+                await burst_pipeline(base_url, clip, workers)  # warm-up: every slot once
+                run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_pipeline(
+                    base_url, clip, options.jobs
+                )
+                run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
+                if workers == cores and engine == options.engines[0]:
+                    report["accept_ms_while_saturated"] = await accept_latency_while_saturated(
+                        base_url, clip, options.jobs, probes=30
+                    )
+            runs.append(run)
+            print_run(run)
+        if engine == options.engines[0] and not options.skip_memory:
+            await memory_phase(work / f"memory-{engine}", engine, clip, cost, options, report)
+    report["runs"] = [run.summary() for run in runs]
+    report["completion_s"] = {f"{r.design}-{r.engine}-{r.workers}": r.completion_s for r in runs}
+    out = RESULTS / f"{options.name}.json"
+    out.write_text(json.dumps(report, indent=2))
+    plot(runs, RESULTS / f"{options.name}.png")
+    print_table(runs, report)
+    print(f"\nwrote {out.relative_to(ROOT)} and {out.with_suffix('.png').relative_to(ROOT)}")
+
+
+async def memory_phase(
+    root: Path,
+    engine: str,
+    clip: Path,
+    cost: JobCost,
+    options: argparse.Namespace,
+    report: dict[str, Any],
+) -> None:
+    cores = os.cpu_count() or 1
+    async with pipeline(
+        root, engine, recognizers=1, slots=cores, threads=options.threads, transcoders=options.transcoders
+    ) as (base_url, stack, _settings):  # fmt: skip
+        report["single_job_overhead_s"] = await single_job_overhead(base_url, clip, cost)
+        [gateway] = stack.running("gateway")
+        before, after = await gateway_memory_for_large_upload(
+            base_url, gateway.pid, options.upload_mb
+        )
+        report["gateway_peak_rss_mb"] = {
+            "before": before,
+            "after": after,
+            "upload_mb": options.upload_mb,
+        }
+        [recognizer] = stack.running("recognizer")
+        report["recognizer_rss_mb"] = await recognizer_memory_over_jobs(
+            base_url, recognizer.pid, clip, options.memory_jobs
+        )
+
+
+def print_run(run: Run) -> None:
+    s = run.summary()
+    print(
+        f"  {run.design:<8} {run.engine:<14} workers={run.workers}: makespan {s['makespan_s']:.1f} s"
+        f" (ideal {s['ideal_s']:.1f} s, efficiency {s['efficiency']:.2f}),"
+        f" accept p99 {s['accept_ms_p99']:.0f} ms, failed {run.failed}"
+    )
+
+
+def print_table(runs: list[Run], report: dict[str, Any]) -> None:
+    header = (
+        "| design | engine | workers | makespan s | ideal s | efficiency | audio s / wall s "
+        "| accept p50 ms | accept p99 ms | done p50 s | done p95 s | done max s |"
+    )
+    print("\n" + header)
+    print("|---" * 12 + "|")
+    for run in runs:
+        s = run.summary()
+        print(
+            f"| {run.design} | {run.engine} | {run.workers} | {s['makespan_s']:.1f} | {s['ideal_s']:.1f}"
+            f" | {s['efficiency']:.2f} | {s['audio_s_per_wall_s']:.1f} | {s['accept_ms_p50']:.0f}"
+            f" | {s['accept_ms_p99']:.0f} | {s['completion_s_p50']:.1f} | {s['completion_s_p95']:.1f}"
+            f" | {s['completion_s_max']:.1f} |"
+        )
+    if "accept_ms_while_saturated" in report:
+        probes = report["accept_ms_while_saturated"]
+        print(f"\naccept latency while saturated: p50 {percentile(probes, 50):.0f} ms,"
+              f" p99 {percentile(probes, 99):.0f} ms over {len(probes)} uploads")  # fmt: skip
+    if "single_job_overhead_s" in report:
+        print(f"one job alone, end to end minus conversion and recognition:"
+              f" {report['single_job_overhead_s'] * 1000:.0f} ms")  # fmt: skip
+    if "gateway_peak_rss_mb" in report:
+        g = report["gateway_peak_rss_mb"]
+        print(f"gateway peak RSS {g['before']:.0f} MB -> {g['after']:.0f} MB"
+              f" across a {g['upload_mb']} MB upload (+{g['after'] - g['before']:.1f} MB)")  # fmt: skip
+    if "recognizer_rss_mb" in report:
+        samples = report["recognizer_rss_mb"]
+        first = next(mb for jobs, mb in samples if jobs >= 20)
+        last = samples[-1][1]
+        print(f"recognizer RSS (with its slots): {first:.0f} MB after 20 jobs,"
+              f" {last:.0f} MB after {samples[-1][0]} ({(last / first - 1) * 100:+.1f}%)")  # fmt: skip
+
+
+def plot(runs: list[Run], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for run in runs:
+        times = sorted(run.completion_s)
+        style = "--" if run.design == "naive" else "-"
+        axes.plot(
+            times, range(1, len(times) + 1), style, marker=".",
+            label=f"{run.design}, {run.engine}, {run.workers} worker(s)",
+        )  # fmt: skip
+    axes.set_xlabel("seconds after the uploads started")
+    axes.set_ylabel("jobs finished")
+    axes.set_title(f"{runs[0].jobs} concurrent uploads of one clip")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", type=int, default=20, help="concurrent uploads per run")
+    parser.add_argument(
+        "--engines", nargs="+", default=["faster-whisper"], choices=["faster-whisper", "sphinx"]
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4],
+                        help="recognizer processes (pipeline) and uvicorn workers (naive)")  # fmt: skip
+    parser.add_argument("--threads", type=int, default=1, help="threads per Whisper model")
+    parser.add_argument("--transcoders", type=int, default=1)
+    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--upload-mb", type=int, default=500)
+    parser.add_argument("--memory-jobs", type=int, default=200)
+    parser.add_argument("--name", default="latest", help="file name of the results")
+    return parser.parse_args()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    asyncio.run(main(arguments()))
