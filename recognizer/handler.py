@@ -1,4 +1,5 @@
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -27,10 +28,12 @@ class RecognizeHandler:
             JobStatus.RECOGNIZING,
             allowed_from=(JobStatus.TRANSCODING, JobStatus.RECOGNIZING),
             duration_seconds=event.duration_seconds,
+            conversion_seconds=event.conversion_seconds,
         )
         if job is None:
             return await already_handled(self._jobs, event.job_id)
         request = Request(self._media.audio(job.job_id), job.engine, job.language)
+        started = time.perf_counter()
         try:
             transcript = await self._pool.transcribe(request, self._timeout_seconds)
         except JobFailure as failure:
@@ -41,6 +44,7 @@ class RecognizeHandler:
             allowed_from=(JobStatus.RECOGNIZING,),
             text=transcript.text,
             detected_language=transcript.language,
+            recognition_seconds=time.perf_counter() - started,
         )
         if done is None:
             return await already_handled(self._jobs, job.job_id)
@@ -57,7 +61,9 @@ async def subscriptions(
         beam_size=settings.whisper_beam_size,
         vad_filter=settings.whisper_vad,
     )
-    pool = SlotPool(settings.recognizer_slots, settings.engines, config)
+    pool = SlotPool(
+        settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness
+    )
     await pool.start()
     try:
         handler = RecognizeHandler(

@@ -42,10 +42,12 @@ class SlotCrashed(Exception):
     """The slot process died while working; the job is retried by redelivery."""
 
 
-def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig) -> None:
+def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, niceness: int) -> None:
     """The slot process: load the engines once, then answer requests until the pipe closes."""
     # Ctrl-C reaches the whole process group; the recognizer decides when its slots end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Recognition is batch work: on a shared machine the gateway, broker and database answer first.
+    os.nice(niceness)
     try:
         loaded = load_engines(engines, config)
     except EngineUnavailable as error:
@@ -72,11 +74,11 @@ def _resolve(future: "asyncio.Future[None]") -> None:
 
 
 class Slot:
-    def __init__(self, engines: tuple[str, ...], config: EngineConfig) -> None:
+    def __init__(self, engines: tuple[str, ...], config: EngineConfig, niceness: int) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
         self._process: BaseProcess = context.Process(
-            target=_serve, args=(child_conn, engines, config), daemon=True
+            target=_serve, args=(child_conn, engines, config, niceness), daemon=True
         )
         self._process.start()
         child_conn.close()
@@ -126,17 +128,20 @@ class Slot:
 
 
 class SlotPool:
-    def __init__(self, size: int, engines: tuple[str, ...], config: EngineConfig) -> None:
+    def __init__(
+        self, size: int, engines: tuple[str, ...], config: EngineConfig, niceness: int = 0
+    ) -> None:
         self._size = size
         self._engines = engines
         self._config = config
+        self._niceness = niceness
         self._idle: asyncio.Queue[Slot] = asyncio.Queue()
         self._all: set[Slot] = set()
 
     async def start(self) -> None:
         """Start every slot and wait until each has its engines loaded; raises EngineUnavailable."""
         for _ in range(self._size):
-            self._add(Slot(self._engines, self._config))
+            self._add(Slot(self._engines, self._config, self._niceness))
         try:
             await asyncio.gather(*(slot.wait_ready() for slot in self._all))
         except BaseException:
@@ -171,7 +176,7 @@ class SlotPool:
     async def _replace(self, slot: Slot) -> None:
         slot.kill()
         self._all.discard(slot)
-        replacement = Slot(self._engines, self._config)
+        replacement = Slot(self._engines, self._config, self._niceness)
         self._all.add(replacement)
         await replacement.wait_ready()
         self._idle.put_nowait(replacement)

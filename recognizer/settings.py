@@ -12,6 +12,9 @@ class RecognizerSettings(CommonSettings):
         description="Engine processes per recognizer, each with its models loaded once.",
     )
     recognizer_cpu_threads: int = Field(1, ge=1, description="Threads per Whisper model.")
+    recognizer_niceness: int = Field(
+        10, ge=0, le=19, description="Scheduling niceness of the engine processes."
+    )
     whisper_beam_size: int = Field(5, ge=1)
     whisper_vad: bool = Field(
         True, description="Skip non-speech first; without it Whisper hears words in silence."

@@ -23,6 +23,7 @@ class MediaUploaded(Event):
 class AudioReady(Event):
     routing_key: ClassVar[str] = "audio.ready"
     duration_seconds: float
+    conversion_seconds: float | None = None
 
 
 class TranscriptDone(Event):

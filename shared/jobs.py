@@ -60,6 +60,8 @@ class Job(BaseModel):
     language: str
     engine: str
     duration_seconds: float | None = None
+    conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
+    recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
     detected_language: str | None = None
     text: str | None = None
     error: JobError | None = None

@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,6 +35,7 @@ class TranscodeHandler:
         )
         if job is None:
             return await already_handled(self._jobs, event.job_id)
+        started = time.perf_counter()
         try:
             duration = await asyncio.get_running_loop().run_in_executor(
                 self._executor,
@@ -44,7 +46,11 @@ class TranscodeHandler:
             )
         except JobFailure as failure:
             return await fail_job(self._jobs, job.job_id, failure)
-        return AudioReady(job_id=job.job_id, duration_seconds=duration)
+        return AudioReady(
+            job_id=job.job_id,
+            duration_seconds=duration,
+            conversion_seconds=time.perf_counter() - started,
+        )
 
 
 @contextlib.asynccontextmanager

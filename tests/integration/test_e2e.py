@@ -31,6 +31,7 @@ async def test_spoken_words_come_back(
         assert (job["engine"], job["language"]) == ("faster-whisper", "en")
         assert 2 < job["duration_seconds"] < 8
         assert set(job["stage_times"]) == {"queued", "transcoding", "recognizing", "done"}
+        assert 0 < job["conversion_seconds"] < job["recognition_seconds"]
 
         text = await client.get(f"/v1/jobs/{body['job_id']}/transcript")
         assert text.headers["content-type"].startswith("text/plain")
