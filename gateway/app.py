@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
+from gateway.openai_compat import router as openai_router
 from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
@@ -38,6 +39,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(openai_router)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))
     app.add_exception_handler(BrokerUnavailable, _unavailable("The message broker"))
     return app

@@ -15,6 +15,7 @@ from gateway.schemas import (
 )
 from gateway.submit import Services, submit_job
 from shared.jobs import JOB_ID_PATTERN, Job, JobStatus
+from shared.transcripts import to_srt, to_vtt
 
 router = APIRouter()
 
@@ -46,7 +47,7 @@ async def find_job(services: Services, job_id: str) -> Job:
     summary="Upload a media file for transcription",
 )
 async def create_job(request: Request, response: Response, services: ServicesDep) -> JobAccepted:
-    job = await submit_job(services, request)
+    job, _ = await submit_job(services, request)
     response.headers["Location"] = f"/v1/jobs/{job.job_id}"
     return JobAccepted(job_id=job.job_id, status=job.status)
 
@@ -60,27 +61,39 @@ async def get_job(job_id: JobId, services: ServicesDep) -> Job:
     "/v1/jobs/{job_id}/transcript",
     response_model=TranscriptJson,
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        200: {
+            "content": {
+                media_type: {"schema": {"type": "string"}}
+                for media_type in ("text/plain", "application/x-subrip", "text/vtt")
+            }
+        },
         **problems(404, 409, 503),
     },
 )
 async def get_transcript(
     job_id: JobId,
     services: ServicesDep,
-    format: Annotated[Literal["txt", "json"], Query()] = "txt",
+    format: Annotated[Literal["txt", "json", "srt", "vtt"], Query()] = "txt",
 ) -> Response:
     job = await find_job(services, job_id)
     if job.status is not JobStatus.DONE or job.text is None:
         reason = f": {job.error.message}" if job.error else ""
         raise HTTPException(409, f"Job {job_id} is {job.status}, not done{reason}")
+    segments = job.segments or []
     if format == "json":
         body = TranscriptJson(
             job_id=job.job_id,
             text=job.text,
             language=job.detected_language or job.language,
             duration_seconds=job.duration_seconds,
+            confidence=job.confidence,
+            segments=segments,
         )
         return JSONResponse(body.model_dump())
+    if format == "srt":
+        return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
+    if format == "vtt":
+        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
     return PlainTextResponse(job.text)
 
 
@@ -108,7 +121,7 @@ async def readyz(services: ServicesDep) -> dict[str, str]:
     tags=["tutorial compatibility"],
 )
 async def create_task(request: Request, services: ServicesDep) -> TaskAccepted:
-    job = await submit_job(services, request)
+    job, _ = await submit_job(services, request)
     return TaskAccepted(job_id=job.job_id, file_id=job.job_id)
 
 
@@ -137,7 +150,7 @@ async def get_task(job_id: JobId, services: ServicesDep) -> TaskState:
     summary="Upload and wait for the transcript",
 )
 async def transcribe_and_wait(request: Request, services: ServicesDep) -> Response:
-    job = await submit_job(services, request)
+    job, _ = await submit_job(services, request)
     wait_seconds = services.settings.native_wait_seconds
     finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     if finished is None:

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from shared.engines import KNOWN_ENGINES
 from shared.jobs import JobError, JobStatus
+from shared.transcripts import Segment
 
 
 class JobAccepted(BaseModel):
@@ -18,6 +19,8 @@ class TranscriptJson(BaseModel):
     text: str
     language: str
     duration_seconds: float | None
+    confidence: float | None
+    segments: list[Segment]
 
 
 class Problem(BaseModel):

@@ -2,12 +2,13 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
 from gateway.settings import GatewaySettings
-from gateway.upload import UploadError, receive_upload
+from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared.broker import Broker
 from shared.engines import supported_languages
@@ -47,7 +48,18 @@ def choose_engine_and_language(
     return engine, language
 
 
-async def submit_job(services: Services, request: Request) -> Job:
+def engine_and_language_fields(settings: GatewaySettings, upload: Upload) -> tuple[str, str]:
+    return choose_engine_and_language(settings, upload.field("engine"), upload.field("language"))
+
+
+async def submit_job(
+    services: Services,
+    request: Request,
+    read_fields: Callable[[GatewaySettings, Upload], tuple[str, str]] = engine_and_language_fields,
+    prompt: Callable[[Upload], str | None] = lambda _upload: None,
+) -> tuple[Job, Upload]:
+    """Receive the upload, create the job and announce it. `read_fields` picks the engine and
+    language from the form (and raises HTTPException for bad ones)."""
     job_id = new_job_id()
     path = services.media.upload(job_id)
     length = request.headers.get("content-length")
@@ -66,9 +78,7 @@ async def submit_job(services: Services, request: Request) -> Job:
         ) from error
 
     try:
-        engine, language = choose_engine_and_language(
-            services.settings, upload.fields.get("engine"), upload.fields.get("language")
-        )
+        engine, language = read_fields(services.settings, upload)
         job = await services.jobs.create(
             job_id,
             filename=upload.filename,
@@ -76,6 +86,7 @@ async def submit_job(services: Services, request: Request) -> Job:
             content_type=upload.content_type,
             language=language,
             engine=engine,
+            prompt=prompt(upload),
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, missing_ok=True)
@@ -89,4 +100,4 @@ async def submit_job(services: Services, request: Request) -> Job:
         await services.jobs.delete(job_id)
         raise
     log.info("job %s: accepted %d bytes for %s/%s", job_id, upload.size_bytes, engine, language)
-    return job
+    return job, upload

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 FILE_FIELD = "file"
-MAX_FIELD_BYTES = 16 * 1024
+MAX_FIELDS_BYTES = 64 * 1024
 WRITE_BYTES = 1024 * 1024
 # Multipart headers and boundaries on top of the file itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -38,7 +38,12 @@ class Upload:
     filename: str | None
     content_type: str | None
     size_bytes: int
-    fields: dict[str, str]
+    fields: dict[str, list[str]]
+    """The other form fields; a name sent more than once (`tags[]`, say) has every value."""
+
+    def field(self, name: str) -> str | None:
+        values = self.fields.get(name)
+        return values[-1] if values else None
 
 
 @dataclass
@@ -57,7 +62,8 @@ class _FormReader:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.part = _Part()
-        self.fields: dict[str, str] = {}
+        self.fields: dict[str, list[str]] = {}
+        self.fields_size = 0
         self.file_seen = False
         self.filename: str | None = None
         self.content_type: str | None = None
@@ -103,12 +109,14 @@ class _FormReader:
             self.pending += data[start:end]
         else:
             self.part.value += data[start:end]
-            if len(self.part.value) > MAX_FIELD_BYTES:
-                raise UploadError(400, f"The form field '{self.part.name}' is too long.")
+            self.fields_size += end - start
+            if self.fields_size > MAX_FIELDS_BYTES:
+                raise UploadError(400, "The form's fields besides the file are too long.")
 
     def on_part_end(self) -> None:
         if not self.part.is_file and self.part.name:
-            self.fields[self.part.name] = self.part.value.decode("utf-8", "replace").strip()
+            value = self.part.value.decode("utf-8", "replace").strip()
+            self.fields.setdefault(self.part.name, []).append(value)
         if self.part.is_file:
             self.sniff()
 

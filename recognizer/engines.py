@@ -4,6 +4,7 @@ SpeechRecognition reads the audio and drives each engine; a Whisper model is loa
 process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -12,20 +13,17 @@ import speech_recognition as sr
 
 from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, SPHINX, SPHINX_LANGUAGES
 from shared.faults import StartupError
+from shared.transcripts import Segment, Transcript, Word
 
 
 class EngineUnavailable(StartupError):
     """An engine this recognizer was told to serve cannot run here."""
 
 
-@dataclass(frozen=True)
-class Transcript:
-    text: str
-    language: str
-
-
 class Engine(Protocol):
-    def transcribe(self, audio: sr.AudioData, language: str) -> Transcript: ...
+    def transcribe(
+        self, audio: sr.AudioData, language: str, prompt: str | None = None
+    ) -> Transcript: ...
 
 
 @dataclass(frozen=True)
@@ -34,10 +32,31 @@ class EngineConfig:
     cpu_threads: int
     beam_size: int
     vad_filter: bool = True
+    word_timestamps: bool = True
 
 
 def _tidy(text: str) -> str:
     return " ".join(text.split())
+
+
+def _weighted_probability(segments: list[Segment]) -> float | None:
+    """The segments' mean token probability, weighted by how long each lasts."""
+    timed = [(s.end - s.start, s.avg_logprob) for s in segments if s.avg_logprob is not None]
+    total = sum(duration for duration, _ in timed)
+    if not timed or total <= 0:
+        return None
+    return sum(duration * math.exp(logprob) for duration, logprob in timed) / total
+
+
+def _seconds(audio: sr.AudioData) -> float:
+    return float(len(audio.frame_data) / (audio.sample_rate * audio.sample_width))
+
+
+def _sphinx_word(token: str) -> str:
+    """A Sphinx token as a word: fillers (<s>, <sil>, [NOISE]) become '', 'word(2)' 'word'."""
+    if token.startswith(("<", "[")):
+        return ""
+    return token.split("(", 1)[0]
 
 
 class FasterWhisperEngine:
@@ -66,16 +85,40 @@ class FasterWhisperEngine:
         self._recognizer = WhisperCompatibleRecognizer(TranscribableAdapter(model))
         self._beam_size = config.beam_size
         self._vad_filter = config.vad_filter
+        self._word_timestamps = config.word_timestamps
 
-    def transcribe(self, audio: sr.AudioData, language: str) -> Transcript:
+    def transcribe(
+        self, audio: sr.AudioData, language: str, prompt: str | None = None
+    ) -> Transcript:
         result = self._recognizer.recognize(
             audio,
             show_dict=True,
             language=None if language == AUTO_LANGUAGE else language,
             beam_size=self._beam_size,
             vad_filter=self._vad_filter,
+            word_timestamps=self._word_timestamps,
+            initial_prompt=prompt,
         )
-        return Transcript(text=_tidy(result["text"]), language=result["language"])
+        segments = [
+            Segment(
+                start=segment.start,
+                end=segment.end,
+                text=_tidy(segment.text),
+                words=[
+                    Word(start=w.start, end=w.end, word=w.word.strip(), probability=w.probability)
+                    for w in segment.words or ()
+                ],
+                avg_logprob=segment.avg_logprob,
+                no_speech_prob=segment.no_speech_prob,
+            )
+            for segment in result["segments"]
+        ]
+        return Transcript(
+            text=_tidy(result["text"]),
+            language=result["language"],
+            segments=segments,
+            confidence=_weighted_probability(segments),
+        )
 
 
 class SphinxEngine:
@@ -89,12 +132,40 @@ class SphinxEngine:
             raise EngineUnavailable(f"pocketsphinx is not installed: {error}") from error
         self._recognizer = sr.Recognizer()
 
-    def transcribe(self, audio: sr.AudioData, language: str) -> Transcript:
-        try:
-            text = self._recognizer.recognize_sphinx(audio, language=SPHINX_LANGUAGES[language])
-        except sr.UnknownValueError:
-            text = ""
-        return Transcript(text=_tidy(text), language=language)
+    def transcribe(
+        self, audio: sr.AudioData, language: str, prompt: str | None = None
+    ) -> Transcript:
+        # Sphinx has no notion of a prompt; it is ignored.
+        decoder = self._recognizer.recognize_sphinx(
+            audio, language=SPHINX_LANGUAGES[language], show_all=True
+        )
+        hypothesis = decoder.hyp()
+        if hypothesis is None or not hypothesis.hypstr.strip():
+            return Transcript(text="", language=language, confidence=None)
+        frames_per_second = 100  # pocketsphinx's default frame rate
+        words = [
+            Word(
+                start=item.start_frame / frames_per_second,
+                end=(item.end_frame + 1) / frames_per_second,
+                word=_sphinx_word(item.word),
+                probability=decoder.get_logmath().exp(item.prob),
+            )
+            for item in decoder.seg()
+            if _sphinx_word(item.word)
+        ]
+        text = _tidy(hypothesis.hypstr)
+        segment = Segment(
+            start=words[0].start if words else 0.0,
+            end=words[-1].end if words else _seconds(audio),
+            text=text,
+            words=words,
+        )
+        return Transcript(
+            text=text,
+            language=language,
+            segments=[segment],
+            confidence=decoder.get_logmath().exp(hypothesis.prob),
+        )
 
 
 ENGINE_TYPES: dict[str, type[FasterWhisperEngine] | type[SphinxEngine]] = {

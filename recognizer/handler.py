@@ -32,7 +32,7 @@ class RecognizeHandler:
         )
         if job is None:
             return await already_handled(self._jobs, event.job_id)
-        request = Request(self._media.audio(job.job_id), job.engine, job.language)
+        request = Request(self._media.audio(job.job_id), job.engine, job.language, job.prompt)
         started = time.perf_counter()
         try:
             transcript = await self._pool.transcribe(request, self._timeout_seconds)
@@ -43,6 +43,8 @@ class RecognizeHandler:
             JobStatus.DONE,
             allowed_from=(JobStatus.RECOGNIZING,),
             text=transcript.text,
+            segments=[segment.model_dump() for segment in transcript.segments],
+            confidence=transcript.confidence,
             detected_language=transcript.language,
             recognition_seconds=time.perf_counter() - started,
         )
@@ -60,6 +62,7 @@ async def subscriptions(
         cpu_threads=settings.recognizer_cpu_threads,
         beam_size=settings.whisper_beam_size,
         vad_filter=settings.whisper_vad,
+        word_timestamps=settings.whisper_word_timestamps,
     )
     pool = SlotPool(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness

@@ -17,14 +17,9 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from recognizer.engines import (
-    EngineConfig,
-    EngineUnavailable,
-    Transcript,
-    load_engines,
-    read_audio,
-)
+from recognizer.engines import EngineConfig, EngineUnavailable, load_engines, read_audio
 from shared.jobs import ErrorCode, JobFailure
+from shared.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +31,7 @@ class Request:
     audio: Path
     engine: str
     language: str
+    prompt: str | None = None
 
 
 class SlotCrashed(Exception):
@@ -60,7 +56,7 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
             request: Request = conn.recv()
             try:
                 transcript = loaded[request.engine].transcribe(
-                    read_audio(request.audio), request.language
+                    read_audio(request.audio), request.language, request.prompt
                 )
             except Exception as error:
                 conn.send(("error", f"{type(error).__name__}: {error}"))

@@ -13,6 +13,8 @@ from pydantic import AfterValidator, BaseModel, Field
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
+from shared.transcripts import Segment
+
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
@@ -59,11 +61,14 @@ class Job(BaseModel):
     content_type: str | None = None
     language: str
     engine: str
+    prompt: str | None = Field(None, description="Text to steer the engine (Whisper only).")
     duration_seconds: float | None = None
     conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
     recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
     detected_language: str | None = None
     text: str | None = None
+    segments: list[Segment] | None = None
+    confidence: float | None = None
     error: JobError | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -102,6 +107,7 @@ class JobStore:
         content_type: str | None,
         language: str,
         engine: str,
+        prompt: str | None = None,
     ) -> Job:
         created = now()
         job = Job(
@@ -112,6 +118,7 @@ class JobStore:
             content_type=content_type,
             language=language,
             engine=engine,
+            prompt=prompt,
             created_at=created,
             updated_at=created,
             stage_times={JobStatus.QUEUED: created},

@@ -1,11 +1,14 @@
 """The whole system: four services as real processes, real broker, real wire protocol, real speech."""
 
 import asyncio
+import io
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import srt
+import webvtt
 
 from shared.media import MediaPaths
 from tests import media
@@ -41,6 +44,29 @@ async def test_spoken_words_come_back(
         assert as_json["language"] == "en"
 
 
+async def test_transcripts_come_as_subtitles_and_timed_json(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with system.client() as client:
+        job = await submit(client, clips["mp3"])
+        route = f"/v1/jobs/{job['job_id']}/transcript"
+        subrip = await client.get(route, params={"format": "srt"})
+        webvtt_text = await client.get(route, params={"format": "vtt"})
+        as_json = (await client.get(route, params={"format": "json"})).json()
+        unknown = await client.get(route, params={"format": "docx"})
+    assert subrip.headers["content-type"].startswith("application/x-subrip")
+    [cue] = srt.parse(subrip.text)
+    assert cue.content == job["text"]
+    assert webvtt_text.headers["content-type"].startswith("text/vtt")
+    [vtt_cue] = webvtt.from_buffer(io.StringIO(webvtt_text.text)).captions
+    assert vtt_cue.text == job["text"]
+    [segment] = as_json["segments"]
+    assert segment["start"] < segment["end"]
+    assert [word["word"] for word in segment["words"]] == job["text"].split()
+    assert 0 < as_json["confidence"] <= 1
+    assert unknown.status_code == 422
+
+
 async def test_the_sphinx_engine_can_be_chosen_per_job(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
@@ -49,6 +75,7 @@ async def test_the_sphinx_engine_can_be_chosen_per_job(
     assert job["status"] == "done", job
     assert job["engine"] == "sphinx"
     assert job["text"]
+    assert job["segments"][0]["words"]
 
 
 @pytest.mark.parametrize(

@@ -23,11 +23,19 @@ def speech_wav(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
     return target
 
 
-def test_whisper_hears_the_words(speech_wav: Path) -> None:
+def test_whisper_hears_the_words_and_times_them(speech_wav: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
     transcript = engine.transcribe(read_audio(speech_wav), "en")
     assert set(media.EXPECTED_WORDS) <= media.words_of(transcript.text)
     assert transcript.language == "en"
+    assert transcript.confidence is not None
+    assert 0 < transcript.confidence <= 1
+    [segment] = transcript.segments
+    assert 0 <= segment.start < segment.end <= 6
+    assert " ".join(word.word for word in segment.words) == segment.text
+    assert all(
+        a.end <= b.start + 0.01 for a, b in zip(segment.words, segment.words[1:], strict=False)
+    )
 
 
 def test_whisper_hears_nothing_in_silence(tmp_path: Path) -> None:
@@ -36,9 +44,14 @@ def test_whisper_hears_nothing_in_silence(tmp_path: Path) -> None:
     assert engine.transcribe(read_audio(quiet), "en").text == ""
 
 
-def test_sphinx_transcribes(speech_wav: Path) -> None:
+def test_sphinx_transcribes_with_word_times(speech_wav: Path) -> None:
     engine = load_engines(("sphinx",), CONFIG)["sphinx"]
-    assert engine.transcribe(read_audio(speech_wav), "en").text
+    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    [segment] = transcript.segments
+    assert segment.text == transcript.text != ""
+    assert [word.word for word in segment.words] == transcript.text.split()
+    assert all(0 <= word.start < word.end <= 6 for word in segment.words)
+    assert transcript.confidence is not None
 
 
 @pytest.fixture(scope="module")

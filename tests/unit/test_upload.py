@@ -39,7 +39,9 @@ async def test_file_and_fields_arrive_whole_in_any_chunking(
     assert upload.path.read_bytes() == content
     assert upload.size_bytes == len(content)
     assert upload.filename == "talk.mp3"
-    assert upload.fields == {"language": "en", "engine": "sphinx"}
+    assert upload.fields == {"language": ["en"], "engine": ["sphinx"]}
+    assert upload.field("engine") == "sphinx"
+    assert upload.field("model") is None
 
 
 async def test_large_file_is_written_in_pieces(tmp_path: Path, clips: dict[str, Path]) -> None:

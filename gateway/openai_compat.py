@@ -1,0 +1,196 @@
+"""`POST /v1/audio/transcriptions`, shaped like OpenAI's, so its clients work unchanged.
+
+The upload goes through the same pipeline as `POST /v1/jobs`; the request waits for the job's
+own finishing event and answers in OpenAI's response and error shapes.
+"""
+
+from typing import Any, Literal, get_args
+
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pymongo.errors import PyMongoError
+
+from gateway.routes import ServicesDep
+from gateway.settings import GatewaySettings
+from gateway.submit import choose_engine_and_language, submit_job
+from gateway.upload import Upload
+from shared.faults import BrokerUnavailable
+from shared.jobs import Job, JobStatus
+from shared.transcripts import Segment, to_srt, to_vtt
+
+router = APIRouter(tags=["OpenAI-compatible"])
+
+DEFAULT_MODEL = "whisper-1"
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
+GRANULARITIES = ("segment", "word")
+
+OPENAI_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "model"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "model": {
+                            "type": "string",
+                            "description": "'whisper-1' (this service's default) or an engine it offers.",
+                        },
+                        "language": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
+                        "temperature": {"type": "number"},
+                        "timestamp_granularities[]": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": list(GRANULARITIES)},
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+ERROR_BODY = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "properties": {
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                            "param": {"type": ["string", "null"]},
+                            "code": {"type": ["string", "null"]},
+                        },
+                    }
+                },
+            }
+        }
+    }
+}
+
+
+class OpenAIError(Exception):
+    def __init__(
+        self, status_code: int, message: str, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def response(self) -> JSONResponse:
+        kind = "invalid_request_error" if self.status_code < 500 else "server_error"
+        body = {"message": self.message, "type": kind, "param": self.param, "code": self.code}
+        return JSONResponse({"error": body}, status_code=self.status_code)
+
+
+def read_openai_form(settings: GatewaySettings, upload: Upload) -> tuple[str, str]:
+    """The engine and language an OpenAI-style form asks for; OpenAIError if it cannot be done."""
+    model = upload.field("model")
+    if not model:
+        raise OpenAIError(400, "You must provide a model parameter.", "model")
+    if (upload.field("response_format") or "json") not in RESPONSE_FORMATS:
+        raise OpenAIError(
+            400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}.", "response_format"
+        )
+    for granularity in upload.fields.get("timestamp_granularities[]", []):
+        if granularity not in GRANULARITIES:
+            raise OpenAIError(
+                400,
+                "timestamp_granularities[] takes 'segment' and 'word'.",
+                "timestamp_granularities",
+            )
+    engine = settings.default_engine if model == DEFAULT_MODEL else model
+    try:
+        return choose_engine_and_language(settings, engine, upload.field("language"))
+    except HTTPException as error:
+        param = "model" if "engine" in str(error.detail).lower() else "language"
+        code = "model_not_found" if param == "model" else "unsupported_language"
+        raise OpenAIError(400, str(error.detail), param, code) from error
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    openapi_extra=OPENAI_FORM,
+    responses={
+        200: {
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/plain": {"schema": {"type": "string"}},
+                "application/x-subrip": {"schema": {"type": "string"}},
+                "text/vtt": {"schema": {"type": "string"}},
+            }
+        },
+        **{code: ERROR_BODY for code in (400, 413, 415, 503, 504)},
+    },
+    summary="Transcribe audio, as OpenAI's endpoint of the same name does",
+)
+async def create_transcription(request: Request, services: ServicesDep) -> Response:
+    try:
+        job, upload = await submit_job(
+            services, request, read_openai_form, prompt=lambda form: form.field("prompt")
+        )
+        wait_seconds = services.settings.native_wait_seconds
+        finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
+    except OpenAIError as error:
+        return error.response()
+    except HTTPException as error:
+        return OpenAIError(error.status_code, str(error.detail)).response()
+    except (PyMongoError, BrokerUnavailable):
+        return OpenAIError(503, "The service is unavailable; try again shortly.").response()
+    if finished is None:
+        message = f"Not finished within {wait_seconds:.0f} s; poll GET /v1/jobs/{job.job_id}."
+        return OpenAIError(504, message, code="timeout").response()
+    if finished.status is JobStatus.FAILED and finished.error is not None:
+        return OpenAIError(400, finished.error.message, "file", finished.error.code).response()
+    granularities = upload.fields.get("timestamp_granularities[]", [])
+    return render(finished, upload.field("response_format") or "json", granularities)
+
+
+def render(job: Job, response_format: str, granularities: list[str]) -> Response:
+    text = job.text or ""
+    segments = job.segments or []
+    if response_format == "text":
+        return PlainTextResponse(text)
+    if response_format == "srt":
+        return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
+    if response_format == "vtt":
+        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
+    if response_format == "json":
+        return JSONResponse({"text": text})
+    body: dict[str, Any] = {
+        "task": "transcribe",
+        "language": job.detected_language or job.language,
+        "duration": job.duration_seconds or 0.0,
+        "text": text,
+    }
+    if "segment" in granularities or not granularities:
+        body["segments"] = [_openai_segment(number, s) for number, s in enumerate(segments)]
+    if "word" in granularities:
+        body["words"] = [
+            {"word": w.word, "start": w.start, "end": w.end} for s in segments for w in s.words
+        ]
+    return JSONResponse(body)
+
+
+def _openai_segment(number: int, segment: Segment) -> dict[str, Any]:
+    return {
+        "id": number,
+        "seek": 0,
+        "start": segment.start,
+        "end": segment.end,
+        "text": segment.text,
+        "tokens": [],
+        "temperature": 0.0,
+        "avg_logprob": segment.avg_logprob or 0.0,
+        "compression_ratio": 0.0,
+        "no_speech_prob": segment.no_speech_prob or 0.0,
+    }
