@@ -6,7 +6,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HUB_OFFLINE=1 \
-    STT_MEDIA_DIR=/data/media
+    STT_MEDIA_DIR=/data/media \
+    STT_MODELS_DIR=/app/models
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg \
@@ -22,7 +23,8 @@ COPY gateway ./gateway
 COPY transcoder ./transcoder
 COPY recognizer ./recognizer
 COPY janitor ./janitor
-RUN pip install .
+RUN pip install . \
+    && python -m recognizer.models /app/models/whisper-base
 
 USER stt
 EXPOSE 8000

@@ -203,7 +203,7 @@ async def until_consumers(settings: CommonSettings, count: int, within: float = 
     """Wait until `count` recognizers consume, so none is still loading its model."""
     from shared.topology import build_topology
 
-    queue_name = build_topology(settings).recognizer.name
+    queue_name = build_topology(settings).recognizers[settings.default_engine].name
     connection = await aio_pika.connect(str(settings.broker_url))
     async with connection:
         channel = await connection.channel()

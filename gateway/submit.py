@@ -11,7 +11,7 @@ from gateway.settings import GatewaySettings
 from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared.broker import Broker
-from shared.engines import supported_languages
+from shared.engines import KNOWN_ENGINES, describe, supported_languages
 from shared.events import MediaUploaded
 from shared.jobs import Job, JobStore, new_job_id
 from shared.media import MediaPaths
@@ -34,16 +34,23 @@ def choose_engine_and_language(
     # A field that is sent must be valid: only a missing one takes the default.
     engine = settings.default_engine if engine is None else engine
     language = (settings.default_language if language is None else language).lower()
-    if engine not in settings.engines:
+    if engine not in KNOWN_ENGINES:
         raise HTTPException(
-            422, f"Unknown engine {engine!r}; this service offers: {', '.join(settings.engines)}."
+            422, f"Unknown engine {engine!r}; this service knows: {', '.join(KNOWN_ENGINES)}."
         )
     languages = supported_languages(engine, settings.whisper_model)
     if language not in languages:
+        able = [
+            describe(other, settings.whisper_model)
+            for other in KNOWN_ENGINES
+            if language in supported_languages(other, settings.whisper_model)
+        ]
+        advice = f" Use engine {' or '.join(able)}." if able else " No engine here does."
+        shown = ", ".join(sorted(languages)) if len(languages) < 10 else "the Whisper languages"
         raise HTTPException(
             422,
-            f"The engine {engine!r} does not transcribe language {language!r};"
-            f" it does: {', '.join(sorted(languages))}.",
+            f"The engine {describe(engine, settings.whisper_model)} does not transcribe language"
+            f" {language!r}; it does {shown}.{advice}",
         )
     return engine, language
 
@@ -79,6 +86,11 @@ async def submit_job(
 
     try:
         engine, language = read_fields(services.settings, upload)
+        recognizers = services.broker.topology.recognizers[engine].name
+        if await services.broker.consumers_of(recognizers) == 0:
+            raise HTTPException(
+                422, f"No recognizer serves the engine {engine!r} at the moment; choose another."
+            )
         job = await services.jobs.create(
             job_id,
             filename=upload.filename,

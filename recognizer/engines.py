@@ -5,13 +5,13 @@ process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import speech_recognition as sr
 
-from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, SPHINX, SPHINX_LANGUAGES
+from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, SPHINX, SPHINX_LANGUAGES, WHISPER_BASE
 from shared.faults import StartupError
 from shared.transcripts import Segment, Transcript, Word
 
@@ -33,6 +33,7 @@ class EngineConfig:
     beam_size: int
     vad_filter: bool = True
     word_timestamps: bool = True
+    whisper_base_folder: str | None = None
 
 
 def _tidy(text: str) -> str:
@@ -168,14 +169,20 @@ class SphinxEngine:
         )
 
 
-ENGINE_TYPES: dict[str, type[FasterWhisperEngine] | type[SphinxEngine]] = {
-    FASTER_WHISPER: FasterWhisperEngine,
-    SPHINX: SphinxEngine,
-}
+def load_engine(name: str, config: EngineConfig) -> Engine:
+    if name == FASTER_WHISPER:
+        return FasterWhisperEngine(config)
+    if name == WHISPER_BASE:
+        if config.whisper_base_folder is None:
+            raise EngineUnavailable("the Whisper base model was not prepared")
+        return FasterWhisperEngine(replace(config, whisper_model=config.whisper_base_folder))
+    if name == SPHINX:
+        return SphinxEngine(config)
+    raise EngineUnavailable(f"no engine named {name!r}")
 
 
 def load_engines(names: tuple[str, ...], config: EngineConfig) -> dict[str, Engine]:
-    return {name: ENGINE_TYPES[name](config) for name in names}
+    return {name: load_engine(name, config) for name in names}
 
 
 def resolve_whisper_model(name: str) -> str:

@@ -1,12 +1,15 @@
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from recognizer.engines import EngineConfig
+from recognizer.engines import EngineConfig, EngineUnavailable
+from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Request, SlotPool
 from recognizer.settings import RecognizerSettings
 from shared.broker import Broker, Subscription
+from shared.engines import WHISPER_BASE
 from shared.events import AudioReady, Event, TranscriptDone
 from shared.jobs import JobFailure, JobStatus, JobStore
 from shared.media import MediaPaths
@@ -57,12 +60,20 @@ class RecognizeHandler:
 async def subscriptions(
     settings: RecognizerSettings, broker: Broker, jobs: JobStore
 ) -> AsyncIterator[list[Subscription[Any]]]:
+    base_folder = None
+    if WHISPER_BASE in settings.engines:
+        try:
+            folder = await asyncio.to_thread(whisper_base, settings.models_dir / "whisper-base")
+        except ModelMissing as error:
+            raise EngineUnavailable(f"Whisper base: {error}") from error
+        base_folder = str(folder)
     config = EngineConfig(
         whisper_model=settings.whisper_model,
         cpu_threads=settings.recognizer_cpu_threads,
         beam_size=settings.whisper_beam_size,
         vad_filter=settings.whisper_vad,
         word_timestamps=settings.whisper_word_timestamps,
+        whisper_base_folder=base_folder,
     )
     pool = SlotPool(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness
@@ -73,7 +84,10 @@ async def subscriptions(
             jobs, MediaPaths(settings.media_dir), pool, settings.recognition_timeout_seconds
         )
         yield [
-            Subscription(broker.topology.recognizer, AudioReady, handler, settings.recognizer_slots)
+            Subscription(
+                broker.topology.recognizers[engine], AudioReady, handler, settings.recognizer_slots
+            )
+            for engine in settings.engines
         ]
     finally:
         pool.close()

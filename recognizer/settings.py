@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 from pydantic import Field
 
@@ -6,6 +7,9 @@ from shared.settings import CommonSettings
 
 
 class RecognizerSettings(CommonSettings):
+    models_dir: Path = Field(
+        Path("var/models"), description="Where models joined from their parts are kept."
+    )
     recognizer_slots: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,

@@ -132,7 +132,7 @@ class Broker:
 
     async def publish(self, event: Event) -> None:
         """Publish persistently and wait for the broker's confirm; raises BrokerUnavailable."""
-        await self._publish(self.exchange.name, event.routing_key, event.model_dump_json().encode())
+        await self._publish(self.exchange.name, event.topic, event.model_dump_json().encode())
 
     async def _publish(
         self, exchange: str, routing_key: str, body: bytes, headers: dict[str, Any] | None = None
@@ -234,6 +234,18 @@ class Broker:
             return
         log.warning("job %s: %r; retry %d in %g s", event.job_id, error, attempt, delay)
         await _settle(message.ack())
+
+    async def consumers_of(self, queue: str) -> int:
+        """How many consumers `queue` has right now (asked of the broker, not a cached answer)."""
+        if not self.is_connected:
+            raise BrokerUnavailable(f"asking about {queue}: not connected")
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                underlay = await self.channel.get_underlay_channel()
+                declared = await underlay.queue_declare(queue, passive=True)
+        except _CHANNEL_ERRORS as error:
+            raise BrokerUnavailable(f"asking about {queue}: {error!r}") from error
+        return int(declared.consumer_count or 0)
 
     async def watch(
         self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[Event], None]

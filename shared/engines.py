@@ -4,8 +4,9 @@ The gateway refuses a job the recognizers could not do at upload, instead of fai
 """
 
 FASTER_WHISPER = "faster-whisper"
+WHISPER_BASE = "whisper-base"
 SPHINX = "sphinx"
-KNOWN_ENGINES = (FASTER_WHISPER, SPHINX)
+KNOWN_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
 
 AUTO_LANGUAGE = "auto"
 
@@ -34,4 +35,10 @@ def supported_languages(engine: str, whisper_model: str) -> frozenset[str]:
         if is_english_only(whisper_model):
             return frozenset({"en"})
         return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
+    if engine == WHISPER_BASE:
+        return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
     return frozenset()
+
+
+def describe(engine: str, whisper_model: str) -> str:
+    return f"'{engine}' (model {whisper_model})" if engine == FASTER_WHISPER else f"'{engine}'"

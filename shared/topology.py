@@ -11,6 +11,7 @@ dead-letters them into the janitor's work queue.
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.engines import KNOWN_ENGINES
 from shared.events import AudioReady, JobFailed, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 
@@ -29,7 +30,8 @@ class QueueSpec:
 class Topology:
     exchange: str
     transcoder: QueueSpec
-    recognizer: QueueSpec
+    recognizers: dict[str, QueueSpec]
+    """One queue per engine, so each engine's pool of recognizers scales on its own."""
     janitor_delay: QueueSpec
     janitor: QueueSpec
     parked: tuple[QueueSpec, ...]
@@ -38,7 +40,7 @@ class Topology:
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
-        return self.transcoder, self.recognizer, self.janitor
+        return self.transcoder, *self.recognizers.values(), self.janitor
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
@@ -84,9 +86,14 @@ def build_topology(settings: CommonSettings) -> Topology:
     transcoder = _work_queue(
         f"{ns}.{MediaUploaded.routing_key}--transcoder", settings, (MediaUploaded.routing_key,)
     )
-    recognizer = _work_queue(
-        f"{ns}.{AudioReady.routing_key}--recognizer", settings, (AudioReady.routing_key,)
-    )
+    recognizers = {
+        engine: _work_queue(
+            f"{ns}.{AudioReady.topic_for(engine)}--recognizer",
+            settings,
+            (AudioReady.topic_for(engine),),
+        )
+        for engine in KNOWN_ENGINES
+    }
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
@@ -99,11 +106,11 @@ def build_topology(settings: CommonSettings) -> Topology:
         },
         routing_keys=(TranscriptDone.routing_key, JobFailed.routing_key),
     )
-    work_queues = (transcoder, recognizer, janitor)
+    work_queues = (transcoder, *recognizers.values(), janitor)
     return Topology(
         exchange=f"{ns}.events",
         transcoder=transcoder,
-        recognizer=recognizer,
+        recognizers=recognizers,
         janitor_delay=janitor_delay,
         janitor=janitor,
         parked=tuple(_parked(queue, settings) for queue in work_queues),

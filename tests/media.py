@@ -21,8 +21,12 @@ PARAGRAPH = " ".join(
 EXPECTED_WORDS = ("send", "quarterly", "report", "finance", "friday")
 
 
-def speak(text: str, wav: Path) -> Path:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+GERMAN_SENTENCE = "Guten Morgen. Bitte schicken Sie den Bericht bis Freitag an die Buchhaltung."
+GERMAN_WORDS = ("guten", "morgen", "bitte", "schicken", "bericht")
+
+
+def speak(text: str, wav: Path, voice: str = "en-us") -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
     return wav
 
 

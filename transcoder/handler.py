@@ -48,6 +48,7 @@ class TranscodeHandler:
             return await fail_job(self._jobs, job.job_id, failure)
         return AudioReady(
             job_id=job.job_id,
+            engine=job.engine,
             duration_seconds=duration,
             conversion_seconds=time.perf_counter() - started,
         )

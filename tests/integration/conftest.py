@@ -1,8 +1,10 @@
 """Real parts for the integration tier: RabbitMQ on 127.0.0.1, a MongoDB wire-protocol server,
 and every test in its own namespace, so the exchange and queues it sees are its own."""
 
+import asyncio
 import contextlib
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from scripts.stack import SERVICES, Stack, delete_namespace, free_port
+from shared.broker import Broker
 from shared.jobs import JobStore
 from shared.settings import CommonSettings
 
@@ -90,6 +93,18 @@ class RunningSystem:
         [process] = self.stack.running(service)
         return process
 
+    async def until_served(self, engine: str = "faster-whisper", within: float = 60) -> None:
+        """Wait until a recognizer consumes `engine`'s queue, as the gateway requires."""
+        broker = await Broker(self.settings).connect()
+        try:
+            queue = broker.topology.recognizers[engine].name
+            deadline = time.monotonic() + within
+            while await broker.consumers_of(queue) == 0:
+                assert time.monotonic() < deadline, f"no recognizer serves {engine}"
+                await asyncio.sleep(0.1)
+        finally:
+            await broker.close()
+
     def logs(self) -> str:
         return "\n".join(path.read_text() for path in sorted(self.log_dir.glob("*.log")))
 
@@ -121,7 +136,10 @@ async def launched(
         for service in services:
             stack.start(service)
         stack.wait_ready(f"http://127.0.0.1:{port}", timeout=120)
-        yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
+        running = RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
+        if "recognizer" in services:
+            await running.until_served()
+        yield running
     finally:
         stack.stop()
         await delete_namespace(common)

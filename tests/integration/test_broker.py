@@ -46,14 +46,15 @@ async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker)
 
     async def handler(event: MediaUploaded) -> Event:
         handled.append(event.job_id)
-        return AudioReady(job_id=event.job_id, duration_seconds=1.5)
+        return AudioReady(job_id=event.job_id, engine="sphinx", duration_seconds=1.5)
 
     await broker.consume(Subscription(topology.transcoder, MediaUploaded, handler, prefetch=1))
     await broker.publish(MediaUploaded(job_id="job-1"))
-    successor = await take(broker, topology.recognizer.name)
+    successor = await take(broker, topology.recognizers["sphinx"].name)
     assert AudioReady.model_validate_json(successor.body) == AudioReady(
-        job_id="job-1", duration_seconds=1.5
+        job_id="job-1", engine="sphinx", duration_seconds=1.5
     )
+    assert await depth(broker, topology.recognizers["faster-whisper"].name) == 0
     assert successor.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert handled == ["job-1"]
     await broker.stop_consuming(grace_seconds=5)

@@ -67,6 +67,31 @@ async def test_transcripts_come_as_subtitles_and_timed_json(
     assert unknown.status_code == 422
 
 
+@pytest.mark.parametrize("language", ["auto", "de"])
+async def test_whisper_base_transcribes_german_and_detects_it(
+    system: RunningSystem, tmp_path: Path, language: str
+) -> None:
+    speech = media.to_mp3(
+        media.speak(media.GERMAN_SENTENCE, tmp_path / "de.wav", voice="de"), tmp_path / "de.mp3"
+    )
+    async with system.client() as client:
+        job = await submit(client, speech, engine="whisper-base", language=language)
+    assert job["status"] == "done", job
+    assert (job["language"], job["detected_language"]) == (language, "de")
+    assert set(media.GERMAN_WORDS) <= media.words_of(job["text"])
+
+
+async def test_a_language_the_model_cannot_do_is_refused_naming_one_that_can(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with system.client() as client:
+        refused = await upload(client, clips["wav"], language="de")
+    assert refused.status_code == 422
+    detail = refused.json()["detail"]
+    assert "'faster-whisper' (model tiny.en) does not transcribe language 'de'" in detail
+    assert "Use engine 'whisper-base'" in detail
+
+
 async def test_the_sphinx_engine_can_be_chosen_per_job(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:

@@ -95,6 +95,7 @@ async def test_a_recognizer_killed_mid_job_loses_nothing(
         assert kill(system.only("recognizer")) == -signal.SIGKILL
         system.start("recognizer")
         job = await until_status(client, job_id)
+        await system.until_served()
     assert job["status"] == "done", job
     assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
 
@@ -108,6 +109,7 @@ async def test_sigterm_lets_the_job_in_hand_finish_then_exits_cleanly(
         assert kill(system.only("recognizer"), signal.SIGTERM) == 0
         job = await until_status(client, job_id, within=1)
         system.start("recognizer")
+        await system.until_served()
     assert job["status"] == "done", job
 
 
@@ -123,6 +125,7 @@ async def test_a_job_that_keeps_killing_its_worker_is_parked_and_fails(
             kill(system.only("recognizer"))
             system.start("recognizer")
         job = await until_status(client, job_id)
+        await system.until_served()
     assert job["status"] == "failed", job
     assert job["error"]["code"] == "processing_error"
 
@@ -158,6 +161,7 @@ async def test_the_broker_restarting_during_a_batch_loses_no_job(
             await rabbitmqctl("start_app")
             await rabbitmqctl("await_startup")
         await until_ready(client)
+        await system.until_served()
         batch.append(await accepted_job_id(client, clips["mp3"]))
         finished = [await until_status(client, job_id) for job_id in batch]
     assert [job["status"] for job in finished] == ["done"] * len(batch), finished
@@ -223,18 +227,23 @@ async def test_the_gateway_drains_an_upload_in_progress_on_sigterm(
 async def test_a_job_nobody_finishes_expires_at_its_deadline(
     database: Database, clips: dict[str, Path], tmp_path: Path
 ) -> None:
-    without_recognizer = ("gateway", "transcoder", "janitor")
+    without_transcoder = ("gateway", "recognizer", "janitor")
     async with (
         launched(
             tmp_path,
             database.url,
-            without_recognizer,
+            without_transcoder,
             job_deadline_seconds=2,
             sweep_interval_seconds=0.5,
             cleanup_delay_seconds=1,
+            engines=("faster-whisper",),
+            recognizer_slots=1,
         ) as running,  # fmt: skip
         running.client() as client,
     ):
+        unserved = await upload(client, clips["wav"], engine="sphinx")
+        assert unserved.status_code == 422
+        assert "No recognizer serves the engine 'sphinx'" in unserved.json()["detail"]
         job_id = await accepted_job_id(client, clips["wav"])
         job = await until_status(client, job_id, within=10)
         assert job["status"] == "failed"

@@ -19,7 +19,7 @@ def test_defaults_apply_when_the_client_names_none(settings: GatewaySettings) ->
     ("engine", "language", "complaint"),
     [
         ("vosk", None, "Unknown engine 'vosk'"),
-        (None, "de", "does not transcribe language 'de'"),
+        (None, "de", "does not transcribe language 'de'; it does en. Use engine 'whisper-base'"),
         ("sphinx", "klingon", "does not transcribe language 'klingon'"),
         ("", None, "Unknown engine ''"),
         (None, "", "does not transcribe language ''"),
@@ -32,6 +32,11 @@ def test_jobs_no_engine_can_do_are_refused(
         choose_engine_and_language(settings, engine, language)
     assert refused.value.status_code == 422
     assert complaint in refused.value.detail
+
+
+def test_whisper_base_takes_other_languages_and_auto(settings: GatewaySettings) -> None:
+    assert choose_engine_and_language(settings, "whisper-base", "de") == ("whisper-base", "de")
+    assert choose_engine_and_language(settings, "whisper-base", "auto") == ("whisper-base", "auto")
 
 
 def test_a_multilingual_model_accepts_other_languages_and_auto() -> None:

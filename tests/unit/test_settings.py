@@ -9,7 +9,7 @@ def test_defaults_run_embedded() -> None:
     settings = CommonSettings(_env_file=None)
     assert str(settings.broker_url) == "amqp://guest:guest@127.0.0.1:5672/"
     assert str(settings.mongodb_url) == "mongodb://127.0.0.1:27017"
-    assert settings.engines == ("faster-whisper", "sphinx")
+    assert settings.engines == ("faster-whisper", "whisper-base", "sphinx")
     assert settings.default_engine == "faster-whisper"
 
 
