@@ -5,13 +5,22 @@ process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
 import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import speech_recognition as sr
 
-from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, SPHINX, SPHINX_LANGUAGES, WHISPER_BASE
+from shared.engines import (
+    AUTO_LANGUAGE,
+    FASTER_WHISPER,
+    GOOGLE,
+    OPENAI,
+    SPHINX,
+    SPHINX_LANGUAGES,
+    WHISPER_BASE,
+)
 from shared.faults import StartupError
 from shared.transcripts import Segment, Transcript, Word
 
@@ -34,6 +43,8 @@ class EngineConfig:
     vad_filter: bool = True
     word_timestamps: bool = True
     whisper_base_folder: str | None = None
+    google_api_key: str | None = None
+    openai_model: str = "whisper-1"
 
 
 def _tidy(text: str) -> str:
@@ -169,6 +180,68 @@ class SphinxEngine:
         )
 
 
+class GoogleEngine:
+    """Google's free Web Speech API, as the tutorial used it: text and a confidence, no times."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._recognizer = sr.Recognizer()
+        self._key = config.google_api_key
+
+    def transcribe(
+        self, audio: sr.AudioData, language: str, prompt: str | None = None
+    ) -> Transcript:
+        try:
+            result = self._recognizer.recognize_google(
+                audio, key=self._key, language=language, show_all=True
+            )
+        except sr.UnknownValueError:
+            result = {}
+        except sr.RequestError as error:
+            raise OnlineEngineError(f"Google's speech service failed: {error}") from error
+        best = (
+            result["alternative"][0]
+            if isinstance(result, dict) and result.get("alternative")
+            else {}
+        )
+        return _untimed(audio, _tidy(best.get("transcript", "")), language, best.get("confidence"))
+
+
+class OpenAIEngine:
+    """OpenAI's transcription API (or any compatible one, by OPENAI_BASE_URL); needs
+    OPENAI_API_KEY in the environment."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        if not os.environ.get("OPENAI_API_KEY"):
+            raise EngineUnavailable("the openai engine needs OPENAI_API_KEY in the environment")
+        if not hasattr(sr.Recognizer, "recognize_openai"):
+            raise EngineUnavailable("SpeechRecognition offers no recognize_openai here")
+        self._recognizer = sr.Recognizer()
+        self._model = config.openai_model
+
+    def transcribe(
+        self, audio: sr.AudioData, language: str, prompt: str | None = None
+    ) -> Transcript:
+        options: dict[str, str] = {}
+        if language != AUTO_LANGUAGE:
+            options["language"] = language
+        if prompt:
+            options["prompt"] = prompt
+        try:
+            text = self._recognizer.recognize_openai(audio, model=self._model, **options)
+        except Exception as error:  # the openai client's own errors
+            raise OnlineEngineError(f"OpenAI's transcription service failed: {error}") from error
+        return _untimed(audio, _tidy(text), language, None)
+
+
+class OnlineEngineError(Exception):
+    """An online engine's provider failed or refused the request."""
+
+
+def _untimed(audio: sr.AudioData, text: str, language: str, confidence: float | None) -> Transcript:
+    segments = [Segment(start=0.0, end=_seconds(audio), text=text)] if text else []
+    return Transcript(text=text, language=language, segments=segments, confidence=confidence)
+
+
 def load_engine(name: str, config: EngineConfig) -> Engine:
     if name == FASTER_WHISPER:
         return FasterWhisperEngine(config)
@@ -178,6 +251,10 @@ def load_engine(name: str, config: EngineConfig) -> Engine:
         return FasterWhisperEngine(replace(config, whisper_model=config.whisper_base_folder))
     if name == SPHINX:
         return SphinxEngine(config)
+    if name == GOOGLE:
+        return GoogleEngine(config)
+    if name == OPENAI:
+        return OpenAIEngine(config)
     raise EngineUnavailable(f"no engine named {name!r}")
 
 

@@ -74,6 +74,8 @@ async def subscriptions(
         vad_filter=settings.whisper_vad,
         word_timestamps=settings.whisper_word_timestamps,
         whisper_base_folder=base_folder,
+        google_api_key=settings.google_api_key,
+        openai_model=settings.openai_model,
     )
     pool = SlotPool(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness

@@ -24,6 +24,10 @@ class RecognizerSettings(CommonSettings):
     whisper_vad: bool = Field(
         True, description="Skip non-speech first; without it Whisper hears words in silence."
     )
+    google_api_key: str | None = Field(
+        None, description="Key for the google engine; SpeechRecognition's shared key if unset."
+    )
+    openai_model: str = Field("whisper-1", description="Model the openai engine asks for.")
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )

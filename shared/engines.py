@@ -6,7 +6,11 @@ The gateway refuses a job the recognizers could not do at upload, instead of fai
 FASTER_WHISPER = "faster-whisper"
 WHISPER_BASE = "whisper-base"
 SPHINX = "sphinx"
-KNOWN_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
+# Online engines: they send the audio to a provider, so they are served only when configured.
+GOOGLE = "google"
+OPENAI = "openai"
+OFFLINE_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
+KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI)
 
 AUTO_LANGUAGE = "auto"
 
@@ -35,8 +39,10 @@ def supported_languages(engine: str, whisper_model: str) -> frozenset[str]:
         if is_english_only(whisper_model):
             return frozenset({"en"})
         return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
-    if engine == WHISPER_BASE:
+    if engine in (WHISPER_BASE, OPENAI):
         return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
+    if engine == GOOGLE:
+        return WHISPER_LANGUAGES
     return frozenset()
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import AmqpDsn, Field, MongoDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.engines import KNOWN_ENGINES, supported_languages
+from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, supported_languages
 
 
 class CommonSettings(BaseSettings):
@@ -39,7 +39,7 @@ class CommonSettings(BaseSettings):
         3600, gt=0, description="A job not finished this long after upload fails as `expired`."
     )
     engines: Annotated[tuple[str, ...], NoDecode] = Field(
-        KNOWN_ENGINES, description="Comma-separated engines this deployment serves."
+        OFFLINE_ENGINES, description="Comma-separated engines a recognizer serves."
     )
     default_engine: str = "faster-whisper"
     default_language: str = "en"

@@ -11,7 +11,13 @@ def test_each_consumer_has_its_own_queue_named_after_event_and_consumer() -> Non
     assert names.exchange == "acme.events"
     assert names.transcoder.name == "acme.media.uploaded--transcoder"
     assert names.transcoder.routing_keys == ("media.uploaded",)
-    assert set(names.recognizers) == {"faster-whisper", "whisper-base", "sphinx"}
+    assert set(names.recognizers) == {
+        "faster-whisper",
+        "whisper-base",
+        "sphinx",
+        "google",
+        "openai",
+    }
     assert names.recognizers["sphinx"].name == "acme.audio.ready.sphinx--recognizer"
     assert names.recognizers["sphinx"].routing_keys == ("audio.ready.sphinx",)
     assert set(names.janitor_delay.routing_keys) == {"transcript.done", "job.failed"}
