@@ -16,6 +16,7 @@ from shared.engines import (
     AUTO_LANGUAGE,
     FASTER_WHISPER,
     GOOGLE,
+    GROQ,
     OPENAI,
     SPHINX,
     SPHINX_LANGUAGES,
@@ -45,6 +46,7 @@ class EngineConfig:
     whisper_base_folder: str | None = None
     google_api_key: str | None = None
     openai_model: str = "whisper-1"
+    groq_model: str = "whisper-large-v3-turbo"
 
 
 def _tidy(text: str) -> str:
@@ -206,17 +208,35 @@ class GoogleEngine:
         return _untimed(audio, _tidy(best.get("transcript", "")), language, best.get("confidence"))
 
 
-class OpenAIEngine:
-    """OpenAI's transcription API (or any compatible one, by OPENAI_BASE_URL); needs
-    OPENAI_API_KEY in the environment."""
+@dataclass(frozen=True)
+class HostedWhisper:
+    """A provider of Whisper as a service that SpeechRecognition speaks to."""
 
-    def __init__(self, config: EngineConfig) -> None:
-        if not os.environ.get("OPENAI_API_KEY"):
-            raise EngineUnavailable("the openai engine needs OPENAI_API_KEY in the environment")
-        if not hasattr(sr.Recognizer, "recognize_openai"):
-            raise EngineUnavailable("SpeechRecognition offers no recognize_openai here")
-        self._recognizer = sr.Recognizer()
-        self._model = config.openai_model
+    title: str
+    key_variable: str
+    method: str
+
+
+HOSTED_WHISPER = {
+    OPENAI: HostedWhisper("OpenAI", "OPENAI_API_KEY", "recognize_openai"),
+    GROQ: HostedWhisper("Groq", "GROQ_API_KEY", "recognize_groq"),
+}
+
+
+class HostedWhisperEngine:
+    """OpenAI's or Groq's transcription API (or a compatible server at OPENAI_BASE_URL or
+    GROQ_BASE_URL); the key comes from the provider's usual environment variable."""
+
+    def __init__(self, provider: HostedWhisper, model: str) -> None:
+        if not os.environ.get(provider.key_variable):
+            raise EngineUnavailable(
+                f"{provider.title} needs {provider.key_variable} in the environment"
+            )
+        if not hasattr(sr.Recognizer, provider.method):
+            raise EngineUnavailable(f"SpeechRecognition offers no {provider.method} here")
+        self._provider = provider
+        self._recognize = getattr(sr.Recognizer(), provider.method)
+        self._model = model
 
     def transcribe(
         self, audio: sr.AudioData, language: str, prompt: str | None = None
@@ -227,9 +247,9 @@ class OpenAIEngine:
         if prompt:
             options["prompt"] = prompt
         try:
-            text = self._recognizer.recognize_openai(audio, model=self._model, **options)
-        except Exception as error:  # the openai client's own errors
-            raise OnlineEngineError(f"OpenAI's transcription service failed: {error}") from error
+            text = self._recognize(audio, model=self._model, **options)
+        except Exception as error:  # the provider client's own errors
+            raise OnlineEngineError(f"{self._provider.title} failed: {error}") from error
         return _untimed(audio, _tidy(text), language, None)
 
 
@@ -254,7 +274,9 @@ def load_engine(name: str, config: EngineConfig) -> Engine:
     if name == GOOGLE:
         return GoogleEngine(config)
     if name == OPENAI:
-        return OpenAIEngine(config)
+        return HostedWhisperEngine(HOSTED_WHISPER[OPENAI], config.openai_model)
+    if name == GROQ:
+        return HostedWhisperEngine(HOSTED_WHISPER[GROQ], config.groq_model)
     raise EngineUnavailable(f"no engine named {name!r}")
 
 

@@ -76,6 +76,7 @@ async def subscriptions(
         whisper_base_folder=base_folder,
         google_api_key=settings.google_api_key,
         openai_model=settings.openai_model,
+        groq_model=settings.groq_model,
     )
     pool = SlotPool(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness

@@ -28,6 +28,7 @@ class RecognizerSettings(CommonSettings):
         None, description="Key for the google engine; SpeechRecognition's shared key if unset."
     )
     openai_model: str = Field("whisper-1", description="Model the openai engine asks for.")
+    groq_model: str = Field("whisper-large-v3-turbo", description="Model the groq engine asks for.")
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )

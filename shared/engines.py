@@ -9,8 +9,9 @@ SPHINX = "sphinx"
 # Online engines: they send the audio to a provider, so they are served only when configured.
 GOOGLE = "google"
 OPENAI = "openai"
+GROQ = "groq"
 OFFLINE_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
-KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI)
+KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI, GROQ)
 
 AUTO_LANGUAGE = "auto"
 
@@ -39,7 +40,7 @@ def supported_languages(engine: str, whisper_model: str) -> frozenset[str]:
         if is_english_only(whisper_model):
             return frozenset({"en"})
         return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
-    if engine in (WHISPER_BASE, OPENAI):
+    if engine in (WHISPER_BASE, OPENAI, GROQ):
         return WHISPER_LANGUAGES | {AUTO_LANGUAGE}
     if engine == GOOGLE:
         return WHISPER_LANGUAGES

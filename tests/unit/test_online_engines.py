@@ -74,27 +74,40 @@ class _FakeOpenAI(http.server.BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def fake_openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, bytes]]]:
+def provider_server() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
+    """A stand-in for the provider's HTTP API on loopback, keeping what it was sent."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{server.server_port}/v1")
     _FakeOpenAI.received = []
-    yield _FakeOpenAI.received
+    yield f"http://127.0.0.1:{server.server_port}", _FakeOpenAI.received
     server.shutdown()
 
 
-def test_openai_gets_the_audio_model_language_and_prompt(
-    speech_wav: Path, fake_openai: list[tuple[str, bytes]]
+@pytest.mark.parametrize(
+    ("engine", "provider", "base_path", "model"),
+    [("openai", "OPENAI", "/v1", "whisper-1"), ("groq", "GROQ", "", "whisper-large-v3-turbo")],
+)
+def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
+    speech_wav: Path,
+    provider_server: tuple[str, list[tuple[str, bytes]]],
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    provider: str,
+    base_path: str,
+    model: str,
 ) -> None:
-    engine = load_engine("openai", CONFIG)
-    transcript = engine.transcribe(read_audio(speech_wav), "en", prompt="quarterly")
-    [(path, body)] = fake_openai
-    assert path == "/v1/audio/transcriptions"
+    url, received = provider_server
+    monkeypatch.setenv(f"{provider}_API_KEY", "sk-test")
+    monkeypatch.setenv(f"{provider}_BASE_URL", url + base_path)
+    transcript = load_engine(engine, CONFIG).transcribe(
+        read_audio(speech_wav), "en", prompt="quarterly"
+    )
+    [(path, body)] = received
+    assert path.endswith("/v1/audio/transcriptions")
     for part in (
-        b'name="model"\r\n\r\nwhisper-1',
+        b'name="model"\r\n\r\n' + model.encode(),
         b'name="language"\r\n\r\nen',
-        b"quarterly",
+        b'name="prompt"\r\n\r\nquarterly',
         b"RIFF",
     ):
         assert part in body
@@ -106,3 +119,6 @@ def test_openai_without_a_key_stops_the_recognizer(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(EngineUnavailable, match="OPENAI_API_KEY"):
         load_engine("openai", CONFIG)
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    with pytest.raises(EngineUnavailable, match="GROQ_API_KEY"):
+        load_engine("groq", CONFIG)
