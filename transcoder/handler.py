@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -60,6 +61,9 @@ async def subscriptions(
 ) -> AsyncIterator[list[Subscription[Any]]]:
     media = MediaPaths(settings.media_dir)
     media.create_folders()
+    # Conversion is batch work: on a shared machine the gateway, broker and database answer first.
+    # ffmpeg inherits the niceness.
+    os.nice(settings.transcoder_niceness)
     # ffmpeg does the work in its own process; these threads only wait for it.
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
         handler = TranscodeHandler(jobs, media, executor, settings.transcode_timeout_seconds)
