@@ -17,6 +17,7 @@ def test_each_consumer_has_its_own_queue_named_after_event_and_consumer() -> Non
         "sphinx",
         "google",
         "openai",
+        "groq",
     }
     assert names.recognizers["sphinx"].name == "acme.audio.ready.sphinx--recognizer"
     assert names.recognizers["sphinx"].routing_keys == ("audio.ready.sphinx",)
