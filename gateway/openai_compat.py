@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pymongo.errors import PyMongoError
 
 from gateway.routes import ServicesDep
+from gateway.schemas import FILE, multipart_form
 from gateway.settings import GatewaySettings
 from gateway.submit import choose_engine_and_language, submit_job
 from gateway.upload import Upload
@@ -25,34 +26,24 @@ ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 GRANULARITIES = ("segment", "word")
 
-OPENAI_FORM: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file", "model"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "model": {
-                            "type": "string",
-                            "description": "'whisper-1' (this service's default) or an engine it offers.",
-                        },
-                        "language": {"type": "string"},
-                        "prompt": {"type": "string"},
-                        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
-                        "temperature": {"type": "number"},
-                        "timestamp_granularities[]": {
-                            "type": "array",
-                            "items": {"type": "string", "enum": list(GRANULARITIES)},
-                        },
-                    },
-                }
-            }
+OPENAI_FORM = multipart_form(
+    ["file", "model"],
+    {
+        "file": FILE,
+        "model": {
+            "type": "string",
+            "description": "'whisper-1' (this service's default) or an engine it offers.",
         },
-    }
-}
+        "language": {"type": "string"},
+        "prompt": {"type": "string"},
+        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
+        "temperature": {"type": "number"},
+        "timestamp_granularities[]": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(GRANULARITIES)},
+        },
+    },
+)
 ERROR_BODY = {
     "content": {
         "application/json": {

@@ -49,27 +49,26 @@ class NativeTimeout(BaseModel):
     job_id: str
 
 
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "language": {
-                            "type": "string",
-                            "description": "Language code such as 'en'; the default is set per deployment.",
-                        },
-                        "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
-                    },
-                }
-            }
-        },
+def multipart_form(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a route that reads its multipart body itself (FastAPI cannot infer it)."""
+    schema = {"type": "object", "required": required, "properties": properties}
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     }
-}
+
+
+FILE = {"type": "string", "format": "binary"}
+UPLOAD_BODY = multipart_form(
+    ["file"],
+    {
+        "file": FILE,
+        "language": {
+            "type": "string",
+            "description": "A code such as 'en', or 'auto'; the default is set per deployment.",
+        },
+        "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
+    },
+)
 
 
 def problems(*status_codes: int) -> dict[int | str, dict[str, Any]]:
