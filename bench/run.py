@@ -37,6 +37,7 @@ import psutil
 from recognizer.engines import EngineConfig, load_engines, read_audio
 from scripts.stack import ROOT, Stack, delete_namespace, free_port
 from shared.settings import CommonSettings
+from shared.topology import build_topology
 from transcoder.convert import to_wav, wav_duration
 
 RESULTS = ROOT / "bench" / "results"
@@ -201,8 +202,6 @@ async def pipeline(
 
 async def until_consumers(settings: CommonSettings, count: int, within: float = 120) -> None:
     """Wait until `count` recognizers consume, so none is still loading its model."""
-    from shared.topology import build_topology
-
     queue_name = build_topology(settings).recognizers[settings.default_engine].name
     connection = await aio_pika.connect(str(settings.broker_url))
     async with connection:
