@@ -93,4 +93,4 @@ async def subscriptions(
             for engine in settings.engines
         ]
     finally:
-        pool.close()
+        await asyncio.to_thread(pool.close)

@@ -170,7 +170,8 @@ class SlotPool:
         return transcript
 
     async def _replace(self, slot: Slot) -> None:
-        slot.kill()
+        # Waiting for the killed process to be reaped is blocking: keep it off the event loop.
+        await asyncio.to_thread(slot.kill)
         self._all.discard(slot)
         replacement = Slot(self._engines, self._config, self._niceness)
         self._all.add(replacement)
