@@ -6,5 +6,5 @@ def configure_logging(service: str, level: str) -> None:
         level=level.upper(),
         format=f"%(asctime)s {service:<10} %(levelname)-7s %(name)s: %(message)s",
     )
-    logging.getLogger("aio_pika").setLevel(logging.INFO)
+    # Keep the AMQP wire library's routine messages out of service logs; its warnings still show.
     logging.getLogger("aiormq").setLevel(logging.WARNING)
