@@ -316,8 +316,7 @@ async def accept_latency_while_saturated(
 ) -> list[float]:
     """Keep the workers busy with `jobs` uploads, then time `probes` single uploads, 100 ms apart."""
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
-        load = asyncio.gather(*(upload(client, clip) for _ in range(jobs)))
-        await load
+        await asyncio.gather(*(upload(client, clip) for _ in range(jobs)))
         await asyncio.sleep(1)
         latencies = []
         for _ in range(probes):

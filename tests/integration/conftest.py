@@ -105,9 +105,6 @@ class RunningSystem:
         finally:
             await broker.close()
 
-    def logs(self) -> str:
-        return "\n".join(path.read_text() for path in sorted(self.log_dir.glob("*.log")))
-
 
 CLEANUP_DELAY_SECONDS = 2
 
