@@ -127,7 +127,7 @@ async def launched(
     gateway = {"port": port, "max_upload_bytes": 5 * 1024 * 1024, "native_wait_seconds": 60}
     common_overrides = {k: v for k, v in overrides.items() if k in CommonSettings.model_fields}
     common = namespaced_settings(mongodb_url, root / "media", **common_overrides)
-    env = as_environment(common, **gateway, **overrides)
+    env = as_environment(common, **{**gateway, **overrides})
     stack = Stack(env, log_dir=root / "logs")
     try:
         for service in services:

@@ -238,12 +238,16 @@ async def test_a_job_nobody_finishes_expires_at_its_deadline(
             cleanup_delay_seconds=1,
             engines=("faster-whisper",),
             recognizer_slots=1,
+            native_wait_seconds=0.5,
         ) as running,  # fmt: skip
         running.client() as client,
     ):
         unserved = await upload(client, clips["wav"], engine="sphinx")
         assert unserved.status_code == 422
         assert "No recognizer serves the engine 'sphinx'" in unserved.json()["detail"]
+        waited = await upload(client, clips["wav"], route="/stt/native")
+        assert waited.status_code == 504
+        assert waited.json()["job_id"] in waited.json()["detail"]
         job_id = await accepted_job_id(client, clips["wav"])
         job = await until_status(client, job_id, within=10)
         assert job["status"] == "failed"
