@@ -37,7 +37,8 @@ class ParkedHandler:
         if gave_up_retrying(current_message.get()):
             failure = JobFailure(
                 ErrorCode.RETRIES_EXHAUSTED,
-                "The service could not reach its broker or database in time; please submit again.",
+                "A service this job needs (the broker, the database or an online speech engine) "
+                "stayed unavailable through every retry; please submit again.",
             )
         else:
             failure = JobFailure(

@@ -4,6 +4,7 @@ SpeechRecognition reads the audio and drives each engine; a Whisper model is loa
 process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
+import importlib
 import math
 import os
 from dataclasses import dataclass, replace
@@ -22,7 +23,7 @@ from shared.engines import (
     SPHINX_LANGUAGES,
     WHISPER_BASE,
 )
-from shared.faults import StartupError
+from shared.faults import ServiceUnavailable, StartupError
 from shared.transcripts import Segment, Transcript, Word
 
 
@@ -199,7 +200,11 @@ class GoogleEngine:
         except sr.UnknownValueError:
             result = {}
         except sr.RequestError as error:
-            raise OnlineEngineError(f"Google's speech service failed: {error}") from error
+            # SpeechRecognition raises it while handling urllib's error, which tells the status.
+            cause = error.__context__ or error
+            raise online_failure("Google's speech service", cause) from error
+        except OSError as error:  # the answer timed out or was cut off while being read
+            raise online_failure("Google's speech service", error) from error
         best = (
             result["alternative"][0]
             if isinstance(result, dict) and result.get("alternative")
@@ -215,11 +220,12 @@ class HostedWhisper:
     title: str
     key_variable: str
     method: str
+    client_module: str
 
 
 HOSTED_WHISPER = {
-    OPENAI: HostedWhisper("OpenAI", "OPENAI_API_KEY", "recognize_openai"),
-    GROQ: HostedWhisper("Groq", "GROQ_API_KEY", "recognize_groq"),
+    OPENAI: HostedWhisper("OpenAI", "OPENAI_API_KEY", "recognize_openai", "openai"),
+    GROQ: HostedWhisper("Groq", "GROQ_API_KEY", "recognize_groq", "groq"),
 }
 
 
@@ -234,9 +240,17 @@ class HostedWhisperEngine:
             )
         if not hasattr(sr.Recognizer, provider.method):
             raise EngineUnavailable(f"SpeechRecognition offers no {provider.method} here")
+        try:
+            client = importlib.import_module(provider.client_module)
+        except ImportError as error:
+            raise EngineUnavailable(
+                f"{provider.title} needs the {provider.client_module!r} package"
+            ) from error
         self._provider = provider
         self._recognize = getattr(sr.Recognizer(), provider.method)
         self._model = model
+        # The client's own error for no connection or a timeout (it has retried twice by then).
+        self._connection_error: type[Exception] = client.APIConnectionError
 
     def transcribe(
         self, audio: sr.AudioData, language: str, prompt: str | None = None
@@ -249,12 +263,28 @@ class HostedWhisperEngine:
         try:
             text = self._recognize(audio, model=self._model, **options)
         except Exception as error:  # the provider client's own errors
-            raise OnlineEngineError(f"{self._provider.title} failed: {error}") from error
+            raise online_failure(self._provider.title, error, self._connection_error) from error
         return _untimed(audio, _tidy(text), language, None)
 
 
 class OnlineEngineError(Exception):
-    """An online engine's provider failed or refused the request."""
+    """An online engine's provider refused the request (a bad key, audio it will not take)."""
+
+
+def online_failure(
+    provider: str, error: BaseException, connection_error: type[Exception] = OSError
+) -> Exception:
+    """The exception for a provider's failure: ServiceUnavailable, so the job is retried later,
+    when it is likely to pass by itself (no connection, a timeout, rate limiting, a server error);
+    OnlineEngineError, failing the job, when the provider refused the request itself."""
+    # The SDKs' status errors carry `status_code`, urllib's HTTPError carries `code`.
+    status = getattr(error, "status_code", None) or getattr(error, "code", None)
+    if isinstance(status, int):
+        passing = status in (408, 429) or status >= 500
+    else:
+        passing = isinstance(error, (OSError, connection_error))
+    message = f"{provider} failed: {error}"
+    return ServiceUnavailable(message) if passing else OnlineEngineError(message)
 
 
 def _untimed(audio: sr.AudioData, text: str, language: str, confidence: float | None) -> Transcript:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.engines import EngineConfig, EngineUnavailable, load_engines, read_audio
+from shared.faults import ServiceUnavailable
 from shared.jobs import ErrorCode, JobFailure
 from shared.transcripts import Transcript
 
@@ -58,6 +59,8 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
                 transcript = loaded[request.engine].transcribe(
                     read_audio(request.audio), request.language, request.prompt
                 )
+            except ServiceUnavailable as error:
+                conn.send(("retry", str(error)))
             except Exception as error:
                 conn.send(("error", f"{type(error).__name__}: {error}"))
             else:
@@ -87,6 +90,8 @@ class Slot:
     async def run(self, request: Request, timeout_seconds: float) -> Transcript:
         self._conn.send(request)
         kind, detail = await self._receive(timeout_seconds)
+        if kind == "retry":
+            raise ServiceUnavailable(detail)
         if kind != "ok":
             raise JobFailure(
                 ErrorCode.RECOGNITION_FAILED,
@@ -155,7 +160,8 @@ class SlotPool:
         slot = await self._idle.get()
         try:
             transcript = await slot.run(request, timeout_seconds)
-        except JobFailure:
+        except (JobFailure, ServiceUnavailable):
+            # The slot answered cleanly: it is fit for the next request.
             self._idle.put_nowait(slot)
             raise
         except TimeoutError as error:

@@ -3,7 +3,7 @@
 Handlers never see aio-pika. A handler takes a typed event and returns the event to publish next
 (or None). A message is acked only after the handler returned and its next event was confirmed:
 
-- a transient failure (broker or database away) sends a copy to the retry queue of the next
+- a transient failure (broker, database or online engine away) sends a copy to the retry queue of the next
   delay and acks the original once that copy is confirmed; after the last delay the message is
   rejected into its parking queue;
 - any other exception requeues the message, and the quorum queue's delivery limit parks a

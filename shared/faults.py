@@ -1,4 +1,4 @@
-"""Which failures are worth retrying: the broker or the database being away for a while."""
+"""Which failures are worth retrying: the broker, the database or an online engine away for a while."""
 
 from pymongo.errors import ConnectionFailure
 
@@ -15,5 +15,14 @@ class BrokerUnavailable(Exception):
     """The broker did not confirm a publish: it is unreachable, or refused or returned it."""
 
 
+class ServiceUnavailable(Exception):
+    """An online service a job needs (a hosted speech engine) is unreachable, overloaded or
+    rate-limiting for now."""
+
+
 # ConnectionFailure covers pymongo's AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (ConnectionFailure, BrokerUnavailable)
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionFailure,
+    BrokerUnavailable,
+    ServiceUnavailable,
+)

@@ -135,7 +135,7 @@ async def launched(
         stack.wait_ready(f"http://127.0.0.1:{port}", timeout=120)
         running = RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
         if "recognizer" in services:
-            await running.until_served()
+            await running.until_served(common.engines[0])
         yield running
     finally:
         stack.stop()

@@ -1,17 +1,24 @@
 """The online engines, tested up to the network: the provider's side is a stand-in here."""
 
-import http.server
 import json
-import threading
-from collections.abc import Iterator
+from email.message import Message
 from pathlib import Path
-from typing import Any, ClassVar
+from urllib.error import HTTPError, URLError
 from urllib.request import Request
 
 import pytest
 
-from recognizer.engines import EngineConfig, EngineUnavailable, load_engine, read_audio
+from recognizer.engines import (
+    EngineConfig,
+    EngineUnavailable,
+    OnlineEngineError,
+    load_engine,
+    read_audio,
+)
+from scripts.stack import free_port
+from shared.faults import ServiceUnavailable
 from tests import media
+from tests.provider import provider
 from transcoder.convert import to_wav
 
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=1, google_api_key="k3y")
@@ -56,53 +63,25 @@ def test_google_is_asked_for_the_language_with_flac_audio(
     assert transcript.segments[0].end == pytest.approx(4.0, abs=1.0)
 
 
-class _FakeOpenAI(http.server.BaseHTTPRequestHandler):
-    received: ClassVar[list[tuple[str, bytes]]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append((self.path, body))
-        answer = json.dumps({"text": " Please send the quarterly report. "}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def provider_server() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
-    """A stand-in for the provider's HTTP API on loopback, keeping what it was sent."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeOpenAI)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _FakeOpenAI.received = []
-    yield f"http://127.0.0.1:{server.server_port}", _FakeOpenAI.received
-    server.shutdown()
-
-
 @pytest.mark.parametrize(
-    ("engine", "provider", "base_path", "model"),
+    ("engine", "provider_name", "base_path", "model"),
     [("openai", "OPENAI", "/v1", "whisper-1"), ("groq", "GROQ", "", "whisper-large-v3-turbo")],
 )
 def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
     speech_wav: Path,
-    provider_server: tuple[str, list[tuple[str, bytes]]],
     monkeypatch: pytest.MonkeyPatch,
     engine: str,
-    provider: str,
+    provider_name: str,
     base_path: str,
     model: str,
 ) -> None:
-    url, received = provider_server
-    monkeypatch.setenv(f"{provider}_API_KEY", "sk-test")
-    monkeypatch.setenv(f"{provider}_BASE_URL", url + base_path)
-    transcript = load_engine(engine, CONFIG).transcribe(
-        read_audio(speech_wav), "en", prompt="quarterly"
-    )
-    [(path, body)] = received
+    with provider() as stand_in:
+        monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
+        monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
+        transcript = load_engine(engine, CONFIG).transcribe(
+            read_audio(speech_wav), "en", prompt="quarterly"
+        )
+    [(path, body)] = stand_in.received
     assert path.endswith("/v1/audio/transcriptions")
     for part in (
         b'name="model"\r\n\r\n' + model.encode(),
@@ -113,6 +92,58 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
         assert part in body
     assert transcript.text == "Please send the quarterly report."
     assert "quarterly" in media.words_of(transcript.text)
+
+
+@pytest.mark.parametrize(
+    ("status", "raised"),
+    [
+        (429, ServiceUnavailable),
+        (503, ServiceUnavailable),
+        (401, OnlineEngineError),
+        (400, OnlineEngineError),
+    ],
+)
+def test_hosted_whisper_failures_are_retried_only_when_they_may_pass(
+    speech_wav: Path, monkeypatch: pytest.MonkeyPatch, status: int, raised: type[Exception]
+) -> None:
+    # Three answers: the SDK's own two retries come first.
+    with provider(failures=(status,) * 3) as stand_in:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("OPENAI_BASE_URL", stand_in.url + "/v1")
+        with pytest.raises(raised, match=f"OpenAI failed: .*{status}"):
+            load_engine("openai", CONFIG).transcribe(read_audio(speech_wav), "en")
+
+
+def test_an_unreachable_provider_is_retried_later(
+    speech_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(ServiceUnavailable, match="OpenAI failed: Connection error"):
+        load_engine("openai", CONFIG).transcribe(read_audio(speech_wav), "en")
+
+
+@pytest.mark.parametrize(
+    ("error", "raised"),
+    [
+        (
+            HTTPError("https://speech", 503, "Service Unavailable", Message(), None),
+            ServiceUnavailable,
+        ),
+        (HTTPError("https://speech", 403, "Forbidden", Message(), None), OnlineEngineError),
+        (URLError(ConnectionRefusedError(111, "Connection refused")), ServiceUnavailable),
+        (TimeoutError("The read operation timed out"), ServiceUnavailable),
+    ],
+)
+def test_google_failures_are_retried_only_when_they_may_pass(
+    speech_wav: Path, monkeypatch: pytest.MonkeyPatch, error: Exception, raised: type[Exception]
+) -> None:
+    def failing_urlopen(request: Request, timeout: float) -> _Answer:
+        raise error
+
+    monkeypatch.setattr("speech_recognition.recognizers.google.urlopen", failing_urlopen)
+    with pytest.raises(raised, match="Google's speech service failed"):
+        load_engine("google", CONFIG).transcribe(read_audio(speech_wav), "en")
 
 
 def test_openai_without_a_key_stops_the_recognizer(monkeypatch: pytest.MonkeyPatch) -> None:
