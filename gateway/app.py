@@ -2,15 +2,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
+from gateway.callbacks import CallbackHandler
 from gateway.openai_compat import router as openai_router
 from gateway.routes import router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
 from gateway.watcher import JobWatcher
+from shared.broker import Subscription
+from shared.events import Event
 from shared.faults import BrokerUnavailable
 from shared.media import MediaPaths
 from shared.worker import connected
@@ -18,6 +22,7 @@ from shared.worker import connected
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
+USER_AGENT = "stt-pipeline-gateway/1.0"
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -25,12 +30,25 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         media = MediaPaths(settings.media_dir)
         media.create_folders()
-        async with connected(settings) as (broker, jobs):
+        timeout = httpx.Timeout(settings.callback_timeout_seconds)
+        async with (
+            connected(settings) as (broker, jobs),
+            httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT}) as http,
+        ):
             watcher = JobWatcher(broker, jobs)
             await watcher.start()
+            callbacks = CallbackHandler(
+                jobs, http, settings.callback_secret, len(settings.retry_delays_seconds)
+            )
+            await broker.consume(
+                Subscription(
+                    broker.topology.callbacks, Event, callbacks, settings.callback_concurrency
+                )
+            )
             app.state.services = Services(settings, broker, jobs, media, watcher)
             log.info("gateway ready on http://%s:%d", settings.host, settings.port)
             yield
+            await broker.stop_consuming(settings.shutdown_grace_seconds)
 
     app = FastAPI(
         title="Speech-to-text service",

@@ -67,6 +67,13 @@ UPLOAD_BODY = multipart_form(
             "description": "A code such as 'en', or 'auto'; the default is set per deployment.",
         },
         "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
+        "callback_url": {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+            "maxLength": 2048,
+            "description": "Where to POST the job document once it is done or failed.",
+        },
     },
 )
 

@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from shared.settings import CommonSettings
 
@@ -11,4 +11,13 @@ class GatewaySettings(CommonSettings):
         120,
         gt=0,
         description="How long POST /stt/native waits before answering 504 with the job id.",
+    )
+    callback_secret: SecretStr | None = Field(
+        None, description="When set, callbacks carry X-STT-Signature: HMAC-SHA256 of the body."
+    )
+    callback_timeout_seconds: float = Field(
+        10, gt=0, description="How long one callback attempt waits for the receiver's answer."
+    )
+    callback_concurrency: int = Field(
+        16, gt=0, description="Callbacks one gateway delivers at once."
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
+from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 
 from gateway.settings import GatewaySettings
 from gateway.upload import Upload, UploadError, receive_upload
@@ -55,6 +56,26 @@ def choose_engine_and_language(
     return engine, language
 
 
+MAX_CALLBACK_URL_LENGTH = 2048
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+def callback_url_field(upload: Upload) -> str | None:
+    """The form's `callback_url`, checked: an absolute http or https URL."""
+    value = upload.field("callback_url")
+    if value is None:
+        return None
+    problem = f"callback_url must be an absolute http or https URL of at most {MAX_CALLBACK_URL_LENGTH} characters"
+    if len(value) > MAX_CALLBACK_URL_LENGTH or not value.lower().startswith(
+        ("http://", "https://")
+    ):
+        raise HTTPException(422, f"{problem}.")
+    try:
+        return str(_HTTP_URL.validate_python(value))
+    except ValidationError as error:
+        raise HTTPException(422, f"{problem}: {error.errors()[0]['msg']}.") from error
+
+
 def engine_and_language_fields(settings: GatewaySettings, upload: Upload) -> tuple[str, str]:
     return choose_engine_and_language(settings, upload.field("engine"), upload.field("language"))
 
@@ -86,6 +107,7 @@ async def submit_job(
 
     try:
         engine, language = read_fields(services.settings, upload)
+        callback_url = callback_url_field(upload)
         recognizers = services.broker.topology.recognizers[engine].name
         if await services.broker.consumers_of(recognizers) == 0:
             raise HTTPException(
@@ -99,6 +121,7 @@ async def submit_job(
             language=language,
             engine=engine,
             prompt=prompt(upload),
+            callback_url=callback_url,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -11,7 +11,7 @@ from shared.broker import Broker, Subscription, current_message, gave_up_retryin
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.media import MediaPaths
-from shared.pipeline import fail_job, final_event
+from shared.pipeline import final_event
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +45,14 @@ class ParkedHandler:
                 ErrorCode.PROCESSING_ERROR,
                 "Processing this job failed repeatedly; the operators have been told.",
             )
-        log.error("job %s: parked message; failing the job with %s", event.job_id, failure.code)
-        return await fail_job(self._jobs, event.job_id, failure)
+        job = await self._jobs.fail(event.job_id, failure.code, failure.message)
+        if job is None:
+            # Its end was announced when it finished; announcing it again would start the
+            # consumers of finished jobs (cleanup, callbacks) over, and could loop.
+            log.warning("job %s: parked message of a finished job; dropped", event.job_id)
+            return None
+        log.error("job %s: parked message; failed the job with %s", event.job_id, failure.code)
+        return final_event(job)
 
 
 class Sweeper:

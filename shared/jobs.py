@@ -53,6 +53,16 @@ class JobError(BaseModel):
     message: str
 
 
+class Callback(BaseModel):
+    """Where the finished job is POSTed, and how that went."""
+
+    url: str
+    attempts: int = 0
+    delivered_at: UtcDatetime | None = None
+    error: str | None = Field(None, description="Why the last attempt failed.")
+    gave_up: bool = Field(False, description="True once no further attempt will be made.")
+
+
 class Job(BaseModel):
     job_id: str
     status: JobStatus
@@ -70,6 +80,7 @@ class Job(BaseModel):
     segments: list[Segment] | None = None
     confidence: float | None = None
     error: JobError | None = None
+    callback: Callback | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
     stage_times: dict[JobStatus, UtcDatetime] = Field(
@@ -108,6 +119,7 @@ class JobStore:
         language: str,
         engine: str,
         prompt: str | None = None,
+        callback_url: str | None = None,
     ) -> Job:
         created = now()
         job = Job(
@@ -119,6 +131,7 @@ class JobStore:
             language=language,
             engine=engine,
             prompt=prompt,
+            callback=Callback(url=callback_url) if callback_url else None,
             created_at=created,
             updated_at=created,
             stage_times={JobStatus.QUEUED: created},
@@ -163,6 +176,17 @@ class JobStore:
         unfinished = tuple(status for status in JobStatus if not status.is_final)
         error = JobError(code=code, message=message).model_dump()
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
+
+    async def record_callback(
+        self, job_id: str, *, delivered: bool, error: str | None = None, gave_up: bool = False
+    ) -> None:
+        """Count one attempt to deliver the job's callback, and its outcome."""
+        outcome: dict[str, Any] = {"callback.error": error, "callback.gave_up": gave_up}
+        if delivered:
+            outcome["callback.delivered_at"] = now()
+        await self._jobs.update_one(
+            {"_id": job_id}, {"$inc": {"callback.attempts": 1}, "$set": outcome}
+        )
 
     async def unfinished_since(self, cutoff: datetime, limit: int = 500) -> list[str]:
         """Ids of jobs created before `cutoff` that are still under way."""

@@ -5,7 +5,8 @@ One topic exchange carries every event. Each consumer has its own queue named
 parked in ``<queue>.parked`` after `delivery_limit` failed deliveries. Transient failures wait in
 a retry queue (one per delay, ``{namespace}.retry-{ms}ms``) whose expired messages go back to the
 queue they came from. The janitor's delay queue holds finished jobs for the cleanup delay, then
-dead-letters them into the janitor's work queue.
+dead-letters them into the janitor's work queue. The gateways share a work queue of finished
+jobs, from which they deliver callbacks.
 """
 
 from dataclasses import dataclass, field
@@ -34,13 +35,14 @@ class Topology:
     """One queue per engine, so each engine's pool of recognizers scales on its own."""
     janitor_delay: QueueSpec
     janitor: QueueSpec
+    callbacks: QueueSpec
     parked: tuple[QueueSpec, ...]
     retries: tuple[QueueSpec, ...]
     """One per retry delay, in the order of the delays; each is also the name of its exchange."""
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
-        return self.transcoder, *self.recognizers.values(), self.janitor
+        return self.transcoder, *self.recognizers.values(), self.janitor, self.callbacks
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
@@ -94,6 +96,7 @@ def build_topology(settings: CommonSettings) -> Topology:
         )
         for engine in KNOWN_ENGINES
     }
+    finished = (TranscriptDone.routing_key, JobFailed.routing_key)
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
@@ -104,15 +107,17 @@ def build_topology(settings: CommonSettings) -> Topology:
             "x-dead-letter-exchange": DEFAULT_EXCHANGE,
             "x-dead-letter-routing-key": janitor.name,
         },
-        routing_keys=(TranscriptDone.routing_key, JobFailed.routing_key),
+        routing_keys=finished,
     )
-    work_queues = (transcoder, *recognizers.values(), janitor)
+    callbacks = _work_queue(f"{ns}.job.finished--gateway", settings, finished)
+    work_queues = (transcoder, *recognizers.values(), janitor, callbacks)
     return Topology(
         exchange=f"{ns}.events",
         transcoder=transcoder,
         recognizers=recognizers,
         janitor_delay=janitor_delay,
         janitor=janitor,
+        callbacks=callbacks,
         parked=tuple(_parked(queue, settings) for queue in work_queues),
         retries=tuple(_retry(ns, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)),
     )

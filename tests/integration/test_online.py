@@ -8,8 +8,9 @@ import pytest
 
 from tests.integration.api import submit
 from tests.integration.conftest import RunningSystem, launched
-from tests.provider import TEXT, Provider, provider
+from tests.stand_in import StandIn, http_stand_in
 
+TEXT = " Please send the quarterly report. "
 # Each recognition attempt: the provider's SDK asks once and retries twice on its own.
 SDK_ATTEMPTS = 3
 RETRY_DELAYS = (0.3, 0.6)
@@ -18,8 +19,8 @@ RETRY_DELAYS = (0.3, 0.6)
 @pytest.fixture(scope="module")
 async def online(
     mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[tuple[RunningSystem, Provider]]:
-    with provider() as stand_in, pytest.MonkeyPatch.context() as env:
+) -> AsyncIterator[tuple[RunningSystem, StandIn]]:
+    with http_stand_in({"text": TEXT}) as stand_in, pytest.MonkeyPatch.context() as env:
         env.setenv("OPENAI_API_KEY", "sk-test")
         env.setenv("OPENAI_BASE_URL", stand_in.url + "/v1")
         async with launched(
@@ -34,7 +35,7 @@ async def online(
 
 
 async def test_a_provider_that_is_away_is_retried_until_it_answers(
-    online: tuple[RunningSystem, Provider], clips: dict[str, Path]
+    online: tuple[RunningSystem, StandIn], clips: dict[str, Path]
 ) -> None:
     system, stand_in = online
     stand_in.received.clear()
@@ -47,7 +48,7 @@ async def test_a_provider_that_is_away_is_retried_until_it_answers(
 
 
 async def test_a_provider_that_refuses_the_request_fails_the_job_at_once(
-    online: tuple[RunningSystem, Provider], clips: dict[str, Path]
+    online: tuple[RunningSystem, StandIn], clips: dict[str, Path]
 ) -> None:
     system, stand_in = online
     stand_in.received.clear()
@@ -62,7 +63,7 @@ async def test_a_provider_that_refuses_the_request_fails_the_job_at_once(
 
 
 async def test_a_provider_away_through_every_retry_fails_the_job_as_retries_exhausted(
-    online: tuple[RunningSystem, Provider], clips: dict[str, Path]
+    online: tuple[RunningSystem, StandIn], clips: dict[str, Path]
 ) -> None:
     system, stand_in = online
     stand_in.received.clear()

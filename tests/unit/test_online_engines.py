@@ -18,9 +18,10 @@ from recognizer.engines import (
 from scripts.stack import free_port
 from shared.faults import ServiceUnavailable
 from tests import media
-from tests.provider import provider
+from tests.stand_in import http_stand_in
 from transcoder.convert import to_wav
 
+PROVIDER_ANSWER = {"text": " Please send the quarterly report. "}
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=1, google_api_key="k3y")
 
 
@@ -75,21 +76,21 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
     base_path: str,
     model: str,
 ) -> None:
-    with provider() as stand_in:
+    with http_stand_in(PROVIDER_ANSWER) as stand_in:
         monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
         monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
         transcript = load_engine(engine, CONFIG).transcribe(
             read_audio(speech_wav), "en", prompt="quarterly"
         )
-    [(path, body)] = stand_in.received
-    assert path.endswith("/v1/audio/transcriptions")
+    [sent] = stand_in.received
+    assert sent.path.endswith("/v1/audio/transcriptions")
     for part in (
         b'name="model"\r\n\r\n' + model.encode(),
         b'name="language"\r\n\r\nen',
         b'name="prompt"\r\n\r\nquarterly',
         b"RIFF",
     ):
-        assert part in body
+        assert part in sent.body
     assert transcript.text == "Please send the quarterly report."
     assert "quarterly" in media.words_of(transcript.text)
 
@@ -107,7 +108,7 @@ def test_hosted_whisper_failures_are_retried_only_when_they_may_pass(
     speech_wav: Path, monkeypatch: pytest.MonkeyPatch, status: int, raised: type[Exception]
 ) -> None:
     # Three answers: the SDK's own two retries come first.
-    with provider(failures=(status,) * 3) as stand_in:
+    with http_stand_in(PROVIDER_ANSWER, failures=(status,) * 3) as stand_in:
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         monkeypatch.setenv("OPENAI_BASE_URL", stand_in.url + "/v1")
         with pytest.raises(raised, match=f"OpenAI failed: .*{status}"):

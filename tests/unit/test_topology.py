@@ -23,6 +23,8 @@ def test_each_consumer_has_its_own_queue_named_after_event_and_consumer() -> Non
     assert names.recognizers["sphinx"].routing_keys == ("audio.ready.sphinx",)
     assert set(names.janitor_delay.routing_keys) == {"transcript.done", "job.failed"}
     assert names.janitor.routing_keys == ()
+    assert names.callbacks.name == "acme.job.finished--gateway"
+    assert set(names.callbacks.routing_keys) == {"transcript.done", "job.failed"}
 
 
 def test_work_queues_are_quorum_queues_that_park_poison_messages() -> None:

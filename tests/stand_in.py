@@ -1,4 +1,6 @@
-"""A stand-in for a hosted Whisper provider's HTTP API (OpenAI's shape) on loopback."""
+"""An HTTP server on loopback standing in for another party: an online engine's provider, or the
+receiver of callbacks. It keeps what it was sent and answers the error statuses it was given
+before it answers 200 with its JSON."""
 
 import contextlib
 import http.server
@@ -8,37 +10,40 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-TEXT = " Please send the quarterly report. "
+
+@dataclass(frozen=True)
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
 
 
 @dataclass
-class Provider:
-    """What the stand-in was sent, and the error statuses it answers before it transcribes."""
-
+class StandIn:
     url: str
     failures: list[int] = field(default_factory=list)
-    received: list[tuple[str, bytes]] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
 
 
 @contextlib.contextmanager
-def provider(failures: tuple[int, ...] = ()) -> Iterator[Provider]:
-    state = Provider(url="", failures=list(failures))
+def http_stand_in(answer: dict[str, Any], failures: tuple[int, ...] = ()) -> Iterator[StandIn]:
+    state = StandIn(url="", failures=list(failures))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.received.append((self.path, body))
-            answer: dict[str, Any]
+            state.received.append(Received(self.path, dict(self.headers.items()), body))
+            reply: dict[str, Any]
             if state.failures:
                 status = state.failures.pop(0)
-                answer = {"error": {"message": f"stand-in answers {status}", "type": "test"}}
+                reply = {"error": {"message": f"stand-in answers {status}", "type": "test"}}
             else:
-                status, answer = 200, {"text": TEXT}
-            encoded = json.dumps(answer).encode()
+                status, reply = 200, answer
+            encoded = json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(encoded)))
-            # The SDKs' own retries wait this long instead of backing off for seconds.
+            # The provider SDKs' own retries wait this long instead of backing off for seconds.
             self.send_header("retry-after-ms", "10")
             self.end_headers()
             self.wfile.write(encoded)

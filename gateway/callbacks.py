@@ -1,0 +1,76 @@
+"""Callbacks: a finished job is POSTed to the URL its upload named, at least once.
+
+A receiver that cannot be reached, times out, rate-limits (429) or fails (5xx) is tried again
+after each of the retry delays; one that refuses the callback (another 4xx, or a redirect) is
+not. Each attempt and its outcome are recorded on the job, in `callback`.
+"""
+
+import hashlib
+import hmac
+import logging
+
+import httpx
+from pydantic import SecretStr
+
+from shared.broker import current_message, retries_of
+from shared.events import Event
+from shared.faults import ServiceUnavailable
+from shared.jobs import JobStore
+
+log = logging.getLogger(__name__)
+
+JOB_ID_HEADER = "X-STT-Job-Id"
+SIGNATURE_HEADER = "X-STT-Signature"
+
+
+def signature(secret: SecretStr, body: bytes) -> str:
+    digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def _may_pass(status_code: int) -> bool:
+    return status_code in (408, 429) or status_code >= 500
+
+
+class CallbackHandler:
+    def __init__(
+        self,
+        jobs: JobStore,
+        client: httpx.AsyncClient,
+        secret: SecretStr | None,
+        retries: int,
+    ) -> None:
+        self._jobs = jobs
+        self._client = client
+        self._secret = secret
+        self._retries = retries
+
+    async def __call__(self, event: Event) -> None:
+        job = await self._jobs.get(event.job_id)
+        if job is None or job.callback is None or job.callback.delivered_at is not None:
+            return
+        body = job.model_dump_json().encode()
+        headers = {"Content-Type": "application/json", JOB_ID_HEADER: job.job_id}
+        if self._secret is not None:
+            headers[SIGNATURE_HEADER] = signature(self._secret, body)
+        try:
+            response = await self._client.post(job.callback.url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            await self._failed(job.job_id, f"not delivered: {error!r}", may_pass=True)
+            return
+        if response.is_success:
+            await self._jobs.record_callback(job.job_id, delivered=True)
+            log.info("job %s: callback delivered (%d)", job.job_id, response.status_code)
+            return
+        await self._failed(
+            job.job_id,
+            f"the receiver answered {response.status_code} {response.reason_phrase}",
+            may_pass=_may_pass(response.status_code),
+        )
+
+    async def _failed(self, job_id: str, reason: str, *, may_pass: bool) -> None:
+        retry = may_pass and retries_of(current_message.get()) < self._retries
+        await self._jobs.record_callback(job_id, delivered=False, error=reason, gave_up=not retry)
+        if retry:
+            raise ServiceUnavailable(f"callback {reason}")
+        log.warning("job %s: callback given up: %s", job_id, reason)
