@@ -1,7 +1,9 @@
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from gateway.schemas import (
     UPLOAD_BODY,
@@ -95,6 +97,55 @@ async def get_transcript(
     if format == "vtt":
         return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
     return PlainTextResponse(job.text)
+
+
+# One event of the stream (OpenAPI 3.1 describes the events of a stream one at a time).
+STATUS_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"const": "status"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"$ref": "#/components/schemas/Job"},
+        },
+    },
+}
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `status`, with the job document as data.",
+            "content": {"text/event-stream": {"schema": STATUS_EVENT}},
+        },
+        **problems(404, 503),
+    },
+    summary="Follow a job as it moves through the pipeline",
+)
+async def follow_job(job_id: JobId, services: ServicesDep) -> StreamingResponse:
+    await find_job(services, job_id)
+    keepalive = services.settings.events_keepalive_seconds
+
+    async def stream() -> AsyncIterator[str]:
+        changes = services.watcher.changes(job_id, keepalive)
+        async with contextlib.aclosing(changes):
+            async for job in changes:
+                yield ": still working\n\n" if job is None else server_sent_status(job)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        # Proxies must pass each event on as it comes, not buffer the stream.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def server_sent_status(job: Job) -> str:
+    return f"event: status\ndata: {job.model_dump_json()}\n\n"
 
 
 @router.get("/healthz", summary="The process is alive")

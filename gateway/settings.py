@@ -12,6 +12,9 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="How long POST /stt/native waits before answering 504 with the job id.",
     )
+    events_keepalive_seconds: float = Field(
+        15, gt=0, description="GET /v1/jobs/{id}/events sends a comment this often while idle."
+    )
     callback_secret: SecretStr | None = Field(
         None, description="When set, callbacks carry X-STT-Signature: HMAC-SHA256 of the body."
     )

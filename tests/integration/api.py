@@ -1,7 +1,9 @@
 """How the tests talk to the gateway, the way a client would."""
 
 import asyncio
+import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,31 @@ async def until_status(
 
 async def submit(client: httpx.AsyncClient, path: Path, **fields: str) -> dict[str, Any]:
     return await until_status(client, await accepted_job_id(client, path, **fields))
+
+
+@dataclass
+class EventStream:
+    content_type: str
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    """The data of each `status` event: the job document."""
+    comments: int = 0
+
+
+async def follow(client: httpx.AsyncClient, job_id: str, within: float = 90) -> EventStream:
+    """Read GET /v1/jobs/{job_id}/events to its end, the way an EventSource would."""
+    async with (
+        asyncio.timeout(within),
+        client.stream("GET", f"/v1/jobs/{job_id}/events") as response,
+    ):
+        assert response.status_code == 200, await response.aread()
+        stream = EventStream(response.headers["content-type"])
+        event = ""
+        async for line in response.aiter_lines():
+            if line.startswith(":"):
+                stream.comments += 1
+            elif line.startswith("event: "):
+                event = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                assert event == "status", line
+                stream.statuses.append(json.loads(line.removeprefix("data: ")))
+    return stream

@@ -107,6 +107,7 @@ class RunningSystem:
 
 
 CLEANUP_DELAY_SECONDS = 2
+EVENTS_KEEPALIVE_SECONDS = 0.5
 
 
 def as_environment(settings: CommonSettings, **extra: object) -> dict[str, str]:
@@ -148,5 +149,10 @@ async def system(
 ) -> AsyncIterator[RunningSystem]:
     """The four services, started once for the session."""
     root = tmp_path_factory.mktemp("system")
-    async with launched(root, mongodb_url, cleanup_delay_seconds=CLEANUP_DELAY_SECONDS) as running:
+    async with launched(
+        root,
+        mongodb_url,
+        cleanup_delay_seconds=CLEANUP_DELAY_SECONDS,
+        events_keepalive_seconds=EVENTS_KEEPALIVE_SECONDS,
+    ) as running:
         yield running

@@ -12,7 +12,7 @@ import webvtt
 
 from shared.media import MediaPaths
 from tests import media
-from tests.integration.api import submit, until_status, upload
+from tests.integration.api import accepted_job_id, follow, submit, until_status, upload
 from tests.integration.conftest import CLEANUP_DELAY_SECONDS, RunningSystem
 
 
@@ -42,6 +42,31 @@ async def test_spoken_words_come_back(
         as_json = (await client.get(f"/v1/jobs/{body['job_id']}/transcript?format=json")).json()
         assert as_json["text"] == job["text"]
         assert as_json["language"] == "en"
+
+
+async def test_a_job_can_be_followed_as_server_sent_events(
+    system: RunningSystem, tmp_path: Path
+) -> None:
+    # Speech long enough to keep the recognizer busy for a few keep-alive periods.
+    long_speech = media.to_mp3(
+        media.speak(media.PARAGRAPH, tmp_path / "long.wav"), tmp_path / "long.mp3"
+    )
+    async with system.client() as client:
+        job_id = await accepted_job_id(client, long_speech)
+        stream = await follow(client, job_id)
+        finished = await follow(client, job_id)
+        unknown = await client.get(f"/v1/jobs/{'0' * 32}/events")
+    assert stream.content_type.startswith("text/event-stream")
+    statuses = [job["status"] for job in stream.statuses]
+    pipeline_order = ["queued", "transcoding", "recognizing", "done"]
+    assert statuses == sorted(set(statuses), key=pipeline_order.index), statuses
+    assert statuses[-1] == "done"
+    assert "recognizing" in statuses
+    assert stream.comments > 0
+    assert set(media.EXPECTED_WORDS) <= media.words_of(stream.statuses[-1]["text"])
+    assert [job["status"] for job in finished.statuses] == ["done"]
+    assert finished.comments == 0
+    assert unknown.status_code == 404
 
 
 async def test_transcripts_come_as_subtitles_and_timed_json(
