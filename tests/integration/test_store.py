@@ -59,3 +59,28 @@ async def test_only_an_unfinished_job_can_fail(jobs: JobStore) -> None:
     assert job is not None
     assert job.error is not None
     assert job.error.code == "no_audio"
+
+
+async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore) -> None:
+    job_id = new_job_id()
+    await jobs.create(
+        job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
+        callback_url="https://example.com/hook",
+    )  # fmt: skip
+    await jobs.record_callback(job_id, delivered=False, error="the receiver answered 503")
+    failed_once = await jobs.get(job_id)
+    await jobs.record_callback(job_id, delivered=True)
+    delivered = await jobs.get(job_id)
+    assert failed_once is not None
+    assert failed_once.callback is not None
+    assert (failed_once.callback.attempts, failed_once.callback.error) == (
+        1,
+        "the receiver answered 503",
+    )
+    assert failed_once.callback.delivered_at is None
+    assert delivered is not None
+    assert delivered.callback is not None
+    assert delivered.callback.attempts == 2
+    assert delivered.callback.delivered_at is not None
+    assert delivered.callback.error is None
+    assert not delivered.callback.gave_up
