@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 from gateway.routes import ServicesDep
 from gateway.schemas import FILE, multipart_form
 from gateway.settings import GatewaySettings
-from gateway.submit import choose_engine_and_language, submit_job
+from gateway.submit import JobRequest, choose_engine_and_language, submit_job
 from gateway.upload import Upload
 from shared.faults import BrokerUnavailable
 from shared.jobs import Job, JobStatus
@@ -37,7 +37,13 @@ OPENAI_FORM = multipart_form(
         "language": {"type": "string"},
         "prompt": {"type": "string"},
         "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
-        "temperature": {"type": "number"},
+        "temperature": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 1,
+            "description": "Sampling temperature for the Whisper engines; by default Whisper's "
+            "own schedule, which starts at 0 and rises when decoding fails.",
+        },
         "timestamp_granularities[]": {
             "type": "array",
             "items": {"type": "string", "enum": list(GRANULARITIES)},
@@ -83,8 +89,8 @@ class OpenAIError(Exception):
         return JSONResponse({"error": body}, status_code=self.status_code)
 
 
-def read_openai_form(settings: GatewaySettings, upload: Upload) -> tuple[str, str]:
-    """The engine and language an OpenAI-style form asks for; OpenAIError if it cannot be done."""
+def read_openai_form(settings: GatewaySettings, upload: Upload) -> JobRequest:
+    """What an OpenAI-style form asks of the job; OpenAIError if it cannot be done."""
     model = upload.field("model")
     if not model:
         raise OpenAIError(400, "You must provide a model parameter.", "model")
@@ -101,11 +107,25 @@ def read_openai_form(settings: GatewaySettings, upload: Upload) -> tuple[str, st
             )
     engine = settings.default_engine if model == DEFAULT_MODEL else model
     try:
-        return choose_engine_and_language(settings, engine, upload.field("language"))
+        engine, language = choose_engine_and_language(settings, engine, upload.field("language"))
     except HTTPException as error:
         param = "model" if "engine" in str(error.detail).lower() else "language"
         code = "model_not_found" if param == "model" else "unsupported_language"
         raise OpenAIError(400, str(error.detail), param, code) from error
+    return JobRequest(engine, language, upload.field("prompt"), _temperature(upload))
+
+
+def _temperature(upload: Upload) -> float | None:
+    value = upload.field("temperature")
+    if value is None:
+        return None
+    try:
+        temperature = float(value)
+        if 0 <= temperature <= 1:
+            return temperature
+    except ValueError:
+        pass
+    raise OpenAIError(400, "temperature must be a number from 0 to 1.", "temperature")
 
 
 @router.post(
@@ -126,9 +146,7 @@ def read_openai_form(settings: GatewaySettings, upload: Upload) -> tuple[str, st
 )
 async def create_transcription(request: Request, services: ServicesDep) -> Response:
     try:
-        job, upload = await submit_job(
-            services, request, read_openai_form, prompt=lambda form: form.field("prompt")
-        )
+        job, upload = await submit_job(services, request, read_openai_form)
         wait_seconds = services.settings.native_wait_seconds
         finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     except OpenAIError as error:
@@ -180,7 +198,7 @@ def _openai_segment(number: int, segment: Segment) -> dict[str, Any]:
         "end": segment.end,
         "text": segment.text,
         "tokens": [],
-        "temperature": 0.0,
+        "temperature": segment.temperature or 0.0,
         "avg_logprob": segment.avg_logprob or 0.0,
         "compression_ratio": 0.0,
         "no_speech_prob": segment.no_speech_prob or 0.0,

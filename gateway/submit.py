@@ -76,18 +76,30 @@ def callback_url_field(upload: Upload) -> str | None:
         raise HTTPException(422, f"{problem}: {error.errors()[0]['msg']}.") from error
 
 
-def engine_and_language_fields(settings: GatewaySettings, upload: Upload) -> tuple[str, str]:
-    return choose_engine_and_language(settings, upload.field("engine"), upload.field("language"))
+@dataclass(frozen=True)
+class JobRequest:
+    """What a form asks of the job, besides the file."""
+
+    engine: str
+    language: str
+    prompt: str | None = None
+    temperature: float | None = None
+
+
+def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
+    engine, language = choose_engine_and_language(
+        settings, upload.field("engine"), upload.field("language")
+    )
+    return JobRequest(engine, language)
 
 
 async def submit_job(
     services: Services,
     request: Request,
-    read_fields: Callable[[GatewaySettings, Upload], tuple[str, str]] = engine_and_language_fields,
-    prompt: Callable[[Upload], str | None] = lambda _upload: None,
+    read_fields: Callable[[GatewaySettings, Upload], JobRequest] = job_request_fields,
 ) -> tuple[Job, Upload]:
-    """Receive the upload, create the job and announce it. `read_fields` picks the engine and
-    language from the form (and raises HTTPException for bad ones)."""
+    """Receive the upload, create the job and announce it. `read_fields` reads what the form
+    asks of the job (and raises HTTPException, or the route's own error, for bad fields)."""
     job_id = new_job_id()
     path = services.media.upload(job_id)
     length = request.headers.get("content-length")
@@ -106,21 +118,23 @@ async def submit_job(
         ) from error
 
     try:
-        engine, language = read_fields(services.settings, upload)
+        asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
-        recognizers = services.broker.topology.recognizers[engine].name
+        recognizers = services.broker.topology.recognizers[asked.engine].name
         if await services.broker.consumers_of(recognizers) == 0:
             raise HTTPException(
-                422, f"No recognizer serves the engine {engine!r} at the moment; choose another."
+                422,
+                f"No recognizer serves the engine {asked.engine!r} at the moment; choose another.",
             )
         job = await services.jobs.create(
             job_id,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
             content_type=upload.content_type,
-            language=language,
-            engine=engine,
-            prompt=prompt(upload),
+            language=asked.language,
+            engine=asked.engine,
+            prompt=asked.prompt,
+            temperature=asked.temperature,
             callback_url=callback_url,
         )
     except BaseException:
@@ -134,5 +148,8 @@ async def submit_job(
         await asyncio.to_thread(path.unlink, missing_ok=True)
         await services.jobs.delete(job_id)
         raise
-    log.info("job %s: accepted %d bytes for %s/%s", job_id, upload.size_bytes, engine, language)
+    log.info(
+        "job %s: accepted %d bytes for %s/%s",
+        job_id, upload.size_bytes, asked.engine, asked.language,
+    )  # fmt: skip
     return job, upload

@@ -33,7 +33,11 @@ class EngineUnavailable(StartupError):
 
 class Engine(Protocol):
     def transcribe(
-        self, audio: sr.AudioData, language: str, prompt: str | None = None
+        self,
+        audio: sr.AudioData,
+        language: str,
+        prompt: str | None = None,
+        temperature: float | None = None,
     ) -> Transcript: ...
 
 
@@ -103,7 +107,11 @@ class FasterWhisperEngine:
         self._word_timestamps = config.word_timestamps
 
     def transcribe(
-        self, audio: sr.AudioData, language: str, prompt: str | None = None
+        self,
+        audio: sr.AudioData,
+        language: str,
+        prompt: str | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
         result = self._recognizer.recognize(
             audio,
@@ -113,6 +121,8 @@ class FasterWhisperEngine:
             vad_filter=self._vad_filter,
             word_timestamps=self._word_timestamps,
             initial_prompt=prompt,
+            # Without one, faster-whisper's own schedule: 0, raised while decoding fails.
+            **({} if temperature is None else {"temperature": temperature}),
         )
         segments = [
             Segment(
@@ -125,6 +135,7 @@ class FasterWhisperEngine:
                 ],
                 avg_logprob=segment.avg_logprob,
                 no_speech_prob=segment.no_speech_prob,
+                temperature=segment.temperature,
             )
             for segment in result["segments"]
         ]
@@ -148,9 +159,13 @@ class SphinxEngine:
         self._recognizer = sr.Recognizer()
 
     def transcribe(
-        self, audio: sr.AudioData, language: str, prompt: str | None = None
+        self,
+        audio: sr.AudioData,
+        language: str,
+        prompt: str | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
-        # Sphinx has no notion of a prompt; it is ignored.
+        # Sphinx has no notion of a prompt or a temperature; they are ignored.
         decoder = self._recognizer.recognize_sphinx(
             audio, language=SPHINX_LANGUAGES[language], show_all=True
         )
@@ -191,7 +206,11 @@ class GoogleEngine:
         self._key = config.google_api_key
 
     def transcribe(
-        self, audio: sr.AudioData, language: str, prompt: str | None = None
+        self,
+        audio: sr.AudioData,
+        language: str,
+        prompt: str | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
         try:
             result = self._recognizer.recognize_google(
@@ -253,13 +272,19 @@ class HostedWhisperEngine:
         self._connection_error: type[Exception] = client.APIConnectionError
 
     def transcribe(
-        self, audio: sr.AudioData, language: str, prompt: str | None = None
+        self,
+        audio: sr.AudioData,
+        language: str,
+        prompt: str | None = None,
+        temperature: float | None = None,
     ) -> Transcript:
-        options: dict[str, str] = {}
+        options: dict[str, str | float] = {}
         if language != AUTO_LANGUAGE:
             options["language"] = language
         if prompt:
             options["prompt"] = prompt
+        if temperature is not None:
+            options["temperature"] = temperature
         try:
             text = self._recognize(audio, model=self._model, **options)
         except Exception as error:  # the provider client's own errors

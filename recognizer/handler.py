@@ -35,7 +35,9 @@ class RecognizeHandler:
         )
         if job is None:
             return await already_handled(self._jobs, event.job_id)
-        request = Request(self._media.audio(job.job_id), job.engine, job.language, job.prompt)
+        request = Request(
+            self._media.audio(job.job_id), job.engine, job.language, job.prompt, job.temperature
+        )
         started = time.perf_counter()
         try:
             transcript = await self._pool.transcribe(request, self._timeout_seconds)

@@ -33,6 +33,7 @@ class Request:
     engine: str
     language: str
     prompt: str | None = None
+    temperature: float | None = None
 
 
 class SlotCrashed(Exception):
@@ -57,7 +58,10 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
             request: Request = conn.recv()
             try:
                 transcript = loaded[request.engine].transcribe(
-                    read_audio(request.audio), request.language, request.prompt
+                    read_audio(request.audio),
+                    request.language,
+                    request.prompt,
+                    request.temperature,
                 )
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))

@@ -72,6 +72,9 @@ class Job(BaseModel):
     language: str
     engine: str
     prompt: str | None = Field(None, description="Text to steer the engine (Whisper only).")
+    temperature: float | None = Field(
+        None, description="Sampling temperature (Whisper only); None for Whisper's own schedule."
+    )
     duration_seconds: float | None = None
     conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
     recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
@@ -119,6 +122,7 @@ class JobStore:
         language: str,
         engine: str,
         prompt: str | None = None,
+        temperature: float | None = None,
         callback_url: str | None = None,
     ) -> Job:
         created = now()
@@ -131,6 +135,7 @@ class JobStore:
             language=language,
             engine=engine,
             prompt=prompt,
+            temperature=temperature,
             callback=Callback(url=callback_url) if callback_url else None,
             created_at=created,
             updated_at=created,

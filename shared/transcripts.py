@@ -20,6 +20,7 @@ class Segment(BaseModel):
     words: list[Word] = Field(default_factory=list)
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    temperature: float | None = Field(None, description="The sampling temperature Whisper used.")
 
 
 class Transcript(BaseModel):

@@ -50,6 +50,23 @@ async def test_verbose_json_has_segments_and_words(
     assert " ".join(word.word for word in result.words) == result.text
 
 
+async def test_temperature_reaches_the_model(
+    client: openai.AsyncOpenAI, clips: dict[str, Path]
+) -> None:
+    with clips["wav"].open("rb") as file:
+        result = await client.audio.transcriptions.create(
+            model="whisper-1", file=file, temperature=0.4, response_format="verbose_json"
+        )
+    assert result.segments is not None
+    assert {segment.temperature for segment in result.segments} == {0.4}
+    for temperature in (1.5, -0.1):
+        with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as refused:
+            await client.audio.transcriptions.create(
+                model="whisper-1", file=file, temperature=temperature
+            )
+        assert refused.value.param == "temperature"
+
+
 @pytest.mark.parametrize("response_format", ["text", "srt", "vtt"])
 async def test_text_and_subtitle_formats(
     client: openai.AsyncOpenAI,

@@ -80,7 +80,7 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
         monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
         monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
         transcript = load_engine(engine, CONFIG).transcribe(
-            read_audio(speech_wav), "en", prompt="quarterly"
+            read_audio(speech_wav), "en", prompt="quarterly", temperature=0.2
         )
     [sent] = stand_in.received
     assert sent.path.endswith("/v1/audio/transcriptions")
@@ -88,6 +88,7 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
         b'name="model"\r\n\r\n' + model.encode(),
         b'name="language"\r\n\r\nen',
         b'name="prompt"\r\n\r\nquarterly',
+        b'name="temperature"\r\n\r\n0.2',
         b"RIFF",
     ):
         assert part in sent.body

@@ -38,6 +38,14 @@ def test_whisper_hears_the_words_and_times_them(speech_wav: Path) -> None:
     )
 
 
+def test_whisper_decodes_at_the_temperature_asked_for(speech_wav: Path) -> None:
+    engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
+    default = engine.transcribe(read_audio(speech_wav), "en")
+    warm = engine.transcribe(read_audio(speech_wav), "en", temperature=0.6)
+    assert [segment.temperature for segment in default.segments] == [0.0]
+    assert [segment.temperature for segment in warm.segments] == [0.6]
+
+
 def test_whisper_hears_nothing_in_silence(tmp_path: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
     quiet = media.silence(tmp_path / "quiet.wav", 30)
