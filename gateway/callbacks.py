@@ -47,14 +47,18 @@ class CallbackHandler:
 
     async def __call__(self, event: Event) -> None:
         job = await self._jobs.get(event.job_id)
-        if job is None or job.callback is None or job.callback.delivered_at is not None:
+        if job is None or job.callback is None:
+            return
+        callback = job.callback
+        # A finished job may be announced twice (delivery is at least once): call back once.
+        if callback.delivered_at is not None or callback.gave_up:
             return
         body = job.model_dump_json().encode()
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: job.job_id}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = signature(self._secret, body)
         try:
-            response = await self._client.post(job.callback.url, content=body, headers=headers)
+            response = await self._client.post(callback.url, content=body, headers=headers)
         except httpx.HTTPError as error:
             await self._failed(job.job_id, f"not delivered: {error!r}", may_pass=True)
             return

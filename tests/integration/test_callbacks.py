@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from scripts.stack import free_port
+from shared.broker import Broker
+from shared.events import TranscriptDone
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import RunningSystem, launched
@@ -58,12 +60,23 @@ async def until_callback_settled(
     raise AssertionError(f"the callback of job {job_id} was not settled within {within} s")
 
 
+async def announce_again(system: RunningSystem, job_id: str) -> None:
+    """Publish the job's transcript.done once more, as a redelivery upstream may."""
+    broker = await Broker(system.settings).connect()
+    try:
+        await broker.publish(TranscriptDone(job_id=job_id))
+    finally:
+        await broker.close()
+    await asyncio.sleep(1)
+
+
 async def test_a_finished_job_is_posted_signed_to_its_callback_url(
     system: RunningSystem, receiver: StandIn, clips: dict[str, Path]
 ) -> None:
     async with system.client() as client:
         job_id = await accepted_job_id(client, clips["mp4"], callback_url=receiver.url + "/hook")
         job = await until_callback_settled(client, job_id)
+    await announce_again(system, job_id)
     [sent] = receiver.received
     assert sent.path == "/hook"
     assert sent.headers["X-STT-Job-Id"] == job_id
@@ -111,6 +124,7 @@ async def test_a_receiver_that_refuses_is_not_asked_again(
         job_id = await accepted_job_id(client, clips["wav"], callback_url=receiver.url)
         job = await until_callback_settled(client, job_id)
         await asyncio.sleep(2 * sum(RETRY_DELAYS))
+    await announce_again(system, job_id)
     assert job["status"] == "done"
     assert job["callback"]["gave_up"]
     assert job["callback"]["delivered_at"] is None
