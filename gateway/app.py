@@ -3,13 +3,15 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
+from gateway.auth import Unauthorized, api_key_check
 from gateway.callbacks import CallbackHandler
+from gateway.openai_compat import OPENAI_PREFIX
 from gateway.openai_compat import router as openai_router
-from gateway.routes import router
+from gateway.routes import health_router, router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
 from gateway.watcher import JobWatcher
@@ -56,11 +58,30 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         version="1.0.0",
         lifespan=lifespan,
     )
-    app.include_router(router)
-    app.include_router(openai_router)
+    # Without keys configured the API is open, and its OpenAPI document declares no security.
+    secured = [Depends(api_key_check(settings.api_keys))] if settings.api_keys else []
+    app.include_router(health_router)
+    app.include_router(router, dependencies=secured)
+    app.include_router(openai_router, dependencies=secured)
+    app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))
     app.add_exception_handler(BrokerUnavailable, _unavailable("The message broker"))
     return app
+
+
+async def _unauthorized(request: Request, _error: Exception) -> JSONResponse:
+    message = "A valid API key is needed: send it as 'Authorization: Bearer <key>'."
+    body: dict[str, object] = {"detail": message}
+    if request.url.path.startswith(OPENAI_PREFIX):
+        body = {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": "invalid_api_key",
+            }
+        }
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
 def _unavailable(what: str):  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ from shared.transcripts import Segment, to_srt, to_vtt
 
 router = APIRouter(tags=["OpenAI-compatible"])
 
+OPENAI_PREFIX = "/v1/audio/"
 DEFAULT_MODEL = "whisper-1"
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
@@ -129,7 +130,7 @@ def _temperature(upload: Upload) -> float | None:
 
 
 @router.post(
-    "/v1/audio/transcriptions",
+    f"{OPENAI_PREFIX}transcriptions",
     openapi_extra=OPENAI_FORM,
     responses={
         200: {

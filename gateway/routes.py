@@ -148,12 +148,16 @@ def server_sent_status(job: Job) -> str:
     return f"event: status\ndata: {job.model_dump_json()}\n\n"
 
 
-@router.get("/healthz", summary="The process is alive")
+# Open even when API keys are required, for probes and load balancers.
+health_router = APIRouter(tags=["health"])
+
+
+@health_router.get("/healthz", summary="The process is alive")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Broker and database are reachable", responses=problems(503))
+@health_router.get("/readyz", summary="Broker and database are reachable", responses=problems(503))
 async def readyz(services: ServicesDep) -> dict[str, str]:
     if not services.broker.is_connected:
         raise HTTPException(503, "The message broker is unreachable.")

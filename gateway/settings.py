@@ -1,4 +1,7 @@
-from pydantic import Field, SecretStr
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from shared.settings import CommonSettings
 
@@ -12,6 +15,11 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="How long POST /stt/native waits before answering 504 with the job id.",
     )
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="Comma-separated keys; when set, every route but health and the docs needs "
+        "`Authorization: Bearer <key>`.",
+    )
     events_keepalive_seconds: float = Field(
         15, gt=0, description="GET /v1/jobs/{id}/events sends a comment this often while idle."
     )
@@ -24,3 +32,16 @@ class GatewaySettings(CommonSettings):
     callback_concurrency: int = Field(
         16, gt=0, description="Callbacks one gateway delivers at once."
     )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("callback_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # compose passes an unset variable on as an empty one.
+        return None if value == "" else value

@@ -16,9 +16,20 @@ def test_defaults_run_embedded() -> None:
 def test_environment_is_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STT_ENGINES", " sphinx , faster-whisper ")
     monkeypatch.setenv("STT_MAX_UPLOAD_BYTES", "1000")
+    monkeypatch.setenv("STT_API_KEYS", "k-one, k-two,")
     settings = GatewaySettings(_env_file=None)
     assert settings.engines == ("sphinx", "faster-whisper")
     assert settings.max_upload_bytes == 1000
+    assert [key.get_secret_value() for key in settings.api_keys] == ["k-one", "k-two"]
+    assert "k-one" not in repr(settings)
+
+
+def test_empty_secrets_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STT_API_KEYS", "")
+    monkeypatch.setenv("STT_CALLBACK_SECRET", "")
+    settings = GatewaySettings(_env_file=None)
+    assert settings.api_keys == ()
+    assert settings.callback_secret is None
 
 
 @pytest.mark.parametrize(
