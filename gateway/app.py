@@ -3,9 +3,12 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gateway.auth import Unauthorized, api_key_check
 from gateway.callbacks import CallbackHandler
@@ -25,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 USER_AGENT = "stt-pipeline-gateway/1.0"
+HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -64,9 +68,30 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(router, dependencies=secured)
     app.include_router(openai_router, dependencies=secured)
     app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))
     app.add_exception_handler(BrokerUnavailable, _unavailable("The message broker"))
     return app
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    if error.status_code != 405:
+        return await http_exception_handler(request, error)
+    # Starlette names only the first route whose path matches; list every method of the path.
+    allowed = ", ".join(
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    )
+    return JSONResponse(
+        {"detail": f"{request.method} is not allowed here; use {allowed}."},
+        status_code=405,
+        headers={"Allow": allowed},
+    )
 
 
 async def _unauthorized(request: Request, _error: Exception) -> JSONResponse:

@@ -1,3 +1,4 @@
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Literal
@@ -17,6 +18,7 @@ from gateway.schemas import (
 )
 from gateway.submit import Services, submit_job
 from shared.jobs import JOB_ID_PATTERN, Job, JobStatus
+from shared.media import delete_files
 from shared.transcripts import to_srt, to_vtt
 
 router = APIRouter()
@@ -57,6 +59,23 @@ async def create_job(request: Request, response: Response, services: ServicesDep
 @router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems(404, 503))
 async def get_job(job_id: JobId, services: ServicesDep) -> Job:
     return await find_job(services, job_id)
+
+
+@router.delete(
+    "/v1/jobs/{job_id}",
+    status_code=204,
+    responses=problems(404, 409, 503),
+    summary="Delete a finished job: its document, transcript and files",
+)
+async def delete_job(job_id: JobId, services: ServicesDep) -> Response:
+    job = await find_job(services, job_id)
+    if not job.status.is_final:
+        raise HTTPException(
+            409, f"Job {job_id} is {job.status}; it can be deleted once it is done or failed."
+        )
+    await asyncio.to_thread(delete_files, services.media.of_job(job_id))
+    await services.jobs.delete(job_id)
+    return Response(status_code=204)
 
 
 @router.get(

@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from janitor.cleanup import delete_files, delete_stale_files
+from janitor.cleanup import delete_stale_files
 from janitor.settings import JanitorSettings
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
-from shared.media import MediaPaths
+from shared.media import MediaPaths, delete_files
 from shared.pipeline import final_event
 
 log = logging.getLogger(__name__)

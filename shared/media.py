@@ -24,3 +24,15 @@ class MediaPaths:
     def create_folders(self) -> None:
         for folder in self.folders:
             folder.mkdir(parents=True, exist_ok=True)
+
+
+def delete_files(paths: tuple[Path, ...]) -> int:
+    """Delete what exists of `paths` and return how many were there; a missing file is no error."""
+    deleted = 0
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        deleted += 1
+    return deleted

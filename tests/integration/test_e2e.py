@@ -69,6 +69,23 @@ async def test_a_job_can_be_followed_as_server_sent_events(
     assert unknown.status_code == 404
 
 
+async def test_a_finished_job_can_be_deleted_with_its_files(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with system.client() as client:
+        job = await submit(client, clips["wav"])
+        route = f"/v1/jobs/{job['job_id']}"
+        files = MediaPaths(Path(system.settings.media_dir)).of_job(job["job_id"])
+        assert any(path.exists() for path in files)
+        deleted = await client.delete(route)
+        after = [await client.get(route), await client.get(f"{route}/transcript")]
+        again = await client.delete(route)
+    assert deleted.status_code == 204
+    assert [response.status_code for response in after] == [404, 404]
+    assert again.status_code == 404
+    assert not any(path.exists() for path in files)
+
+
 async def test_transcripts_come_as_subtitles_and_timed_json(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
@@ -216,6 +233,10 @@ async def test_requests_without_a_file_or_for_unknown_jobs_get_4xx(system: Runni
         assert (await client.get("/v1/jobs/../etc/passwd")).status_code == 404
         assert (await client.get("/v1/jobs/not-a-job-id")).status_code == 422
         assert (await client.get("/stt/task/" + "0" * 32)).status_code == 404
+        wrong_method = await client.put("/v1/jobs/" + "0" * 32)
+        assert wrong_method.status_code == 405
+        assert wrong_method.headers["allow"] == "DELETE, GET"
+        assert (await client.put("/v1/jobs")).headers["allow"] == "POST"
 
 
 async def test_the_janitor_deletes_the_files_after_the_delay(

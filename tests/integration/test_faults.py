@@ -249,6 +249,9 @@ async def test_a_job_nobody_finishes_expires_at_its_deadline(
         assert waited.status_code == 504
         assert waited.json()["job_id"] in waited.json()["detail"]
         job_id = await accepted_job_id(client, clips["wav"])
+        under_way = await client.delete(f"/v1/jobs/{job_id}")
+        assert under_way.status_code == 409
+        assert "can be deleted once it is done or failed" in under_way.json()["detail"]
         job = await until_status(client, job_id, within=10)
         assert job["status"] == "failed"
         assert job["error"]["code"] == "expired"

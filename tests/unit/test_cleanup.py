@@ -2,7 +2,8 @@ import os
 import time
 from pathlib import Path
 
-from janitor.cleanup import delete_files, delete_stale_files
+from janitor.cleanup import delete_stale_files
+from shared.media import delete_files
 
 
 def test_deleting_counts_what_was_there_and_ignores_what_was_not(tmp_path: Path) -> None:
