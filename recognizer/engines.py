@@ -31,13 +31,22 @@ class EngineUnavailable(StartupError):
     """An engine this recognizer was told to serve cannot run here."""
 
 
+@dataclass(frozen=True)
+class Steering:
+    """What a job asks of the decoder besides its language. The Whisper engines, local and
+    hosted, use it; Sphinx and Google have no use for it and ignore it."""
+
+    prompt: str | None = None
+    # None keeps Whisper's own schedule: 0, raised while decoding fails.
+    temperature: float | None = None
+
+
+UNSTEERED = Steering()
+
+
 class Engine(Protocol):
     def transcribe(
-        self,
-        audio: sr.AudioData,
-        language: str,
-        prompt: str | None = None,
-        temperature: float | None = None,
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript: ...
 
 
@@ -107,11 +116,7 @@ class FasterWhisperEngine:
         self._word_timestamps = config.word_timestamps
 
     def transcribe(
-        self,
-        audio: sr.AudioData,
-        language: str,
-        prompt: str | None = None,
-        temperature: float | None = None,
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
         result = self._recognizer.recognize(
             audio,
@@ -120,9 +125,8 @@ class FasterWhisperEngine:
             beam_size=self._beam_size,
             vad_filter=self._vad_filter,
             word_timestamps=self._word_timestamps,
-            initial_prompt=prompt,
-            # Without one, faster-whisper's own schedule: 0, raised while decoding fails.
-            **({} if temperature is None else {"temperature": temperature}),
+            initial_prompt=steering.prompt,
+            **({} if steering.temperature is None else {"temperature": steering.temperature}),
         )
         segments = [
             Segment(
@@ -159,13 +163,8 @@ class SphinxEngine:
         self._recognizer = sr.Recognizer()
 
     def transcribe(
-        self,
-        audio: sr.AudioData,
-        language: str,
-        prompt: str | None = None,
-        temperature: float | None = None,
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
-        # Sphinx has no notion of a prompt or a temperature; they are ignored.
         decoder = self._recognizer.recognize_sphinx(
             audio, language=SPHINX_LANGUAGES[language], show_all=True
         )
@@ -206,11 +205,7 @@ class GoogleEngine:
         self._key = config.google_api_key
 
     def transcribe(
-        self,
-        audio: sr.AudioData,
-        language: str,
-        prompt: str | None = None,
-        temperature: float | None = None,
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
         try:
             result = self._recognizer.recognize_google(
@@ -272,19 +267,15 @@ class HostedWhisperEngine:
         self._connection_error: type[Exception] = client.APIConnectionError
 
     def transcribe(
-        self,
-        audio: sr.AudioData,
-        language: str,
-        prompt: str | None = None,
-        temperature: float | None = None,
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
         options: dict[str, str | float] = {}
         if language != AUTO_LANGUAGE:
             options["language"] = language
-        if prompt:
-            options["prompt"] = prompt
-        if temperature is not None:
-            options["temperature"] = temperature
+        if steering.prompt:
+            options["prompt"] = steering.prompt
+        if steering.temperature is not None:
+            options["temperature"] = steering.temperature
         try:
             text = self._recognize(audio, model=self._model, **options)
         except Exception as error:  # the provider client's own errors

@@ -4,7 +4,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from recognizer.engines import EngineConfig, EngineUnavailable
+from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Request, SlotPool
 from recognizer.settings import RecognizerSettings
@@ -35,9 +35,8 @@ class RecognizeHandler:
         )
         if job is None:
             return await already_handled(self._jobs, event.job_id)
-        request = Request(
-            self._media.audio(job.job_id), job.engine, job.language, job.prompt, job.temperature
-        )
+        steering = Steering(job.prompt, job.temperature)
+        request = Request(self._media.audio(job.job_id), job.engine, job.language, steering)
         started = time.perf_counter()
         try:
             transcript = await self._pool.transcribe(request, self._timeout_seconds)

@@ -17,7 +17,14 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from recognizer.engines import EngineConfig, EngineUnavailable, load_engines, read_audio
+from recognizer.engines import (
+    UNSTEERED,
+    EngineConfig,
+    EngineUnavailable,
+    Steering,
+    load_engines,
+    read_audio,
+)
 from shared.faults import ServiceUnavailable
 from shared.jobs import ErrorCode, JobFailure
 from shared.transcripts import Transcript
@@ -32,8 +39,7 @@ class Request:
     audio: Path
     engine: str
     language: str
-    prompt: str | None = None
-    temperature: float | None = None
+    steering: Steering = UNSTEERED
 
 
 class SlotCrashed(Exception):
@@ -58,10 +64,7 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
             request: Request = conn.recv()
             try:
                 transcript = loaded[request.engine].transcribe(
-                    read_audio(request.audio),
-                    request.language,
-                    request.prompt,
-                    request.temperature,
+                    read_audio(request.audio), request.language, request.steering
                 )
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))

@@ -12,6 +12,7 @@ from recognizer.engines import (
     EngineConfig,
     EngineUnavailable,
     OnlineEngineError,
+    Steering,
     load_engine,
     read_audio,
 )
@@ -80,7 +81,7 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
         monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
         monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
         transcript = load_engine(engine, CONFIG).transcribe(
-            read_audio(speech_wav), "en", prompt="quarterly", temperature=0.2
+            read_audio(speech_wav), "en", Steering(prompt="quarterly", temperature=0.2)
         )
     [sent] = stand_in.received
     assert sent.path.endswith("/v1/audio/transcriptions")

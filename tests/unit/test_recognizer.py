@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from recognizer.engines import EngineConfig, load_engines, read_audio
+from recognizer.engines import EngineConfig, Steering, load_engines, read_audio
 from recognizer.pool import Request, SlotCrashed, SlotPool
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
@@ -41,7 +41,7 @@ def test_whisper_hears_the_words_and_times_them(speech_wav: Path) -> None:
 def test_whisper_decodes_at_the_temperature_asked_for(speech_wav: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
     default = engine.transcribe(read_audio(speech_wav), "en")
-    warm = engine.transcribe(read_audio(speech_wav), "en", temperature=0.6)
+    warm = engine.transcribe(read_audio(speech_wav), "en", Steering(temperature=0.6))
     assert [segment.temperature for segment in default.segments] == [0.0]
     assert [segment.temperature for segment in warm.segments] == [0.6]
 
