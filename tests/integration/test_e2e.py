@@ -45,12 +45,8 @@ async def test_spoken_words_come_back(
 
 
 async def test_a_job_can_be_followed_as_server_sent_events(
-    system: RunningSystem, tmp_path: Path
+    system: RunningSystem, long_speech: Path
 ) -> None:
-    # Speech long enough to keep the recognizer busy for a few keep-alive periods.
-    long_speech = media.to_mp3(
-        media.speak(media.PARAGRAPH, tmp_path / "long.wav"), tmp_path / "long.mp3"
-    )
     async with system.client() as client:
         job_id = await accepted_job_id(client, long_speech)
         stream = await follow(client, job_id)

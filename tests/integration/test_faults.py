@@ -22,14 +22,6 @@ from tests.integration.conftest import RunningSystem, launched
 DELIVERY_LIMIT = 2
 
 
-@pytest.fixture(scope="module")
-def long_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 40 s of speech: recognition takes seconds, long enough to interrupt."""
-    folder = tmp_path_factory.mktemp("long")
-    wav = media.speak(media.PARAGRAPH, folder / "long.wav")
-    return media.to_mp3(wav, folder / "long.mp3")
-
-
 class Database:
     """A MongoDB stand-in of the module's own, so it can be stopped and started again."""
 
