@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from shared.broker import current_message, retries_of
 from shared.events import Event
-from shared.faults import ServiceUnavailable
+from shared.faults import ServiceUnavailable, may_pass
 from shared.jobs import JobStore
 
 log = logging.getLogger(__name__)
@@ -26,10 +26,6 @@ SIGNATURE_HEADER = "X-STT-Signature"
 def signature(secret: SecretStr, body: bytes) -> str:
     digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
-
-
-def _may_pass(status_code: int) -> bool:
-    return status_code in (408, 429) or status_code >= 500
 
 
 class CallbackHandler:
@@ -60,7 +56,7 @@ class CallbackHandler:
         try:
             response = await self._client.post(callback.url, content=body, headers=headers)
         except httpx.HTTPError as error:
-            await self._failed(job.job_id, f"not delivered: {error!r}", may_pass=True)
+            await self._failed(job.job_id, f"not delivered: {error!r}", worth_retrying=True)
             return
         if response.is_success:
             await self._jobs.record_callback(job.job_id, delivered=True)
@@ -69,11 +65,11 @@ class CallbackHandler:
         await self._failed(
             job.job_id,
             f"the receiver answered {response.status_code} {response.reason_phrase}",
-            may_pass=_may_pass(response.status_code),
+            worth_retrying=may_pass(response.status_code),
         )
 
-    async def _failed(self, job_id: str, reason: str, *, may_pass: bool) -> None:
-        retry = may_pass and retries_of(current_message.get()) < self._retries
+    async def _failed(self, job_id: str, reason: str, *, worth_retrying: bool) -> None:
+        retry = worth_retrying and retries_of(current_message.get()) < self._retries
         await self._jobs.record_callback(job_id, delivered=False, error=reason, gave_up=not retry)
         if retry:
             raise ServiceUnavailable(f"callback {reason}")

@@ -23,7 +23,7 @@ from shared.engines import (
     SPHINX_LANGUAGES,
     WHISPER_BASE,
 )
-from shared.faults import ServiceUnavailable, StartupError
+from shared.faults import ServiceUnavailable, StartupError, may_pass
 from shared.transcripts import Segment, Transcript, Word
 
 
@@ -296,7 +296,7 @@ def online_failure(
     # The SDKs' status errors carry `status_code`, urllib's HTTPError carries `code`.
     status = getattr(error, "status_code", None) or getattr(error, "code", None)
     if isinstance(status, int):
-        passing = status in (408, 429) or status >= 500
+        passing = may_pass(status)
     else:
         passing = isinstance(error, (OSError, connection_error))
     message = f"{provider} failed: {error}"

@@ -3,9 +3,9 @@
 Handlers never see aio-pika. A handler takes a typed event and returns the event to publish next
 (or None). A message is acked only after the handler returned and its next event was confirmed:
 
-- a transient failure (broker, database or online engine away) sends a copy to the retry queue of the next
-  delay and acks the original once that copy is confirmed; after the last delay the message is
-  rejected into its parking queue;
+- a transient failure (the broker, the database or an online service away) sends a copy to the
+  retry queue of the next delay and acks the original once that copy is confirmed; after the
+  last delay the message is rejected into its parking queue;
 - any other exception requeues the message, and the quorum queue's delivery limit parks a
   message that keeps failing;
 - a message that does not parse is parked at once.

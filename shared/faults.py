@@ -1,4 +1,5 @@
-"""Which failures are worth retrying: the broker, the database or an online engine away for a while."""
+"""Which failures are worth retrying: the broker, the database or an online service being away
+for a while."""
 
 from pymongo.errors import ConnectionFailure
 
@@ -16,8 +17,14 @@ class BrokerUnavailable(Exception):
 
 
 class ServiceUnavailable(Exception):
-    """An online service a job needs (a hosted speech engine) is unreachable, overloaded or
-    rate-limiting for now."""
+    """An online service a job needs (a hosted speech engine, a callback receiver) is
+    unreachable, overloaded or rate-limiting for now."""
+
+
+def may_pass(http_status: int) -> bool:
+    """Whether an HTTP error answer is likely to pass by itself if asked again later: a timeout,
+    rate limiting or a server error, unlike a refusal of the request itself."""
+    return http_status in (408, 429) or http_status >= 500
 
 
 # ConnectionFailure covers pymongo's AutoReconnect, NetworkTimeout and ServerSelectionTimeoutError.
