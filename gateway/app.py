@@ -43,9 +43,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         ):
             watcher = JobWatcher(broker, jobs)
             await watcher.start()
-            callbacks = CallbackHandler(
-                jobs, http, settings.callback_secret, len(settings.retry_delays_seconds)
-            )
+            callbacks = CallbackHandler(jobs, broker, http, settings.callback_secret)
             await broker.consume(
                 Subscription(
                     broker.topology.callbacks, Event, callbacks, settings.callback_concurrency

@@ -12,7 +12,7 @@ import logging
 import httpx
 from pydantic import SecretStr
 
-from shared.broker import current_message, retries_of
+from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
 from shared.jobs import JobStore
@@ -32,14 +32,14 @@ class CallbackHandler:
     def __init__(
         self,
         jobs: JobStore,
+        broker: Broker,
         client: httpx.AsyncClient,
         secret: SecretStr | None,
-        retries: int,
     ) -> None:
         self._jobs = jobs
+        self._broker = broker
         self._client = client
         self._secret = secret
-        self._retries = retries
 
     async def __call__(self, event: Event) -> None:
         job = await self._jobs.get(event.job_id)
@@ -69,7 +69,7 @@ class CallbackHandler:
         )
 
     async def _failed(self, job_id: str, reason: str, *, worth_retrying: bool) -> None:
-        retry = worth_retrying and retries_of(current_message.get()) < self._retries
+        retry = worth_retrying and self._broker.retries_left() > 0
         await self._jobs.record_callback(job_id, delivered=False, error=reason, gave_up=not retry)
         if retry:
             raise ServiceUnavailable(f"callback {reason}")

@@ -211,11 +211,16 @@ class Broker:
             return
         await _settle(message.ack())
 
+    def retries_left(self) -> int:
+        """How many more times a transient failure of the message being handled will be retried;
+        0 on its last try. For a handler that must end things itself rather than be parked."""
+        return max(len(self._retry_delays) - retries_of(current_message.get()), 0)
+
     async def _retry_later(
         self, message: AbstractIncomingMessage, queue: str, event: Event, error: Exception
     ) -> None:
         attempt = retries_of(message) + 1
-        if attempt > len(self._retry_delays):
+        if self.retries_left() == 0:
             log.error("job %s: giving up after %d retries: %r", event.job_id, attempt - 1, error)
             await _settle(message.reject(requeue=False))
             return
