@@ -1,9 +1,8 @@
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
 
-from shared.settings import CommonSettings
+from shared.settings import CommaSeparated, CommonSettings
 
 
 class GatewaySettings(CommonSettings):
@@ -15,7 +14,7 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="How long POST /stt/native waits before answering 504 with the job id.",
     )
-    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+    api_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
         (),
         description="Comma-separated keys; when set, every route but health and the docs needs "
         "`Authorization: Bearer <key>`.",
@@ -32,13 +31,6 @@ class GatewaySettings(CommonSettings):
     callback_concurrency: int = Field(
         16, gt=0, description="Callbacks one gateway delivers at once."
     )
-
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(key.strip() for key in value.split(",") if key.strip())
-        return value
 
     @field_validator("callback_secret", mode="before")
     @classmethod

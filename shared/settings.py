@@ -3,10 +3,20 @@
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AmqpDsn, Field, MongoDsn, field_validator, model_validator
+from pydantic import AmqpDsn, BeforeValidator, Field, MongoDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, supported_languages
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+# A list setting, written in the environment as one comma-separated variable: "a, b".
+CommaSeparated = (NoDecode, BeforeValidator(_split_commas))
 
 
 class CommonSettings(BaseSettings):
@@ -31,14 +41,14 @@ class CommonSettings(BaseSettings):
     delivery_limit: int = Field(
         5, ge=1, description="Failed deliveries of one message before it is parked as poison."
     )
-    retry_delays_seconds: Annotated[tuple[float, ...], NoDecode] = Field(
+    retry_delays_seconds: Annotated[tuple[float, ...], *CommaSeparated] = Field(
         (1, 2, 5, 10, 20, 30, 60, 60, 60, 60),
         description="Comma-separated waits before each retry of a transient failure.",
     )
     job_deadline_seconds: float = Field(
         3600, gt=0, description="A job not finished this long after upload fails as `expired`."
     )
-    engines: Annotated[tuple[str, ...], NoDecode] = Field(
+    engines: Annotated[tuple[str, ...], *CommaSeparated] = Field(
         OFFLINE_ENGINES, description="Comma-separated engines a recognizer serves."
     )
     default_engine: str = "faster-whisper"
@@ -54,13 +64,6 @@ class CommonSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
     )
-
-    @field_validator("engines", "retry_delays_seconds", mode="before")
-    @classmethod
-    def _split_commas(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(item.strip() for item in value.split(",") if item.strip())
-        return value
 
     @field_validator("retry_delays_seconds")
     @classmethod
