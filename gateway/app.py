@@ -12,7 +12,7 @@ from starlette.routing import Match
 
 from gateway.auth import Unauthorized, api_key_check
 from gateway.callbacks import CallbackHandler
-from gateway.openai_compat import OPENAI_PREFIX
+from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
 from gateway.routes import health_router, router
 from gateway.settings import GatewaySettings
@@ -94,17 +94,12 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 async def _unauthorized(request: Request, _error: Exception) -> JSONResponse:
     message = "A valid API key is needed: send it as 'Authorization: Bearer <key>'."
-    body: dict[str, object] = {"detail": message}
     if request.url.path.startswith(OPENAI_PREFIX):
-        body = {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": "invalid_api_key",
-            }
-        }
-    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        response = OpenAIError(401, message, code="invalid_api_key").response()
+    else:
+        response = JSONResponse({"detail": message}, status_code=401)
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def _unavailable(what: str):  # type: ignore[no-untyped-def]
