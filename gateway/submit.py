@@ -65,10 +65,13 @@ def callback_url_field(upload: Upload) -> str | None:
     value = upload.field("callback_url")
     if value is None:
         return None
-    problem = f"callback_url must be an absolute http or https URL of at most {MAX_CALLBACK_URL_LENGTH} characters"
-    if len(value) > MAX_CALLBACK_URL_LENGTH or not value.lower().startswith(
-        ("http://", "https://")
-    ):
+    problem = (
+        "callback_url must be an absolute http or https URL"
+        f" of at most {MAX_CALLBACK_URL_LENGTH} characters"
+    )
+    # pydantic would mend ' http:/host' into a URL; a malformed one is refused, not guessed at.
+    scheme_given = value.lower().startswith(("http://", "https://"))
+    if len(value) > MAX_CALLBACK_URL_LENGTH or not scheme_given:
         raise HTTPException(422, f"{problem}.")
     try:
         return str(_HTTP_URL.validate_python(value))

@@ -152,7 +152,13 @@ async def test_a_receiver_away_through_every_retry_is_given_up(
 
 @pytest.mark.parametrize(
     "callback_url",
-    ["ftp://example.com/hook", "not a url", "http://", "https://example.com/" + "x" * 2100],
+    [
+        "ftp://example.com/hook",
+        "not a url",
+        "http://",
+        "http:/example.com/hook",
+        "https://example.com/" + "x" * 2100,
+    ],
 )
 async def test_a_callback_url_that_is_not_http_is_refused_at_upload(
     system: RunningSystem, clips: dict[str, Path], callback_url: str
