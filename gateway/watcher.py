@@ -50,15 +50,15 @@ class JobWatcher:
         """The job now, then again each time its status changes, until it is finished (or gone).
         None after `keepalive_seconds` without a change, so a stream can show it is alive."""
         with self._listening(job_id) as events:
-            last = None
+            last_status = None
             while True:
                 # Read after listening, so an event in between is not missed.
                 job = await self._jobs.get(job_id)
                 if job is None:
                     return
-                if last is None or job.status != last.status:
+                if job.status != last_status:
                     yield job
-                    last = job
+                    last_status = job.status
                 if job.status.is_final:
                     return
                 try:
