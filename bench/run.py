@@ -135,13 +135,13 @@ def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 
     alone after a warm-up; the median of `repeats`, since a VM's timings wander."""
     wav = folder / "alone.wav"
     engine = load_engines((engine_name,), EngineConfig("tiny.en", 1, 5))[engine_name]
-    to_wav(clip, wav, 60)
+    to_wav(clip, wav, 60, 3600)
     engine.transcribe(read_audio(wav), "en")
     samples: list[tuple[float, float, float, float]] = []
     for _ in range(repeats):
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        to_wav(clip, wav, 60)
+        to_wav(clip, wav, 60, 3600)
         conversion_wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         conversion_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
@@ -157,7 +157,13 @@ def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 
 
 @contextlib.asynccontextmanager
 async def pipeline(
-    root: Path, engine: str, recognizers: int, slots: int, threads: int, transcoders: int
+    root: Path,
+    engine: str,
+    recognizers: int,
+    slots: int,
+    threads: int,
+    transcoders: int,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[tuple[str, Stack, CommonSettings]]:
     """The four services (with `recognizers` recognizer processes) on a fresh namespace."""
     mongo = Stack({})
@@ -172,7 +178,7 @@ async def pipeline(
         engines=(engine,),
         default_engine=engine,
     )
-    env = {
+    environment = {
         "STT_MONGODB_URL": mongodb_url,
         "STT_NAMESPACE": namespace,
         "STT_MEDIA_DIR": str(root / "media"),
@@ -183,8 +189,9 @@ async def pipeline(
         "STT_RECOGNIZER_CPU_THREADS": str(threads),
         "STT_LOG_LEVEL": "WARNING",
         "STT_MAX_UPLOAD_BYTES": str(2 * 1024**3),
+        **(env or {}),
     }
-    stack = Stack(env, log_dir=root / "logs")
+    stack = Stack(environment, log_dir=root / "logs")
     try:
         for service in ("gateway", "janitor", *["transcoder"] * transcoders):
             stack.start(service)

@@ -1,25 +1,33 @@
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
 
 from gateway.schemas import (
     UPLOAD_BODY,
     JobAccepted,
     NativeResult,
     NativeTimeout,
+    ProgressUpdate,
     TaskAccepted,
     TaskState,
     TranscriptJson,
     problems,
 )
 from gateway.submit import Services, submit_job
-from shared.jobs import JOB_ID_PATTERN, Job, JobStatus
+from gateway.watcher import Update
+from shared.faults import BrokerUnavailable
+from shared.jobs import JOB_ID_PATTERN, ErrorCode, Job, JobStatus
 from shared.media import delete_files
+from shared.pipeline import final_event
 from shared.transcripts import to_srt, to_vtt
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -118,18 +126,34 @@ async def get_transcript(
     return PlainTextResponse(job.text)
 
 
-# One event of the stream (OpenAPI 3.1 describes the events of a stream one at a time).
-STATUS_EVENT = {
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {
-        "event": {"const": "status"},
-        "data": {
-            "type": "string",
-            "contentMediaType": "application/json",
-            "contentSchema": {"$ref": "#/components/schemas/Job"},
+def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
         },
-    },
+    }
+
+
+def _component_refs(model: type[BaseModel]) -> dict[str, Any]:
+    # The models it is made of are components of the document already, through Job.
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
+# One event of the stream (OpenAPI 3.1 describes the events of a stream one at a time).
+STREAM_EVENT = {
+    "oneOf": [
+        _event_schema("status", {"$ref": "#/components/schemas/Job"}),
+        _event_schema("progress", _component_refs(ProgressUpdate)),
+    ]
 }
 
 
@@ -138,8 +162,10 @@ STATUS_EVENT = {
     response_class=StreamingResponse,
     responses={
         200: {
-            "description": "Server-sent events: `status`, with the job document as data.",
-            "content": {"text/event-stream": {"schema": STATUS_EVENT}},
+            "description": "Server-sent events: `status`, with the job document as data, when"
+            " the job's status changes; `progress`, with the progress and the newly recognized"
+            " segments, each time a piece of a long recording is recognized.",
+            "content": {"text/event-stream": {"schema": STREAM_EVENT}},
         },
         **problems(404, 503),
     },
@@ -152,8 +178,8 @@ async def follow_job(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     async def stream() -> AsyncIterator[str]:
         changes = services.watcher.changes(job_id, keepalive)
         async with contextlib.aclosing(changes):
-            async for job in changes:
-                yield ": still working\n\n" if job is None else server_sent_status(job)
+            async for update in changes:
+                yield server_sent(update)
 
     return StreamingResponse(
         stream(),
@@ -163,8 +189,45 @@ async def follow_job(job_id: JobId, services: ServicesDep) -> StreamingResponse:
     )
 
 
-def server_sent_status(job: Job) -> str:
-    return f"event: status\ndata: {job.model_dump_json()}\n\n"
+def server_sent(update: Update) -> str:
+    if update is None:
+        return ": still working\n\n"
+    if isinstance(update, Job):
+        return f"event: status\ndata: {update.model_dump_json()}\n\n"
+    data = ProgressUpdate(
+        job_id=update.job_id,
+        piece_index=update.piece_index,
+        progress=update.progress,
+        segments=update.segments,
+    )
+    return f"event: progress\ndata: {data.model_dump_json()}\n\n"
+
+
+@router.post(
+    "/v1/jobs/{job_id}/cancel",
+    response_model=Job,
+    responses=problems(404, 409, 503),
+    summary="Cancel a job under way: it ends `failed` with the code `cancelled`",
+)
+async def cancel_job(job_id: JobId, services: ServicesDep) -> Job:
+    job = await find_job(services, job_id)
+    cancelled = None
+    if not job.status.is_final:
+        cancelled = await services.jobs.fail(
+            job_id, ErrorCode.CANCELLED, "The job was cancelled at the request of its owner."
+        )
+    if cancelled is None:
+        raise HTTPException(409, f"Job {job_id} has already finished: it is {job.status}.")
+    announcement = final_event(cancelled)
+    assert announcement is not None
+    try:
+        await services.broker.publish(announcement)
+    except BrokerUnavailable:
+        # The job has ended all the same; the janitor's sweep announces it once it can.
+        log.warning("job %s: cancelled, but its end could not be announced yet", job_id)
+    else:
+        await services.jobs.note_announced(job_id)
+    return cancelled
 
 
 # Open even when API keys are required, for probes and load balancers.

@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.engines import KNOWN_ENGINES
-from shared.jobs import JobError, JobStatus
+from shared.jobs import JobError, JobStatus, Progress
 from shared.transcripts import Segment
 
 
@@ -20,6 +20,15 @@ class TranscriptJson(BaseModel):
     language: str
     duration_seconds: float | None
     confidence: float | None
+    segments: list[Segment]
+
+
+class ProgressUpdate(BaseModel):
+    """The data of a `progress` event: one more piece of a long recording is recognized."""
+
+    job_id: str
+    piece_index: int
+    progress: Progress
     segments: list[Segment]
 
 

@@ -139,6 +139,7 @@ async def submit_job(
             prompt=asked.prompt,
             temperature=asked.temperature,
             callback_url=callback_url,
+            deadline_seconds=services.settings.job_deadline_seconds,
         )
     except BaseException:
         await asyncio.to_thread(path.unlink, missing_ok=True)

@@ -11,19 +11,23 @@ from shared.broker import Broker, Subscription, current_message, gave_up_retryin
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.media import MediaPaths, delete_files
-from shared.pipeline import final_event
+from shared.pipeline import final_event, noting_announcements
 
 log = logging.getLogger(__name__)
+
+UNANNOUNCED_GRACE_SECONDS = 60
 
 
 class CleanupHandler:
     """Takes any finishing event (transcript.done, job.failed) once the delay queue releases it."""
 
-    def __init__(self, media: MediaPaths) -> None:
+    def __init__(self, jobs: JobStore, media: MediaPaths) -> None:
+        self._jobs = jobs
         self._media = media
 
     async def __call__(self, event: Event) -> None:
         deleted = await asyncio.to_thread(delete_files, self._media.of_job(event.job_id))
+        await self._jobs.delete_pieces(event.job_id)
         log.info("job %s: deleted %d file(s)", event.job_id, deleted)
 
 
@@ -65,16 +69,17 @@ class Sweeper:
         self._broker = broker
         self._jobs = jobs
         self._media = media
-        self._deadline = timedelta(seconds=settings.job_deadline_seconds)
-        # By then any job has expired and its cleanup delay has passed.
+        # By then any job, however long its audio, has expired and its cleanup delay has passed.
         self._orphan_age_seconds = (
             settings.job_deadline_seconds
+            + settings.max_audio_seconds * settings.deadline_seconds_per_audio_second
             + settings.cleanup_delay_seconds
             + 2 * settings.sweep_interval_seconds
         )
 
     async def sweep(self) -> None:
         await self.expire_overdue_jobs()
+        await self.announce_unannounced_jobs()
         orphans = await asyncio.to_thread(
             delete_stale_files, self._media.folders, self._orphan_age_seconds
         )
@@ -83,18 +88,36 @@ class Sweeper:
 
     async def expire_overdue_jobs(self) -> int:
         expired = 0
-        for job_id in await self._jobs.unfinished_since(now() - self._deadline):
+        for job_id in await self._jobs.overdue(now()):
             failure = JobFailure(
                 ErrorCode.EXPIRED,
-                f"The job did not finish within {self._deadline.total_seconds():.0f} s of upload.",
+                "The job did not finish by its deadline (STT_JOB_DEADLINE_SECONDS after upload,"
+                " plus STT_DEADLINE_SECONDS_PER_AUDIO_SECOND for each second of audio).",
             )
             job = await self._jobs.fail(job_id, failure.code, failure.message)
             announcement = final_event(job) if job is not None else None
             if announcement is not None:
                 log.warning("job %s: expired", job_id)
                 await self._broker.publish(announcement)
+                await self._jobs.note_announced(job_id)
                 expired += 1
         return expired
+
+    async def announce_unannounced_jobs(self) -> int:
+        """Announce the end of jobs whose announcement was never confirmed, so every job that
+        ends reaches its callback and its cleanup."""
+        # Younger ones may still be in the hands of the worker that ended them.
+        before = now() - timedelta(seconds=UNANNOUNCED_GRACE_SECONDS)
+        announced = 0
+        for job in await self._jobs.unannounced(before):
+            announcement = final_event(job)
+            if announcement is None:
+                continue
+            log.warning("job %s: %s but never announced; announcing it", job.job_id, job.status)
+            await self._broker.publish(announcement)
+            await self._jobs.note_announced(job.job_id)
+            announced += 1
+        return announced
 
     async def run_every(self, interval_seconds: float) -> None:
         while True:
@@ -113,12 +136,13 @@ async def subscriptions(
     media = MediaPaths(settings.media_dir)
     sweeper = Sweeper(broker, jobs, media, settings)
     sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
-    cleanup = CleanupHandler(media)
+    cleanup = CleanupHandler(jobs, media)
     parked = ParkedHandler(jobs)
+    announced = noting_announcements(jobs)
     try:
         yield [
             Subscription(broker.topology.janitor, Event, cleanup, settings.janitor_concurrency),
-            *(Subscription(queue, Event, parked, 1) for queue in broker.topology.parked),
+            *(Subscription(queue, Event, parked, 1, announced) for queue in broker.topology.parked),
         ]
     finally:
         sweeping.cancel()

@@ -1,60 +1,177 @@
 import asyncio
 import contextlib
+import logging
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.models import ModelMissing, whisper_base
-from recognizer.pool import Request, SlotPool
+from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
-from shared.broker import Broker, Subscription
-from shared.engines import WHISPER_BASE
-from shared.events import AudioReady, Event, TranscriptDone
-from shared.jobs import JobFailure, JobStatus, JobStore
+from shared.broker import Broker, Publish, Subscription
+from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
+from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
+from shared.jobs import Job, JobFailure, JobStatus, JobStore, PieceResult, Progress, now
 from shared.media import MediaPaths
-from shared.pipeline import already_handled, fail_job
+from shared.pipeline import already_handled, fail_job, noting_announcements
+from shared.transcripts import Transcript, joined, shifted
+
+log = logging.getLogger(__name__)
+
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RecognizeHandler:
+    """Recognizes one piece of a job's audio (most jobs are one piece). The piece that
+    completes the set joins them all into the job's transcript."""
+
     def __init__(
-        self, jobs: JobStore, media: MediaPaths, pool: SlotPool, timeout_seconds: float
+        self,
+        jobs: JobStore,
+        media: MediaPaths,
+        pool: SlotPool,
+        publish: Publish,
+        timeout_seconds: float,
     ) -> None:
         self._jobs = jobs
         self._media = media
         self._pool = pool
+        self._publish = publish
         self._timeout_seconds = timeout_seconds
 
     async def __call__(self, event: AudioReady) -> Event | None:
-        job = await self._jobs.advance(
-            event.job_id,
-            JobStatus.RECOGNIZING,
-            allowed_from=(JobStatus.TRANSCODING, JobStatus.RECOGNIZING),
-            duration_seconds=event.duration_seconds,
-            conversion_seconds=event.conversion_seconds,
-        )
-        if job is None:
+        job = await self._jobs.get(event.job_id)
+        if job is None or job.status.is_final:
             return await already_handled(self._jobs, event.job_id)
-        steering = Steering(job.prompt, job.temperature)
-        request = Request(self._media.audio(job.job_id), job.engine, job.language, steering)
-        started = time.perf_counter()
-        try:
-            transcript = await self._pool.transcribe(request, self._timeout_seconds)
-        except JobFailure as failure:
-            return await fail_job(self._jobs, job.job_id, failure)
+        if event.piece_count > 1 and await self._jobs.is_recognized(job.job_id, event.piece_index):
+            return await self._join_if_complete(event)
+        # A whole recording is a short job: it takes the next free slot before any piece.
+        async with self._pool.reserve(urgent=event.piece_count == 1) as slot:
+            job, first = await self._jobs.start_recognizing(
+                event.job_id,
+                duration_seconds=event.duration_seconds,
+                conversion_seconds=event.conversion_seconds,
+            )
+            if job is None:  # it ended (cancelled, say) while the piece waited for a slot
+                return await already_handled(self._jobs, event.job_id)
+            if first:
+                await self._publish(RecognitionStarted(job_id=job.job_id))
+            started = time.perf_counter()
+            try:
+                language = await self._language(slot, job, event)
+                log.info(
+                    "job %s: recognizing piece %d of %d",
+                    job.job_id, event.piece_index + 1, event.piece_count,
+                )  # fmt: skip
+                request = Request(
+                    self._media.piece(job.job_id, event.piece_index),
+                    job.engine,
+                    language,
+                    Steering(job.prompt, job.temperature),
+                )
+                transcript = await slot.transcribe(request, self._timeout_seconds)
+            except JobFailure as failure:
+                return await fail_job(self._jobs, job.job_id, failure)
+            engine_seconds = time.perf_counter() - started
+        if event.piece_count == 1:
+            return await self._done(job.job_id, transcript, engine_seconds)
+        return await self._piece_done(job, event, transcript, engine_seconds)
+
+    async def _language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
+        """The language to decode in: with `auto`, the pieces of one recording share the
+        language heard in the first piece with speech, so it never comes back in two."""
+        if job.language != AUTO_LANGUAGE or event.piece_count == 1:
+            return job.language
+        if job.detected_language is not None:
+            return job.detected_language
+        if job.engine not in LOCAL_WHISPER_ENGINES:
+            return job.language
+        earlier = tuple(self._media.piece(job.job_id, i) for i in range(event.piece_index + 1))
+        heard = await slot.detect_language(Detect(earlier, job.engine), self._timeout_seconds)
+        if heard is None:
+            return job.language
+        return await self._jobs.claim_language(job.job_id, heard)
+
+    async def _done(
+        self, job_id: str, transcript: Transcript, engine_seconds: float
+    ) -> Event | None:
         done = await self._jobs.advance(
-            job.job_id,
+            job_id,
             JobStatus.DONE,
             allowed_from=(JobStatus.RECOGNIZING,),
             text=transcript.text,
             segments=[segment.model_dump() for segment in transcript.segments],
             confidence=transcript.confidence,
             detected_language=transcript.language,
-            recognition_seconds=time.perf_counter() - started,
+            recognition_seconds=engine_seconds,
         )
         if done is None:
-            return await already_handled(self._jobs, job.job_id)
-        return TranscriptDone(job_id=job.job_id)
+            return await already_handled(self._jobs, job_id)
+        return TranscriptDone(job_id=job_id)
+
+    async def _piece_done(
+        self, job: Job, event: AudioReady, transcript: Transcript, engine_seconds: float
+    ) -> Event | None:
+        piece = PieceResult(
+            job_id=job.job_id,
+            index=event.piece_index,
+            offset_seconds=event.offset_seconds,
+            seconds=event.piece_seconds or event.duration_seconds,
+            transcript=shifted(transcript, event.offset_seconds),
+            engine_seconds=engine_seconds,
+            worker=WORKER,
+        )
+        await self._jobs.save_piece(piece)
+        counted = await self._jobs.count_piece(job.job_id, piece.index, piece.seconds)
+        if counted is None or counted.progress is None:  # a copy of this message counted it
+            return await self._join_if_complete(event)
+        if counted.progress.pieces_done >= event.piece_count:
+            return await self._join(job.job_id)
+        started = counted.stage_times.get(JobStatus.RECOGNIZING)
+        progress = counted.progress.model_copy(
+            update={"eta_seconds": estimate_eta(counted.progress, started, now())}
+        )
+        await self._jobs.set_eta(job.job_id, progress.eta_seconds)
+        return PieceRecognized(
+            job_id=job.job_id,
+            piece_index=piece.index,
+            progress=progress,
+            segments=piece.transcript.segments,
+        )
+
+    async def _join_if_complete(self, event: AudioReady) -> Event | None:
+        job = await self._jobs.get(event.job_id)
+        if (
+            job is not None
+            and job.status is JobStatus.RECOGNIZING
+            and job.progress is not None
+            and job.progress.pieces_done >= event.piece_count
+        ):
+            return await self._join(job.job_id)
+        return await already_handled(self._jobs, event.job_id)
+
+    async def _join(self, job_id: str) -> Event | None:
+        job = await self._jobs.get(job_id)
+        pieces = await self._jobs.pieces(job_id)
+        if job is None or not pieces:
+            return await already_handled(self._jobs, job_id)
+        language = job.detected_language or pieces[0].transcript.language
+        transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
+        log.info("job %s: joined %d pieces", job_id, len(pieces))
+        return await self._done(job_id, transcript, sum(piece.engine_seconds for piece in pieces))
+
+
+def estimate_eta(progress: Progress, started: datetime | None, moment: datetime) -> float | None:
+    """Seconds until the rest of the audio is recognized, at the pace seen so far."""
+    if started is None or progress.audio_seconds_done <= 0:
+        return None
+    pace = progress.audio_seconds_done / max((moment - started).total_seconds(), 1e-3)
+    remaining = max(progress.audio_seconds_total - progress.audio_seconds_done, 0.0)
+    return round(remaining / pace, 1)
 
 
 @contextlib.asynccontextmanager
@@ -74,6 +191,7 @@ async def subscriptions(
         beam_size=settings.whisper_beam_size,
         vad_filter=settings.whisper_vad,
         word_timestamps=settings.whisper_word_timestamps,
+        batch_size=settings.whisper_batch_size,
         whisper_base_folder=base_folder,
         google_api_key=settings.google_api_key,
         openai_model=settings.openai_model,
@@ -85,13 +203,17 @@ async def subscriptions(
     await pool.start()
     try:
         handler = RecognizeHandler(
-            jobs, MediaPaths(settings.media_dir), pool, settings.recognition_timeout_seconds
+            jobs,
+            MediaPaths(settings.media_dir),
+            pool,
+            broker.publish,
+            settings.recognition_timeout_seconds,
         )
+        announced = noting_announcements(jobs)
         yield [
-            Subscription(
-                broker.topology.recognizers[engine], AudioReady, handler, settings.recognizer_slots
-            )
+            Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
             for engine in settings.engines
+            for queue in (broker.topology.recognizers[engine], broker.topology.pieces[engine])
         ]
     finally:
         await asyncio.to_thread(pool.close)

@@ -6,11 +6,13 @@ others carry on. A slot is reused only after it answered its last request cleanl
 """
 
 import asyncio
+import collections
 import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -19,6 +21,8 @@ from typing import Any
 
 from recognizer.engines import (
     UNSTEERED,
+    DetectsLanguage,
+    Engine,
     EngineConfig,
     EngineUnavailable,
     Steering,
@@ -36,10 +40,20 @@ START_TIMEOUT_SECONDS = 120
 
 @dataclass(frozen=True)
 class Request:
+    """Transcribe one WAV file."""
+
     audio: Path
     engine: str
     language: str
     steering: Steering = UNSTEERED
+
+
+@dataclass(frozen=True)
+class Detect:
+    """Tell the language of the first of `audios` in which somebody speaks (None if nobody)."""
+
+    audios: tuple[Path, ...]
+    engine: str
 
 
 class SlotCrashed(Exception):
@@ -61,17 +75,29 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
     with contextlib.suppress(EOFError, BrokenPipeError):
         conn.send(("ready", None))
         while True:
-            request: Request = conn.recv()
+            request: Request | Detect = conn.recv()
             try:
-                transcript = loaded[request.engine].transcribe(
-                    read_audio(request.audio), request.language, request.steering
-                )
+                answer: Transcript | str | None = _answer(loaded, request)
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))
             except Exception as error:
                 conn.send(("error", f"{type(error).__name__}: {error}"))
             else:
-                conn.send(("ok", transcript))
+                conn.send(("ok", answer))
+
+
+def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | str | None:
+    if isinstance(request, Request):
+        return loaded[request.engine].transcribe(
+            read_audio(request.audio), request.language, request.steering
+        )
+    engine = loaded[request.engine]
+    assert isinstance(engine, DetectsLanguage)
+    for audio in request.audios:
+        language = engine.detect_language(read_audio(audio))
+        if language is not None:
+            return language
+    return None
 
 
 def _resolve(future: "asyncio.Future[None]") -> None:
@@ -94,7 +120,7 @@ class Slot:
         if kind != "ready":
             raise EngineUnavailable(detail)
 
-    async def run(self, request: Request, timeout_seconds: float) -> Transcript:
+    async def run(self, request: Request | Detect, timeout_seconds: float) -> Any:
         self._conn.send(request)
         kind, detail = await self._receive(timeout_seconds)
         if kind == "retry":
@@ -104,7 +130,6 @@ class Slot:
                 ErrorCode.RECOGNITION_FAILED,
                 f"The speech engine could not process the audio: {detail}",
             )
-        assert isinstance(detail, Transcript)
         return detail
 
     async def _receive(self, timeout_seconds: float) -> tuple[str, Any]:
@@ -135,61 +160,124 @@ class Slot:
             self.kill()
 
 
-class SlotPool:
-    def __init__(
-        self, size: int, engines: tuple[str, ...], config: EngineConfig, niceness: int = 0
-    ) -> None:
-        self._size = size
-        self._engines = engines
-        self._config = config
-        self._niceness = niceness
-        self._idle: asyncio.Queue[Slot] = asyncio.Queue()
-        self._all: set[Slot] = set()
+class Reservation:
+    """One slot, held for one piece of work; the slot goes back to the pool when it is done."""
 
-    async def start(self) -> None:
-        """Start every slot and wait until each has its engines loaded; raises EngineUnavailable."""
-        for _ in range(self._size):
-            self._add(Slot(self._engines, self._config, self._niceness))
-        try:
-            await asyncio.gather(*(slot.wait_ready() for slot in self._all))
-        except BaseException:
-            self.close()
-            raise
-        log.info(
-            "%d slot(s) ready with %s (pid %d)", self._size, ", ".join(self._engines), os.getpid()
-        )
-
-    def _add(self, slot: Slot) -> None:
-        self._all.add(slot)
-        self._idle.put_nowait(slot)
+    def __init__(self, pool: "SlotPool", slot: Slot) -> None:
+        self._pool = pool
+        self._slot = slot
 
     async def transcribe(self, request: Request, timeout_seconds: float) -> Transcript:
-        slot = await self._idle.get()
+        transcript = await self._run(request, timeout_seconds)
+        assert isinstance(transcript, Transcript)
+        return transcript
+
+    async def detect_language(self, request: Detect, timeout_seconds: float) -> str | None:
+        language = await self._run(request, timeout_seconds)
+        assert language is None or isinstance(language, str)
+        return language
+
+    async def _run(self, request: Request | Detect, timeout_seconds: float) -> Any:
         try:
-            transcript = await slot.run(request, timeout_seconds)
+            return await self._slot.run(request, timeout_seconds)
         except (JobFailure, ServiceUnavailable):
-            # The slot answered cleanly: it is fit for the next request.
-            self._idle.put_nowait(slot)
-            raise
+            raise  # the slot answered cleanly: it is fit for the next request
         except TimeoutError as error:
-            await self._replace(slot)
+            self._slot = await self._pool.replace(self._slot)
             raise JobFailure(
                 ErrorCode.TIMEOUT, f"Recognition took longer than {timeout_seconds:.0f} s."
             ) from error
         except BaseException:
-            await self._replace(slot)
+            self._slot = await self._pool.replace(self._slot)
             raise
-        self._idle.put_nowait(slot)
-        return transcript
 
-    async def _replace(self, slot: Slot) -> None:
+    def release(self) -> None:
+        self._pool.release(self._slot)
+
+
+class SlotPool:
+    """Slots handed out one piece of work at a time; urgent work (a whole short recording)
+    gets the next free slot before pieces of long recordings that wait for one."""
+
+    def __init__(
+        self, size: int, engines: tuple[str, ...], config: EngineConfig, niceness: int = 0
+    ) -> None:
+        self.size = size
+        self._engines = engines
+        self._config = config
+        self._niceness = niceness
+        self._idle: list[Slot] = []
+        self._waiting: dict[bool, collections.deque[asyncio.Future[Slot]]] = {
+            True: collections.deque(),
+            False: collections.deque(),
+        }
+        self._all: set[Slot] = set()
+
+    async def start(self) -> None:
+        """Start every slot and wait until each has its engines loaded; raises EngineUnavailable."""
+        slots = [Slot(self._engines, self._config, self._niceness) for _ in range(self.size)]
+        self._all.update(slots)
+        try:
+            await asyncio.gather(*(slot.wait_ready() for slot in slots))
+        except BaseException:
+            self.close()
+            raise
+        self._idle.extend(slots)
+        log.info(
+            "%d slot(s) ready with %s (pid %d)", self.size, ", ".join(self._engines), os.getpid()
+        )
+
+    @property
+    def busy(self) -> int:
+        return self.size - len(self._idle)
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, urgent: bool = True) -> AsyncIterator[Reservation]:
+        """Wait for a free slot and hold it for the body of the `async with`."""
+        reservation = Reservation(self, await self._acquire(urgent))
+        try:
+            yield reservation
+        finally:
+            reservation.release()
+
+    async def transcribe(self, request: Request, timeout_seconds: float) -> Transcript:
+        async with self.reserve() as slot:
+            return await slot.transcribe(request, timeout_seconds)
+
+    async def _acquire(self, urgent: bool) -> Slot:
+        # A free slot means nobody is waiting: release() hands slots to waiters first.
+        if self._idle:
+            return self._idle.pop()
+        waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
+        self._waiting[urgent].append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(waiter.result())
+            else:
+                self._waiting[urgent].remove(waiter)
+            raise
+
+    def release(self, slot: Slot) -> None:
+        for urgent in (True, False):
+            waiting = self._waiting[urgent]
+            while waiting:
+                waiter = waiting.popleft()
+                if not waiter.done():
+                    waiter.set_result(slot)
+                    return
+        self._idle.append(slot)
+
+    async def replace(self, slot: Slot) -> Slot:
+        """Kill `slot` and start a fresh one in its place, models loaded."""
         # Waiting for the killed process to be reaped is blocking: keep it off the event loop.
         await asyncio.to_thread(slot.kill)
         self._all.discard(slot)
         replacement = Slot(self._engines, self._config, self._niceness)
         self._all.add(replacement)
         await replacement.wait_ready()
-        self._idle.put_nowait(replacement)
+        return replacement
 
     def close(self) -> None:
         for slot in self._all:

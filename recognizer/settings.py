@@ -20,6 +20,12 @@ class RecognizerSettings(CommonSettings):
         10, ge=0, le=19, description="Scheduling niceness of the engine processes."
     )
     whisper_beam_size: int = Field(5, ge=1)
+    whisper_batch_size: int = Field(
+        8,
+        ge=0,
+        description="Above 1, faster-whisper decodes that many stretches of speech at once"
+        " (its batched pipeline); 0 or 1 decodes them one after another.",
+    )
     whisper_word_timestamps: bool = Field(True, description="Time each word, not only segments.")
     whisper_vad: bool = Field(
         True, description="Skip non-speech first; without it Whisper hears words in silence."

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 EventT = TypeVar("EventT", bound=Event)
 Handler = Callable[[EventT], Awaitable[Event | None]]
+Publish = Callable[[Event], Awaitable[None]]
 
 PUBLISH_TIMEOUT_SECONDS = 10
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
@@ -54,6 +55,8 @@ class Subscription(Generic[EventT]):
     event_type: type[EventT]
     handler: Handler[EventT]
     prefetch: int
+    published: Publish | None = None
+    """Told of each event the handler returned, once the broker has confirmed it."""
 
 
 # The message being handled, for the rare handler that must know how it got here.
@@ -199,6 +202,8 @@ class Broker:
             next_event = await subscription.handler(event)
             if next_event is not None:
                 await self.publish(next_event)
+                if subscription.published is not None:
+                    await subscription.published(next_event)
         except asyncio.CancelledError:
             await _settle(message.nack(requeue=True))
             raise
@@ -253,18 +258,16 @@ class Broker:
         return int(declared.consumer_count or 0)
 
     async def watch(
-        self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[Event], None]
+        self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[str, bytes], None]
     ) -> None:
-        """Receive copies of events on a queue that lives only as long as this connection."""
+        """Receive copies of events (their routing key and body) on a queue that lives only as
+        long as this connection."""
         queue = await self.channel.declare_queue(name, exclusive=True, auto_delete=True)
         for routing_key in routing_keys:
             await queue.bind(self.exchange, routing_key)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            try:
-                on_event(Event.model_validate_json(message.body))
-            except ValidationError as error:
-                log.warning("ignoring a malformed event on %s: %s", name, error)
+            on_event(message.routing_key or "", message.body)
 
         await queue.consume(on_message, no_ack=True)
 

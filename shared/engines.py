@@ -11,6 +11,8 @@ GOOGLE = "google"
 OPENAI = "openai"
 GROQ = "groq"
 OFFLINE_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
+# Whisper models run here, which can tell the language of a piece of audio.
+LOCAL_WHISPER_ENGINES = (FASTER_WHISPER, WHISPER_BASE)
 KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI, GROQ)
 
 AUTO_LANGUAGE = "auto"

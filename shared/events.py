@@ -5,7 +5,10 @@ Consumers ignore fields they do not know, so a newer producer never breaks an ol
 
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.jobs import JOB_ID_PATTERN, Progress
+from shared.transcripts import Segment
 
 
 class Event(BaseModel):
@@ -13,7 +16,7 @@ class Event(BaseModel):
 
     routing_key: ClassVar[str]
     schema_version: int = 1
-    job_id: str
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
 
     @property
     def topic(self) -> str:
@@ -26,20 +29,50 @@ class MediaUploaded(Event):
 
 
 class AudioReady(Event):
-    """Routed by engine (`audio.ready.<engine>`), so each engine has a queue of its own."""
+    """One piece of a job's audio, ready to recognize; most jobs have one piece.
+
+    A whole recording is routed as `audio.ready.<engine>`, a piece of a longer one as
+    `audio.piece.<engine>`: each engine has its own queues, and the pieces of long recordings
+    have a queue of their own, so a short job never waits behind them."""
 
     routing_key: ClassVar[str] = "audio.ready"
+    piece_routing_key: ClassVar[str] = "audio.piece"
     engine: str
-    duration_seconds: float
+    duration_seconds: float = Field(description="The whole recording's length.")
     conversion_seconds: float | None = None
+    piece_index: int = Field(0, ge=0)
+    piece_count: int = Field(1, ge=1)
+    offset_seconds: float = Field(0.0, ge=0, description="Where the piece starts in the recording.")
+    piece_seconds: float | None = Field(None, description="The piece's length; None for a whole.")
 
     @staticmethod
-    def topic_for(engine: str) -> str:
-        return f"{AudioReady.routing_key}.{engine}"
+    def topic_for(engine: str, pieces: bool = False) -> str:
+        prefix = AudioReady.piece_routing_key if pieces else AudioReady.routing_key
+        return f"{prefix}.{engine}"
 
     @property
     def topic(self) -> str:
-        return self.topic_for(self.engine)
+        return self.topic_for(self.engine, pieces=self.piece_count > 1)
+
+    @property
+    def length_seconds(self) -> float:
+        return self.duration_seconds if self.piece_seconds is None else self.piece_seconds
+
+
+class RecognitionStarted(Event):
+    """A slot has started on the job's first piece."""
+
+    routing_key: ClassVar[str] = "recognition.started"
+
+
+class PieceRecognized(Event):
+    """One piece of a job of several is recognized; the segments are timed from the recording's
+    start."""
+
+    routing_key: ClassVar[str] = "piece.recognized"
+    piece_index: int
+    progress: Progress
+    segments: list[Segment]
 
 
 class TranscriptDone(Event):
@@ -50,3 +83,6 @@ class JobFailed(Event):
     routing_key: ClassVar[str] = "job.failed"
     code: str
     message: str
+
+
+FINISHED = (TranscriptDone.routing_key, JobFailed.routing_key)

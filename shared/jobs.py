@@ -5,7 +5,7 @@ job backwards or overwrite a finished one.
 """
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from shared.transcripts import Segment
+from shared.transcripts import Segment, Transcript
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -46,6 +46,8 @@ class ErrorCode(StrEnum):
     RETRIES_EXHAUSTED = "retries_exhausted"
     PROCESSING_ERROR = "processing_error"
     EXPIRED = "expired"
+    TOO_LONG = "too_long"
+    CANCELLED = "cancelled"
 
 
 class JobError(BaseModel):
@@ -61,6 +63,18 @@ class Callback(BaseModel):
     delivered_at: UtcDatetime | None = None
     error: str | None = Field(None, description="Why the last attempt failed.")
     gave_up: bool = Field(False, description="True once no further attempt will be made.")
+
+
+class Progress(BaseModel):
+    """How far recognition has come, in pieces of audio and in seconds of it."""
+
+    pieces_done: int = 0
+    pieces_total: int
+    audio_seconds_done: float = 0.0
+    audio_seconds_total: float
+    eta_seconds: float | None = Field(
+        None, description="Estimated seconds until done, from the pace so far; None until known."
+    )
 
 
 class Job(BaseModel):
@@ -84,6 +98,17 @@ class Job(BaseModel):
     confidence: float | None = None
     error: JobError | None = None
     callback: Callback | None = None
+    progress: Progress | None = Field(None, description="Set once the audio is cut into pieces.")
+    deadline_at: UtcDatetime | None = Field(
+        None,
+        description="When the job fails as `expired` if it has not finished; grows with the audio.",
+    )
+    audio_ready_at: UtcDatetime | None = Field(
+        None, description="When the last piece of audio was handed to the recognizers."
+    )
+    announced_at: UtcDatetime | None = Field(
+        None, description="When the broker confirmed the event announcing the job's end."
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     stage_times: dict[JobStatus, UtcDatetime] = Field(
@@ -108,9 +133,25 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class PieceResult(BaseModel):
+    """One piece's transcript, stored on its own until the last piece joins them all."""
+
+    job_id: str
+    index: int
+    offset_seconds: float
+    seconds: float
+    transcript: Transcript = Field(description="Timed from the start of the whole recording.")
+    engine_seconds: float = Field(description="Wall time the engine took for this piece.")
+    worker: str = Field(description="The recognizer that did it: host and process id.")
+
+
+_UNFINISHED = [str(status) for status in JobStatus if not status.is_final]
+
+
 class JobStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
+        self._pieces: AsyncCollection[dict[str, Any]] = client[database]["pieces"]
 
     async def create(
         self,
@@ -121,6 +162,7 @@ class JobStore:
         content_type: str | None,
         language: str,
         engine: str,
+        deadline_seconds: float,
         prompt: str | None = None,
         temperature: float | None = None,
         callback_url: str | None = None,
@@ -137,6 +179,7 @@ class JobStore:
             prompt=prompt,
             temperature=temperature,
             callback=Callback(url=callback_url) if callback_url else None,
+            deadline_at=created + timedelta(seconds=deadline_seconds),
             created_at=created,
             updated_at=created,
             stage_times={JobStatus.QUEUED: created},
@@ -151,6 +194,11 @@ class JobStore:
 
     async def delete(self, job_id: str) -> None:
         await self._jobs.delete_one({"_id": job_id})
+        await self.delete_pieces(job_id)
+
+    async def delete_pieces(self, job_id: str) -> None:
+        """Forget the pieces' transcripts; once the job is done, its own transcript has them."""
+        await self._pieces.delete_many({"job_id": job_id})
 
     async def advance(
         self,
@@ -182,6 +230,82 @@ class JobStore:
         error = JobError(code=code, message=message).model_dump()
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
+    async def note_announced(self, job_id: str) -> None:
+        """Record that the event announcing the job's end was confirmed by the broker."""
+        await self._jobs.update_one({"_id": job_id}, {"$set": {"announced_at": now()}})
+
+    async def plan_pieces(
+        self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
+    ) -> None:
+        """Record how the audio was cut, and move the deadline to what its length needs."""
+        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        await self._jobs.update_one(
+            {"_id": job_id, "status": {"$in": _UNFINISHED}},
+            {"$set": {"progress": progress.model_dump(), "deadline_at": deadline_at}},
+        )
+
+    async def audio_ready(self, job_id: str) -> None:
+        await self._jobs.update_one({"_id": job_id}, {"$set": {"audio_ready_at": now()}})
+
+    async def start_recognizing(self, job_id: str, **fields: Any) -> tuple[Job | None, bool]:
+        """The job, moved to `recognizing` if it was not yet, and whether this call moved it;
+        None (and False) when it has finished or is gone."""
+        job = await self.advance(
+            job_id, JobStatus.RECOGNIZING, allowed_from=(JobStatus.TRANSCODING,), **fields
+        )
+        if job is not None:
+            return job, True
+        job = await self.get(job_id)
+        if job is None or job.status is not JobStatus.RECOGNIZING:
+            return None, False
+        return job, False
+
+    async def claim_language(self, job_id: str, language: str) -> str:
+        """Set the job's language unless a piece already did; the language that holds."""
+        await self._jobs.update_one(
+            {"_id": job_id, "detected_language": None}, {"$set": {"detected_language": language}}
+        )
+        document = await self._jobs.find_one({"_id": job_id}, {"detected_language": 1})
+        held = document.get("detected_language") if document else None
+        return held or language
+
+    async def save_piece(self, piece: PieceResult) -> None:
+        await self._pieces.update_one(
+            {"_id": f"{piece.job_id}:{piece.index:05d}"},
+            {"$set": piece.model_dump()},
+            upsert=True,
+        )
+
+    async def is_recognized(self, job_id: str, index: int) -> bool:
+        found = await self._jobs.find_one(
+            {"_id": job_id, f"recognized_pieces.{index}": {"$exists": True}}, {"_id": 1}
+        )
+        return found is not None
+
+    async def count_piece(self, job_id: str, index: int, seconds: float) -> Job | None:
+        """Count a saved piece into the job's progress, once however often it is delivered;
+        the job after, or None if this piece was counted before."""
+        document = await self._jobs.find_one_and_update(
+            {"_id": job_id, f"recognized_pieces.{index}": {"$exists": False}},
+            {
+                "$set": {f"recognized_pieces.{index}": seconds, "updated_at": now()},
+                "$inc": {"progress.pieces_done": 1, "progress.audio_seconds_done": seconds},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_job(document) if document else None
+
+    async def set_eta(self, job_id: str, eta_seconds: float | None) -> None:
+        await self._jobs.update_one(
+            {"_id": job_id, "status": {"$in": _UNFINISHED}},
+            {"$set": {"progress.eta_seconds": eta_seconds}},
+        )
+
+    async def pieces(self, job_id: str) -> list[PieceResult]:
+        """The pieces recognized so far, in the order they are heard."""
+        cursor = self._pieces.find({"job_id": job_id}, {"_id": 0}).sort("index", 1)
+        return [PieceResult.model_validate(document) async for document in cursor]
+
     async def record_callback(
         self, job_id: str, *, delivered: bool, error: str | None = None, gave_up: bool = False
     ) -> None:
@@ -193,19 +317,42 @@ class JobStore:
             {"_id": job_id}, {"$inc": {"callback.attempts": 1}, "$set": outcome}
         )
 
-    async def unfinished_since(self, cutoff: datetime, limit: int = 500) -> list[str]:
-        """Ids of jobs created before `cutoff` that are still under way."""
-        unfinished = [str(status) for status in JobStatus if not status.is_final]
+    async def overdue(self, moment: datetime) -> list[str]:
+        """Ids of jobs still under way whose deadline has passed at `moment`."""
+        cursor = self._jobs.find({"status": {"$in": _UNFINISHED}}, {"deadline_at": 1})
+        return [
+            document["_id"]
+            async for document in cursor
+            if _before(document.get("deadline_at"), moment)
+        ]
+
+    async def unannounced(self, before: datetime) -> list[Job]:
+        """Jobs that ended before `before` without their end being announced (the event was not
+        confirmed, or the worker died in between)."""
+        finished = [str(status) for status in JobStatus if status.is_final]
         cursor = self._jobs.find(
-            {"status": {"$in": unfinished}, "created_at": {"$lt": cutoff}}, {"_id": 1}
-        ).limit(limit)
-        return [document["_id"] async for document in cursor]
+            {"status": {"$in": finished}, "announced_at": None}, {"segments": 0}
+        )
+        return [
+            _to_job(document)
+            async for document in cursor
+            if _before(document.get("updated_at"), before)
+        ]
 
     async def ensure_indexes(self) -> None:
-        await self._jobs.create_index([("status", 1), ("created_at", 1)])
+        await self._jobs.create_index([("status", 1)])
+        await self._pieces.create_index([("job_id", 1), ("index", 1)])
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
+
+
+def _before(moment: Any, limit: datetime) -> bool:
+    """Whether a stored date is before `limit`. Compared here, not in the query: the MongoDB
+    stand-in keeps dates written by `$set` as strings, which a range query does not compare."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return isinstance(moment, datetime) and _as_utc(moment) < limit
 
 
 def _to_job(document: dict[str, Any]) -> Job:

@@ -1,6 +1,7 @@
 """What every stage does when a job ends or was already handled, so redeliveries stay harmless."""
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from shared.events import Event, JobFailed, TranscriptDone
 from shared.jobs import Job, JobFailure, JobStatus, JobStore
@@ -18,11 +19,14 @@ def final_event(job: Job) -> Event | None:
 
 
 async def already_handled(jobs: JobStore, job_id: str) -> Event | None:
-    """For a message whose job has moved on: re-announce it if finished (delivery is at least
-    once, so the first announcement may have been lost with a crash), else drop the message."""
+    """For a message whose job has moved on: announce its end if that was never confirmed
+    (the worker that finished it may have died before), else drop the message."""
     job = await jobs.get(job_id)
     if job is None:
         log.warning("job %s: no such job; dropping the message", job_id)
+        return None
+    if job.announced_at is not None:
+        log.info("job %s: already %s and announced; nothing to do", job_id, job.status)
         return None
     log.info("job %s: already %s; nothing to do", job_id, job.status)
     return final_event(job)
@@ -34,3 +38,14 @@ async def fail_job(jobs: JobStore, job_id: str, failure: JobFailure) -> Event | 
     if job is None:
         return await already_handled(jobs, job_id)
     return final_event(job)
+
+
+def noting_announcements(jobs: JobStore) -> Callable[[Event], Awaitable[None]]:
+    """For `Subscription.published`: record on the job that its end was announced, so later
+    redeliveries do not announce it again."""
+
+    async def note(event: Event) -> None:
+        if isinstance(event, (TranscriptDone, JobFailed)):
+            await jobs.note_announced(event.job_id)
+
+    return note

@@ -46,7 +46,18 @@ class CommonSettings(BaseSettings):
         description="Comma-separated waits before each retry of a transient failure.",
     )
     job_deadline_seconds: float = Field(
-        3600, gt=0, description="A job not finished this long after upload fails as `expired`."
+        3600,
+        gt=0,
+        description="A job not finished this long after upload (plus the allowance per audio"
+        " second) fails as `expired`.",
+    )
+    deadline_seconds_per_audio_second: float = Field(
+        1.0,
+        ge=0,
+        description="What each second of audio adds to the job's deadline once its length is known.",
+    )
+    max_audio_seconds: float = Field(
+        4 * 3600, gt=0, description="Longer media fails with `too_long` before any work is done."
     )
     engines: Annotated[tuple[str, ...], *CommaSeparated] = Field(
         OFFLINE_ENGINES, description="Comma-separated engines a recognizer serves."

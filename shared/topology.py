@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engines import KNOWN_ENGINES
-from shared.events import AudioReady, JobFailed, MediaUploaded, TranscriptDone
+from shared.events import FINISHED, AudioReady, MediaUploaded
 from shared.settings import CommonSettings
 
 # RabbitMQ's default exchange routes a message to the queue named by its routing key.
@@ -33,6 +33,8 @@ class Topology:
     transcoder: QueueSpec
     recognizers: dict[str, QueueSpec]
     """One queue per engine, so each engine's pool of recognizers scales on its own."""
+    pieces: dict[str, QueueSpec]
+    """Per engine, the pieces of recordings cut in several, apart so short jobs pass them."""
     janitor_delay: QueueSpec
     janitor: QueueSpec
     callbacks: QueueSpec
@@ -42,7 +44,13 @@ class Topology:
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
-        return self.transcoder, *self.recognizers.values(), self.janitor, self.callbacks
+        return (
+            self.transcoder,
+            *self.recognizers.values(),
+            *self.pieces.values(),
+            self.janitor,
+            self.callbacks,
+        )
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
@@ -96,7 +104,14 @@ def build_topology(settings: CommonSettings) -> Topology:
         )
         for engine in KNOWN_ENGINES
     }
-    finished = (TranscriptDone.routing_key, JobFailed.routing_key)
+    pieces = {
+        engine: _work_queue(
+            f"{ns}.{AudioReady.topic_for(engine, pieces=True)}--recognizer",
+            settings,
+            (AudioReady.topic_for(engine, pieces=True),),
+        )
+        for engine in KNOWN_ENGINES
+    }
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
@@ -107,14 +122,15 @@ def build_topology(settings: CommonSettings) -> Topology:
             "x-dead-letter-exchange": DEFAULT_EXCHANGE,
             "x-dead-letter-routing-key": janitor.name,
         },
-        routing_keys=finished,
+        routing_keys=FINISHED,
     )
-    callbacks = _work_queue(f"{ns}.job.finished--gateway", settings, finished)
-    work_queues = (transcoder, *recognizers.values(), janitor, callbacks)
+    callbacks = _work_queue(f"{ns}.job.finished--gateway", settings, FINISHED)
+    work_queues = (transcoder, *recognizers.values(), *pieces.values(), janitor, callbacks)
     return Topology(
         exchange=f"{ns}.events",
         transcoder=transcoder,
         recognizers=recognizers,
+        pieces=pieces,
         janitor_delay=janitor_delay,
         janitor=janitor,
         callbacks=callbacks,

@@ -1,7 +1,7 @@
 """Timed transcripts: segments with start and end seconds, words where the engine gives them,
 and the subtitle formats made from them."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,42 @@ class Transcript(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
     confidence: float | None = Field(
         None, description="The engine's own probability that the text is right, from 0 to 1."
+    )
+
+
+def shifted(transcript: Transcript, offset_seconds: float) -> Transcript:
+    """`transcript` of a piece, timed from the start of the recording the piece was cut from."""
+    if not offset_seconds:
+        return transcript
+
+    def shift_word(word: Word) -> Word:
+        return word.model_copy(
+            update={"start": word.start + offset_seconds, "end": word.end + offset_seconds}
+        )
+
+    segments = [
+        segment.model_copy(
+            update={
+                "start": segment.start + offset_seconds,
+                "end": segment.end + offset_seconds,
+                "words": [shift_word(word) for word in segment.words],
+            }
+        )
+        for segment in transcript.segments
+    ]
+    return transcript.model_copy(update={"segments": segments})
+
+
+def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcript:
+    """One transcript of consecutive pieces, each given with its length in seconds; the
+    confidence is the pieces' own, weighted by how long each piece lasts."""
+    rated = [(seconds, t.confidence) for t, seconds in pieces if t.confidence is not None]
+    total = sum(seconds for seconds, _ in rated)
+    return Transcript(
+        text=" ".join(t.text for t, _ in pieces if t.text),
+        language=language,
+        segments=[segment for t, _ in pieces for segment in t.segments],
+        confidence=sum(s * c for s, c in rated) / total if total > 0 else None,
     )
 
 

@@ -1,5 +1,6 @@
 """Real test media, made with espeak-ng and ffmpeg."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,37 @@ PARAGRAPH = " ".join(
         "Dinner will be served at seven, followed by music in the garden.",
     ]
 )
+# About two and a half minutes of varied speech, for recordings cut into pieces.
+STORY = " ".join(
+    [
+        "Every spring the village by the lake holds a market that lasts three days.",
+        "Farmers bring cheese, honey and bread, and the baker sells out before noon.",
+        "Children run between the stalls while their parents argue about the price of apples.",
+        "Last year a storm came across the water on the second afternoon.",
+        "The wind tore the canvas from two tents and scattered paper bags across the square.",
+        "Nobody was hurt, but the musicians had to carry their drums into the church.",
+        "They played there until the rain stopped, and the priest did not seem to mind.",
+        "On the third day the sun returned and the square was full again by nine o'clock.",
+        "A woman from the city bought forty jars of plum jam for her restaurant.",
+        "The mayor gave a short speech about the new bridge over the northern river.",
+        "Work on the bridge should begin in August and finish before the first snow.",
+        "Engineers have tested the soil on both banks and found it firm enough.",
+        "The old ferry will keep running until the last beam is in place.",
+        "Its captain has crossed the river every morning for thirty one years.",
+        "He says he will miss the early light on the water more than anything else.",
+        "In the evening the families gathered for a long dinner under the chestnut trees.",
+        "Someone brought a violin, someone else a guitar, and the singing went on late.",
+        "By midnight only the cleaners were left, sweeping the square by lamplight.",
+        "The next morning the stalls were gone, as if the market had been a dream.",
+        "Only a few paper lanterns still hung from the branches above the fountain.",
+        "The school will close for two weeks in July while the roof is repaired.",
+        "Teachers have asked parents to collect books and coats before the holiday.",
+        "A new library will open on the ground floor when the builders have finished.",
+        "It will have a reading room, six computers and a garden for quiet study.",
+        "Volunteers are still needed to paint the fence and plant the flower beds.",
+    ]
+)
+
 # Words tiny.en recognizes in espeak-ng's voice run after run.
 EXPECTED_WORDS = ("send", "quarterly", "report", "finance", "friday")
 
@@ -63,4 +95,9 @@ def silence(wav: Path, seconds: float) -> Path:
 
 
 def words_of(text: str) -> set[str]:
-    return {word.strip(".,!?;:'\"").lower() for word in text.split()}
+    return set(word_list(text))
+
+
+def word_list(text: str) -> list[str]:
+    """The words of `text`, lower case, without punctuation or hyphens."""
+    return [word for word in re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()]

@@ -7,6 +7,7 @@ because pydub's decoder would hold the whole decoded track in memory at its orig
 import contextlib
 import json
 import subprocess
+import uuid
 import wave
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ from shared.jobs import ErrorCode, JobFailure
 SAMPLE_RATE = 16_000
 
 
-def probe_streams(source: Path) -> list[dict[str, Any]]:
+def probe_audio(source: Path) -> float | None:
+    """Check that `source` has an audio track and return its duration as the container
+    declares it (None when it does not say)."""
     try:
         info = mediainfo_json(str(source))
     except (json.JSONDecodeError, OSError, KeyError, IndexError) as error:
@@ -26,19 +29,27 @@ def probe_streams(source: Path) -> list[dict[str, Any]]:
     streams: list[dict[str, Any]] = info.get("streams") or []
     if not streams:
         raise _undecodable()
-    return streams
-
-
-def to_wav(source: Path, target: Path, timeout_seconds: float) -> float:
-    """Convert `source` into `target` and return the audio's duration in seconds."""
-    streams = probe_streams(source)
-    if not any(stream.get("codec_type") == "audio" for stream in streams):
+    audio = [stream for stream in streams if stream.get("codec_type") == "audio"]
+    if not audio:
         raise JobFailure(
             ErrorCode.NO_AUDIO, "The file has no audio track, so there is nothing to transcribe."
         )
+    declared = audio[0].get("duration") or (info.get("format") or {}).get("duration")
+    try:
+        return float(declared) if declared is not None else None
+    except ValueError:
+        return None
+
+
+def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: float) -> float:
+    """Convert `source` into `target` and return the audio's duration in seconds."""
+    declared = probe_audio(source)
+    if declared is not None and declared > max_seconds:
+        raise too_long(declared, max_seconds)
     target.parent.mkdir(parents=True, exist_ok=True)
     # A half-written WAV must never be mistaken for a finished one: write aside, then rename.
-    partial = target.with_name(target.name + ".part")
+    # Each attempt has its own, so a retry never writes into the file of one still running.
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
     command = [
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-i", str(source),
@@ -56,8 +67,25 @@ def to_wav(source: Path, target: Path, timeout_seconds: float) -> float:
     except (subprocess.CalledProcessError, wave.Error, EOFError) as error:
         partial.unlink(missing_ok=True)
         raise _undecodable() from error
+    if duration > max_seconds:
+        partial.unlink(missing_ok=True)
+        raise too_long(duration, max_seconds)
     partial.replace(target)
     return duration
+
+
+def too_long(seconds: float, max_seconds: float) -> JobFailure:
+    return JobFailure(
+        ErrorCode.TOO_LONG,
+        f"The recording lasts {_clock(seconds)}; this service takes at most {_clock(max_seconds)}."
+        " Split it, or ask the operators to raise STT_MAX_AUDIO_SECONDS.",
+    )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def wav_duration(path: Path) -> float:

@@ -1,32 +1,46 @@
 import asyncio
 import contextlib
+import functools
+import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
 
-from shared.broker import Broker, Subscription
+from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
-from shared.jobs import JobFailure, JobStatus, JobStore
+from shared.jobs import Job, JobFailure, JobStatus, JobStore
 from shared.media import MediaPaths
-from shared.pipeline import already_handled, fail_job
+from shared.pipeline import already_handled, fail_job, noting_announcements
 from transcoder.convert import to_wav
+from transcoder.pieces import Piece, plan_pieces, write_piece
 from transcoder.settings import TranscoderSettings
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class TranscodeHandler:
+    """Converts the upload to WAV, cuts it at pauses and hands each piece to the recognizers
+    as soon as it is written."""
+
     def __init__(
         self,
         jobs: JobStore,
         media: MediaPaths,
         executor: ThreadPoolExecutor,
-        timeout_seconds: float,
+        publish: Publish,
+        settings: TranscoderSettings,
     ) -> None:
         self._jobs = jobs
         self._media = media
         self._executor = executor
-        self._timeout_seconds = timeout_seconds
+        self._publish = publish
+        self._settings = settings
 
     async def __call__(self, event: MediaUploaded) -> Event | None:
         job = await self._jobs.advance(
@@ -35,24 +49,71 @@ class TranscodeHandler:
             allowed_from=(JobStatus.QUEUED, JobStatus.TRANSCODING),
         )
         if job is None:
-            return await already_handled(self._jobs, event.job_id)
+            job = await self._jobs.get(event.job_id)
+            # A transcoder that died while handing out pieces leaves a job being recognized
+            # with pieces missing: hand them all out again (recognized ones are skipped).
+            if job is None or job.status is not JobStatus.RECOGNIZING or job.audio_ready_at:
+                return await already_handled(self._jobs, event.job_id)
         started = time.perf_counter()
+        whole = self._media.whole_audio(job.job_id)
         try:
-            duration = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
+            duration = await self._run(
                 to_wav,
                 self._media.upload(job.job_id),
-                self._media.audio(job.job_id),
-                self._timeout_seconds,
+                whole,
+                self._settings.transcode_timeout_seconds,
+                self._settings.max_audio_seconds,
             )
+            pieces = await self._run(plan_pieces, whole, self._settings.piece_seconds)
         except JobFailure as failure:
             return await fail_job(self._jobs, job.job_id, failure)
-        return AudioReady(
-            job_id=job.job_id,
-            engine=job.engine,
-            duration_seconds=duration,
-            conversion_seconds=time.perf_counter() - started,
+        conversion_seconds = time.perf_counter() - started
+        await self._jobs.plan_pieces(
+            job.job_id,
+            pieces=len(pieces),
+            audio_seconds=duration,
+            deadline_at=self._deadline(job, duration),
         )
+        for piece in pieces:
+            await self._hand_out(job, piece, len(pieces), duration, conversion_seconds)
+        await self._run(whole.unlink, missing_ok=True)
+        await self._jobs.audio_ready(job.job_id)
+        if len(pieces) > 1:
+            log.info("job %s: %.0f s of audio in %d pieces", job.job_id, duration, len(pieces))
+        return None
+
+    async def _hand_out(
+        self, job: Job, piece: Piece, count: int, duration: float, conversion_seconds: float
+    ) -> None:
+        target = self._media.piece(job.job_id, piece.index)
+        whole = self._media.whole_audio(job.job_id)
+        if count == 1:
+            await self._run(whole.replace, target)
+        else:
+            await self._run(write_piece, whole, piece, target)
+        await self._publish(
+            AudioReady(
+                job_id=job.job_id,
+                engine=job.engine,
+                duration_seconds=duration,
+                conversion_seconds=conversion_seconds,
+                piece_index=piece.index,
+                piece_count=count,
+                offset_seconds=piece.offset_seconds,
+                piece_seconds=piece.seconds,
+            )
+        )
+
+    def _deadline(self, job: Job, duration: float) -> datetime:
+        allowance = (
+            self._settings.job_deadline_seconds
+            + duration * self._settings.deadline_seconds_per_audio_second
+        )
+        return job.created_at + timedelta(seconds=allowance)
+
+    async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
 
 @contextlib.asynccontextmanager
@@ -66,9 +127,13 @@ async def subscriptions(
     os.nice(settings.transcoder_niceness)
     # ffmpeg does the work in its own process; these threads only wait for it.
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
-        handler = TranscodeHandler(jobs, media, executor, settings.transcode_timeout_seconds)
+        handler = TranscodeHandler(jobs, media, executor, broker.publish, settings)
         yield [
             Subscription(
-                broker.topology.transcoder, MediaUploaded, handler, settings.transcoder_concurrency
+                broker.topology.transcoder,
+                MediaUploaded,
+                handler,
+                settings.transcoder_concurrency,
+                published=noting_announcements(jobs),
             )
         ]

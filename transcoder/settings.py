@@ -9,3 +9,9 @@ class TranscoderSettings(CommonSettings):
     transcoder_niceness: int = Field(
         10, ge=0, le=19, description="Scheduling niceness of the transcoder and its ffmpeg runs."
     )
+    piece_seconds: float = Field(
+        60,
+        ge=5,
+        description="Longer recordings are cut at pauses into pieces of at most this many seconds,"
+        " recognized in parallel.",
+    )

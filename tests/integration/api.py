@@ -49,6 +49,8 @@ class EventStream:
     content_type: str
     statuses: list[dict[str, Any]] = field(default_factory=list)
     """The data of each `status` event: the job document."""
+    progress: list[dict[str, Any]] = field(default_factory=list)
+    """The data of each `progress` event: progress and the segments of a piece."""
     comments: int = 0
 
 
@@ -67,6 +69,7 @@ async def follow(client: httpx.AsyncClient, job_id: str, within: float = 90) -> 
             elif line.startswith("event: "):
                 event = line.removeprefix("event: ")
             elif line.startswith("data: "):
-                assert event == "status", line
-                stream.statuses.append(json.loads(line.removeprefix("data: ")))
+                data = json.loads(line.removeprefix("data: "))
+                assert event in ("status", "progress"), line
+                (stream.statuses if event == "status" else stream.progress).append(data)
     return stream

@@ -13,6 +13,15 @@ from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
 
+# Job ids of the messages these tests send (events carry well-formed job ids only).
+FIRST = "1" * 32
+POISON = "2" * 32
+FINISHED = "3" * 32
+QUICK = "4" * 32
+SLOW = "5" * 32
+FLAKY = "6" * 32
+PATIENT = "7" * 32
+
 
 @pytest.fixture
 async def broker(settings: CommonSettings) -> AsyncIterator[Broker]:
@@ -49,14 +58,14 @@ async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker)
         return AudioReady(job_id=event.job_id, engine="sphinx", duration_seconds=1.5)
 
     await broker.consume(Subscription(topology.transcoder, MediaUploaded, handler, prefetch=1))
-    await broker.publish(MediaUploaded(job_id="job-1"))
+    await broker.publish(MediaUploaded(job_id=FIRST))
     successor = await take(broker, topology.recognizers["sphinx"].name)
     assert AudioReady.model_validate_json(successor.body) == AudioReady(
-        job_id="job-1", engine="sphinx", duration_seconds=1.5
+        job_id=FIRST, engine="sphinx", duration_seconds=1.5
     )
     assert await depth(broker, topology.recognizers["faster-whisper"].name) == 0
     assert successor.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
-    assert handled == ["job-1"]
+    assert handled == [FIRST]
     await broker.stop_consuming(grace_seconds=5)
     assert await depth(broker, topology.transcoder.name) == 0
 
@@ -73,9 +82,9 @@ async def test_a_message_that_keeps_failing_is_parked_after_the_delivery_limit(
         raise RuntimeError("boom")
 
     await broker.consume(Subscription(spec, MediaUploaded, crashing, prefetch=1))
-    await broker.publish(MediaUploaded(job_id="poison"))
+    await broker.publish(MediaUploaded(job_id=POISON))
     parked = await take(broker, parking_queue(spec.name))
-    assert MediaUploaded.model_validate_json(parked.body).job_id == "poison"
+    assert MediaUploaded.model_validate_json(parked.body).job_id == POISON
     assert attempts == settings.delivery_limit + 1
     assert not gave_up_retrying(parked)
 
@@ -101,11 +110,11 @@ async def test_finished_jobs_reach_the_janitor_only_after_the_cleanup_delay(
     broker: Broker, settings: CommonSettings
 ) -> None:
     published = time.monotonic()
-    await broker.publish(TranscriptDone(job_id="job-2"))
+    await broker.publish(TranscriptDone(job_id=FINISHED))
     assert await depth(broker, broker.topology.janitor.name) == 0
     message = await take(broker, broker.topology.janitor.name, within=10)
     waited = time.monotonic() - published
-    assert Event.model_validate_json(message.body).job_id == "job-2"
+    assert Event.model_validate_json(message.body).job_id == FINISHED
     assert settings.cleanup_delay_seconds - 0.1 <= waited <= settings.cleanup_delay_seconds + 1.5
 
 
@@ -116,17 +125,17 @@ async def test_stopping_waits_for_work_in_hand_and_hands_back_what_overruns(
     finished: list[str] = []
 
     async def handler(event: MediaUploaded) -> None:
-        await asyncio.sleep(0.3 if event.job_id == "quick" else 30)
+        await asyncio.sleep(0.3 if event.job_id == QUICK else 30)
         finished.append(event.job_id)
 
     await broker.consume(Subscription(spec, MediaUploaded, handler, prefetch=2))
-    await broker.publish(MediaUploaded(job_id="quick"))
-    await broker.publish(MediaUploaded(job_id="slow"))
+    await broker.publish(MediaUploaded(job_id=QUICK))
+    await broker.publish(MediaUploaded(job_id=SLOW))
     await asyncio.sleep(0.1)
     await broker.stop_consuming(grace_seconds=1)
-    assert finished == ["quick"]
+    assert finished == [QUICK]
     handed_back = await take(broker, spec.name)
-    assert MediaUploaded.model_validate_json(handed_back.body).job_id == "slow"
+    assert MediaUploaded.model_validate_json(handed_back.body).job_id == SLOW
     assert handed_back.redelivered
 
 
@@ -142,7 +151,7 @@ async def test_a_transient_failure_is_retried_after_a_delay(
             raise ServerSelectionTimeoutError("database away")
 
     await broker.consume(Subscription(spec, MediaUploaded, flaky, prefetch=1))
-    await broker.publish(MediaUploaded(job_id="flaky"))
+    await broker.publish(MediaUploaded(job_id=FLAKY))
     deadline = time.monotonic() + 10
     while len(seen) < 3:
         assert time.monotonic() < deadline, f"only {len(seen)} attempts"
@@ -167,7 +176,7 @@ async def test_a_message_is_parked_once_its_retries_run_out(
         raise ServerSelectionTimeoutError("database away")
 
     await broker.consume(Subscription(spec, MediaUploaded, always_away, prefetch=1))
-    await broker.publish(MediaUploaded(job_id="patient"))
+    await broker.publish(MediaUploaded(job_id=PATIENT))
     parked = await take(broker, parking_queue(spec.name), within=10)
     assert attempts == len(settings.retry_delays_seconds) + 1
     assert retries_of(parked) == len(settings.retry_delays_seconds)

@@ -1,13 +1,17 @@
 """The job store over the MongoDB wire protocol."""
 
-from shared.jobs import ErrorCode, JobStatus, JobStore, new_job_id
+import asyncio
+from datetime import timedelta
+
+from shared.jobs import ErrorCode, JobStatus, JobStore, PieceResult, new_job_id, now
+from shared.transcripts import Segment, Transcript
 
 
 async def new_job(jobs: JobStore) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-        engine="sphinx",
+        engine="sphinx", deadline_seconds=3600,
     )  # fmt: skip
     return job_id
 
@@ -65,7 +69,7 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
     job_id = new_job_id()
     await jobs.create(
         job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
-        callback_url="https://example.com/hook",
+        callback_url="https://example.com/hook", deadline_seconds=3600,
     )  # fmt: skip
     await jobs.record_callback(job_id, delivered=False, error="the receiver answered 503")
     failed_once = await jobs.get(job_id)
@@ -84,3 +88,95 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
     assert delivered.callback.delivered_at is not None
     assert delivered.callback.error is None
     assert not delivered.callback.gave_up
+
+
+async def recognizing(jobs: JobStore, pieces: int) -> str:
+    job_id = await new_job(jobs)
+    await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
+    deadline = now() + timedelta(hours=2)
+    await jobs.plan_pieces(job_id, pieces=pieces, audio_seconds=pieces * 10.0, deadline_at=deadline)
+    return job_id
+
+
+async def test_the_first_piece_to_start_moves_the_job_and_says_so(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=3)
+    first, moved = await jobs.start_recognizing(job_id, duration_seconds=30.0)
+    second, moved_again = await jobs.start_recognizing(job_id, duration_seconds=30.0)
+    assert (moved, moved_again) == (True, False)
+    assert first is not None
+    assert second is not None
+    assert second.stage_times[JobStatus.RECOGNIZING] == first.stage_times[JobStatus.RECOGNIZING]
+
+
+async def test_a_piece_counts_once_however_often_it_is_delivered(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=3)
+    counted = await jobs.count_piece(job_id, 1, 10.0)
+    again = await jobs.count_piece(job_id, 1, 10.0)
+    assert counted is not None
+    assert counted.progress is not None
+    assert (counted.progress.pieces_done, counted.progress.audio_seconds_done) == (1, 10.0)
+    assert again is None
+    assert await jobs.is_recognized(job_id, 1)
+    assert not await jobs.is_recognized(job_id, 0)
+
+
+async def test_of_two_last_pieces_counted_at_once_exactly_one_completes_the_set(
+    jobs: JobStore,
+) -> None:
+    for _ in range(5):
+        job_id = await recognizing(jobs, pieces=3)
+        await jobs.count_piece(job_id, 0, 10.0)
+        results = await asyncio.gather(
+            jobs.count_piece(job_id, 1, 10.0), jobs.count_piece(job_id, 2, 10.0)
+        )
+        done = [job.progress.pieces_done for job in results if job and job.progress]
+        assert sorted(done) == [2, 3]
+
+
+async def test_the_first_language_claimed_holds_for_every_piece(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=2)
+    assert await jobs.claim_language(job_id, "de") == "de"
+    assert await jobs.claim_language(job_id, "nl") == "de"
+
+
+async def test_pieces_read_back_in_order_and_are_deleted_with_the_job(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=3)
+    for index in (2, 0, 1, 0):
+        text = f"piece {index}"
+        transcript = Transcript(
+            text=text,
+            language="en",
+            segments=[Segment(start=index * 10, end=index * 10 + 1, text=text)],
+        )
+        await jobs.save_piece(
+            PieceResult(
+                job_id=job_id,
+                index=index,
+                offset_seconds=index * 10.0,
+                seconds=10.0,
+                transcript=transcript,
+                engine_seconds=0.5,
+                worker="test",
+            )
+        )
+    pieces = await jobs.pieces(job_id)
+    assert [piece.transcript.text for piece in pieces] == ["piece 0", "piece 1", "piece 2"]
+    await jobs.delete(job_id)
+    assert await jobs.pieces(job_id) == []
+
+
+async def test_only_unfinished_jobs_past_their_own_deadline_are_overdue(jobs: JobStore) -> None:
+    later = await recognizing(jobs, pieces=1)
+    past = await new_job(jobs)
+    await jobs.plan_pieces(
+        past, pieces=1, audio_seconds=1, deadline_at=now() - timedelta(seconds=1)
+    )
+    finished = await new_job(jobs)
+    await jobs.plan_pieces(
+        finished, pieces=1, audio_seconds=1, deadline_at=now() - timedelta(seconds=1)
+    )
+    await jobs.fail(finished, ErrorCode.NO_AUDIO, "none")
+    overdue = await jobs.overdue(now())
+    assert past in overdue
+    assert later not in overdue
+    assert finished not in overdue

@@ -25,3 +25,14 @@ def test_only_files_older_than_the_limit_are_stale(tmp_path: Path) -> None:
     assert delete_stale_files((uploads, audio), older_than_seconds=600) == 1
     assert not old.exists()
     assert fresh.exists()
+
+
+def test_a_stale_folder_of_pieces_goes_with_its_pieces(tmp_path: Path) -> None:
+    audio = tmp_path / "audio"
+    job = audio / ("a" * 32)
+    job.mkdir(parents=True)
+    (job / "piece-00000.wav").write_bytes(b"x")
+    an_hour_ago = time.time() - 3600
+    os.utime(job, (an_hour_ago, an_hour_ago))
+    assert delete_stale_files((audio,), older_than_seconds=600) == 1
+    assert not job.exists()

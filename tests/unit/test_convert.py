@@ -13,19 +13,19 @@ def test_media_becomes_16k_mono_16bit_wav(
     clips: dict[str, Path], tmp_path: Path, kind: str
 ) -> None:
     target = tmp_path / "out.wav"
-    duration = to_wav(clips[kind], target, timeout_seconds=60)
+    duration = to_wav(clips[kind], target, timeout_seconds=60, max_seconds=3600)
     with wave.open(str(target)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (16000, 1, 2)
         assert audio.getnframes() / 16000 == pytest.approx(duration)
     with wave.open(str(clips["wav"])) as original:
         assert duration == pytest.approx(original.getnframes() / original.getframerate(), abs=0.1)
-    assert not target.with_name("out.wav.part").exists()
+    assert list(tmp_path.glob("*.part")) == []
 
 
 def test_video_without_audio_fails_with_no_audio(tmp_path: Path) -> None:
     source = media.video_without_audio(tmp_path / "silent.mp4")
     with pytest.raises(JobFailure) as failure:
-        to_wav(source, tmp_path / "out.wav", timeout_seconds=60)
+        to_wav(source, tmp_path / "out.wav", timeout_seconds=60, max_seconds=3600)
     assert failure.value.code is ErrorCode.NO_AUDIO
 
 
@@ -40,7 +40,19 @@ def test_damaged_media_fails_as_undecodable(
         source.write_bytes(clips["mp4"].read_bytes()[:3000])
     target = tmp_path / "out.wav"
     with pytest.raises(JobFailure) as failure:
-        to_wav(source, target, timeout_seconds=60)
+        to_wav(source, target, timeout_seconds=60, max_seconds=3600)
     assert failure.value.code is ErrorCode.UNDECODABLE_MEDIA
     assert not target.exists()
-    assert not target.with_name("out.wav.part").exists()
+    assert list(tmp_path.glob("*.part")) == []
+
+
+@pytest.mark.parametrize("kind", ["wav", "mp3"])
+def test_media_over_the_maximum_length_fails_as_too_long(
+    clips: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    target = tmp_path / "out.wav"
+    with pytest.raises(JobFailure) as failure:
+        to_wav(clips[kind], target, timeout_seconds=60, max_seconds=2)
+    assert failure.value.code is ErrorCode.TOO_LONG
+    assert "at most 0:00:02" in failure.value.message
+    assert list(tmp_path.iterdir()) == []

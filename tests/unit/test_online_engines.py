@@ -29,7 +29,7 @@ CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=1, googl
 @pytest.fixture(scope="module")
 def speech_wav(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("online") / "speech.wav"
-    to_wav(clips["wav"], target, timeout_seconds=60)
+    to_wav(clips["wav"], target, timeout_seconds=60, max_seconds=3600)
     return target
 
 

@@ -1,6 +1,9 @@
 from datetime import UTC, datetime
 
-from shared.events import JobFailed, TranscriptDone
+import pytest
+from pydantic import ValidationError
+
+from shared.events import JobFailed, MediaUploaded, TranscriptDone
 from shared.jobs import Job, JobError, JobStatus
 from shared.pipeline import final_event
 
@@ -25,5 +28,13 @@ def test_jobs_under_way_are_not() -> None:
 
 
 def test_events_ignore_fields_they_do_not_know() -> None:
-    newer = b'{"job_id": "x", "schema_version": 2, "priority": "high"}'
-    assert TranscriptDone.model_validate_json(newer) == TranscriptDone(job_id="x", schema_version=2)
+    newer = b'{"job_id": "%s", "schema_version": 2, "priority": "high"}' % (b"a" * 32)
+    assert TranscriptDone.model_validate_json(newer) == TranscriptDone(
+        job_id="a" * 32, schema_version=2
+    )
+
+
+def test_an_event_with_a_crafted_job_id_does_not_parse() -> None:
+    for crafted in ("../../etc/passwd", "a" * 31, "A" * 32, "a" * 32 + "/x", ""):
+        with pytest.raises(ValidationError):
+            MediaUploaded(job_id=crafted)

@@ -1,0 +1,247 @@
+"""Long recordings: one recording of over 30 minutes cut into pieces across the slots, against
+the same recording decoded whole in one slot, in one run on one machine.
+
+    python -m bench.long                       # the README's figures
+    python -m bench.long --piece-seconds 30 60 120 --skip-memory
+
+It speaks the GPL-3 text (Debian ships it in /usr/share/common-licenses; about 37 minutes with
+espeak-ng) to MP3 and starts the system itself for each layout. It measures the latency from
+upload to `done`, when the first partial segments arrive on the event stream, the word error
+rate against the spoken text, a 10 s clip submitted while the long one is recognized (5 tries),
+the throughput of 20 short clips on the same system, and the recognizer's memory while it
+recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png`. Run it on an
+idle machine: other load skews every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.decoding import errors, spoken_text, words
+from bench.run import RESULTS, burst_pipeline, finished_at, machine, make_clip, pipeline, rss_mb
+from scripts.stack import ROOT
+
+SHORT_CLIP = (
+    "Please send the quarterly report to the finance team before Friday. "
+    "Our new office opens next month near the central railway station."
+)
+
+
+def speak(text: str, mp3: Path) -> Path:
+    wav = mp3.with_suffix(".wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-q:a", "4", str(mp3)],
+        check=True,
+    )
+    wav.unlink()
+    return mp3
+
+
+def repeated(mp3: Path, times: int, target: Path) -> Path:
+    listing = target.with_suffix(".txt")
+    listing.write_text("".join(f"file '{mp3}'\n" for _ in range(times)))
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "concat", "-safe", "0",
+         "-i", str(listing), "-c", "copy", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+async def transcribe(base_url: str, media: Path) -> dict[str, Any]:
+    """Upload, follow the event stream to the end; when things happened, and the job."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        submitted = time.time()
+        with media.open("rb") as file:
+            response = await client.post("/v1/jobs", files={"file": (media.name, file)})
+        response.raise_for_status()
+        job_id = response.json()["job_id"]
+        first_partial = None
+        progress: list[tuple[float, float]] = []
+        async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+            event = ""
+            async for line in stream.aiter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event == "progress":
+                    data = json.loads(line.removeprefix("data: "))
+                    moment = time.time() - submitted
+                    if first_partial is None and data["segments"]:
+                        first_partial = moment
+                    progress.append((moment, data["progress"]["audio_seconds_done"]))
+        done_at, ok = await finished_at(client, job_id, poll_seconds=0.05)
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert ok, job.get("error")
+    return {
+        "latency_s": done_at - submitted,
+        "first_partial_s": first_partial,
+        "progress": progress,
+        "job": job,
+    }
+
+
+async def short_clips_during(
+    base_url: str, long_media: Path, clip: Path, tries: int
+) -> list[float]:
+    """Latencies of a short clip submitted, one after another, while the long one is recognized."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        with long_media.open("rb") as file:
+            response = await client.post("/v1/jobs", files={"file": (long_media.name, file)})
+        long_id = response.json()["job_id"]
+        while (await client.get(f"/v1/jobs/{long_id}")).json()["status"] != "recognizing":
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(5)
+        latencies = []
+        for _ in range(tries):
+            submitted = time.time()
+            with clip.open("rb") as file:
+                response = await client.post("/v1/jobs", files={"file": (clip.name, file)})
+            done_at, _ = await finished_at(client, response.json()["job_id"], poll_seconds=0.05)
+            latencies.append(done_at - submitted)
+            still = (await client.get(f"/v1/jobs/{long_id}")).json()["status"]
+            assert still == "recognizing", "the long recording finished before the tries did"
+            await asyncio.sleep(2)
+        await finished_at(client, long_id)
+    return latencies
+
+
+async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[str, float]:
+    """The recognizer's resident memory (with its slot processes) idle, and its peak while it
+    recognizes `media`."""
+    idle = rss_mb(recognizer_pid, with_children=True)
+    peak = idle
+    async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        with media.open("rb") as file:
+            response = await client.post("/v1/jobs", files={"file": (media.name, file)})
+        job_id = response.json()["job_id"]
+        while True:
+            peak = max(peak, rss_mb(recognizer_pid, with_children=True))
+            job = (await client.get(f"/v1/jobs/{job_id}")).json()
+            if job["status"] in ("done", "failed"):
+                break
+            await asyncio.sleep(0.5)
+    assert job["status"] == "done", job.get("error")
+    return {"idle_mb": idle, "peak_mb": peak, "audio_s": job["duration_seconds"]}
+
+
+def word_error_rate(reference: list[str], text: str) -> float:
+    return sum(errors(reference, words(text)).values()) / len(reference)
+
+
+async def main(options: argparse.Namespace) -> None:
+    os.environ["STT_MAX_UPLOAD_BYTES"] = str(2 * 1024**3)
+    work = Path(tempfile.mkdtemp(prefix="stt-bench-long-"))
+    text = spoken_text(options.minutes)
+    reference = words(text)
+    recording = speak(text, work / "long.mp3")
+    clip = speak(SHORT_CLIP, work / "clip.mp3")
+    batch_clip, batch_clip_seconds = make_clip(work)
+    report: dict[str, Any] = {"machine": machine(), "runs": {}}
+
+    # The baseline: the whole recording, one piece, one slot.
+    async with pipeline(
+        work / "whole", "faster-whisper", recognizers=1, slots=1, threads=1, transcoders=1,
+        env={"STT_PIECE_SECONDS": "86400"},
+    ) as (base_url, _stack, _settings):  # fmt: skip
+        whole = await transcribe(base_url, recording)
+    duration = whole["job"]["duration_seconds"]
+    report["audio_seconds"] = duration
+    report["whole"] = {
+        "latency_s": whole["latency_s"],
+        "wer": word_error_rate(reference, whole["job"]["text"]),
+    }
+    print(f"{duration / 60:.1f} min of speech; whole in one slot: {whole['latency_s']:.1f} s,"
+          f" WER {report['whole']['wer']:.3f}", flush=True)  # fmt: skip
+
+    cores = os.cpu_count() or 1
+    for piece_seconds in options.piece_seconds:
+        env = {"STT_PIECE_SECONDS": str(piece_seconds)}
+        async with pipeline(
+            work / f"pieces-{piece_seconds}", "faster-whisper", recognizers=1, slots=cores,
+            threads=1, transcoders=1, env=env,
+        ) as (base_url, stack, _settings):  # fmt: skip
+            pieces = await transcribe(base_url, recording)
+            run: dict[str, Any] = {
+                "pieces": pieces["job"]["progress"]["pieces_total"],
+                "latency_s": pieces["latency_s"],
+                "latency_vs_whole": pieces["latency_s"] / whole["latency_s"],
+                "audio_s_per_wall_s": duration / pieces["latency_s"],
+                "first_partial_s": pieces["first_partial_s"],
+                "wer": word_error_rate(reference, pieces["job"]["text"]),
+                "progress": pieces["progress"],
+            }
+            print(f"pieces of {piece_seconds} s ({run['pieces']}): {run['latency_s']:.1f} s"
+                  f" = {run['latency_vs_whole']:.2f} x whole, first partial"
+                  f" {run['first_partial_s']:.1f} s, WER {run['wer']:.3f}", flush=True)  # fmt: skip
+            if piece_seconds == options.piece_seconds[0]:
+                await burst_pipeline(base_url, batch_clip, cores)  # warm-up
+                _, _, makespan, _ = await burst_pipeline(base_url, batch_clip, 20)
+                report["batch_audio_s_per_wall_s"] = 20 * batch_clip_seconds / makespan
+                print(f"20 short clips: {report['batch_audio_s_per_wall_s']:.1f} audio s per"
+                      " wall s", flush=True)  # fmt: skip
+                short = await short_clips_during(base_url, recording, clip, tries=5)
+                report["short_clip_during_long_s"] = short
+                print(f"10 s clip during the long one: p50 {statistics.median(short):.1f} s"
+                      f" ({', '.join(f'{s:.1f}' for s in short)})", flush=True)  # fmt: skip
+                if not options.skip_memory:
+                    three_hours = repeated(recording, 5, work / "three-hours.mp3")
+                    [recognizer] = stack.running("recognizer")
+                    report["memory"] = await memory_over(base_url, recognizer.pid, three_hours)
+                    memory = report["memory"]
+                    print(f"recognizer RSS over {memory['audio_s'] / 3600:.1f} h of audio:"
+                          f" idle {memory['idle_mb']:.0f} MB, peak {memory['peak_mb']:.0f} MB"
+                          f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)",
+                          flush=True)  # fmt: skip
+        report["runs"][str(piece_seconds)] = run
+    out = RESULTS / "long.json"
+    out.write_text(json.dumps(report, indent=2))
+    plot(report, RESULTS / "long.png")
+    print(f"wrote {out.relative_to(ROOT)} and {out.with_suffix('.png').relative_to(ROOT)}")
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    minutes = report["audio_seconds"] / 60
+    for piece_seconds, run in report["runs"].items():
+        times = [0.0, *(moment for moment, _ in run["progress"]), run["latency_s"]]
+        done = [0.0, *(seconds / 60 for _, seconds in run["progress"]), minutes]
+        axes.step(
+            times, done, where="post", marker=".", label=f"pieces of {piece_seconds} s, 2 slots"
+        )
+    whole = report["whole"]["latency_s"]
+    axes.step([0, whole], [0, minutes], where="post", linestyle="--", label="whole, 1 slot")
+    axes.set_xlabel("seconds after upload")
+    axes.set_ylabel("minutes of audio recognized")
+    axes.set_title(f"One {minutes:.0f}-minute recording")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--minutes", type=float, default=60, help="at most; the text lasts ~37")
+    parser.add_argument("--piece-seconds", type=float, nargs="+", default=[60])
+    parser.add_argument("--skip-memory", action="store_true")
+    asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,202 @@
+"""Long recordings, cut into pieces that every free slot works on at once: the same words as
+decoding them whole, progress as it happens, a fleet that survives losing a worker, short jobs
+that do not wait behind long ones, and cancelling."""
+
+import asyncio
+import difflib
+import itertools
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from recognizer.engines import EngineConfig, load_engines, read_audio
+from shared.jobs import JobStore
+from tests import media
+from tests.integration.api import accepted_job_id, follow, until_status
+from tests.integration.conftest import RunningSystem, launched
+from tests.integration.test_faults import engine_runs, kill, until_engine_runs
+from transcoder.convert import to_wav
+
+PIECE_SECONDS = 15
+CLEANUP_DELAY_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+async def fleet(
+    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    """Two recognizers of one slot each, and recordings cut into pieces of 15 s."""
+    services = ("gateway", "transcoder", "recognizer", "recognizer", "janitor")
+    async with launched(
+        tmp_path_factory.mktemp("fleet"),
+        mongodb_url,
+        services=services,
+        piece_seconds=PIECE_SECONDS,
+        recognizer_slots=1,
+        cleanup_delay_seconds=CLEANUP_DELAY_SECONDS,
+        events_keepalive_seconds=1,
+        delivery_limit=3,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two minutes of speech as MP3."""
+    folder = tmp_path_factory.mktemp("story")
+    return media.to_mp3(media.speak(media.STORY, folder / "story.wav"), folder / "story.mp3")
+
+
+@pytest.fixture
+async def store(fleet: RunningSystem) -> AsyncIterator[JobStore]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        str(fleet.settings.mongodb_url), tz_aware=True
+    )
+    yield JobStore(client, fleet.settings.mongodb_database)
+    await client.close()
+
+
+def whole_transcript(story: Path, tmp_path: Path) -> str:
+    """The recording decoded whole, in one go, by the same engine."""
+    wav = tmp_path / "whole.wav"
+    to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
+    config = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5, batch_size=8)
+    engine = load_engines(("faster-whisper",), config)["faster-whisper"]
+    return engine.transcribe(read_audio(wav), "en").text
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    expected, heard = media.word_list(reference), media.word_list(hypothesis)
+    matcher = difflib.SequenceMatcher(a=expected, b=heard, autojunk=False)
+    errors = sum(
+        max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"
+    )
+    return errors / len(expected)
+
+
+def agreement(whole: list[str], pieces: list[str]) -> dict[int, int]:
+    """For each word of `pieces` that both decodings agree on, its place in `whole`."""
+    matcher = difflib.SequenceMatcher(a=pieces, b=whole, autojunk=False)
+    return {
+        block.a + offset: block.b + offset
+        for block in matcher.get_matching_blocks()
+        for offset in range(block.size)
+    }
+
+
+async def test_pieces_come_back_with_the_words_of_the_whole_and_nothing_twice_at_a_border(
+    fleet: RunningSystem, story: Path, store: JobStore, tmp_path: Path
+) -> None:
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, story)
+        job = await until_status(client, job_id, within=120)
+        pieces = await store.pieces(job_id)
+    assert job["status"] == "done", job
+    assert job["progress"]["pieces_total"] == len(pieces) >= 4
+    assert job["progress"]["pieces_done"] == len(pieces)
+    assert job["progress"]["audio_seconds_done"] == pytest.approx(job["duration_seconds"])
+
+    whole = whole_transcript(story, tmp_path)
+    assert word_error_rate(media.STORY, job["text"]) <= word_error_rate(media.STORY, whole) + 0.01
+
+    segments = job["segments"]
+    starts = [segment["start"] for segment in segments]
+    assert starts == sorted(starts)
+    words = [word for segment in segments for word in segment["words"]]
+    assert all(a["end"] <= b["start"] + 0.05 for a, b in itertools.pairwise(words))
+    # Between the nearest words both decodings agree on either side of each border, the pieces
+    # have as many words as the whole: none was dropped or repeated where a piece ends.
+    piece_words = [media.word_list(piece.transcript.text) for piece in pieces]
+    heard = [word for words_of_piece in piece_words for word in words_of_piece]
+    agreed = agreement(media.word_list(whole), heard)
+    border = 0
+    for words_of_piece in piece_words[:-1]:
+        border += len(words_of_piece)
+        before = max(i for i in agreed if i < border)
+        after = min(i for i in agreed if i >= border)
+        assert after - before <= 4, f"no agreement near word {border}"
+        assert agreed[after] - agreed[before] == after - before, heard[before : after + 1]
+    assert job["text"] == " ".join(
+        piece.transcript.text for piece in pieces if piece.transcript.text
+    )
+
+
+async def test_the_event_stream_shows_progress_and_the_transcript_as_it_grows(
+    fleet: RunningSystem, story: Path
+) -> None:
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, story)
+        stream = await follow(client, job_id, within=120)
+    statuses = [job["status"] for job in stream.statuses]
+    assert statuses[-1] == "done"
+    assert "recognizing" in statuses
+    done = [update["progress"]["pieces_done"] for update in stream.progress]
+    assert len(set(done)) >= 3, done
+    assert done == sorted(done)
+    assert all(update["segments"] for update in stream.progress)
+    total = stream.statuses[-1]["progress"]["pieces_total"]
+    assert done[-1] < total  # the last piece is announced by the final status
+    assert all(update["progress"]["eta_seconds"] is not None for update in stream.progress)
+
+
+async def test_a_short_clip_passes_a_long_recording_under_way(
+    fleet: RunningSystem, story: Path, clips: dict[str, Path]
+) -> None:
+    async with fleet.client() as client:
+        long_id = await accepted_job_id(client, story)
+        await until_status(client, long_id, ("recognizing",))
+        short = await until_status(client, await accepted_job_id(client, clips["wav"]))
+        long_now = (await client.get(f"/v1/jobs/{long_id}")).json()
+        await until_status(client, long_id, within=120)
+    assert short["status"] == "done"
+    assert long_now["status"] == "recognizing"
+    assert long_now["progress"]["pieces_done"] < long_now["progress"]["pieces_total"]
+
+
+async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
+    fleet: RunningSystem, story: Path
+) -> None:
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, story)
+        await until_engine_runs(fleet, job_id, times=2)
+        cancelled = await client.post(f"/v1/jobs/{job_id}/cancel")
+        runs_at_cancel = engine_runs(fleet, job_id)
+        job = await until_status(client, job_id)
+        again = await client.post(f"/v1/jobs/{job_id}/cancel")
+        unknown = await client.post(f"/v1/jobs/{'0' * 32}/cancel")
+        await asyncio.sleep(CLEANUP_DELAY_SECONDS + 3)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (job["status"], job["error"]["code"]) == ("failed", "cancelled")
+    assert job["progress"]["pieces_total"] > 4
+    # Only the pieces already in a slot may finish; the rest never reach an engine.
+    assert engine_runs(fleet, job_id) <= runs_at_cancel + 2
+    assert engine_runs(fleet, job_id) < job["progress"]["pieces_total"]
+    assert (again.status_code, unknown.status_code) == (409, 404)
+    media_dir = Path(fleet.settings.media_dir)
+    assert not (media_dir / "uploads" / job_id).exists()
+    assert not (media_dir / "audio" / job_id).exists()
+
+
+async def test_two_recognizers_share_a_recording_and_losing_one_mid_piece_loses_nothing(
+    fleet: RunningSystem, story: Path, store: JobStore
+) -> None:
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, story)
+        await until_engine_runs(fleet, job_id, times=4)
+        victim, survivor = fleet.stack.running("recognizer")
+        assert kill(victim) == -signal.SIGKILL
+        job = await until_status(client, job_id, within=120)
+        pieces = await store.pieces(job_id)
+        fleet.start("recognizer")
+    assert job["status"] == "done", job
+    workers = {piece.worker.rsplit(":", 1)[1] for piece in pieces}
+    assert {str(victim.pid), str(survivor.pid)} <= workers
+    assert [piece.index for piece in pieces] == list(range(job["progress"]["pieces_total"]))
+    for piece in pieces:
+        if piece.transcript.text:
+            assert job["text"].count(piece.transcript.text) == 1
+    assert word_error_rate(media.STORY, job["text"]) < 0.3
