@@ -55,6 +55,16 @@ EXPECTED_WORDS = ("send", "quarterly", "report", "finance", "friday")
 
 GERMAN_SENTENCE = "Guten Morgen. Bitte schicken Sie den Bericht bis Freitag an die Buchhaltung."
 GERMAN_WORDS = ("guten", "morgen", "bitte", "schicken", "bericht")
+# About half a minute of German, for a recording cut into pieces.
+GERMAN_STORY = " ".join(
+    [
+        GERMAN_SENTENCE,
+        "Das Wetter ist heute sonnig und warm, mit einem leichten Wind aus dem Westen.",
+        "Unser neues Büro öffnet im nächsten Monat in der Nähe des Hauptbahnhofs.",
+        "Die Bibliothek schließt am Sonntag früh, also bringen Sie die Bücher am Samstag zurück.",
+        "Das Abendessen wird um sieben Uhr serviert, danach gibt es Musik im Garten.",
+    ]
+)
 
 
 def speak(text: str, wav: Path, voice: str = "en-us") -> Path:
