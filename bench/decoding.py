@@ -1,6 +1,6 @@
 """Sequential against batched decoding, on pieces cut at pauses as the transcoder cuts them.
 
-    python -m bench.decoding [--minutes 10] [--piece-seconds 60]
+    python -m bench.decoding [--minutes 10] [--piece-seconds 60 300] [--models tiny.en base]
 
 Speaks the GPL-3 text (Debian ships it in /usr/share/common-licenses) with espeak-ng, cuts it
 with the transcoder's own `plan_pieces`, and decodes every piece in this process with one thread
@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.run import machine
 from recognizer.engines import EngineConfig, load_engines, read_audio
 from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
@@ -67,43 +68,52 @@ def speak(text: str, folder: Path) -> Path:
     return wav
 
 
+def cut(wav: Path, piece_seconds: float, folder: Path) -> list[Path]:
+    paths = []
+    for piece in plan_pieces(wav, piece_seconds):
+        paths.append(folder / f"piece-{piece_seconds:g}-{piece.index}.wav")
+        write_piece(wav, piece, paths[-1])
+    return paths
+
+
 def main(options: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="stt-decoding-"))
     text = spoken_text(options.minutes)
     wav = speak(text, folder)
-    pieces = plan_pieces(wav, options.piece_seconds)
-    paths = []
-    for piece in pieces:
-        paths.append(folder / f"piece-{piece.index}.wav")
-        write_piece(wav, piece, paths[-1])
     reference = words(text)
-    base = str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
+    models = {"tiny.en": "tiny.en"}
+    if "base" in options.models:
+        models["base"] = str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
     results: list[dict[str, Any]] = []
-    print(f"{sum(p.seconds for p in pieces):.0f} s of speech in {len(pieces)} pieces")
-    for model in ("tiny.en", base):
-        for batch_size in (0, 8):
-            config = EngineConfig(model, cpu_threads=1, beam_size=5, batch_size=batch_size)
-            engine = load_engines(("faster-whisper",), config)["faster-whisper"]
-            engine.transcribe(read_audio(paths[0]), "en")  # warm-up
-            started = time.perf_counter()
-            heard = [engine.transcribe(read_audio(path), "en").text for path in paths]
-            seconds = time.perf_counter() - started
-            counts = errors(reference, words(" ".join(heard)))
-            result = {
-                "model": "tiny.en" if model == "tiny.en" else "base",
-                "decoding": f"batched {batch_size}" if batch_size else "sequential",
-                "seconds": round(seconds, 1),
-                "wer": round(sum(counts.values()) / len(reference), 4),
-                **counts,
-                "words": len(reference),
-            }
-            results.append(result)
-            print(result, flush=True)
+    for piece_seconds in options.piece_seconds:
+        paths = cut(wav, piece_seconds, folder)
+        print(f"pieces of at most {piece_seconds:g} s: {len(paths)}", flush=True)
+        for name in options.models:
+            for batch_size in (0, 8):
+                config = EngineConfig(
+                    models[name], cpu_threads=1, beam_size=5, batch_size=batch_size
+                )
+                engine = load_engines(("faster-whisper",), config)["faster-whisper"]
+                engine.transcribe(read_audio(paths[0]), "en")  # warm-up
+                started = time.perf_counter()
+                heard = [engine.transcribe(read_audio(path), "en").text for path in paths]
+                seconds = time.perf_counter() - started
+                counts = errors(reference, words(" ".join(heard)))
+                result = {
+                    "piece_seconds": piece_seconds,
+                    "pieces": len(paths),
+                    "model": name,
+                    "decoding": f"batched {batch_size}" if batch_size else "sequential",
+                    "seconds": round(seconds, 1),
+                    "wer": round(sum(counts.values()) / len(reference), 4),
+                    **counts,
+                    "words": len(reference),
+                }
+                results.append(result)
+                print(result, flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "decoding.json"
-    out.write_text(
-        json.dumps({"piece_seconds": options.piece_seconds, "results": results}, indent=2)
-    )
+    out = RESULTS / options.name
+    out.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
     print(f"wrote {out.relative_to(ROOT)}")
 
 
@@ -113,5 +123,9 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--minutes", type=float, default=10)
-    parser.add_argument("--piece-seconds", type=float, default=60)
+    parser.add_argument("--piece-seconds", type=float, nargs="+", default=[60, 300])
+    parser.add_argument(
+        "--models", nargs="+", default=["tiny.en", "base"], choices=["tiny.en", "base"]
+    )
+    parser.add_argument("--name", default="decoding.json")
     main(parser.parse_args())

@@ -100,8 +100,7 @@ async def short_clips_during(
         with long_media.open("rb") as file:
             response = await client.post("/v1/jobs", files={"file": (long_media.name, file)})
         long_id = response.json()["job_id"]
-        while (await client.get(f"/v1/jobs/{long_id}")).json()["status"] != "recognizing":
-            await asyncio.sleep(0.2)
+        await until_recognizing(client, long_id)
         await asyncio.sleep(5)
         latencies = []
         for _ in range(tries):
@@ -115,6 +114,14 @@ async def short_clips_during(
             await asyncio.sleep(2)
         await finished_at(client, long_id)
     return latencies
+
+
+async def until_recognizing(client: httpx.AsyncClient, job_id: str) -> None:
+    while True:
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+        if job["status"] == "recognizing":
+            return
+        await asyncio.sleep(0.2)
 
 
 async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[str, float]:

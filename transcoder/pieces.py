@@ -53,13 +53,22 @@ def plan_pieces(wav: Path, piece_seconds: float) -> list[Piece]:
         start = cuts[-1] + int(longest * SEARCH_FROM)
         window = energy[start : cuts[-1] + longest]
         smoothed = np.convolve(window, np.ones(span) / span, mode="same")
-        cuts.append(start + int(np.argmin(smoothed)))
+        cuts.append(start + _middle_of_last_quietest(smoothed))
     starts = [cut * frame for cut in cuts]
     ends = [*starts[1:], total]
     return [
         Piece(index, start, end - start, rate)
         for index, (start, end) in enumerate(zip(starts, ends, strict=True))
     ]
+
+
+def _middle_of_last_quietest(smoothed: np.ndarray) -> int:
+    """The middle of the quietest stretch; of several equally quiet (digital silence), the last,
+    which keeps the piece closest to the length asked for."""
+    quiet = np.flatnonzero(smoothed <= smoothed.min() * (1 + 1e-6) + 1e-9)
+    gaps = np.flatnonzero(np.diff(quiet) > 1)
+    first = quiet[gaps[-1] + 1] if len(gaps) else quiet[0]
+    return int(first + quiet[-1]) // 2
 
 
 def _frame_energy(audio: wave.Wave_read) -> np.ndarray:

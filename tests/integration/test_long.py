@@ -64,7 +64,7 @@ def whole_transcript(story: Path, tmp_path: Path) -> str:
     """The recording decoded whole, in one go, by the same engine."""
     wav = tmp_path / "whole.wav"
     to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
-    config = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5, batch_size=8)
+    config = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
     engine = load_engines(("faster-whisper",), config)["faster-whisper"]
     return engine.transcribe(read_audio(wav), "en").text
 

@@ -1,8 +1,10 @@
 """The engines and their slot processes, on real speech."""
 
+import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,38 @@ async def test_unreadable_audio_fails_the_job_and_keeps_the_slot(
         await pool.transcribe(Request(broken, "sphinx", "en"), 60)
     assert failure.value.code is ErrorCode.RECOGNITION_FAILED
     assert (await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)).text
+
+
+def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> None:
+    batched = replace(CONFIG, batch_size=8)
+    engine = load_engines(("faster-whisper",), batched)["faster-whisper"]
+    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    assert set(media.EXPECTED_WORDS) <= media.words_of(transcript.text)
+    [segment] = transcript.segments
+    assert 0 <= segment.start < segment.end <= 6
+    assert [word.word for word in segment.words] == segment.text.split()
+
+
+async def test_a_free_slot_goes_to_a_whole_recording_before_waiting_pieces() -> None:
+    pool = SlotPool(1, ("faster-whisper",), CONFIG)
+    slot = object()
+    pool.release(slot)  # type: ignore[arg-type]
+    order: list[str] = []
+
+    async def take(name: str, urgent: bool) -> None:
+        async with pool.reserve(urgent=urgent):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    async with pool.reserve(urgent=False):
+        waiting = [
+            asyncio.create_task(take("piece 1", urgent=False)),
+            asyncio.create_task(take("piece 2", urgent=False)),
+        ]
+        await asyncio.sleep(0.01)
+        waiting.append(asyncio.create_task(take("whole", urgent=True)))
+        await asyncio.sleep(0.01)
+        assert pool.busy == 1
+    await asyncio.gather(*waiting)
+    assert order == ["whole", "piece 1", "piece 2"]
+    assert pool.busy == 0
