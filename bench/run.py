@@ -164,8 +164,10 @@ async def pipeline(
     threads: int,
     transcoders: int,
     env: dict[str, str] | None = None,
+    media_store: str = "folder",
 ) -> AsyncIterator[tuple[str, Stack, CommonSettings]]:
-    """The four services (with `recognizers` recognizer processes) on a fresh namespace."""
+    """The four services (with `recognizers` recognizer processes) on a fresh namespace; with
+    the `gridfs` media store each worker has a scratch folder of its own, as on other hosts."""
     mongo = Stack({})
     mongodb_url = mongo.start_mongodb_standin(root / "mongodb", free_port())
     port = free_port()
@@ -189,14 +191,21 @@ async def pipeline(
         "STT_RECOGNIZER_CPU_THREADS": str(threads),
         "STT_LOG_LEVEL": "WARNING",
         "STT_MAX_UPLOAD_BYTES": str(2 * 1024**3),
+        "STT_MEDIA_STORE": media_store,
         **(env or {}),
     }
     stack = Stack(environment, log_dir=root / "logs")
+    workers = [*["transcoder"] * transcoders, *["recognizer"] * recognizers]
     try:
-        for service in ("gateway", "janitor", *["transcoder"] * transcoders):
+        for service in ("gateway", "janitor"):
             stack.start(service)
-        for _ in range(recognizers):
-            stack.start("recognizer")
+        for number, service in enumerate(workers):
+            own = (
+                {"STT_MEDIA_DIR": str(root / f"scratch-{number}")}
+                if media_store == "gridfs"
+                else {}
+            )
+            stack.start(service, **own)
         base_url = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(stack.wait_ready, base_url, 120)
         await until_consumers(settings, recognizers)
@@ -439,7 +448,12 @@ async def main(options: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="stt-bench-"))
     clip, clip_seconds = make_clip(work)
     cores = os.cpu_count() or 1
-    report: dict[str, Any] = {"machine": machine(), "clip_seconds": clip_seconds, "runs": []}
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "clip_seconds": clip_seconds,
+        "media_store": options.media_store,
+        "runs": [],
+    }
     runs: list[Run] = []
     for engine in options.engines:
         cost = measure_job_cost(clip, engine, work)
@@ -462,7 +476,7 @@ async def main(options: argparse.Namespace) -> None:
             root = work / f"pipeline-{engine}-{workers}"
             async with pipeline(
                 root, engine, recognizers=workers, slots=1, threads=options.threads,
-                transcoders=options.transcoders,
+                transcoders=options.transcoders, media_store=options.media_store,
             ) as (base_url, _stack, _settings):  # fmt: skip
                 await burst_pipeline(base_url, clip, workers)  # warm-up: every slot once
                 run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_pipeline(
@@ -592,6 +606,8 @@ def arguments() -> argparse.Namespace:
                         help="recognizer processes (pipeline) and uvicorn workers (naive)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="threads per Whisper model")
     parser.add_argument("--transcoders", type=int, default=1)
+    parser.add_argument("--media-store", choices=["folder", "gridfs"], default="folder",
+                        help="gridfs: each worker with a scratch folder of its own")  # fmt: skip
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--upload-mb", type=int, default=500)

@@ -12,6 +12,7 @@ from starlette.routing import Match
 
 from gateway.auth import Unauthorized, api_key_check
 from gateway.callbacks import CallbackHandler
+from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
 from gateway.routes import health_router, router
@@ -21,7 +22,8 @@ from gateway.watcher import JobWatcher
 from shared.broker import Subscription
 from shared.events import Event
 from shared.faults import BrokerUnavailable
-from shared.media import MediaPaths
+from shared.fleet import Fleet
+from shared.store import open_store
 from shared.worker import connected
 
 log = logging.getLogger(__name__)
@@ -34,8 +36,6 @@ HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 def create_app(settings: GatewaySettings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        media = MediaPaths(settings.media_dir)
-        media.create_folders()
         timeout = httpx.Timeout(settings.callback_timeout_seconds)
         async with (
             connected(settings) as (broker, jobs),
@@ -49,7 +49,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     broker.topology.callbacks, Event, callbacks, settings.callback_concurrency
                 )
             )
-            app.state.services = Services(settings, broker, jobs, media, watcher)
+            fleet = Fleet(jobs.database)
+            store = open_store(settings.media_store, jobs.database, settings.media_dir)
+            app.state.services = Services(settings, broker, jobs, store, watcher, fleet)
             log.info("gateway ready on http://%s:%d", settings.host, settings.port)
             yield
             await broker.stop_consuming(settings.shutdown_grace_seconds)
@@ -65,6 +67,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health_router)
     app.include_router(router, dependencies=secured)
     app.include_router(openai_router, dependencies=secured)
+    app.include_router(models_router, dependencies=secured)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))

@@ -1,4 +1,3 @@
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -10,10 +9,12 @@ from pydantic import BaseModel
 
 from gateway.schemas import (
     UPLOAD_BODY,
+    EngineLoad,
     JobAccepted,
     NativeResult,
     NativeTimeout,
     ProgressUpdate,
+    Readiness,
     TaskAccepted,
     TaskState,
     TranscriptJson,
@@ -23,7 +24,6 @@ from gateway.submit import Services, submit_job
 from gateway.watcher import Update
 from shared.faults import BrokerUnavailable
 from shared.jobs import JOB_ID_PATTERN, ErrorCode, Job, JobStatus
-from shared.media import delete_files
 from shared.pipeline import final_event
 from shared.transcripts import to_srt, to_vtt
 
@@ -81,7 +81,7 @@ async def delete_job(job_id: JobId, services: ServicesDep) -> Response:
         raise HTTPException(
             409, f"Job {job_id} is {job.status}; it can be deleted once it is done or failed."
         )
-    await asyncio.to_thread(delete_files, services.media.of_job(job_id))
+    await services.store.delete_job(job_id)
     await services.jobs.delete(job_id)
     return Response(status_code=204)
 
@@ -239,12 +239,26 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@health_router.get("/readyz", summary="Broker and database are reachable", responses=problems(503))
-async def readyz(services: ServicesDep) -> dict[str, str]:
+@health_router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Broker and database are reachable; which engines live recognizers serve",
+    responses=problems(503),
+)
+async def readyz(services: ServicesDep) -> Readiness:
     if not services.broker.is_connected:
         raise HTTPException(503, "The message broker is unreachable.")
     await services.jobs.ping()
-    return {"status": "ready"}
+    recognizers: dict[str, EngineLoad] = {}
+    for entry in await services.fleet.live():
+        for engine in entry.engines:
+            load = recognizers.setdefault(engine, EngineLoad())
+            load.live += 1
+            load.slots += entry.slots
+            load.busy += entry.busy
+            if entry.problem:
+                load.problems.append(f"{entry.worker}: {entry.problem}")
+    return Readiness(recognizers=recognizers)
 
 
 # Routes of the tutorial design this service grew from, kept for its users.

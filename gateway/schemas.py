@@ -1,8 +1,8 @@
 """Response bodies of the HTTP API, besides the Job document itself."""
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES
 from shared.jobs import JobError, JobStatus, Progress
@@ -30,6 +30,22 @@ class ProgressUpdate(BaseModel):
     piece_index: int
     progress: Progress
     segments: list[Segment]
+
+
+class EngineLoad(BaseModel):
+    live: int = Field(0, description="Recognizers serving the engine, heard from lately.")
+    slots: int = 0
+    busy: int = 0
+    problems: list[str] = Field(default_factory=list, description="What unhealthy ones report.")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready"] = "ready"
+    broker: Literal["connected"] = "connected"
+    database: Literal["answering"] = "answering"
+    recognizers: dict[str, EngineLoad] = Field(
+        description="Per engine; a job for an engine none serves waits in its queue."
+    )
 
 
 class Problem(BaseModel):

@@ -1,12 +1,14 @@
 """Accepting a job: upload to disk, job document, `media.uploaded`; all three or none."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
+from pymongo.errors import PyMongoError
 
 from gateway.settings import GatewaySettings
 from gateway.upload import Upload, UploadError, receive_upload
@@ -14,8 +16,10 @@ from gateway.watcher import JobWatcher
 from shared.broker import Broker
 from shared.engines import KNOWN_ENGINES, describe, supported_languages
 from shared.events import MediaUploaded
+from shared.fleet import Fleet
 from shared.jobs import Job, JobStore, new_job_id
-from shared.media import MediaPaths
+from shared.media import delete_files
+from shared.store import MediaStore
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +29,9 @@ class Services:
     settings: GatewaySettings
     broker: Broker
     jobs: JobStore
-    media: MediaPaths
+    store: MediaStore
     watcher: JobWatcher
+    fleet: Fleet
 
 
 def choose_engine_and_language(
@@ -54,6 +59,19 @@ def choose_engine_and_language(
             f" {language!r}; it does {shown}.{advice}",
         )
     return engine, language
+
+
+async def check_served(services: Services, engine: str) -> None:
+    """Refuse an engine nothing will ever recognize with: one this deployment neither
+    configures (STT_ENGINES) nor saw a recognizer serve within the last hour. A served engine
+    is accepted even while no recognizer runs: the job waits in its queue until one does."""
+    if engine in services.settings.engines or engine in await services.fleet.served_recently():
+        return
+    raise HTTPException(
+        422,
+        f"No recognizer serves the engine {engine!r}, and this deployment does not offer it"
+        f" (STT_ENGINES={','.join(services.settings.engines)}); choose another.",
+    )
 
 
 MAX_CALLBACK_URL_LENGTH = 2048
@@ -96,6 +114,13 @@ def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
     return JobRequest(engine, language)
 
 
+async def _withdraw(services: Services, job_id: str) -> None:
+    """Delete what was kept of an upload that did not become a job."""
+    await asyncio.to_thread(delete_files, services.store.local.of_job(job_id))
+    with contextlib.suppress(PyMongoError):  # the database may be why it is withdrawn
+        await services.store.delete_job(job_id)
+
+
 async def submit_job(
     services: Services,
     request: Request,
@@ -104,7 +129,7 @@ async def submit_job(
     """Receive the upload, create the job and announce it. `read_fields` reads what the form
     asks of the job (and raises HTTPException, or the route's own error, for bad fields)."""
     job_id = new_job_id()
-    path = services.media.upload(job_id)
+    path = services.store.local.upload(job_id)
     length = request.headers.get("content-length")
     try:
         upload = await receive_upload(
@@ -123,12 +148,8 @@ async def submit_job(
     try:
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
-        recognizers = services.broker.topology.recognizers[asked.engine].name
-        if await services.broker.consumers_of(recognizers) == 0:
-            raise HTTPException(
-                422,
-                f"No recognizer serves the engine {asked.engine!r} at the moment; choose another.",
-            )
+        await check_served(services, asked.engine)
+        await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,
             filename=upload.filename,
@@ -142,14 +163,14 @@ async def submit_job(
             deadline_seconds=services.settings.job_deadline_seconds,
         )
     except BaseException:
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await _withdraw(services, job_id)
         raise
 
     try:
         await services.broker.publish(MediaUploaded(job_id=job_id))
     except BaseException:
         log.warning("job %s: media.uploaded not confirmed; withdrawing the job", job_id)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        await _withdraw(services, job_id)
         await services.jobs.delete(job_id)
         raise
     log.info(

@@ -10,8 +10,8 @@ from janitor.settings import JanitorSettings
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
-from shared.media import MediaPaths, delete_files
 from shared.pipeline import final_event, noting_announcements
+from shared.store import GridFSStore, MediaStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +21,16 @@ UNANNOUNCED_GRACE_SECONDS = 60
 class CleanupHandler:
     """Takes any finishing event (transcript.done, job.failed) once the delay queue releases it."""
 
-    def __init__(self, jobs: JobStore, media: MediaPaths) -> None:
+    def __init__(self, jobs: JobStore, store: MediaStore) -> None:
         self._jobs = jobs
-        self._media = media
+        self._store = store
 
     async def __call__(self, event: Event) -> None:
-        deleted = await asyncio.to_thread(delete_files, self._media.of_job(event.job_id))
+        job = await self._jobs.get(event.job_id)
+        if job is not None and not job.status.is_final:
+            log.info("job %s: replayed since it ended; its files stay", event.job_id)
+            return
+        deleted = await self._store.delete_job(event.job_id)
         await self._jobs.delete_pieces(event.job_id)
         log.info("job %s: deleted %d file(s)", event.job_id, deleted)
 
@@ -64,11 +68,11 @@ class Sweeper:
     left behind by jobs that never got as far as a cleanup."""
 
     def __init__(
-        self, broker: Broker, jobs: JobStore, media: MediaPaths, settings: JanitorSettings
+        self, broker: Broker, jobs: JobStore, store: MediaStore, settings: JanitorSettings
     ) -> None:
         self._broker = broker
         self._jobs = jobs
-        self._media = media
+        self._store = store
         # By then any job, however long its audio, has expired and its cleanup delay has passed.
         self._orphan_age_seconds = (
             settings.job_deadline_seconds
@@ -81,8 +85,11 @@ class Sweeper:
         await self.expire_overdue_jobs()
         await self.announce_unannounced_jobs()
         orphans = await asyncio.to_thread(
-            delete_stale_files, self._media.folders, self._orphan_age_seconds
+            delete_stale_files, self._store.local.folders, self._orphan_age_seconds
         )
+        if isinstance(self._store, GridFSStore):
+            cutoff = now() - timedelta(seconds=self._orphan_age_seconds)
+            orphans += await self._store.delete_older_than(cutoff)
         if orphans:
             log.warning("deleted %d orphaned file(s)", orphans)
 
@@ -133,10 +140,10 @@ async def subscriptions(
     settings: JanitorSettings, broker: Broker, jobs: JobStore
 ) -> AsyncIterator[list[Subscription[Any]]]:
     await jobs.ensure_indexes()
-    media = MediaPaths(settings.media_dir)
-    sweeper = Sweeper(broker, jobs, media, settings)
+    store = open_store(settings.media_store, jobs.database, settings.media_dir)
+    sweeper = Sweeper(broker, jobs, store, settings)
     sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
-    cleanup = CleanupHandler(jobs, media)
+    cleanup = CleanupHandler(jobs, store)
     parked = ParkedHandler(jobs)
     announced = noting_announcements(jobs)
     try:

@@ -1,28 +1,28 @@
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
+from recognizer.health import Health
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
 from shared.broker import Broker, Publish, Subscription
 from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
 from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
+from shared.faults import MediaUnavailable
+from shared.fleet import Fleet
 from shared.jobs import Job, JobFailure, JobStatus, JobStore, PieceResult, Progress, now
-from shared.media import MediaPaths
 from shared.pipeline import already_handled, fail_job, noting_announcements
+from shared.store import MediaStore, open_store
 from shared.transcripts import Transcript, joined, shifted
 
 log = logging.getLogger(__name__)
-
-WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class RecognizeHandler:
@@ -32,14 +32,16 @@ class RecognizeHandler:
     def __init__(
         self,
         jobs: JobStore,
-        media: MediaPaths,
+        store: MediaStore,
         pool: SlotPool,
         publish: Publish,
         timeout_seconds: float,
+        health: Health,
     ) -> None:
         self._jobs = jobs
-        self._media = media
+        self._store = store
         self._pool = pool
+        self._health = health
         self._publish = publish
         self._timeout_seconds = timeout_seconds
 
@@ -49,15 +51,24 @@ class RecognizeHandler:
             return await already_handled(self._jobs, event.job_id)
         if event.piece_count > 1 and await self._jobs.is_recognized(job.job_id, event.piece_index):
             return await self._join_if_complete(event)
+        try:
+            async with self._store.piece(job.job_id, event.piece_index) as audio:
+                return await self._recognize(job, event, audio)
+        except MediaUnavailable as error:
+            await self._health.media_missing(str(error))
+            raise
+
+    async def _recognize(self, job: Job, event: AudioReady, audio: Path) -> Event | None:
         # A whole recording is a short job: it takes the next free slot before any piece.
         async with self._pool.reserve(urgent=event.piece_count == 1) as slot:
-            job, first = await self._jobs.start_recognizing(
+            started_job, first = await self._jobs.start_recognizing(
                 event.job_id,
                 duration_seconds=event.duration_seconds,
                 conversion_seconds=event.conversion_seconds,
             )
-            if job is None:  # it ended (cancelled, say) while the piece waited for a slot
+            if started_job is None:  # it ended (cancelled, say) while it waited for a slot
                 return await already_handled(self._jobs, event.job_id)
+            job = started_job
             if first:
                 await self._publish(RecognitionStarted(job_id=job.job_id))
             started = time.perf_counter()
@@ -68,7 +79,7 @@ class RecognizeHandler:
                     job.job_id, event.piece_index + 1, event.piece_count,
                 )  # fmt: skip
                 request = Request(
-                    self._media.piece(job.job_id, event.piece_index),
+                    audio,
                     job.engine,
                     language,
                     Steering(job.prompt, job.temperature),
@@ -77,6 +88,7 @@ class RecognizeHandler:
             except JobFailure as failure:
                 return await fail_job(self._jobs, job.job_id, failure)
             engine_seconds = time.perf_counter() - started
+        self._health.fine()
         if event.piece_count == 1:
             return await self._done(job.job_id, transcript, engine_seconds)
         return await self._piece_done(job, event, transcript, engine_seconds)
@@ -90,8 +102,14 @@ class RecognizeHandler:
             return job.detected_language
         if job.engine not in LOCAL_WHISPER_ENGINES:
             return job.language
-        earlier = tuple(self._media.piece(job.job_id, i) for i in range(event.piece_index + 1))
-        heard = await slot.detect_language(Detect(earlier, job.engine), self._timeout_seconds)
+        async with contextlib.AsyncExitStack() as fetched:
+            earlier = [
+                await fetched.enter_async_context(self._store.piece(job.job_id, index))
+                for index in range(event.piece_index + 1)
+            ]
+            heard = await slot.detect_language(
+                Detect(tuple(earlier), job.engine), self._timeout_seconds
+            )
         if heard is None:
             return job.language
         return await self._jobs.claim_language(job.job_id, heard)
@@ -123,7 +141,7 @@ class RecognizeHandler:
             seconds=event.piece_seconds or event.duration_seconds,
             transcript=shifted(transcript, event.offset_seconds),
             engine_seconds=engine_seconds,
-            worker=WORKER,
+            worker=self._health.worker,
         )
         await self._jobs.save_piece(piece)
         counted = await self._jobs.count_piece(job.job_id, piece.index, piece.seconds)
@@ -201,19 +219,22 @@ async def subscriptions(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness
     )
     await pool.start()
+    health = Health(Fleet(jobs.database), pool, settings.engines)
     try:
         handler = RecognizeHandler(
             jobs,
-            MediaPaths(settings.media_dir),
+            open_store(settings.media_store, jobs.database, settings.media_dir),
             pool,
             broker.publish,
             settings.recognition_timeout_seconds,
+            health,
         )
         announced = noting_announcements(jobs)
-        yield [
-            Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
-            for engine in settings.engines
-            for queue in (broker.topology.recognizers[engine], broker.topology.pieces[engine])
-        ]
+        async with health.reporting():
+            yield [
+                Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
+                for engine in settings.engines
+                for queue in (broker.topology.recognizers[engine], broker.topology.pieces[engine])
+            ]
     finally:
         await asyncio.to_thread(pool.close)

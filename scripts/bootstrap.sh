@@ -36,6 +36,12 @@ if [ -z "${STT_BROKER_URL:-}" ] && ! rabbit_answers; then
     fi
 fi
 
+# The management UI shows each service's queue and the parked messages; enabling it is idempotent.
+if [ $dev = 0 ] && [ -z "${STT_BROKER_URL:-}" ] && [ "$(id -u)" = 0 ] && ! (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null; then
+    PATH="$PATH:/usr/sbin" rabbitmq-plugins enable --quiet rabbitmq_management >/dev/null 2>&1 \
+        || echo "bootstrap: could not enable RabbitMQ's management plugin; carrying on without it" >&2
+fi
+
 extras=embedded
 [ $dev = 1 ] && extras=dev
 if [ ! -x .venv/bin/python ]; then

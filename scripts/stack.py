@@ -6,6 +6,7 @@ the four services as child processes. `make run` uses it, and so do the end-to-e
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -23,9 +24,10 @@ from urllib.parse import urlsplit
 import aio_pika
 
 from shared.settings import CommonSettings
-from shared.topology import build_topology
+from shared.topology import Topology, build_topology
 
 SERVICES = ("gateway", "transcoder", "recognizer", "janitor")
+MANAGEMENT_PORT = 15672
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,13 +60,23 @@ class Stack:
         self.log_dir = log_dir
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
-    def _spawn(self, name: str, command: list[str], quiet: bool = False) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self,
+        name: str,
+        command: list[str],
+        quiet: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen[bytes]:
         output: IO[bytes] | int | None = subprocess.DEVNULL if quiet else None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = (self.log_dir / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            command, cwd=ROOT, env=self.env, stdout=output, stderr=subprocess.STDOUT
+            command,
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         self.processes.append((name, process))
         return process
@@ -84,8 +96,9 @@ class Stack:
         wait_until(lambda: port_answers("127.0.0.1", port), 20, "the MongoDB stand-in")
         return f"mongodb://127.0.0.1:{port}"
 
-    def start(self, service: str) -> subprocess.Popen[bytes]:
-        return self._spawn(service, [sys.executable, "-m", service])
+    def start(self, service: str, **env: str) -> subprocess.Popen[bytes]:
+        """Start `service`; `env` sets variables for this process alone."""
+        return self._spawn(service, [sys.executable, "-m", service], env=env)
 
     def wait_ready(self, base_url: str, timeout: float = 60) -> None:
         def ready() -> bool:
@@ -123,6 +136,41 @@ class Stack:
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def consumed_queues(topology: Topology, service: str, engines: tuple[str, ...]) -> list[str]:
+    """The queues a running `service` consumes, by which the stack tells it is at work."""
+    if service == "gateway":
+        return [topology.callbacks.name]
+    if service == "transcoder":
+        return [topology.transcoder.name]
+    if service == "recognizer":
+        return [topology.recognizers[engine].name for engine in engines]
+    return [topology.janitor.name]
+
+
+async def until_consuming(
+    settings: CommonSettings, services: tuple[str, ...], within_seconds: float = 120
+) -> None:
+    """Wait until every queue of every service in `services` has a consumer."""
+    topology = build_topology(settings)
+    queues = {
+        q for service in services for q in consumed_queues(topology, service, settings.engines)
+    }
+    connection = await aio_pika.connect(str(settings.broker_url))
+    async with connection:
+        channel = await connection.channel()
+        deadline = time.monotonic() + within_seconds
+        while queues:
+            for name in sorted(queues):
+                declared = await channel.declare_queue(name, passive=True)
+                if declared.declaration_result.consumer_count:
+                    queues.discard(name)
+            if queues and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"nothing consumes {', '.join(sorted(queues))} after {within_seconds:.0f} s"
+                )
+            await asyncio.sleep(0.1)
 
 
 async def delete_namespace(settings: CommonSettings) -> None:
@@ -163,6 +211,12 @@ def main() -> None:
             stack.start(service)
         gateway_port = os.environ.get("STT_PORT", "8000")
         stack.wait_ready(f"http://127.0.0.1:{gateway_port}", timeout=120)
+        asyncio.run(until_consuming(settings, SERVICES))
+        if port_answers(broker.hostname or "127.0.0.1", MANAGEMENT_PORT):
+            print(
+                f"stack: RabbitMQ's management UI is on http://{broker.hostname}:{MANAGEMENT_PORT}"
+                " (queues, parked messages)"
+            )
         print(
             f"stack: ready; try  curl -F file=@speech.mp4 http://127.0.0.1:{gateway_port}/v1/jobs"
         )
@@ -171,7 +225,7 @@ def main() -> None:
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstack: stopping")
-    except (RuntimeError, TimeoutError) as error:
+    except (RuntimeError, TimeoutError, OSError) as error:
         print(f"stack: {error}; stopping", file=sys.stderr)
         stack.stop()
         sys.exit(1)

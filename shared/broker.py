@@ -59,6 +59,13 @@ class Subscription(Generic[EventT]):
     """Told of each event the handler returned, once the broker has confirmed it."""
 
 
+@dataclass(frozen=True)
+class QueueState:
+    ready: int
+    """Messages waiting to be delivered (those delivered and not yet acked are not counted)."""
+    consumers: int
+
+
 # The message being handled, for the rare handler that must know how it got here.
 current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_message")
 
@@ -245,8 +252,9 @@ class Broker:
         log.warning("job %s: %r; retry %d in %g s", event.job_id, error, attempt, delay)
         await _settle(message.ack())
 
-    async def consumers_of(self, queue: str) -> int:
-        """How many consumers `queue` has right now (asked of the broker, not a cached answer)."""
+    async def queue_state(self, queue: str) -> QueueState:
+        """How many messages wait in `queue` and how many consumers it has, right now (asked
+        of the broker, not a cached answer)."""
         if not self.is_connected:
             raise BrokerUnavailable(f"asking about {queue}: not connected")
         try:
@@ -255,7 +263,10 @@ class Broker:
                 declared = await underlay.queue_declare(queue, passive=True)
         except _CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"asking about {queue}: {error!r}") from error
-        return int(declared.consumer_count or 0)
+        return QueueState(int(declared.message_count or 0), int(declared.consumer_count or 0))
+
+    async def consumers_of(self, queue: str) -> int:
+        return (await self.queue_state(queue)).consumers
 
     async def watch(
         self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[str, bytes], None]

@@ -21,6 +21,11 @@ class ServiceUnavailable(Exception):
     unreachable, overloaded or rate-limiting for now."""
 
 
+class MediaUnavailable(Exception):
+    """This worker cannot read a job's media (a missing file, a store it cannot reach): most
+    likely its own fault, not the job's, so the message goes back for another worker."""
+
+
 def may_pass(http_status: int) -> bool:
     """Whether an HTTP error answer is likely to pass by itself if asked again later: a timeout,
     rate limiting or a server error, unlike a refusal of the request itself."""
@@ -32,4 +37,5 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     ConnectionFailure,
     BrokerUnavailable,
     ServiceUnavailable,
+    MediaUnavailable,
 )

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.transcripts import Segment, Transcript
 
@@ -188,6 +189,10 @@ class JobStore:
         await self._jobs.insert_one({"_id": job_id, **document})
         return job
 
+    @property
+    def database(self) -> AsyncDatabase[dict[str, Any]]:
+        return self._jobs.database
+
     async def get(self, job_id: str) -> Job | None:
         document = await self._jobs.find_one({"_id": job_id})
         return _to_job(document) if document else None
@@ -229,6 +234,39 @@ class JobStore:
         unfinished = tuple(status for status in JobStatus if not status.is_final)
         error = JobError(code=code, message=message).model_dump()
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
+
+    async def reopen(
+        self, job_id: str, codes: tuple[ErrorCode, ...], deadline_seconds: float
+    ) -> Job | None:
+        """Put a job that failed with one of `codes` back to `queued`, as if just uploaded;
+        None when it is not such a job."""
+        reopened = now()
+        document = await self._jobs.find_one_and_update(
+            {
+                "_id": job_id,
+                "status": str(JobStatus.FAILED),
+                "error.code": {"$in": [str(code) for code in codes]},
+            },
+            {
+                "$set": {
+                    "status": str(JobStatus.QUEUED),
+                    "error": None,
+                    "progress": None,
+                    "recognized_pieces": {},
+                    "detected_language": None,
+                    "audio_ready_at": None,
+                    "announced_at": None,
+                    "deadline_at": reopened + timedelta(seconds=deadline_seconds),
+                    "updated_at": reopened,
+                    "stage_times": {str(JobStatus.QUEUED): reopened},
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            return None
+        await self.delete_pieces(job_id)
+        return _to_job(document)
 
     async def note_announced(self, job_id: str) -> None:
         """Record that the event announcing the job's end was confirmed by the broker."""
@@ -325,6 +363,25 @@ class JobStore:
             async for document in cursor
             if _before(document.get("deadline_at"), moment)
         ]
+
+    async def recognition_seconds_per_piece(self, engine: str, sample: int) -> float | None:
+        """The mean recognition time of one piece (most jobs are one) over the last `sample`
+        jobs the engine finished; None before there are any."""
+        cursor = (
+            self._jobs.find(
+                {"engine": engine, "status": str(JobStatus.DONE)},
+                {"recognition_seconds": 1, "progress": 1},
+            )
+            .sort("created_at", -1)
+            .limit(sample)
+        )
+        paces = [
+            document["recognition_seconds"]
+            / ((document.get("progress") or {}).get("pieces_total") or 1)
+            async for document in cursor
+            if document.get("recognition_seconds")
+        ]
+        return sum(paces) / len(paces) if paces else None
 
     async def unannounced(self, before: datetime) -> list[Job]:
         """Jobs that ended before `before` without their end being announced (the event was not

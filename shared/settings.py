@@ -1,7 +1,7 @@
 """Settings shared by every service, read once from the environment (prefix ``STT_``) or ``.env``."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AmqpDsn, BeforeValidator, Field, MongoDsn, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +31,11 @@ class CommonSettings(BaseSettings):
         "stt",
         pattern=r"^[a-z0-9][a-z0-9_-]*$",
         description="Prefix of every exchange and queue name, so several deployments share a broker.",
+    )
+    media_store: Literal["folder", "gridfs"] = Field(
+        "folder",
+        description="Where media lives between services: `folder` (STT_MEDIA_DIR, shared by all)"
+        " or `gridfs` (MongoDB; STT_MEDIA_DIR is then each service's private scratch folder).",
     )
     media_dir: Path = Path("var/media")
     cleanup_delay_seconds: float = Field(

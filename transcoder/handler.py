@@ -12,8 +12,8 @@ from typing import Any, ParamSpec, TypeVar
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
 from shared.jobs import Job, JobFailure, JobStatus, JobStore
-from shared.media import MediaPaths
 from shared.pipeline import already_handled, fail_job, noting_announcements
+from shared.store import MediaStore, open_store
 from transcoder.convert import to_wav
 from transcoder.pieces import Piece, plan_pieces, write_piece
 from transcoder.settings import TranscoderSettings
@@ -31,13 +31,14 @@ class TranscodeHandler:
     def __init__(
         self,
         jobs: JobStore,
-        media: MediaPaths,
+        store: MediaStore,
         executor: ThreadPoolExecutor,
         publish: Publish,
         settings: TranscoderSettings,
     ) -> None:
         self._jobs = jobs
-        self._media = media
+        self._store = store
+        self._media = store.local
         self._executor = executor
         self._publish = publish
         self._settings = settings
@@ -57,13 +58,14 @@ class TranscodeHandler:
         started = time.perf_counter()
         whole = self._media.whole_audio(job.job_id)
         try:
-            duration = await self._run(
-                to_wav,
-                self._media.upload(job.job_id),
-                whole,
-                self._settings.transcode_timeout_seconds,
-                self._settings.max_audio_seconds,
-            )
+            async with self._store.upload(job.job_id) as upload:
+                duration = await self._run(
+                    to_wav,
+                    upload,
+                    whole,
+                    self._settings.transcode_timeout_seconds,
+                    self._settings.max_audio_seconds,
+                )
             pieces = await self._run(plan_pieces, whole, self._settings.piece_seconds)
         except JobFailure as failure:
             return await fail_job(self._jobs, job.job_id, failure)
@@ -91,6 +93,7 @@ class TranscodeHandler:
             await self._run(whole.replace, target)
         else:
             await self._run(write_piece, whole, piece, target)
+        await self._store.keep_piece(job.job_id, piece.index)
         await self._publish(
             AudioReady(
                 job_id=job.job_id,
@@ -120,14 +123,13 @@ class TranscodeHandler:
 async def subscriptions(
     settings: TranscoderSettings, broker: Broker, jobs: JobStore
 ) -> AsyncIterator[list[Subscription[Any]]]:
-    media = MediaPaths(settings.media_dir)
-    media.create_folders()
+    store = open_store(settings.media_store, jobs.database, settings.media_dir)
     # Conversion is batch work: on a shared machine the gateway, broker and database answer first.
     # ffmpeg inherits the niceness.
     os.nice(settings.transcoder_niceness)
     # ffmpeg does the work in its own process; these threads only wait for it.
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
-        handler = TranscodeHandler(jobs, media, executor, broker.publish, settings)
+        handler = TranscodeHandler(jobs, store, executor, broker.publish, settings)
         yield [
             Subscription(
                 broker.topology.transcoder,

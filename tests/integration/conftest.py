@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from scripts.stack import SERVICES, Stack, delete_namespace, free_port
+from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_consuming
 from shared.broker import Broker
 from shared.jobs import JobStore
 from shared.settings import CommonSettings
@@ -85,8 +85,8 @@ class RunningSystem:
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.base_url, timeout=30)
 
-    def start(self, service: str) -> subprocess.Popen[bytes]:
-        return self.stack.start(service)
+    def start(self, service: str, **env: str) -> subprocess.Popen[bytes]:
+        return self.stack.start(service, **env)
 
     def only(self, service: str) -> subprocess.Popen[bytes]:
         """The one running process of `service`."""
@@ -133,11 +133,9 @@ async def launched(
     try:
         for service in services:
             stack.start(service)
-        stack.wait_ready(f"http://127.0.0.1:{port}", timeout=120)
-        running = RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
-        if "recognizer" in services:
-            await running.until_served(common.engines[0])
-        yield running
+        await asyncio.to_thread(stack.wait_ready, f"http://127.0.0.1:{port}", 120)
+        await until_consuming(common, services)
+        yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
     finally:
         stack.stop()
         await delete_namespace(common)

@@ -275,7 +275,14 @@ async def test_tutorial_routes(system: RunningSystem, clips: dict[str, Path]) ->
 async def test_health_readiness_and_docs(system: RunningSystem) -> None:
     async with system.client() as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
-        assert (await client.get("/readyz")).json() == {"status": "ready"}
+        ready = (await client.get("/readyz")).json()
+        assert (ready["status"], ready["broker"], ready["database"]) == (
+            "ready",
+            "connected",
+            "answering",
+        )
+        assert ready["recognizers"]["faster-whisper"]["live"] == 1
+        assert ready["recognizers"]["faster-whisper"]["problems"] == []
         assert (await client.get("/docs")).status_code == 200
         schema = (await client.get("/openapi.json")).json()
         assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/transcript"} <= set(

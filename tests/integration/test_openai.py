@@ -108,3 +108,16 @@ async def test_errors_come_in_openai_shape(
         await client.audio.transcriptions.create(model="whisper-1", file=file)
     assert refused.value.status_code == 415
     assert "not audio or video" in refused.value.message
+
+
+async def test_the_models_list_names_the_engines_and_the_fleet_behind_them(
+    client: openai.AsyncOpenAI,
+) -> None:
+    models = {model.id: model for model in (await client.models.list()).data}
+    assert set(models) == {"faster-whisper", "whisper-base", "sphinx"}
+    whisper = models["faster-whisper"].model_dump()
+    assert whisper["languages"] == ["en"]
+    assert whisper["recognizers"] >= 1
+    assert whisper["slots"] >= 1
+    assert whisper["queued"] >= 0
+    assert "de" in models["whisper-base"].model_dump()["languages"]

@@ -43,8 +43,10 @@ def test_each_service_runs_its_module_and_can_scale(compose: dict[str, Any], nam
     assert service["build"] == "."
     assert "container_name" not in service
     assert service["restart"] == "unless-stopped"
-    assert "media:/data/media" in service["volumes"]
-    assert service["environment"]["STT_MEDIA_DIR"] == "/data/media"
+    # No shared media volume: media lives in GridFS, each container has a private scratch.
+    assert service["volumes"] == ["/data/scratch"]
+    assert service["environment"]["STT_MEDIA_STORE"] == "gridfs"
+    assert service["environment"]["STT_MEDIA_DIR"] == "/data/scratch"
     assert {dep: cond["condition"] for dep, cond in service["depends_on"].items()} == {
         "rabbitmq": "service_healthy",
         "mongodb": "service_healthy",
@@ -54,7 +56,7 @@ def test_each_service_runs_its_module_and_can_scale(compose: dict[str, Any], nam
 
 
 def test_volumes_are_named(compose: dict[str, Any]) -> None:
-    assert set(compose["volumes"]) == {"media", "rabbitmq", "mongodb"}
+    assert set(compose["volumes"]) == {"rabbitmq", "mongodb"}
 
 
 def test_dockerfile_runs_as_non_root_with_an_exec_form_command() -> None:

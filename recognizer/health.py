@@ -1,0 +1,84 @@
+"""What a recognizer tells the fleet of itself: its engines and slots, how busy it is, and what
+is wrong with it, refreshed every few seconds."""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+
+from pymongo.errors import PyMongoError
+
+from recognizer.pool import SlotPool
+from shared.fleet import HEARTBEAT_SECONDS, Fleet, RecognizerEntry, worker_id
+from shared.jobs import now
+
+log = logging.getLogger(__name__)
+
+FIRST_HOLDING_SECONDS = 1.0
+MAX_HOLDING_SECONDS = 30.0
+
+
+class Health:
+    def __init__(self, fleet: Fleet, pool: SlotPool, engines: tuple[str, ...]) -> None:
+        self._fleet = fleet
+        self._pool = pool
+        self._holding_seconds = FIRST_HOLDING_SECONDS
+        started = now()
+        self.entry = RecognizerEntry(
+            worker=worker_id(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            engines=list(engines),
+            slots=pool.size,
+            started_at=started,
+            seen_at=started,
+        )
+
+    @property
+    def worker(self) -> str:
+        return self.entry.worker
+
+    async def media_missing(self, why: str) -> None:
+        """Report the problem, and hold the message a while before handing it back, longer each
+        time, so that healthy recognizers take the work meanwhile."""
+        problem = f"cannot read a job's audio: {why}; its work goes back to the queue"
+        if self.entry.problem != problem:
+            log.error("unhealthy: %s", problem)
+        self.entry = self.entry.model_copy(update={"problem": problem})
+        await asyncio.sleep(self._holding_seconds)
+        self._holding_seconds = min(self._holding_seconds * 2, MAX_HOLDING_SECONDS)
+
+    def fine(self) -> None:
+        self._holding_seconds = FIRST_HOLDING_SECONDS
+        if self.entry.problem is not None:
+            log.info("healthy again")
+            self.entry = self.entry.model_copy(update={"problem": None})
+
+    async def report(self) -> None:
+        self.entry = self.entry.model_copy(update={"busy": self._pool.busy, "seen_at": now()})
+        try:
+            await self._fleet.report(self.entry)
+        except PyMongoError as error:
+            log.warning("could not report to the fleet: %r", error)
+
+    @contextlib.asynccontextmanager
+    async def reporting(self) -> AsyncIterator[None]:
+        """Report now and every few seconds until the body ends, then report the stop."""
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(HEARTBEAT_SECONDS)
+                await self.report()
+
+        await self.report()
+        beating = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
+            with contextlib.suppress(PyMongoError):
+                await self._fleet.stopped(self.worker)

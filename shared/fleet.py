@@ -1,0 +1,75 @@
+"""The recognizers at work. Each registers in MongoDB and refreshes its entry every few seconds,
+so the gateway knows which engines are served even while no recognizer consumes at that moment
+(one is restarting, say), and operators can see the fleet."""
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.jobs import UtcDatetime, now
+
+HEARTBEAT_SECONDS = 5.0
+# A recognizer not heard of for this long is taken for gone.
+LIVE_WITHIN_SECONDS = 3 * HEARTBEAT_SECONDS
+# An engine a recognizer served this recently is still accepted while none is live.
+SERVED_WITHIN = timedelta(hours=1)
+VERSION = "1.1.0"
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class RecognizerEntry(BaseModel):
+    worker: str
+    host: str
+    pid: int
+    engines: list[str]
+    slots: int
+    busy: int = 0
+    version: str = VERSION
+    started_at: UtcDatetime
+    seen_at: UtcDatetime
+    stopped_at: UtcDatetime | None = None
+    problem: str | None = Field(None, description="Why it is unhealthy; None while it is not.")
+
+    def is_live(self, moment: datetime) -> bool:
+        recent = moment - self.seen_at < timedelta(seconds=LIVE_WITHIN_SECONDS)
+        return self.stopped_at is None and recent
+
+
+class Fleet:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self._entries = database["recognizers"]
+
+    async def report(self, entry: RecognizerEntry) -> None:
+        document = entry.model_dump(exclude={"worker"})
+        await self._entries.update_one({"_id": entry.worker}, {"$set": document}, upsert=True)
+
+    async def stopped(self, worker: str) -> None:
+        await self._entries.update_one({"_id": worker}, {"$set": {"stopped_at": now()}})
+
+    async def entries(self) -> list[RecognizerEntry]:
+        return [
+            RecognizerEntry.model_validate({**document, "worker": document["_id"]})
+            async for document in self._entries.find({})
+        ]
+
+    async def live(self) -> list[RecognizerEntry]:
+        moment = now()
+        return [entry for entry in await self.entries() if entry.is_live(moment)]
+
+    async def served_recently(self) -> set[str]:
+        """Engines some recognizer served within the last hour, running or not."""
+        since = now() - SERVED_WITHIN
+        return {
+            engine
+            for entry in await self.entries()
+            if entry.seen_at > since
+            for engine in entry.engines
+        }

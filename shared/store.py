@@ -1,0 +1,168 @@
+"""Where a job's media lives between services: the upload, and its audio cut into pieces.
+
+Every service writes and reads local files; the store decides whether other hosts can reach them.
+
+- `folder`: one folder every service shares (a volume, or one machine). Files stay in place.
+- `gridfs`: MongoDB's GridFS, so a worker on any host that reaches MongoDB can take work. Each
+  service keeps only a private scratch folder: what it stores is streamed into GridFS in chunks
+  and deleted locally; what it reads is streamed into scratch, and deleted when it is done.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from gridfs import AsyncGridFSBucket
+from gridfs.errors import NoFile
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.faults import MediaUnavailable
+from shared.media import MediaPaths, delete_files
+
+log = logging.getLogger(__name__)
+
+StoreKind = Literal["folder", "gridfs"]
+CHUNK_BYTES = 1024 * 1024
+BUCKET = "media"
+
+
+class MediaStore(Protocol):
+    @property
+    def local(self) -> MediaPaths:
+        """Where this service writes what it will store, and where it keeps what it reads."""
+
+    async def keep_upload(self, job_id: str) -> None:
+        """Store the upload written at `local.upload(job_id)`."""
+
+    def upload(self, job_id: str) -> contextlib.AbstractAsyncContextManager[Path]:
+        """The upload as a local file, for the body of the `async with`."""
+
+    async def keep_piece(self, job_id: str, index: int) -> None:
+        """Store the piece written at `local.piece(job_id, index)`."""
+
+    def piece(self, job_id: str, index: int) -> contextlib.AbstractAsyncContextManager[Path]:
+        """The piece as a local file, for the body of the `async with`."""
+
+    async def delete_job(self, job_id: str) -> int:
+        """Delete what is stored of the job; how many things were there."""
+
+
+class FolderStore:
+    def __init__(self, folder: MediaPaths) -> None:
+        self.local = folder
+
+    async def keep_upload(self, job_id: str) -> None:
+        pass  # written in place
+
+    @contextlib.asynccontextmanager
+    async def upload(self, job_id: str) -> AsyncIterator[Path]:
+        yield await _present(self.local.upload(job_id))
+
+    async def keep_piece(self, job_id: str, index: int) -> None:
+        pass
+
+    @contextlib.asynccontextmanager
+    async def piece(self, job_id: str, index: int) -> AsyncIterator[Path]:
+        yield await _present(self.local.piece(job_id, index))
+
+    async def delete_job(self, job_id: str) -> int:
+        return await asyncio.to_thread(delete_files, self.local.of_job(job_id))
+
+
+async def _present(path: Path) -> Path:
+    if not await asyncio.to_thread(path.exists):
+        raise MediaUnavailable(
+            f"{path} is missing; is STT_MEDIA_DIR the folder every service shares?"
+        )
+    return path
+
+
+class GridFSStore:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], scratch: MediaPaths) -> None:
+        self.local = scratch
+        self._bucket = AsyncGridFSBucket(database, bucket_name=BUCKET)
+
+    async def keep_upload(self, job_id: str) -> None:
+        await self._keep(self.local.upload(job_id), f"{job_id}/upload", job_id)
+
+    @contextlib.asynccontextmanager
+    async def upload(self, job_id: str) -> AsyncIterator[Path]:
+        async with self._fetched(f"{job_id}/upload", self.local.upload(job_id)) as path:
+            yield path
+
+    async def keep_piece(self, job_id: str, index: int) -> None:
+        await self._keep(self.local.piece(job_id, index), f"{job_id}/piece-{index:05d}", job_id)
+
+    @contextlib.asynccontextmanager
+    async def piece(self, job_id: str, index: int) -> AsyncIterator[Path]:
+        name = f"{job_id}/piece-{index:05d}"
+        async with self._fetched(name, self.local.piece(job_id, index)) as path:
+            yield path
+
+    async def delete_job(self, job_id: str) -> int:
+        deleted = await asyncio.to_thread(delete_files, self.local.of_job(job_id))
+        async for stored in self._bucket.find({"metadata.job_id": job_id}):
+            with contextlib.suppress(NoFile):
+                await self._bucket.delete(stored._id)
+                deleted += 1
+        return deleted
+
+    async def delete_older_than(self, moment: datetime) -> int:
+        """Delete stored files uploaded before `moment` (orphans: every job of that age ended
+        and was cleaned up)."""
+        deleted = 0
+        async for stored in self._bucket.find({"uploadDate": {"$lt": moment}}):
+            with contextlib.suppress(NoFile):
+                await self._bucket.delete(stored._id)
+                deleted += 1
+        return deleted
+
+    async def _keep(self, path: Path, name: str, job_id: str) -> None:
+        """Stream `path` into the bucket in chunks (replacing an earlier copy), then delete it."""
+        async for earlier in self._bucket.find({"filename": name}):
+            with contextlib.suppress(NoFile):
+                await self._bucket.delete(earlier._id)
+        stream = self._bucket.open_upload_stream(name, metadata={"job_id": job_id})
+        try:
+            with await asyncio.to_thread(path.open, "rb") as source:
+                while chunk := await asyncio.to_thread(source.read, CHUNK_BYTES):
+                    await stream.write(chunk)
+        except BaseException:
+            await stream.abort()
+            raise
+        await stream.close()
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    @contextlib.asynccontextmanager
+    async def _fetched(self, name: str, target: Path) -> AsyncIterator[Path]:
+        """A local copy of the stored `name`, streamed in chunks, deleted afterwards."""
+        copy = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            stored = await self._bucket.open_download_stream_by_name(name)
+        except NoFile as error:
+            raise MediaUnavailable(f"{name} is not in the media store") from error
+        try:
+            await asyncio.to_thread(copy.parent.mkdir, parents=True, exist_ok=True)
+            with await asyncio.to_thread(copy.open, "wb") as output:
+                while chunk := await stored.readchunk():
+                    await asyncio.to_thread(output.write, chunk)
+            yield copy
+        finally:
+            await asyncio.to_thread(copy.unlink, missing_ok=True)
+
+
+def open_store(
+    kind: StoreKind, database: AsyncDatabase[dict[str, Any]], folder: Path
+) -> FolderStore | GridFSStore:
+    """The store of STT_MEDIA_STORE; `folder` is STT_MEDIA_DIR: shared for `folder`, this
+    service's private scratch for `gridfs`."""
+    paths = MediaPaths(folder)
+    paths.create_folders()
+    if kind == "gridfs":
+        return GridFSStore(database, paths)
+    return FolderStore(paths)
