@@ -12,8 +12,9 @@ test: install-dev  ## lint, types, then every test (unit and end-to-end)
 	$(PY) -m mypy .
 	$(PY) -m pytest
 
-bench: install-dev  ## the benchmark; BENCH_ARGS="--jobs 20 --engines sphinx --workers 2" to change it
-	$(PY) -m bench.run $(BENCH_ARGS)
+SCENARIO ?= run
+bench: install-dev  ## the benchmark; SCENARIO=long (one long recording) or decoding; BENCH_ARGS="--jobs 20 --workers 2" to change it
+	$(PY) -m bench.$(SCENARIO) $(BENCH_ARGS)
 
 lint: install-dev
 	$(PY) -m ruff check .

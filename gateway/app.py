@@ -49,7 +49,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     broker.topology.callbacks, Event, callbacks, settings.callback_concurrency
                 )
             )
-            fleet = Fleet(jobs.database)
+            fleet = Fleet(jobs.database, settings.namespace)
             store = open_store(settings.media_store, jobs.database, settings.media_dir)
             app.state.services = Services(settings, broker, jobs, store, watcher, fleet)
             log.info("gateway ready on http://%s:%d", settings.host, settings.port)

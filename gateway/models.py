@@ -7,14 +7,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.routes import ServicesDep
-from gateway.submit import Services
+from gateway.submit import PACE_SAMPLE, Services
 from shared.engines import KNOWN_ENGINES, supported_languages
 from shared.fleet import RecognizerEntry
 
 router = APIRouter(tags=["fleet"])
-
-# Recent jobs the estimated wait is measured from.
-PACE_SAMPLE = 20
 
 
 class EngineModel(BaseModel):

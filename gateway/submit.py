@@ -24,6 +24,10 @@ from shared.store import MediaStore
 log = logging.getLogger(__name__)
 
 
+# How many recent jobs the estimated waits are measured from.
+PACE_SAMPLE = 20
+
+
 @dataclass(frozen=True)
 class Services:
     settings: GatewaySettings

@@ -219,7 +219,7 @@ async def subscriptions(
         settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness
     )
     await pool.start()
-    health = Health(Fleet(jobs.database), pool, settings.engines)
+    health = Health(Fleet(jobs.database, settings.namespace), pool, settings.engines)
     try:
         handler = RecognizeHandler(
             jobs,

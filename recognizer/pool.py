@@ -8,6 +8,7 @@ others carry on. A slot is reused only after it answered its last request cleanl
 import asyncio
 import collections
 import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
@@ -84,6 +85,21 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
                 conn.send(("error", f"{type(error).__name__}: {error}"))
             else:
                 conn.send(("ok", answer))
+            _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap memory a recognition freed back to the system. Without it a slot keeps
+    what its largest piece needed (measured: 300-340 MB against 214 MB with it, for tiny.en on
+    minute-long pieces), and a recognizer grows with the longest audio it has seen."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL("libc.so.6")
+except OSError:  # not glibc: nothing to trim with
+    _LIBC = None
 
 
 def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | str | None:

@@ -44,8 +44,9 @@ class RecognizerEntry(BaseModel):
 
 
 class Fleet:
-    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
-        self._entries = database["recognizers"]
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], namespace: str) -> None:
+        # One collection per namespace: deployments that share a broker may share a database.
+        self._entries = database[f"recognizers_{namespace.replace('-', '_')}"]
 
     async def report(self, entry: RecognizerEntry) -> None:
         document = entry.model_dump(exclude={"worker"})

@@ -110,6 +110,16 @@ class Job(BaseModel):
     announced_at: UtcDatetime | None = Field(
         None, description="When the broker confirmed the event announcing the job's end."
     )
+    queue_position: int | None = Field(
+        None,
+        description="While the job waits for a slot: how many jobs of its engine wait before it"
+        " (not stored; given by GET /v1/jobs/{job_id}).",
+    )
+    estimated_start_seconds: float | None = Field(
+        None,
+        description="While the job waits: an estimate of when a slot starts on it, from the"
+        " work queued before it, the recent recognition time per piece and the live slots.",
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
     stage_times: dict[JobStatus, UtcDatetime] = Field(
@@ -185,7 +195,7 @@ class JobStore:
             updated_at=created,
             stage_times={JobStatus.QUEUED: created},
         )
-        document = job.model_dump(exclude={"job_id"})
+        document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
         await self._jobs.insert_one({"_id": job_id, **document})
         return job
 
@@ -363,6 +373,16 @@ class JobStore:
             async for document in cursor
             if _before(document.get("deadline_at"), moment)
         ]
+
+    async def waiting_before(self, job: Job) -> int:
+        """How many jobs of the same engine, uploaded earlier, still wait for recognition."""
+        return await self._jobs.count_documents(
+            {
+                "engine": job.engine,
+                "status": {"$in": [str(JobStatus.QUEUED), str(JobStatus.TRANSCODING)]},
+                "created_at": {"$lt": job.created_at},
+            }
+        )
 
     async def recognition_seconds_per_piece(self, engine: str, sample: int) -> float | None:
         """The mean recognition time of one piece (most jobs are one) over the last `sample`

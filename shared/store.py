@@ -51,6 +51,9 @@ class MediaStore(Protocol):
     async def delete_job(self, job_id: str) -> int:
         """Delete what is stored of the job; how many things were there."""
 
+    async def release_local(self, job_id: str) -> None:
+        """This service is done writing the job's files: delete what is only a local copy."""
+
 
 class FolderStore:
     def __init__(self, folder: MediaPaths) -> None:
@@ -73,6 +76,9 @@ class FolderStore:
     async def delete_job(self, job_id: str) -> int:
         return await asyncio.to_thread(delete_files, self.local.of_job(job_id))
 
+    async def release_local(self, job_id: str) -> None:
+        pass  # the shared folder is the store
+
 
 async def _present(path: Path) -> Path:
     if not await asyncio.to_thread(path.exists):
@@ -92,7 +98,7 @@ class GridFSStore:
 
     @contextlib.asynccontextmanager
     async def upload(self, job_id: str) -> AsyncIterator[Path]:
-        async with self._fetched(f"{job_id}/upload", self.local.upload(job_id)) as path:
+        async with self._fetched(f"{job_id}/upload") as path:
             yield path
 
     async def keep_piece(self, job_id: str, index: int) -> None:
@@ -101,7 +107,7 @@ class GridFSStore:
     @contextlib.asynccontextmanager
     async def piece(self, job_id: str, index: int) -> AsyncIterator[Path]:
         name = f"{job_id}/piece-{index:05d}"
-        async with self._fetched(name, self.local.piece(job_id, index)) as path:
+        async with self._fetched(name) as path:
             yield path
 
     async def delete_job(self, job_id: str) -> int:
@@ -111,6 +117,9 @@ class GridFSStore:
                 await self._bucket.delete(stored._id)
                 deleted += 1
         return deleted
+
+    async def release_local(self, job_id: str) -> None:
+        await asyncio.to_thread(delete_files, self.local.of_job(job_id))
 
     async def delete_older_than(self, moment: datetime) -> int:
         """Delete stored files uploaded before `moment` (orphans: every job of that age ended
@@ -139,9 +148,9 @@ class GridFSStore:
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
     @contextlib.asynccontextmanager
-    async def _fetched(self, name: str, target: Path) -> AsyncIterator[Path]:
+    async def _fetched(self, name: str) -> AsyncIterator[Path]:
         """A local copy of the stored `name`, streamed in chunks, deleted afterwards."""
-        copy = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}")
+        copy = self.local.root / "fetched" / f"{name.replace('/', '-')}.{uuid.uuid4().hex[:8]}"
         try:
             stored = await self._bucket.open_download_stream_by_name(name)
         except NoFile as error:

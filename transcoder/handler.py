@@ -79,6 +79,7 @@ class TranscodeHandler:
         for piece in pieces:
             await self._hand_out(job, piece, len(pieces), duration, conversion_seconds)
         await self._run(whole.unlink, missing_ok=True)
+        await self._store.release_local(job.job_id)
         await self._jobs.audio_ready(job.job_id)
         if len(pieces) > 1:
             log.info("job %s: %.0f s of audio in %d pieces", job.job_id, duration, len(pieces))

@@ -117,10 +117,11 @@ async def test_a_job_that_keeps_killing_its_worker_is_parked_and_fails(
             kill(system.only("recognizer"))
             system.start("recognizer")
         job = await until_status(client, job_id)
-        await system.until_served()
-        # The cause is gone (a worker that does not die): replaying the job completes it.
+        # The cause is gone (a worker that does not die): replaying the job, while its upload
+        # is kept (the cleanup delay), completes it.
         refused = await replay(system.settings, [job_id])
         replayed = await until_status(client, job_id)
+        await system.until_served()
     assert job["status"] == "failed", job
     assert job["error"]["code"] == "processing_error"
     assert refused == 0

@@ -20,7 +20,8 @@ from tests.integration.conftest import (
     launched,
     namespaced_settings,
 )
-from tests.integration.test_faults import kill, until_engine_runs
+from tests.integration.test_faults import Database, kill, until_engine_runs
+from tests.integration.test_faults import database as database  # the fixture, by its name
 
 
 async def test_an_upload_the_moment_the_gateway_is_ready_is_accepted_and_done(
@@ -47,12 +48,13 @@ async def test_an_upload_the_moment_the_gateway_is_ready_is_accepted_and_done(
 
 @pytest.fixture(scope="module")
 async def fleet(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+    database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningSystem]:
+    """A MongoDB of its own: queue positions count every waiting job the server holds."""
     services = ("gateway", "transcoder", "recognizer", "janitor")
     async with launched(
         tmp_path_factory.mktemp("fleet"),
-        mongodb_url,
+        database.url,
         services=services,
         recognizer_slots=1,
         retry_delays_seconds=(0.2, 0.4, 0.8, 1, 1, 1, 1, 1, 1, 1),
@@ -71,6 +73,7 @@ async def test_with_every_recognizer_stopped_uploads_wait_until_one_starts(
         fleet.start("recognizer")
         jobs = [await until_status(client, job_id, within=120) for job_id in job_ids]
     assert {job["status"] for job in waiting} == {"transcoding"}
+    assert [job["queue_position"] for job in waiting] == [0, 1, 2]
     assert [job["status"] for job in jobs] == ["done"] * 3
 
 
