@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from gateway.auth import Unauthorized, api_key_check
+from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
 from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
@@ -51,7 +52,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
             fleet = Fleet(jobs.database, settings.namespace)
             store = open_store(settings.media_store, jobs.database, settings.media_dir)
-            app.state.services = Services(settings, broker, jobs, store, watcher, fleet)
+            backlog = Backlog(broker, jobs, fleet)
+            app.state.services = Services(settings, broker, jobs, store, watcher, fleet, backlog)
             log.info("gateway ready on http://%s:%d", settings.host, settings.port)
             yield
             await broker.stop_consuming(settings.shutdown_grace_seconds)

@@ -6,10 +6,10 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from gateway.backlog import EngineBacklog
 from gateway.routes import ServicesDep
-from gateway.submit import PACE_SAMPLE, Services
+from gateway.submit import Services
 from shared.engines import KNOWN_ENGINES, supported_languages
-from shared.fleet import RecognizerEntry
 
 router = APIRouter(tags=["fleet"])
 
@@ -39,34 +39,25 @@ class ModelList(BaseModel):
     "/v1/models", response_model=ModelList, summary="The engines, and the fleet behind each"
 )
 async def list_models(services: ServicesDep) -> ModelList:
-    live = await services.fleet.live()
     offered = set(services.settings.engines) | await services.fleet.served_recently()
     return ModelList(
         data=[
-            await _engine_model(services, engine, [e for e in live if engine in e.engines])
+            _engine_model(services, engine, await services.backlog.of(engine))
             for engine in KNOWN_ENGINES
             if engine in offered
         ]
     )
 
 
-async def _engine_model(
-    services: Services, engine: str, serving: list[RecognizerEntry]
-) -> EngineModel:
-    topology = services.broker.topology
-    queued = 0
-    for queue in (topology.recognizers[engine], topology.pieces[engine]):
-        queued += (await services.broker.queue_state(queue.name)).ready
-    slots = sum(entry.slots for entry in serving)
-    pace = await services.jobs.recognition_seconds_per_piece(engine, PACE_SAMPLE)
-    started = min((entry.started_at for entry in serving), default=None)
+def _engine_model(services: Services, engine: str, backlog: EngineBacklog) -> EngineModel:
+    started = min((entry.started_at for entry in backlog.serving), default=None)
     return EngineModel(
         id=engine,
         created=int(started.timestamp()) if started else 0,
         languages=sorted(supported_languages(engine, services.settings.whisper_model)),
-        recognizers=len(serving),
-        slots=slots,
-        busy=sum(entry.busy for entry in serving),
-        queued=queued,
-        estimated_wait_seconds=round(queued * pace / slots, 1) if slots and pace else None,
+        recognizers=len(backlog.serving),
+        slots=backlog.slots,
+        busy=sum(entry.busy for entry in backlog.serving),
+        queued=backlog.queued,
+        estimated_wait_seconds=backlog.wait_seconds(backlog.queued),
     )

@@ -20,7 +20,7 @@ from gateway.schemas import (
     TranscriptJson,
     problems,
 )
-from gateway.submit import PACE_SAMPLE, Services, submit_job
+from gateway.submit import Services, submit_job
 from gateway.watcher import Update
 from shared.faults import BrokerUnavailable
 from shared.jobs import JOB_ID_PATTERN, ErrorCode, Job, JobStatus
@@ -68,21 +68,8 @@ async def create_job(request: Request, response: Response, services: ServicesDep
 async def get_job(job_id: JobId, services: ServicesDep) -> Job:
     job = await find_job(services, job_id)
     if job.status in (JobStatus.QUEUED, JobStatus.TRANSCODING):
-        return await with_place_in_queue(services, job)
+        return await services.backlog.place_of(job)
     return job
-
-
-async def with_place_in_queue(services: Services, job: Job) -> Job:
-    """The job with where it stands: the jobs before it, and an estimated start."""
-    position = await services.jobs.waiting_before(job)
-    topology = services.broker.topology
-    queued = position
-    for queue in (topology.recognizers[job.engine], topology.pieces[job.engine]):
-        queued += (await services.broker.queue_state(queue.name)).ready
-    slots = sum(entry.slots for entry in await services.fleet.live() if job.engine in entry.engines)
-    pace = await services.jobs.recognition_seconds_per_piece(job.engine, PACE_SAMPLE)
-    estimate = round(queued * pace / slots, 1) if slots and pace else None
-    return job.model_copy(update={"queue_position": position, "estimated_start_seconds": estimate})
 
 
 @router.delete(

@@ -10,6 +10,7 @@ from fastapi import HTTPException, Request
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
+from gateway.backlog import Backlog
 from gateway.settings import GatewaySettings
 from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
@@ -24,10 +25,6 @@ from shared.store import MediaStore
 log = logging.getLogger(__name__)
 
 
-# How many recent jobs the estimated waits are measured from.
-PACE_SAMPLE = 20
-
-
 @dataclass(frozen=True)
 class Services:
     settings: GatewaySettings
@@ -36,6 +33,7 @@ class Services:
     store: MediaStore
     watcher: JobWatcher
     fleet: Fleet
+    backlog: Backlog
 
 
 def choose_engine_and_language(

@@ -374,15 +374,16 @@ class JobStore:
             if _before(document.get("deadline_at"), moment)
         ]
 
-    async def waiting_before(self, job: Job) -> int:
-        """How many jobs of the same engine, uploaded earlier, still wait for recognition."""
-        return await self._jobs.count_documents(
+    async def waiting_since(self, engine: str) -> list[datetime]:
+        """When the jobs of `engine` that wait to be recognized were uploaded, oldest first."""
+        cursor = self._jobs.find(
             {
-                "engine": job.engine,
+                "engine": engine,
                 "status": {"$in": [str(JobStatus.QUEUED), str(JobStatus.TRANSCODING)]},
-                "created_at": {"$lt": job.created_at},
-            }
+            },
+            {"created_at": 1},
         )
+        return sorted([_as_utc(document["created_at"]) async for document in cursor])
 
     async def recognition_seconds_per_piece(self, engine: str, sample: int) -> float | None:
         """The mean recognition time of one piece (most jobs are one) over the last `sample`
