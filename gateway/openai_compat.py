@@ -13,7 +13,14 @@ from pymongo.errors import PyMongoError
 from gateway.routes import ServicesDep
 from gateway.schemas import FILE, multipart_form
 from gateway.settings import GatewaySettings
-from gateway.submit import JobRequest, choose_engine_and_language, submit_job
+from gateway.submit import (
+    JobRequest,
+    RefusedChoice,
+    UnknownEngine,
+    UnsupportedLanguage,
+    choose_engine_and_language,
+    submit_job,
+)
 from gateway.upload import Upload
 from shared.faults import BrokerUnavailable
 from shared.jobs import Job, JobStatus
@@ -109,11 +116,21 @@ def read_openai_form(settings: GatewaySettings, upload: Upload) -> JobRequest:
     engine = settings.default_engine if model == DEFAULT_MODEL else model
     try:
         engine, language = choose_engine_and_language(settings, engine, upload.field("language"))
-    except HTTPException as error:
-        param = "model" if "engine" in str(error.detail).lower() else "language"
-        code = "model_not_found" if param == "model" else "unsupported_language"
-        raise OpenAIError(400, str(error.detail), param, code) from error
+    except RefusedChoice as refused:
+        raise openai_refusal(refused) from refused
     return JobRequest(engine, language, upload.field("prompt"), _temperature(upload))
+
+
+# OpenAI's parameter and error code for each form field this service may refuse.
+_REFUSALS = {
+    UnknownEngine.field: ("model", "model_not_found"),
+    UnsupportedLanguage.field: ("language", "unsupported_language"),
+}
+
+
+def openai_refusal(refused: RefusedChoice) -> OpenAIError:
+    param, code = _REFUSALS[refused.field]
+    return OpenAIError(400, refused.message, param, code)
 
 
 def _temperature(upload: Upload) -> float | None:
@@ -152,6 +169,8 @@ async def create_transcription(request: Request, services: ServicesDep) -> Respo
         finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     except OpenAIError as error:
         return error.response()
+    except RefusedChoice as refused:
+        return openai_refusal(refused).response()
     except HTTPException as error:
         return OpenAIError(error.status_code, str(error.detail)).response()
     except (PyMongoError, BrokerUnavailable):

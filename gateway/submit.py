@@ -5,6 +5,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from fastapi import HTTPException, Request
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
@@ -36,6 +37,25 @@ class Services:
     backlog: Backlog
 
 
+class RefusedChoice(HTTPException):
+    """A form asks for what this deployment cannot do: 422 on the service's own routes; other
+    routes (the OpenAI one) answer in their own shape, naming the form `field`."""
+
+    field: ClassVar[str]
+
+    def __init__(self, message: str) -> None:
+        super().__init__(422, message)
+        self.message = message
+
+
+class UnknownEngine(RefusedChoice):
+    field = "engine"
+
+
+class UnsupportedLanguage(RefusedChoice):
+    field = "language"
+
+
 def choose_engine_and_language(
     settings: GatewaySettings, engine: str | None, language: str | None
 ) -> tuple[str, str]:
@@ -43,8 +63,8 @@ def choose_engine_and_language(
     engine = settings.default_engine if engine is None else engine
     language = (settings.default_language if language is None else language).lower()
     if engine not in KNOWN_ENGINES:
-        raise HTTPException(
-            422, f"Unknown engine {engine!r}; this service knows: {', '.join(KNOWN_ENGINES)}."
+        raise UnknownEngine(
+            f"Unknown engine {engine!r}; this service knows: {', '.join(KNOWN_ENGINES)}."
         )
     languages = supported_languages(engine, settings.whisper_model)
     if language not in languages:
@@ -55,10 +75,9 @@ def choose_engine_and_language(
         ]
         advice = f" Use engine {' or '.join(able)}." if able else " No engine here does."
         shown = ", ".join(sorted(languages)) if len(languages) < 10 else "the Whisper languages"
-        raise HTTPException(
-            422,
+        raise UnsupportedLanguage(
             f"The engine {describe(engine, settings.whisper_model)} does not transcribe language"
-            f" {language!r}; it does {shown}.{advice}",
+            f" {language!r}; it does {shown}.{advice}"
         )
     return engine, language
 
@@ -69,10 +88,9 @@ async def check_served(services: Services, engine: str) -> None:
     is accepted even while no recognizer runs: the job waits in its queue until one does."""
     if engine in services.settings.engines or engine in await services.fleet.served_recently():
         return
-    raise HTTPException(
-        422,
+    raise UnknownEngine(
         f"No recognizer serves the engine {engine!r}, and this deployment does not offer it"
-        f" (STT_ENGINES={','.join(services.settings.engines)}); choose another.",
+        f" (STT_ENGINES={','.join(services.settings.engines)}); choose another."
     )
 
 

@@ -95,7 +95,13 @@ async def test_errors_come_in_openai_shape(
     with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as unknown:
         await client.audio.transcriptions.create(model="gpt-5-audio", file=file)
     assert unknown.value.code == "model_not_found"
+    assert unknown.value.param == "model"
     assert "gpt-5-audio" in unknown.value.message
+
+    with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as language:
+        await client.audio.transcriptions.create(model="whisper-1", file=file, language="de")
+    assert (language.value.code, language.value.param) == ("unsupported_language", "language")
+    assert "Use engine 'whisper-base'" in language.value.message
 
     silent_video = media.video_without_audio(tmp_path / "silent.mp4")
     with silent_video.open("rb") as file, pytest.raises(openai.BadRequestError) as failed:

@@ -1,8 +1,7 @@
 import pytest
-from fastapi import HTTPException
 
 from gateway.settings import GatewaySettings
-from gateway.submit import choose_engine_and_language
+from gateway.submit import RefusedChoice, choose_engine_and_language
 
 
 @pytest.fixture
@@ -16,21 +15,27 @@ def test_defaults_apply_when_the_client_names_none(settings: GatewaySettings) ->
 
 
 @pytest.mark.parametrize(
-    ("engine", "language", "complaint"),
+    ("engine", "language", "field", "complaint"),
     [
-        ("vosk", None, "Unknown engine 'vosk'"),
-        (None, "de", "does not transcribe language 'de'; it does en. Use engine 'whisper-base'"),
-        ("sphinx", "klingon", "does not transcribe language 'klingon'"),
-        ("", None, "Unknown engine ''"),
-        (None, "", "does not transcribe language ''"),
+        ("vosk", None, "engine", "Unknown engine 'vosk'"),
+        (
+            None,
+            "de",
+            "language",
+            "does not transcribe language 'de'; it does en. Use engine 'whisper-base'",
+        ),
+        ("sphinx", "klingon", "language", "does not transcribe language 'klingon'"),
+        ("", None, "engine", "Unknown engine ''"),
+        (None, "", "language", "does not transcribe language ''"),
     ],
 )
-def test_jobs_no_engine_can_do_are_refused(
-    settings: GatewaySettings, engine: str | None, language: str | None, complaint: str
+def test_jobs_no_engine_can_do_are_refused_naming_the_field(
+    settings: GatewaySettings, engine: str | None, language: str | None, field: str, complaint: str
 ) -> None:
-    with pytest.raises(HTTPException) as refused:
+    with pytest.raises(RefusedChoice) as refused:
         choose_engine_and_language(settings, engine, language)
     assert refused.value.status_code == 422
+    assert refused.value.field == field
     assert complaint in refused.value.detail
 
 
