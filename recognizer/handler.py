@@ -148,7 +148,7 @@ class RecognizeHandler:
         if counted is None or counted.progress is None:  # a copy of this message counted it
             return await self._join_if_complete(event)
         if counted.progress.pieces_done >= event.piece_count:
-            return await self._join(job.job_id)
+            return await self._join(counted)
         started = counted.stage_times.get(JobStatus.RECOGNIZING)
         progress = counted.progress.model_copy(
             update={"eta_seconds": estimate_eta(counted.progress, started, now())}
@@ -169,18 +169,17 @@ class RecognizeHandler:
             and job.progress is not None
             and job.progress.pieces_done >= event.piece_count
         ):
-            return await self._join(job.job_id)
+            return await self._join(job)
         return await already_handled(self._jobs, event.job_id)
 
-    async def _join(self, job_id: str) -> Event | None:
-        job = await self._jobs.get(job_id)
-        pieces = await self._jobs.pieces(job_id)
-        if job is None or not pieces:
-            return await already_handled(self._jobs, job_id)
+    async def _join(self, job: Job) -> Event | None:
+        """Join the pieces of `job`, read after its last piece was counted."""
+        pieces = await self._jobs.pieces(job.job_id)
         language = job.detected_language or pieces[0].transcript.language
         transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
-        log.info("job %s: joined %d pieces", job_id, len(pieces))
-        return await self._done(job_id, transcript, sum(piece.engine_seconds for piece in pieces))
+        log.info("job %s: joined %d pieces", job.job_id, len(pieces))
+        engine_seconds = sum(piece.engine_seconds for piece in pieces)
+        return await self._done(job.job_id, transcript, engine_seconds)
 
 
 def estimate_eta(progress: Progress, started: datetime | None, moment: datetime) -> float | None:
