@@ -15,7 +15,6 @@ import asyncio
 import sys
 
 from shared.events import MediaUploaded
-from shared.faults import MediaUnavailable
 from shared.jobs import ErrorCode
 from shared.settings import CommonSettings
 from shared.store import open_store
@@ -31,10 +30,15 @@ async def replay(settings: CommonSettings, job_ids: list[str]) -> int:
         store = open_store(settings.media_store, jobs.database, settings.media_dir)
         for job_id in job_ids:
             try:
-                async with store.upload(job_id):
-                    pass
-            except (MediaUnavailable, ValueError) as error:
-                print(f"{job_id}: not replayed: its upload is gone ({error})", file=sys.stderr)
+                kept = await store.has_upload(job_id)
+            except ValueError:  # not a job id
+                kept = False
+            if not kept:
+                print(
+                    f"{job_id}: not replayed: no upload of it is stored (the janitor deletes it"
+                    " STT_CLEANUP_DELAY_SECONDS after the job failed)",
+                    file=sys.stderr,
+                )
                 refused += 1
                 continue
             job = await jobs.reopen(job_id, REPLAYABLE, settings.job_deadline_seconds)

@@ -15,6 +15,8 @@ def _split_commas(value: Any) -> Any:
     return value
 
 
+StoreKind = Literal["folder", "gridfs"]
+
 # A list setting, written in the environment as one comma-separated variable: "a, b".
 CommaSeparated = (NoDecode, BeforeValidator(_split_commas))
 
@@ -32,7 +34,7 @@ class CommonSettings(BaseSettings):
         pattern=r"^[a-z0-9][a-z0-9_-]*$",
         description="Prefix of every exchange and queue name, so several deployments share a broker.",
     )
-    media_store: Literal["folder", "gridfs"] = Field(
+    media_store: StoreKind = Field(
         "folder",
         description="Where media lives between services: `folder` (STT_MEDIA_DIR, shared by all)"
         " or `gridfs` (MongoDB; STT_MEDIA_DIR is then each service's private scratch folder).",

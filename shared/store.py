@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
@@ -23,10 +23,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.faults import MediaUnavailable
 from shared.media import MediaPaths, delete_files
+from shared.settings import StoreKind
 
 log = logging.getLogger(__name__)
 
-StoreKind = Literal["folder", "gridfs"]
 CHUNK_BYTES = 1024 * 1024
 BUCKET = "media"
 
@@ -41,6 +41,9 @@ class MediaStore(Protocol):
 
     def upload(self, job_id: str) -> contextlib.AbstractAsyncContextManager[Path]:
         """The upload as a local file, for the body of the `async with`."""
+
+    async def has_upload(self, job_id: str) -> bool:
+        """Whether the upload is still stored (the janitor deletes it after the cleanup delay)."""
 
     async def keep_piece(self, job_id: str, index: int) -> None:
         """Store the piece written at `local.piece(job_id, index)`."""
@@ -65,6 +68,9 @@ class FolderStore:
     @contextlib.asynccontextmanager
     async def upload(self, job_id: str) -> AsyncIterator[Path]:
         yield await _present(self.local.upload(job_id))
+
+    async def has_upload(self, job_id: str) -> bool:
+        return await asyncio.to_thread(self.local.upload(job_id).exists)
 
     async def keep_piece(self, job_id: str, index: int) -> None:
         pass
@@ -100,6 +106,9 @@ class GridFSStore:
     async def upload(self, job_id: str) -> AsyncIterator[Path]:
         async with self._fetched(f"{job_id}/upload") as path:
             yield path
+
+    async def has_upload(self, job_id: str) -> bool:
+        return await self._bucket.find({"filename": f"{job_id}/upload"}).to_list(1) != []
 
     async def keep_piece(self, job_id: str, index: int) -> None:
         await self._keep(self.local.piece(job_id, index), f"{job_id}/piece-{index:05d}", job_id)
