@@ -38,6 +38,29 @@ def mongodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stack.stop()
 
 
+class Database:
+    """A MongoDB stand-in of the module's own, so it can be stopped and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.stack = Stack({})
+        self.url = self.start()
+
+    def start(self) -> str:
+        return self.stack.start_mongodb_standin(self.folder, self.port)
+
+    def stop(self) -> None:
+        self.stack.stop()
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    db = Database(tmp_path_factory.mktemp("module-db"))
+    yield db
+    db.stop()
+
+
 def namespaced_settings(mongodb_url: str, media_dir: Path, **overrides: Any) -> CommonSettings:
     namespace = f"test-{uuid.uuid4().hex[:10]}"
     values: dict[str, Any] = {

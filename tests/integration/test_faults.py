@@ -6,7 +6,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,35 +15,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from scripts.replay import replay
-from scripts.stack import Stack, free_port
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import Database, RunningSystem, launched
 
 DELIVERY_LIMIT = 2
-
-
-class Database:
-    """A MongoDB stand-in of the module's own, so it can be stopped and started again."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.stack = Stack({})
-        self.url = self.start()
-
-    def start(self) -> str:
-        return self.stack.start_mongodb_standin(self.folder, self.port)
-
-    def stop(self) -> None:
-        self.stack.stop()
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
-    db = Database(tmp_path_factory.mktemp("faults-db"))
-    yield db
-    db.stop()
 
 
 @pytest.fixture(scope="module")

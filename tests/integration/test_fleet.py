@@ -15,13 +15,13 @@ from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_co
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import (
+    Database,
     RunningSystem,
     as_environment,
     launched,
     namespaced_settings,
 )
-from tests.integration.test_faults import Database, kill, until_engine_runs
-from tests.integration.test_faults import database as database  # the fixture, by its name
+from tests.integration.test_faults import kill, until_engine_runs
 
 
 async def test_an_upload_the_moment_the_gateway_is_ready_is_accepted_and_done(
