@@ -90,8 +90,7 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
 
 def _return_freed_memory() -> None:
     """Hand the heap memory a recognition freed back to the system. Without it a slot keeps
-    what its largest piece needed (measured: 300-340 MB against 214 MB with it, for tiny.en on
-    minute-long pieces), and a recognizer grows with the longest audio it has seen."""
+    what its largest piece needed, and a recognizer grows with the longest audio it has seen."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
