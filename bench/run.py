@@ -30,14 +30,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import httpx
 import psutil
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
-from scripts.stack import ROOT, Stack, delete_namespace, free_port
+from scripts.stack import ROOT, Stack, delete_namespace, free_port, until_consuming
 from shared.settings import CommonSettings
-from shared.topology import build_topology
 from transcoder.convert import to_wav, wav_duration
 
 RESULTS = ROOT / "bench" / "results"
@@ -208,27 +206,13 @@ async def pipeline(
             stack.start(service, **own)
         base_url = f"http://127.0.0.1:{port}"
         await asyncio.to_thread(stack.wait_ready, base_url, 120)
-        await until_consumers(settings, recognizers)
+        pids = [process.pid for process in stack.running("recognizer")]
+        await until_consuming(settings, ("recognizer",), pids)
         yield base_url, stack, settings
     finally:
         stack.stop()
         mongo.stop()
         await delete_namespace(settings)
-
-
-async def until_consumers(settings: CommonSettings, count: int, within: float = 120) -> None:
-    """Wait until `count` recognizers consume, so none is still loading its model."""
-    queue_name = build_topology(settings).recognizers[settings.default_engine].name
-    connection = await aio_pika.connect(str(settings.broker_url))
-    async with connection:
-        channel = await connection.channel()
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            queue = await channel.declare_queue(queue_name, passive=True)
-            if (queue.declaration_result.consumer_count or 0) >= count:
-                return
-            await asyncio.sleep(0.2)
-    raise TimeoutError(f"{count} recognizer(s) not consuming within {within} s")
 
 
 @contextlib.contextmanager

@@ -5,14 +5,13 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
-from shared.broker import Broker, Publish, Subscription
+from shared.broker import Broker, Publish, Pull, Subscription
 from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
 from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
 from shared.faults import MediaUnavailable
@@ -194,7 +193,7 @@ def estimate_eta(progress: Progress, started: datetime | None, moment: datetime)
 @contextlib.asynccontextmanager
 async def subscriptions(
     settings: RecognizerSettings, broker: Broker, jobs: JobStore
-) -> AsyncIterator[list[Subscription[Any]]]:
+) -> AsyncIterator[list[Pull]]:
     base_folder = None
     if WHISPER_BASE in settings.engines:
         try:
@@ -229,11 +228,15 @@ async def subscriptions(
             health,
         )
         announced = noting_announcements(jobs)
+        # Whole recordings (short jobs) are taken before pieces of long ones.
+        queues = [broker.topology.recognizers[engine] for engine in settings.engines] + [
+            broker.topology.pieces[engine] for engine in settings.engines
+        ]
+        subscriptions = tuple(
+            Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
+            for queue in queues
+        )
         async with health.reporting():
-            yield [
-                Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
-                for engine in settings.engines
-                for queue in (broker.topology.recognizers[engine], broker.topology.pieces[engine])
-            ]
+            yield [Pull(subscriptions, settings.recognizer_slots)]
     finally:
         await asyncio.to_thread(pool.close)

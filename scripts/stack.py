@@ -16,13 +16,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import aio_pika
+from pymongo import AsyncMongoClient
 
+from shared.fleet import Fleet
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
 
@@ -138,29 +140,32 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def consumed_queues(topology: Topology, service: str, engines: tuple[str, ...]) -> list[str]:
-    """The queues a running `service` consumes, by which the stack tells it is at work."""
+def consumed_queues(topology: Topology, service: str) -> list[str]:
+    """The queues a running `service` consumes, by which the stack tells it is at work.
+    Recognizers pull their messages instead of consuming: the fleet tells of them."""
     if service == "gateway":
         return [topology.callbacks.name]
     if service == "transcoder":
         return [topology.transcoder.name]
-    if service == "recognizer":
-        return [topology.recognizers[engine].name for engine in engines]
-    return [topology.janitor.name]
+    if service == "janitor":
+        return [topology.janitor.name]
+    return []
 
 
 async def until_consuming(
-    settings: CommonSettings, services: tuple[str, ...], within_seconds: float = 120
+    settings: CommonSettings,
+    services: tuple[str, ...],
+    recognizer_pids: Collection[int] = (),
+    within_seconds: float = 120,
 ) -> None:
-    """Wait until every queue of every service in `services` has a consumer."""
+    """Wait until every queue of every service in `services` has a consumer, and each
+    recognizer process in `recognizer_pids` has reported to the fleet."""
     topology = build_topology(settings)
-    queues = {
-        q for service in services for q in consumed_queues(topology, service, settings.engines)
-    }
+    queues = {q for service in services for q in consumed_queues(topology, service)}
+    deadline = time.monotonic() + within_seconds
     connection = await aio_pika.connect(str(settings.broker_url))
     async with connection:
         channel = await connection.channel()
-        deadline = time.monotonic() + within_seconds
         while queues:
             for name in sorted(queues):
                 declared = await channel.declare_queue(name, passive=True)
@@ -171,6 +176,19 @@ async def until_consuming(
                     f"nothing consumes {', '.join(sorted(queues))} after {within_seconds:.0f} s"
                 )
             await asyncio.sleep(0.1)
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(str(settings.mongodb_url))
+    try:
+        fleet = Fleet(client[settings.mongodb_database], settings.namespace)
+        missing = set(recognizer_pids)
+        while missing:
+            missing -= {entry.pid for entry in await fleet.live()}
+            if missing and time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"recognizers {sorted(missing)} not at work after {within_seconds:.0f} s"
+                )
+            await asyncio.sleep(0.1)
+    finally:
+        await client.close()
 
 
 async def delete_namespace(settings: CommonSettings) -> None:
@@ -211,7 +229,8 @@ def main() -> None:
             stack.start(service)
         gateway_port = os.environ.get("STT_PORT", "8000")
         stack.wait_ready(f"http://127.0.0.1:{gateway_port}", timeout=120)
-        asyncio.run(until_consuming(settings, SERVICES))
+        recognizers = [process.pid for process in stack.running("recognizer")]
+        asyncio.run(until_consuming(settings, SERVICES, recognizers))
         if port_answers(broker.hostname or "127.0.0.1", MANAGEMENT_PORT):
             print(
                 f"stack: RabbitMQ's management UI is on http://{broker.hostname}:{MANAGEMENT_PORT}"

@@ -14,6 +14,7 @@ Handlers never see aio-pika. A handler takes a typed event and returns the event
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ Handler = Callable[[EventT], Awaitable[Event | None]]
 Publish = Callable[[Event], Awaitable[None]]
 
 PUBLISH_TIMEOUT_SECONDS = 10
+PULL_POLL_SECONDS = 1.0
+# A hint may arrive before its message is committed to the quorum queue: look again soon.
+HINTED_POLL_SECONDS = 0.05
+HINT_PATIENCE_SECONDS = 0.5
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
 RETRY_HEADER = "x-stt-retries"
 _CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
@@ -57,6 +62,21 @@ class Subscription(Generic[EventT]):
     prefetch: int
     published: Publish | None = None
     """Told of each event the handler returned, once the broker has confirmed it."""
+
+
+@dataclass(frozen=True)
+class Pull:
+    """Handlers for several queues that take their messages only while fewer than `limit` of
+    them are in hand together, the earlier queues first.
+
+    RabbitMQ's prefetch counts per consumer (and quorum queues refuse one shared by a channel),
+    so a worker consuming several queues would hold a prefetch's worth from each: work it cannot
+    start while another worker idles. Pulled queues are read with basic.get instead, as soon as
+    a message is routed to one of them (a copy of its routing reaches a private queue as a
+    hint) and, for messages that come back from a retry queue unannounced, every second."""
+
+    subscriptions: tuple[Subscription[Any], ...]
+    limit: int
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,7 @@ class Broker:
         self._exchange: AbstractExchange | None = None
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._pullers: list[asyncio.Task[None]] = []
 
     async def connect(self) -> Self:
         """Connect (reconnecting by itself later on) and declare the whole topology."""
@@ -183,17 +204,99 @@ class Broker:
         queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._in_flight.add(task)
-            try:
-                await self._process(message, subscription)
-            finally:
-                self._in_flight.discard(task)
+            await self._process_in_flight(message, subscription)
 
         tag = await queue.consume(on_message)
         self._consumers.append((queue, tag))
         log.info("consuming %s (prefetch %d)", spec.name, subscription.prefetch)
+
+    async def pull(self, pull: Pull) -> None:
+        """Start pulling; if the broker is away right now, wait until it is back."""
+        assert self._connection is not None, "Broker.connect() has not been awaited"
+        while True:
+            await self._connection.connected.wait()
+            try:
+                await self._pull(self._connection, pull)
+                return
+            except (*_CHANNEL_ERRORS, RuntimeError) as error:
+                log.warning("broker away while subscribing (%r); waiting for it", error)
+                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
+
+    async def _pull(self, connection: AbstractRobustConnection, pull: Pull) -> None:
+        channel = await connection.channel()
+        queues = [
+            await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+            for spec in (subscription.queue for subscription in pull.subscriptions)
+        ]
+        hinted = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        hinted_at = -HINT_PATIENCE_SECONDS
+
+        def on_hint(_routing_key: str, _body: bytes) -> None:
+            nonlocal hinted_at
+            hinted_at = loop.time()
+            hinted.set()
+
+        routing_keys = tuple(
+            key for subscription in pull.subscriptions for key in subscription.queue.routing_keys
+        )
+        await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, on_hint)
+        settled = asyncio.Event()
+        in_hand = 0
+
+        def on_settled(_task: asyncio.Task[None]) -> None:
+            nonlocal in_hand
+            in_hand -= 1
+            settled.set()
+
+        async def take() -> tuple[AbstractIncomingMessage, Subscription[Any]] | None:
+            for subscription, queue in zip(pull.subscriptions, queues, strict=True):
+                message = await queue.get(no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS)
+                if message is not None:
+                    return message, subscription
+            return None
+
+        async def pulling() -> None:
+            nonlocal in_hand
+            while True:
+                if in_hand >= pull.limit:
+                    settled.clear()
+                    await settled.wait()
+                    continue
+                hinted.clear()
+                try:
+                    taken = await take()
+                except _CHANNEL_ERRORS as error:
+                    log.warning("broker away while pulling (%r); waiting for it", error)
+                    await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
+                    await connection.connected.wait()
+                    continue
+                if taken is None:
+                    recent = loop.time() - hinted_at < HINT_PATIENCE_SECONDS
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(
+                            HINTED_POLL_SECONDS if recent else PULL_POLL_SECONDS
+                        ):
+                            await hinted.wait()
+                    continue
+                in_hand += 1
+                task = asyncio.create_task(self._process_in_flight(*taken))
+                task.add_done_callback(on_settled)
+
+        self._pullers.append(asyncio.create_task(pulling()))
+        names = ", ".join(queue.name for queue in queues)
+        log.info("pulling from %s (%d at a time)", names, pull.limit)
+
+    async def _process_in_flight(
+        self, message: AbstractIncomingMessage, subscription: Subscription[EventT]
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            await self._process(message, subscription)
+        finally:
+            self._in_flight.discard(task)
 
     async def _process(
         self, message: AbstractIncomingMessage, subscription: Subscription[EventT]
@@ -288,6 +391,10 @@ class Broker:
             with contextlib.suppress(*_CHANNEL_ERRORS):
                 await queue.cancel(tag)
         self._consumers.clear()
+        for puller in self._pullers:
+            puller.cancel()
+        await asyncio.gather(*self._pullers, return_exceptions=True)
+        self._pullers.clear()
         if not self._in_flight:
             return
         log.info(

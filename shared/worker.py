@@ -13,7 +13,7 @@ from aio_pika.exceptions import AMQPConnectionError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
-from shared.broker import Broker, Subscription
+from shared.broker import Broker, Pull, Subscription
 from shared.faults import StartupError
 from shared.jobs import JobStore, connect_store
 from shared.logs import configure_logging
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
 SubscriptionsFactory = Callable[
-    [Broker, JobStore], AbstractAsyncContextManager[Sequence[Subscription[Any]]]
+    [Broker, JobStore], AbstractAsyncContextManager[Sequence[Subscription[Any] | Pull]]
 ]
 
 
@@ -81,7 +81,10 @@ async def run_worker(
         subscriptions(broker, jobs) as consumed,
     ):
         for subscription in consumed:
-            await broker.consume(subscription)
+            if isinstance(subscription, Pull):
+                await broker.pull(subscription)
+            else:
+                await broker.consume(subscription)
         log.info("%s ready", service)
         await stop.wait()
         log.info("%s stopping", service)

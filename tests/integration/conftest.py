@@ -4,7 +4,6 @@ and every test in its own namespace, so the exchange and queues it sees are its 
 import asyncio
 import contextlib
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -16,7 +15,6 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_consuming
-from shared.broker import Broker
 from shared.jobs import JobStore
 from shared.settings import CommonSettings
 
@@ -116,17 +114,11 @@ class RunningSystem:
         [process] = self.stack.running(service)
         return process
 
-    async def until_served(self, engine: str = "faster-whisper", within: float = 60) -> None:
-        """Wait until a recognizer consumes `engine`'s queue, as the gateway requires."""
-        broker = await Broker(self.settings).connect()
-        try:
-            queue = broker.topology.recognizers[engine].name
-            deadline = time.monotonic() + within
-            while await broker.consumers_of(queue) == 0:
-                assert time.monotonic() < deadline, f"no recognizer serves {engine}"
-                await asyncio.sleep(0.1)
-        finally:
-            await broker.close()
+    async def until_served(self, within: float = 60) -> None:
+        """Wait until every recognizer process is at work (a restarted one has loaded its
+        engines and reported to the fleet)."""
+        recognizers = [process.pid for process in self.stack.running("recognizer")]
+        await until_consuming(self.settings, ("recognizer",), recognizers, within)
 
 
 CLEANUP_DELAY_SECONDS = 2
@@ -157,7 +149,8 @@ async def launched(
         for service in services:
             stack.start(service)
         await asyncio.to_thread(stack.wait_ready, f"http://127.0.0.1:{port}", 120)
-        await until_consuming(common, services)
+        recognizers = [process.pid for process in stack.running("recognizer")]
+        await until_consuming(common, services, recognizers)
         yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
     finally:
         stack.stop()

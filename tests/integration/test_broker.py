@@ -2,13 +2,13 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.broker import Broker, Subscription, gave_up_retrying, retries_of
+from shared.broker import Broker, Pull, Subscription, gave_up_retrying, retries_of
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
@@ -43,10 +43,7 @@ async def take(broker: Broker, queue_name: str, within: float = 5) -> aio_pika.I
 
 
 async def depth(broker: Broker, queue_name: str) -> int:
-    declared = await broker.channel.declare_queue(queue_name, passive=True)
-    count = declared.declaration_result.message_count
-    assert count is not None
-    return count
+    return (await broker.queue_state(queue_name)).ready
 
 
 async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker) -> None:
@@ -181,3 +178,41 @@ async def test_a_message_is_parked_once_its_retries_run_out(
     assert attempts == len(settings.retry_delays_seconds) + 1
     assert retries_of(parked) == len(settings.retry_delays_seconds)
     assert gave_up_retrying(parked)
+
+
+async def test_pulled_queues_hold_no_more_than_the_limit_together_and_take_the_first_first(
+    broker: Broker,
+) -> None:
+    whole, pieces = broker.topology.recognizers["sphinx"], broker.topology.pieces["sphinx"]
+    release = asyncio.Event()
+    taken: list[str] = []
+
+    async def handler(event: AudioReady) -> None:
+        taken.append(event.job_id)
+        await release.wait()
+
+    subscriptions = tuple(Subscription(q, AudioReady, handler, 1) for q in (whole, pieces))
+    await broker.pull(Pull(subscriptions, limit=1))
+    await broker.publish(
+        AudioReady(job_id=FIRST, engine="sphinx", duration_seconds=60, piece_index=0, piece_count=2)
+    )
+    await until(lambda: taken == [FIRST])
+    await broker.publish(AudioReady(job_id=QUICK, engine="sphinx", duration_seconds=1))
+    await broker.publish(
+        AudioReady(job_id=SLOW, engine="sphinx", duration_seconds=60, piece_index=1, piece_count=2)
+    )
+    await asyncio.sleep(1.5)  # past the hint and the periodic look: nothing more is taken
+    held_back = [await depth(broker, whole.name), await depth(broker, pieces.name)]
+    release.set()
+    await until(lambda: len(taken) == 3)
+    await broker.stop_consuming(grace_seconds=5)
+    assert held_back == [1, 1]
+    assert taken == [FIRST, QUICK, SLOW]
+    assert [await depth(broker, whole.name), await depth(broker, pieces.name)] == [0, 0]
+
+
+async def until(check: Callable[[], bool], within: float = 10) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.02)

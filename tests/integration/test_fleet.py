@@ -132,7 +132,8 @@ async def hosts(
         running.start("transcoder", STT_MEDIA_DIR=str(root / "host-t"))
         for host in ("host-a", "host-b"):
             running.start("recognizer", STT_MEDIA_DIR=str(root / host))
-        await until_consuming(running.settings, ("transcoder", "recognizer"))
+        recognizers = [process.pid for process in running.stack.running("recognizer")]
+        await until_consuming(running.settings, ("transcoder", "recognizer"), recognizers)
         yield running
 
 
@@ -173,3 +174,26 @@ async def test_workers_without_a_shared_folder_share_a_recording_through_gridfs(
     root = Path(hosts.settings.media_dir).parent
     for folder in ("media", "host-t", "host-b"):
         assert await asyncio.to_thread(files_of, job_id, root / folder) == []
+
+
+async def test_two_recognizers_with_one_slot_each_take_two_jobs_at_once(
+    hosts: RunningSystem, clips: dict[str, Path]
+) -> None:
+    """A job shows `recognizing` only while a slot works on it: two at once means both
+    recognizers (one slot each) are busy, not one holding both."""
+    await hosts.until_served()
+    async with hosts.client() as client:
+        job_ids = [await accepted_job_id(client, clips["wav"]) for _ in range(2)]
+        both_recognizing = False
+        deadline = asyncio.get_running_loop().time() + 120
+        while not both_recognizing:
+            statuses = [
+                (await client.get(f"/v1/jobs/{job_id}")).json()["status"] for job_id in job_ids
+            ]
+            both_recognizing = statuses == ["recognizing", "recognizing"]
+            if "done" in statuses or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.02)
+        jobs = [await until_status(client, job_id, within=120) for job_id in job_ids]
+    assert both_recognizing, statuses
+    assert [job["status"] for job in jobs] == ["done", "done"]
