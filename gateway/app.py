@@ -44,7 +44,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         ):
             watcher = JobWatcher(broker, jobs)
             await watcher.start()
-            callbacks = CallbackHandler(jobs, broker, http, settings.callback_secret)
+            callbacks = CallbackHandler(
+                jobs,
+                broker,
+                http,
+                settings.callback_secret,
+                frozenset(settings.callback_allowed_hosts),
+            )
             await broker.consume(
                 Subscription(
                     broker.topology.callbacks, Event, callbacks, settings.callback_concurrency

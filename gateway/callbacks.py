@@ -3,11 +3,21 @@
 A receiver that cannot be reached, times out, rate-limits (429) or fails (5xx) is tried again
 after each of the retry delays; one that refuses the callback (another 4xx, or a redirect) is
 not. Each attempt and its outcome are recorded on the job, in `callback`.
+
+The URL comes from whoever uploaded, so the gateway must not become their way into the network
+it runs in: a host that resolves to a loopback, private, link-local, multicast or otherwise
+non-public address is refused (unless the operator allowed that host by name), the request goes
+to the very address that was checked, redirects are not followed, and a failure is recorded
+without the detail that would map the network.
 """
 
+import asyncio
 import hashlib
 import hmac
+import ipaddress
 import logging
+import socket
+from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
@@ -28,6 +38,58 @@ def signature(secret: SecretStr, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+class CallbackRefused(Exception):
+    """The callback's host is one the gateway does not call."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send a callback: the URL with the checked address in place of the host name,
+    and what keeps the receiver seeing the name (the Host header, and TLS's server name)."""
+
+    url: httpx.URL
+    headers: dict[str, str]
+    extensions: dict[str, str]
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    # is_global is False for loopback, private, link-local, unique-local, reserved, unspecified
+    # and shared (CGNAT) addresses; multicast may be global yet is no receiver.
+    return address.is_global and not address.is_multicast
+
+
+async def resolve_target(url: str, allowed_hosts: frozenset[str]) -> Target:
+    """Resolve the callback's host and check every address it has; raises CallbackRefused, or
+    socket.gaierror when the name does not resolve."""
+    parsed = httpx.URL(url)
+    host = parsed.host.lower()
+    if host in allowed_hosts:
+        return Target(parsed, {}, {})
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses = [ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers]
+    if not addresses or not all(is_public(address) for address in addresses):
+        raise CallbackRefused(
+            f"refused: {host} is not a public address; an operator can allow it with"
+            " STT_CALLBACK_ALLOWED_HOSTS"
+        )
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    return Target(
+        parsed.copy_with(host=str(addresses[0])), {"Host": parsed.netloc.decode()}, extensions
+    )
+
+
+def delivery_failure(error: Exception) -> str:
+    """What went wrong, in words that do not tell which hosts and ports answer inside."""
+    if isinstance(error, socket.gaierror):
+        return "not delivered: the host name did not resolve"
+    if isinstance(error, httpx.TimeoutException):
+        return "not delivered: no answer in time"
+    return "not delivered: could not connect to the receiver"
+
+
 class CallbackHandler:
     def __init__(
         self,
@@ -35,11 +97,13 @@ class CallbackHandler:
         broker: Broker,
         client: httpx.AsyncClient,
         secret: SecretStr | None,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self._jobs = jobs
         self._broker = broker
         self._client = client
         self._secret = secret
+        self._allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
 
     async def __call__(self, event: Event) -> None:
         job = await self._jobs.get(event.job_id)
@@ -54,9 +118,20 @@ class CallbackHandler:
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = signature(self._secret, body)
         try:
-            response = await self._client.post(callback.url, content=body, headers=headers)
-        except httpx.HTTPError as error:
-            await self._failed(job.job_id, f"not delivered: {error!r}", worth_retrying=True)
+            target = await resolve_target(callback.url, self._allowed_hosts)
+            response = await self._client.post(
+                target.url,
+                content=body,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
+                follow_redirects=False,
+            )
+        except CallbackRefused as refusal:
+            await self._failed(job.job_id, str(refusal), worth_retrying=False)
+            return
+        except (httpx.HTTPError, OSError) as error:
+            log.info("job %s: callback not delivered: %r", job.job_id, error)
+            await self._failed(job.job_id, delivery_failure(error), worth_retrying=True)
             return
         if response.is_success:
             await self._jobs.record_callback(job.job_id, delivered=True)

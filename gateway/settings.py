@@ -28,6 +28,11 @@ class GatewaySettings(CommonSettings):
     callback_timeout_seconds: float = Field(
         10, gt=0, description="How long one callback attempt waits for the receiver's answer."
     )
+    callback_allowed_hosts: Annotated[tuple[str, ...], *CommaSeparated] = Field(
+        (),
+        description="Comma-separated host names (or addresses, as written in the URL) that"
+        " callbacks may reach even though they are not public, for receivers inside your network.",
+    )
     callback_concurrency: int = Field(
         16, gt=0, description="Callbacks one gateway delivers at once."
     )

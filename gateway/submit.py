@@ -99,7 +99,7 @@ _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
 def callback_url_field(upload: Upload) -> str | None:
-    """The form's `callback_url`, checked: an absolute http or https URL."""
+    """The form's `callback_url`, checked: an absolute http or https URL without user info."""
     value = upload.field("callback_url")
     if value is None:
         return None
@@ -112,9 +112,15 @@ def callback_url_field(upload: Upload) -> str | None:
     if len(value) > MAX_CALLBACK_URL_LENGTH or not scheme_given:
         raise HTTPException(422, f"{problem}.")
     try:
-        return str(_HTTP_URL.validate_python(value))
+        url = _HTTP_URL.validate_python(value)
     except ValidationError as error:
         raise HTTPException(422, f"{problem}: {error.errors()[0]['msg']}.") from error
+    # httpx would send them as Basic credentials to whatever the host is.
+    if url.username is not None or url.password is not None:
+        raise HTTPException(
+            422, "callback_url must not carry a user name or password; sign callbacks instead."
+        )
+    return str(url)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ from janitor.settings import JanitorSettings
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
-from shared.pipeline import final_event, noting_announcements
+from shared.pipeline import already_handled, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store
+from shared.topology import parking_queue
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,14 @@ class CleanupHandler:
 
 
 class ParkedHandler:
-    """Ends the job of a message that was parked, so no job waits on it forever."""
+    """Ends the job of a message that was parked, so no job waits on it forever, and makes sure
+    its end is announced."""
 
-    def __init__(self, jobs: JobStore) -> None:
+    def __init__(self, jobs: JobStore, *, announces: bool) -> None:
         self._jobs = jobs
+        # False for the queues of finished jobs (cleanup, callbacks): their message was itself
+        # the announcement, and announcing again would start those consumers over, and loop.
+        self._announces = announces
 
     async def __call__(self, event: Event) -> Event | None:
         if gave_up_retrying(current_message.get()):
@@ -55,8 +60,9 @@ class ParkedHandler:
             )
         job = await self._jobs.fail(event.job_id, failure.code, failure.message)
         if job is None:
-            # Its end was announced when it finished; announcing it again would start the
-            # consumers of finished jobs (cleanup, callbacks) over, and could loop.
+            if self._announces:
+                # Failed by an earlier try whose announcement did not go out, or finished.
+                return await already_handled(self._jobs, event.job_id)
             log.warning("job %s: parked message of a finished job; dropped", event.job_id)
             return None
         log.error("job %s: parked message; failed the job with %s", event.job_id, failure.code)
@@ -144,12 +150,24 @@ async def subscriptions(
     sweeper = Sweeper(broker, jobs, store, settings)
     sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
     cleanup = CleanupHandler(jobs, store)
-    parked = ParkedHandler(jobs)
+    topology = broker.topology
+    finished_queues = {
+        parking_queue(queue.name) for queue in (topology.janitor, topology.callbacks)
+    }
     announced = noting_announcements(jobs)
     try:
         yield [
-            Subscription(broker.topology.janitor, Event, cleanup, settings.janitor_concurrency),
-            *(Subscription(queue, Event, parked, 1, announced) for queue in broker.topology.parked),
+            Subscription(topology.janitor, Event, cleanup, settings.janitor_concurrency),
+            *(
+                Subscription(
+                    queue,
+                    Event,
+                    ParkedHandler(jobs, announces=queue.name not in finished_queues),
+                    1,
+                    announced,
+                )
+                for queue in topology.parked
+            ),
         ]
     finally:
         sweeping.cancel()

@@ -23,6 +23,8 @@ class StandIn:
     url: str
     failures: list[int] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    connections: int = 0
+    """Connections accepted, whether or not a request followed."""
 
 
 @contextlib.contextmanager
@@ -51,7 +53,12 @@ def http_stand_in(answer: dict[str, Any], failures: tuple[int, ...] = ()) -> Ite
         def log_message(self, *_args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        def verify_request(self, request: Any, client_address: Any) -> bool:
+            state.connections += 1
+            return True
+
+    server = Server(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

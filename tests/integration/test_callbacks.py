@@ -34,6 +34,7 @@ async def system(
         tmp_path_factory.mktemp("callbacks"),
         mongodb_url,
         callback_secret=SECRET,
+        callback_allowed_hosts="localhost",
         retry_delays_seconds=RETRY_DELAYS,
         recognizer_slots=1,
     ) as running:
@@ -42,7 +43,9 @@ async def system(
 
 @pytest.fixture
 def receiver() -> Iterator[StandIn]:
+    """A receiver on loopback, named by the one host the system may call there."""
     with http_stand_in({"received": True}) as stand_in:
+        stand_in.url = stand_in.url.replace("127.0.0.1", "localhost")
         yield stand_in
 
 
@@ -137,7 +140,7 @@ async def test_a_receiver_away_through_every_retry_is_given_up(
     system: RunningSystem, receiver: StandIn, clips: dict[str, Path], away: str
 ) -> None:
     receiver.failures[:] = [503] * ATTEMPTS
-    url = receiver.url if away == "answers 503" else f"http://127.0.0.1:{free_port()}/"
+    url = receiver.url if away == "answers 503" else f"http://localhost:{free_port()}/"
     async with system.client() as client:
         job_id = await accepted_job_id(client, clips["wav"], callback_url=url)
         job = await until_callback_settled(client, job_id)
@@ -147,7 +150,32 @@ async def test_a_receiver_away_through_every_retry_is_given_up(
     assert job["callback"]["gave_up"]
     assert job["callback"]["attempts"] == ATTEMPTS
     assert again["callback"]["attempts"] == ATTEMPTS
-    assert ("503" if away == "answers 503" else "ConnectError") in job["callback"]["error"]
+    assert ("503" if away == "answers 503" else "could not connect") in job["callback"]["error"]
+
+
+async def test_a_callback_into_the_network_is_refused_and_no_connection_made(
+    system: RunningSystem, receiver: StandIn, clips: dict[str, Path]
+) -> None:
+    """The same listener, reached by its address instead of the allowed name."""
+    inside = receiver.url.replace("localhost", "127.0.0.1")
+    async with system.client() as client:
+        job_id = await accepted_job_id(client, clips["wav"], callback_url=inside)
+        job = await until_callback_settled(client, job_id)
+    assert receiver.connections == 0
+    assert job["callback"]["gave_up"]
+    assert job["callback"]["attempts"] == 1
+    assert job["callback"]["error"].startswith("refused: 127.0.0.1 is not a public address")
+
+
+async def test_a_callback_url_with_credentials_is_refused_at_upload(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with system.client() as client:
+        refused = await upload(
+            client, clips["wav"], callback_url="http://guest:guest@rabbitmq:15672/api/queues"
+        )
+    assert refused.status_code == 422
+    assert "user name or password" in refused.json()["detail"]
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ async def test_a_job_whose_message_kept_crashing_fails_with_processing_error(
 ) -> None:
     job_id = await new_job(jobs)
     parked("delivery_limit")
-    announced = await ParkedHandler(jobs)(MediaUploaded(job_id=job_id))
+    announced = await ParkedHandler(jobs, announces=True)(MediaUploaded(job_id=job_id))
     job = await jobs.get(job_id)
     assert job is not None
     assert job.error is not None
@@ -42,18 +42,19 @@ async def test_a_job_whose_message_kept_crashing_fails_with_processing_error(
 async def test_a_job_whose_retries_ran_out_fails_with_retries_exhausted(jobs: JobStore) -> None:
     job_id = await new_job(jobs)
     parked("rejected", retries=2)
-    await ParkedHandler(jobs)(MediaUploaded(job_id=job_id))
+    await ParkedHandler(jobs, announces=True)(MediaUploaded(job_id=job_id))
     job = await jobs.get(job_id)
     assert job is not None
     assert job.error is not None
     assert job.error.code == ErrorCode.RETRIES_EXHAUSTED
 
 
-async def test_a_parked_message_of_a_finished_job_is_dropped_unannounced(jobs: JobStore) -> None:
+async def test_a_parked_message_of_a_finished_announced_job_is_dropped(jobs: JobStore) -> None:
     job_id = await new_job(jobs)
     await jobs.advance(job_id, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,), text="hi")
+    await jobs.note_announced(job_id)
     parked("delivery_limit")
-    announced = await ParkedHandler(jobs)(MediaUploaded(job_id=job_id))
+    announced = await ParkedHandler(jobs, announces=True)(MediaUploaded(job_id=job_id))
     job = await jobs.get(job_id)
     assert announced is None
     assert job is not None

@@ -1,0 +1,87 @@
+"""Stand-ins for what lies outside a handler, in the spirit of FastStream's test broker: the
+handler under test is the real one, called as a plain function."""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.events import Event
+from shared.faults import BrokerUnavailable
+from shared.jobs import ErrorCode, Job, JobError, JobStatus, now
+
+
+def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any) -> Job:
+    created = now() - timedelta(hours=2)
+    values: dict[str, Any] = {
+        "job_id": job_id,
+        "status": status,
+        "filename": "talk.wav",
+        "size_bytes": 1000,
+        "engine": "faster-whisper",
+        "language": "en",
+        "created_at": created,
+        "updated_at": created,
+        **fields,
+    }
+    return Job.model_validate(values)
+
+
+@dataclass
+class FakeJobs:
+    """The job store's calls the janitor's handlers make, on jobs kept in memory."""
+
+    jobs: dict[str, Job] = field(default_factory=dict)
+
+    def add(self, job: Job) -> None:
+        self.jobs[job.job_id] = job
+
+    async def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    async def fail(self, job_id: str, code: ErrorCode, message: str) -> Job | None:
+        job = self.jobs.get(job_id)
+        if job is None or job.status.is_final:
+            return None
+        failed = job.model_copy(
+            update={
+                "status": JobStatus.FAILED,
+                "error": JobError(code=code, message=message),
+                "updated_at": now(),
+            }
+        )
+        self.jobs[job_id] = failed
+        return failed
+
+    async def note_announced(self, job_id: str) -> None:
+        self.jobs[job_id] = self.jobs[job_id].model_copy(update={"announced_at": now()})
+
+    async def overdue(self, moment: datetime) -> list[str]:
+        return [
+            job.job_id
+            for job in self.jobs.values()
+            if not job.status.is_final and job.deadline_at is not None and job.deadline_at < moment
+        ]
+
+    async def unannounced(self, before: datetime) -> list[Job]:
+        return [
+            job
+            for job in self.jobs.values()
+            if job.status.is_final and job.announced_at is None and job.updated_at < before
+        ]
+
+
+@dataclass
+class FakeBroker:
+    """Publishes into a list; the first `failures` publishes fail as if the broker were away."""
+
+    failures: int = 0
+    published: list[Event] = field(default_factory=list)
+
+    async def publish(self, event: Event) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise BrokerUnavailable("publishing: the broker is away (fake)")
+        self.published.append(event)
+
+    def retries_left(self) -> int:
+        return 3
