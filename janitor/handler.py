@@ -13,6 +13,7 @@ from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store
 from shared.topology import parking_queue
+from shared.worker import Halt
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class Sweeper:
 
 @contextlib.asynccontextmanager
 async def subscriptions(
-    settings: JanitorSettings, broker: Broker, jobs: JobStore
+    settings: JanitorSettings, broker: Broker, jobs: JobStore, _halt: Halt
 ) -> AsyncIterator[list[Subscription[Any]]]:
     await jobs.ensure_indexes()
     store = open_store(settings.media_store, jobs.database, settings.media_dir)

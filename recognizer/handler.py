@@ -20,6 +20,7 @@ from shared.jobs import Job, JobFailure, JobStatus, JobStore, PieceResult, Progr
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.transcripts import Transcript, joined, shifted
+from shared.worker import Halt
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def estimate_eta(progress: Progress, started: datetime | None, moment: datetime)
 
 @contextlib.asynccontextmanager
 async def subscriptions(
-    settings: RecognizerSettings, broker: Broker, jobs: JobStore
+    settings: RecognizerSettings, broker: Broker, jobs: JobStore, halt: Halt
 ) -> AsyncIterator[list[Pull]]:
     base_folder = None
     if WHISPER_BASE in settings.engines:
@@ -213,8 +214,10 @@ async def subscriptions(
         openai_model=settings.openai_model,
         groq_model=settings.groq_model,
     )
+    # A recognizer without slots must not stay at its queues: it exits, and its supervisor
+    # restarts it.
     pool = SlotPool(
-        settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness
+        settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness, halt
     )
     await pool.start()
     health = Health(Fleet(jobs.database, settings.namespace), pool, settings.engines)
@@ -237,6 +240,6 @@ async def subscriptions(
             for queue in queues
         )
         async with health.reporting():
-            yield [Pull(subscriptions, settings.recognizer_slots)]
+            yield [Pull(subscriptions, lambda: pool.size)]
     finally:
         await asyncio.to_thread(pool.close)

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -37,6 +37,8 @@ from shared.transcripts import Transcript
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 120
+REPLACE_ATTEMPTS = 3
+REPLACE_PAUSE_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class Detect:
 
 class SlotCrashed(Exception):
     """The slot process died while working; the job is retried by redelivery."""
+
+
+class NoSlots(Exception):
+    """Every slot was lost and none could be started again: the work goes back to the queue."""
 
 
 def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, niceness: int) -> None:
@@ -180,7 +186,7 @@ class Reservation:
 
     def __init__(self, pool: "SlotPool", slot: Slot) -> None:
         self._pool = pool
-        self._slot = slot
+        self._slot: Slot | None = slot
 
     async def transcribe(self, request: Request, timeout_seconds: float) -> Transcript:
         transcript = await self._run(request, timeout_seconds)
@@ -193,6 +199,8 @@ class Reservation:
         return language
 
     async def _run(self, request: Request | Detect, timeout_seconds: float) -> Any:
+        if self._slot is None:
+            raise NoSlots("the slot of this reservation was lost")
         try:
             return await self._slot.run(request, timeout_seconds)
         except (JobFailure, ServiceUnavailable):
@@ -207,7 +215,8 @@ class Reservation:
             raise
 
     def release(self) -> None:
-        self._pool.release(self._slot)
+        if self._slot is not None:
+            self._pool.release(self._slot)
 
 
 class SlotPool:
@@ -215,12 +224,20 @@ class SlotPool:
     gets the next free slot before pieces of long recordings that wait for one."""
 
     def __init__(
-        self, size: int, engines: tuple[str, ...], config: EngineConfig, niceness: int = 0
+        self,
+        size: int,
+        engines: tuple[str, ...],
+        config: EngineConfig,
+        niceness: int = 0,
+        on_empty: Callable[[str], None] = lambda _why: None,
+        replace_pause_seconds: float = REPLACE_PAUSE_SECONDS,
     ) -> None:
         self.size = size
         self._engines = engines
         self._config = config
         self._niceness = niceness
+        self._on_empty = on_empty
+        self._replace_pause_seconds = replace_pause_seconds
         self._idle: list[Slot] = []
         self._waiting: dict[bool, collections.deque[asyncio.Future[Slot]]] = {
             True: collections.deque(),
@@ -260,6 +277,8 @@ class SlotPool:
             return await slot.transcribe(request, timeout_seconds)
 
     async def _acquire(self, urgent: bool) -> Slot:
+        if self.size == 0:
+            raise NoSlots("every slot was lost")
         # A free slot means nobody is waiting: release() hands slots to waiters first.
         if self._idle:
             return self._idle.pop()
@@ -284,15 +303,39 @@ class SlotPool:
                     return
         self._idle.append(slot)
 
-    async def replace(self, slot: Slot) -> Slot:
-        """Kill `slot` and start a fresh one in its place, models loaded."""
+    async def replace(self, slot: Slot) -> Slot | None:
+        """Kill `slot` and start a fresh one in its place, models loaded, trying again after a
+        pause if it cannot start. None when it never does: the pool is a slot smaller then, and
+        once it has none left it says so (`on_empty`) and turns every waiter away."""
         # Waiting for the killed process to be reaped is blocking: keep it off the event loop.
         await asyncio.to_thread(slot.kill)
         self._all.discard(slot)
-        replacement = Slot(self._engines, self._config, self._niceness)
-        self._all.add(replacement)
-        await replacement.wait_ready()
-        return replacement
+        pause = self._replace_pause_seconds
+        for attempt in range(1, REPLACE_ATTEMPTS + 1):
+            replacement = Slot(self._engines, self._config, self._niceness)
+            self._all.add(replacement)
+            try:
+                await replacement.wait_ready()
+                return replacement
+            except (EngineUnavailable, SlotCrashed, TimeoutError) as error:
+                log.error(
+                    "a new slot did not start (try %d of %d): %s", attempt, REPLACE_ATTEMPTS, error
+                )
+                await asyncio.to_thread(replacement.kill)
+                self._all.discard(replacement)
+            if attempt < REPLACE_ATTEMPTS:
+                await asyncio.sleep(pause)
+                pause *= 2
+        self.size -= 1
+        log.error("a slot is lost for good; %d left", self.size)
+        if self.size == 0:
+            for waiting in self._waiting.values():
+                while waiting:
+                    waiter = waiting.popleft()
+                    if not waiter.done():
+                        waiter.set_exception(NoSlots("every slot was lost"))
+            self._on_empty(f"no slot could be started in {REPLACE_ATTEMPTS} tries")
+        return None
 
     def close(self) -> None:
         for slot in self._all:

@@ -76,7 +76,8 @@ class Pull:
     hint) and, for messages that come back from a retry queue unannounced, every second."""
 
     subscriptions: tuple[Subscription[Any], ...]
-    limit: int
+    limit: Callable[[], int]
+    """How many may be in hand at once, asked before each take."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ class Broker:
         async def pulling() -> None:
             nonlocal in_hand
             while True:
-                if in_hand >= pull.limit:
+                if in_hand >= pull.limit():
                     settled.clear()
                     await settled.wait()
                     continue
@@ -285,7 +286,7 @@ class Broker:
 
         self._pullers.append(asyncio.create_task(pulling()))
         names = ", ".join(queue.name for queue in queues)
-        log.info("pulling from %s (%d at a time)", names, pull.limit)
+        log.info("pulling from %s (%d at a time)", names, pull.limit())
 
     async def _process_in_flight(
         self, message: AbstractIncomingMessage, subscription: Subscription[EventT]

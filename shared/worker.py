@@ -22,9 +22,16 @@ from shared.settings import CommonSettings
 log = logging.getLogger(__name__)
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+Halt = Callable[[str], None]
+"""Ends the service as SIGTERM would, but with a failure exit status, so its supervisor
+restarts it: for a worker that finds itself unable to work."""
 SubscriptionsFactory = Callable[
-    [Broker, JobStore], AbstractAsyncContextManager[Sequence[Subscription[Any] | Pull]]
+    [Broker, JobStore, Halt], AbstractAsyncContextManager[Sequence[Subscription[Any] | Pull]]
 ]
+
+
+class Halted(Exception):
+    """The service ended itself (see Halt)."""
 
 
 _UNREACHABLE = (AMQPConnectionError, ConnectionFailure)
@@ -75,10 +82,16 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    halted: list[str] = []
+
+    def halt(why: str) -> None:
+        log.error("%s halting: %s", service, why)
+        halted.append(why)
+        stop.set()
 
     async with (
         connected(settings) as (broker, jobs),
-        subscriptions(broker, jobs) as consumed,
+        subscriptions(broker, jobs, halt) as consumed,
     ):
         for subscription in consumed:
             if isinstance(subscription, Pull):
@@ -89,6 +102,8 @@ async def run_worker(
         await stop.wait()
         log.info("%s stopping", service)
         await broker.stop_consuming(settings.shutdown_grace_seconds)
+    if halted:
+        raise Halted(halted[0])
     log.info("%s stopped", service)
 
 
@@ -107,4 +122,7 @@ def start(
         asyncio.run(run(settings))
     except StartupError as error:
         log.error("%s cannot start: %s", service, error)
+        sys.exit(1)
+    except Halted as error:
+        log.error("%s stopped: %s", service, error)
         sys.exit(1)

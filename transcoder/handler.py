@@ -14,6 +14,7 @@ from shared.events import AudioReady, Event, MediaUploaded
 from shared.jobs import Job, JobFailure, JobStatus, JobStore
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
+from shared.worker import Halt
 from transcoder.convert import to_wav
 from transcoder.pieces import Piece, plan_pieces, write_piece
 from transcoder.settings import TranscoderSettings
@@ -122,7 +123,7 @@ class TranscodeHandler:
 
 @contextlib.asynccontextmanager
 async def subscriptions(
-    settings: TranscoderSettings, broker: Broker, jobs: JobStore
+    settings: TranscoderSettings, broker: Broker, jobs: JobStore, _halt: Halt
 ) -> AsyncIterator[list[Subscription[Any]]]:
     store = open_store(settings.media_store, jobs.database, settings.media_dir)
     # Conversion is batch work: on a shared machine the gateway, broker and database answer first.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from recognizer.engines import EngineConfig, Steering, load_engines, read_audio
-from recognizer.pool import Request, SlotCrashed, SlotPool
+from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
 from transcoder.convert import to_wav
@@ -148,3 +148,22 @@ async def test_a_free_slot_goes_to_a_whole_recording_before_waiting_pieces() -> 
     await asyncio.gather(*waiting)
     assert order == ["whole", "piece 1", "piece 2"]
     assert pool.busy == 0
+
+
+async def test_a_pool_whose_slot_cannot_come_back_turns_work_away_and_says_so(
+    speech_wav: Path,
+) -> None:
+    halts: list[str] = []
+    pool = SlotPool(1, ("sphinx",), CONFIG, on_empty=halts.append, replace_pause_seconds=0.01)
+    await pool.start()
+    try:
+        pool._engines = ("no-such-engine",)  # as if its model had gone from the disk since
+        with pytest.raises(JobFailure) as failure:
+            await pool.transcribe(Request(speech_wav, "sphinx", "en"), 0.01)
+        with pytest.raises(NoSlots):
+            await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
+    finally:
+        pool.close()
+    assert failure.value.code is ErrorCode.TIMEOUT
+    assert pool.size == 0
+    assert halts == ["no slot could be started in 3 tries"]
