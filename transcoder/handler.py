@@ -15,7 +15,7 @@ from shared.jobs import Job, JobFailure, JobStatus, JobStore
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.worker import Halt
-from transcoder.convert import to_wav
+from transcoder.convert import convert
 from transcoder.pieces import Piece, plan_pieces, write_piece
 from transcoder.settings import TranscoderSettings
 
@@ -60,8 +60,7 @@ class TranscodeHandler:
         whole = self._media.whole_audio(job.job_id)
         try:
             async with self._store.upload(job.job_id) as upload:
-                duration = await self._run(
-                    to_wav,
+                duration = await convert(
                     upload,
                     whole,
                     self._settings.transcode_timeout_seconds,

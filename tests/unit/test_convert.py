@@ -1,3 +1,5 @@
+import asyncio
+import contextlib
 import wave
 from pathlib import Path
 
@@ -5,7 +7,7 @@ import pytest
 
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
-from transcoder.convert import to_wav
+from transcoder.convert import convert, to_wav
 
 
 @pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])
@@ -56,3 +58,51 @@ def test_media_over_the_maximum_length_fails_as_too_long(
     assert failure.value.code is ErrorCode.TOO_LONG
     assert "at most 0:00:02" in failure.value.message
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])
+async def test_the_async_conversion_gives_the_same_audio(
+    clips: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    duration = await convert(
+        clips[kind], tmp_path / "out.wav", timeout_seconds=60, max_seconds=3600
+    )
+    assert duration == pytest.approx(to_wav(clips[kind], tmp_path / "sync.wav", 60, 3600))
+    assert await asyncio.to_thread(names_in, tmp_path) == ["out.wav", "sync.wav"]
+
+
+@pytest.mark.parametrize("end", ["timeout", "cancel"])
+async def test_a_conversion_that_ends_early_kills_its_ffmpeg_and_leaves_no_file(
+    tmp_path: Path, end: str
+) -> None:
+    # Minutes of generated noise in a format ffmpeg converts slowly enough to be caught at it.
+    source = tmp_path / "long.flac"
+    media.ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=1800:r=48000", "-ac", "2", "-c:a", "flac",
+                 "-compression_level", "0", str(source))  # fmt: skip
+    target = tmp_path / "out" / "out.wav"
+    before = ffmpeg_processes()
+    conversion = asyncio.create_task(
+        convert(source, target, timeout_seconds=0.5 if end == "timeout" else 60, max_seconds=7200)
+    )
+    await asyncio.sleep(0.3)
+    running = ffmpeg_processes() - before
+    if end == "cancel":
+        conversion.cancel()
+    with pytest.raises(asyncio.CancelledError if end == "cancel" else JobFailure):
+        await conversion
+    assert len(running) == 1
+    assert not (ffmpeg_processes() & running)
+    assert await asyncio.to_thread(names_in, target.parent) == []
+
+
+def ffmpeg_processes() -> set[int]:
+    found = set()
+    for status in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if status.read_text().strip() == "ffmpeg":
+                found.add(int(status.parent.name))
+    return found
+
+
+def names_in(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
