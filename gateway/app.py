@@ -34,7 +34,10 @@ USER_AGENT = "stt-pipeline-gateway/1.0"
 HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
+def create_app(settings: GatewaySettings, services: Services | None = None) -> FastAPI:
+    """The gateway. Given no `services`, it connects to the broker and the database as it
+    starts; tests of the HTTP surface pass theirs in, and need neither."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout = httpx.Timeout(settings.callback_timeout_seconds)
@@ -68,8 +71,10 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         title="Speech-to-text service",
         summary="Upload media, get a job id at once, collect the transcript when it is done.",
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=lifespan if services is None else None,
     )
+    if services is not None:
+        app.state.services = services
     # Without keys configured the API is open, and its OpenAPI document declares no security.
     secured = [Depends(api_key_check(settings.api_keys))] if settings.api_keys else []
     app.include_router(health_router)

@@ -13,8 +13,6 @@ from shared.jobs import ErrorCode, Job, JobError, JobStatus, now
 def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any) -> Job:
     created = now() - timedelta(hours=2)
     values: dict[str, Any] = {
-        "job_id": job_id,
-        "status": status,
         "filename": "talk.wav",
         "size_bytes": 1000,
         "engine": "faster-whisper",
@@ -22,6 +20,8 @@ def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any)
         "created_at": created,
         "updated_at": created,
         **fields,
+        "job_id": job_id,
+        "status": status,
     }
     return Job.model_validate(values)
 
@@ -51,6 +51,22 @@ class FakeJobs:
         )
         self.jobs[job_id] = failed
         return failed
+
+    async def create(self, job_id: str, *, deadline_seconds: float, **fields: Any) -> Job:
+        callback_url = fields.pop("callback_url", None)
+        callback = {"callback": {"url": callback_url}} if callback_url else {}
+        job = a_job(
+            job_id,
+            JobStatus.QUEUED,
+            deadline_at=now() + timedelta(seconds=deadline_seconds),
+            **fields,
+            **callback,
+        )
+        self.add(job)
+        return job
+
+    async def delete(self, job_id: str) -> None:
+        self.jobs.pop(job_id, None)
 
     async def note_announced(self, job_id: str) -> None:
         self.jobs[job_id] = self.jobs[job_id].model_copy(update={"announced_at": now()})
@@ -85,3 +101,17 @@ class FakeBroker:
 
     def retries_left(self) -> int:
         return 3
+
+
+@dataclass
+class FakeFleet:
+    """No recognizer has reported: only the configured engines are served."""
+
+    async def live(self) -> list[Any]:
+        return []
+
+    async def entries(self) -> list[Any]:
+        return []
+
+    async def served_recently(self) -> set[str]:
+        return set()

@@ -42,6 +42,15 @@ async def take(broker: Broker, queue_name: str, within: float = 5) -> aio_pika.I
     raise AssertionError(f"nothing arrived on {queue_name} within {within} s")
 
 
+def death_reason(message: aio_pika.IncomingMessage) -> object:
+    """Why RabbitMQ dead-lettered the message, as it wrote it."""
+    deaths = (message.headers or {})["x-death"]
+    assert isinstance(deaths, list)
+    first = deaths[0]
+    assert isinstance(first, dict)
+    return first["reason"]
+
+
 async def depth(broker: Broker, queue_name: str) -> int:
     return (await broker.queue_state(queue_name)).ready
 
@@ -83,6 +92,7 @@ async def test_a_message_that_keeps_failing_is_parked_after_the_delivery_limit(
     parked = await take(broker, parking_queue(spec.name))
     assert MediaUploaded.model_validate_json(parked.body).job_id == POISON
     assert attempts == settings.delivery_limit + 1
+    assert death_reason(parked) == "delivery_limit"
     assert not gave_up_retrying(parked)
 
 
@@ -177,6 +187,7 @@ async def test_a_message_is_parked_once_its_retries_run_out(
     parked = await take(broker, parking_queue(spec.name), within=10)
     assert attempts == len(settings.retry_delays_seconds) + 1
     assert retries_of(parked) == len(settings.retry_delays_seconds)
+    assert death_reason(parked) == "rejected"
     assert gave_up_retrying(parked)
 
 

@@ -1,0 +1,177 @@
+"""The gateway's HTTP surface in process, through httpx's ASGI transport: the real app and
+routes, with the broker, job store and fleet replaced by stand-ins, and the real media folder."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gateway.app import create_app
+from gateway.backlog import Backlog
+from gateway.settings import GatewaySettings
+from gateway.submit import Services
+from shared.events import MediaUploaded
+from shared.media import MediaPaths
+from shared.store import FolderStore
+from tests.fakes import FakeBroker, FakeFleet, FakeJobs
+
+KEY = "team-s3cret"
+
+
+@pytest.fixture
+def broker() -> FakeBroker:
+    return FakeBroker()
+
+
+@pytest.fixture
+def jobs() -> FakeJobs:
+    return FakeJobs()
+
+
+def gateway(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, **settings: Any
+) -> httpx.AsyncClient:
+    configured = GatewaySettings(media_dir=tmp_path, max_upload_bytes=1024 * 1024, **settings)
+    fakes = cast(Any, (broker, jobs, FakeFleet()))
+    services = Services(
+        configured,
+        fakes[0],
+        fakes[1],
+        FolderStore(MediaPaths(tmp_path)),
+        cast(Any, None),  # the event stream's watcher: not used by these routes
+        fakes[2],
+        Backlog(*fakes),
+    )
+    app = create_app(configured, services)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
+@pytest.fixture
+async def client(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway(tmp_path, broker, jobs) as client:
+        yield client
+
+
+@pytest.fixture
+async def keyed(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs
+) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway(tmp_path, broker, jobs, api_keys=(SecretStr(KEY),)) as client:
+        yield client
+
+
+async def test_an_upload_is_stored_recorded_and_announced(
+    client: httpx.AsyncClient,
+    broker: FakeBroker,
+    jobs: FakeJobs,
+    clips: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    response = await client.post(
+        "/v1/jobs", files={"file": ("talk.mp3", clips["mp3"].read_bytes())}
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    assert broker.published == [MediaUploaded(job_id=job_id)]
+    assert jobs.jobs[job_id].filename == "talk.mp3"
+    assert MediaPaths(tmp_path).upload(job_id).read_bytes() == clips["mp3"].read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "message"),
+    [
+        ({"file": ("notes.mp3", b"just words\n" * 50)}, 415, "not audio or video"),
+        ({"language": (None, "en")}, 400, "No file"),
+        ({"engine": (None, "gpt-9")}, 422, "Unknown engine 'gpt-9'"),
+        ({"engine": (None, "google")}, 422, "No recognizer serves the engine 'google'"),
+        ({"language": (None, "xx")}, 422, "does not transcribe language 'xx'"),
+        ({"callback_url": (None, "http://u:p@example.com/")}, 422, "user name or password"),
+        ({"callback_url": (None, "ftp://example.com/")}, 422, "absolute http or https URL"),
+        ({"file": ("big.wav", b"RIFF" + bytes(2 * 1024 * 1024))}, 413, "larger than"),
+    ],
+)
+async def test_bad_uploads_are_refused_with_a_reason_and_leave_nothing(
+    client: httpx.AsyncClient,
+    broker: FakeBroker,
+    jobs: FakeJobs,
+    clips: dict[str, Path],
+    tmp_path: Path,
+    form: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
+    files = {"file": ("talk.wav", clips["wav"].read_bytes()), **form}
+    if status == 400:
+        files.pop("file")
+    response = await client.post("/v1/jobs", files=files)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+    assert (broker.published, jobs.jobs) == ([], {})
+    assert await asyncio.to_thread(files_in, tmp_path) == []
+
+
+def files_in(folder: Path) -> list[Path]:
+    return [path for path in folder.rglob("*") if path.is_file()]
+
+
+async def test_a_wrong_method_is_told_which_methods_the_path_has(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/jobs/" + "0" * 32)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET"
+    assert (await client.put("/v1/jobs")).headers["allow"] == "POST"
+
+
+async def test_unknown_and_malformed_job_ids(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/jobs/" + "0" * 32)).status_code == 404
+    assert (await client.get("/v1/jobs/not-a-job-id")).status_code == 422
+
+
+async def test_with_keys_on_a_request_without_one_is_refused_in_each_routes_shape(
+    keyed: httpx.AsyncClient,
+) -> None:
+    native = await keyed.get("/v1/jobs/" + "0" * 32)
+    openai = await keyed.post("/v1/audio/transcriptions", files={"model": (None, "whisper-1")})
+    wrong = await keyed.get("/v1/jobs/" + "0" * 32, headers={"Authorization": "Bearer nope"})
+    right = await keyed.get("/v1/jobs/" + "0" * 32, headers={"Authorization": f"Bearer {KEY}"})
+    assert (native.status_code, native.headers["www-authenticate"]) == (401, "Bearer")
+    assert "valid API key" in native.json()["detail"]
+    assert openai.status_code == 401
+    assert openai.json()["error"]["code"] == "invalid_api_key"
+    assert wrong.status_code == 401
+    assert right.status_code == 404
+    assert (await keyed.get("/healthz")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "param"),
+    [
+        ({"model": "gpt-5-audio"}, "model_not_found", "model"),
+        ({"model": "whisper-1", "language": "de"}, "unsupported_language", "language"),
+        ({"model": "whisper-1", "response_format": "mp3"}, None, "response_format"),
+    ],
+)
+async def test_openai_errors_name_the_parameter_at_fault(
+    client: httpx.AsyncClient,
+    clips: dict[str, Path],
+    fields: dict[str, str],
+    code: str | None,
+    param: str,
+) -> None:
+    response = await client.post(
+        "/v1/audio/transcriptions",
+        files={
+            "file": ("talk.wav", clips["wav"].read_bytes()),
+            **{k: (None, v) for k, v in fields.items()},
+        },
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["param"], error["type"]) == (param, "invalid_request_error")
+    if code is not None:
+        assert error["code"] == code
