@@ -158,7 +158,7 @@ def _temperature(upload: Upload) -> float | None:
                 "text/vtt": {"schema": {"type": "string"}},
             }
         },
-        **{code: ERROR_BODY for code in (400, 413, 415, 503, 504)},
+        **{code: ERROR_BODY for code in (400, 409, 413, 415, 429, 503, 504)},
     },
     summary="Transcribe audio, as OpenAI's endpoint of the same name does",
 )
@@ -172,7 +172,10 @@ async def create_transcription(request: Request, services: ServicesDep) -> Respo
     except RefusedChoice as refused:
         return openai_refusal(refused).response()
     except HTTPException as error:
-        return OpenAIError(error.status_code, str(error.detail)).response()
+        code = "rate_limit_exceeded" if error.status_code == 429 else None
+        response = OpenAIError(error.status_code, str(error.detail), code=code).response()
+        response.headers.update(error.headers or {})
+        return response
     except (PyMongoError, BrokerUnavailable):
         return OpenAIError(503, "The service is unavailable; try again shortly.").response()
     if finished is None:

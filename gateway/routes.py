@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter()
 
-UPLOAD_PROBLEMS = problems(400, 413, 415, 422, 503)
+UPLOAD_PROBLEMS = problems(400, 409, 413, 415, 422, 429, 503)
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id POST /v1/jobs returned.")]
 
 

@@ -78,8 +78,20 @@ def multipart_form(required: list[str], properties: dict[str, Any]) -> dict[str,
     """OpenAPI for a route that reads its multipart body itself (FastAPI cannot infer it)."""
     schema = {"type": "object", "required": required, "properties": properties}
     return {
-        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}},
+        "parameters": [IDEMPOTENCY_KEY],
     }
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Any string of your choosing, one per job. A request that repeats a key you"
+    " sent within 24 hours returns the job the first one created instead of creating another,"
+    " so a client may retry after a network error without paying twice.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
 
 
 FILE = {"type": "string", "format": "binary"}

@@ -28,6 +28,12 @@ class GatewaySettings(CommonSettings):
     callback_timeout_seconds: float = Field(
         10, gt=0, description="How long one callback attempt waits for the receiver's answer."
     )
+    max_backlog_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="When set, an upload that would bring the audio accepted and not yet"
+        " recognized past this many seconds gets 429 with Retry-After.",
+    )
     callback_allowed_hosts: Annotated[tuple[str, ...], *CommaSeparated] = Field(
         (),
         description="Comma-separated host names (or addresses, as written in the URL) that"

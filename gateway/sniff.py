@@ -1,8 +1,14 @@
 """Judging an upload by its leading bytes: is it plainly something other than audio or video?
+And, where a limit needs it, how long the container says it lasts.
 
 Only content that is certainly not media is refused here; anything else goes to the transcoder,
 where ffmpeg has the last word (and fails the job with `undecodable_media` if it cannot read it).
 """
+
+import json
+from pathlib import Path
+
+from pydub.utils import mediainfo_json
 
 SNIFF_BYTES = 512
 
@@ -52,3 +58,13 @@ def _is_text(head: bytes) -> bool:
             return False
         text = head[: error.start].decode("utf-8")
     return all(char.isprintable() or char in "\t\r\n\f" for char in text)
+
+
+def declared_seconds(path: Path) -> float | None:
+    """How long the media says it lasts (ffprobe, through pydub); None when it does not say or
+    cannot be read: the transcoder has the last word on such files."""
+    try:
+        info = mediainfo_json(str(path))
+        return float(info["format"]["duration"])
+    except (json.JSONDecodeError, OSError, KeyError, TypeError, ValueError):
+        return None

@@ -5,14 +5,17 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 from fastapi import HTTPException, Request
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
+from gateway.auth import caller_of
 from gateway.backlog import Backlog
 from gateway.settings import GatewaySettings
+from gateway.sniff import declared_seconds
 from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared.broker import Broker
@@ -140,11 +143,63 @@ def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
     return JobRequest(engine, language)
 
 
-async def _withdraw(services: Services, job_id: str) -> None:
+async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
     """Delete what was kept of an upload that did not become a job."""
     await asyncio.to_thread(delete_files, services.store.local.of_job(job_id))
     with contextlib.suppress(PyMongoError):  # the database may be why it is withdrawn
         await services.store.delete_job(job_id)
+    if retried is not None:
+        with contextlib.suppress(PyMongoError):
+            await services.jobs.release_request(retried, job_id)
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+BACKLOG_RETRY_AFTER_SECONDS = 30
+
+
+def request_key(request: Request, caller: str | None) -> str | None:
+    """The request's Idempotency-Key, scoped to its caller so that two callers never share one."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise HTTPException(
+            422, f"{IDEMPOTENCY_HEADER} must have 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters."
+        )
+    return f"{caller or ''}:{key}"
+
+
+async def _earlier_job(services: Services, earlier: str, job_id: str) -> Job:
+    """The job an earlier request with the same Idempotency-Key created; this upload goes."""
+    await _withdraw(services, job_id)
+    job = await services.jobs.get(earlier)
+    if job is None:
+        raise HTTPException(
+            409,
+            f"A request with this {IDEMPOTENCY_HEADER} is still being received; try again in a"
+            " moment.",
+        )
+    log.info("job %s: returned again for a retried request", earlier)
+    return job
+
+
+async def check_backlog(services: Services, upload: Path) -> float | None:
+    """The upload's length, as its container declares it, when a backlog limit is set; raises
+    429 if the audio waiting for recognition would pass that limit with it."""
+    limit = services.settings.max_backlog_seconds
+    if limit is None:
+        return None
+    seconds = await asyncio.to_thread(declared_seconds, upload)
+    queued = await services.jobs.queued_audio_seconds()
+    if queued + (seconds or 0.0) > limit:
+        raise HTTPException(
+            429,
+            f"The service has {queued:.0f} s of audio waiting, and takes at most {limit:.0f} s"
+            " at a time (STT_MAX_BACKLOG_SECONDS); try again later.",
+            headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
+        )
+    return seconds
 
 
 async def submit_job(
@@ -171,13 +226,22 @@ async def submit_job(
             error.status_code, error.message, headers={"Connection": "close"}
         ) from error
 
+    caller = caller_of(request)
+    retried = request_key(request, caller)
     try:
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
         await check_served(services, asked.engine)
+        if retried is not None:
+            earlier = await services.jobs.claim_request(retried, job_id)
+            if earlier is not None:
+                return await _earlier_job(services, earlier, job_id), upload
+        duration = await check_backlog(services, path)
         await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,
+            owner=caller,
+            duration_seconds=duration,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
             content_type=upload.content_type,
@@ -189,14 +253,14 @@ async def submit_job(
             deadline_seconds=services.settings.job_deadline_seconds,
         )
     except BaseException:
-        await _withdraw(services, job_id)
+        await _withdraw(services, job_id, retried)
         raise
 
     try:
         await services.broker.publish(MediaUploaded(job_id=job_id))
     except BaseException:
         log.warning("job %s: media.uploaded not confirmed; withdrawing the job", job_id)
-        await _withdraw(services, job_id)
+        await _withdraw(services, job_id, retried)
         await services.jobs.delete(job_id)
         raise
     log.info(

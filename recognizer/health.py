@@ -46,7 +46,8 @@ class Health:
         problem = f"cannot read a job's audio: {why}; its work goes back to the queue"
         if self.entry.problem != problem:
             log.error("unhealthy: %s", problem)
-        self.entry = self.entry.model_copy(update={"problem": problem})
+            self.entry = self.entry.model_copy(update={"problem": problem})
+            await self.report()  # at once: operators should not wait for the next beat
         await asyncio.sleep(self._holding_seconds)
         self._holding_seconds = min(self._holding_seconds * 2, MAX_HOLDING_SECONDS)
 

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from shared.transcripts import Segment, Transcript
 
@@ -81,6 +82,9 @@ class Progress(BaseModel):
 class Job(BaseModel):
     job_id: str
     status: JobStatus
+    owner: str | None = Field(
+        None, description="The name of the API key that created the job (None without keys)."
+    )
     filename: str | None = None
     size_bytes: int
     content_type: str | None = None
@@ -157,12 +161,14 @@ class PieceResult(BaseModel):
 
 
 _UNFINISHED = [str(status) for status in JobStatus if not status.is_final]
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
 class JobStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
         self._pieces: AsyncCollection[dict[str, Any]] = client[database]["pieces"]
+        self._requests: AsyncCollection[dict[str, Any]] = client[database]["idempotency_keys"]
 
     async def create(
         self,
@@ -177,11 +183,15 @@ class JobStore:
         prompt: str | None = None,
         temperature: float | None = None,
         callback_url: str | None = None,
+        owner: str | None = None,
+        duration_seconds: float | None = None,
     ) -> Job:
         created = now()
         job = Job(
             job_id=job_id,
             status=JobStatus.QUEUED,
+            owner=owner,
+            duration_seconds=duration_seconds,
             filename=filename,
             size_bytes=size_bytes,
             content_type=content_type,
@@ -420,6 +430,39 @@ class JobStore:
     async def ensure_indexes(self) -> None:
         await self._jobs.create_index([("status", 1)])
         await self._pieces.create_index([("job_id", 1), ("index", 1)])
+        window = int(IDEMPOTENCY_WINDOW.total_seconds())
+        await self._requests.create_index([("created_at", 1)], expireAfterSeconds=window)
+
+    async def claim_request(self, key: str, job_id: str) -> str | None:
+        """Tie an idempotency `key` to `job_id`; if an earlier request within the window has it,
+        leave it and return that request's job id instead."""
+        document = {"_id": key, "job_id": job_id, "created_at": now()}
+        try:
+            await self._requests.insert_one(document)
+            return None
+        except DuplicateKeyError:
+            earlier = await self._requests.find_one({"_id": key})
+        if earlier is None or not _before(now() - IDEMPOTENCY_WINDOW, _as_aware(earlier)):
+            # Expired (a TTL index removes it in time; this does not wait for it): start over.
+            await self._requests.update_one({"_id": key}, {"$set": document}, upsert=True)
+            return None
+        return str(earlier["job_id"])
+
+    async def release_request(self, key: str, job_id: str) -> None:
+        """Untie `key` from a request that did not become a job, so a retry may try again."""
+        await self._requests.delete_one({"_id": key, "job_id": job_id})
+
+    async def queued_audio_seconds(self) -> float:
+        """Seconds of audio accepted and not yet recognized; jobs whose length is not known yet
+        count as nothing."""
+        cursor = self._jobs.find(
+            {"status": {"$in": _UNFINISHED}}, {"duration_seconds": 1, "progress": 1}
+        )
+        total = 0.0
+        async for document in cursor:
+            done = (document.get("progress") or {}).get("audio_seconds_done", 0.0)
+            total += max((document.get("duration_seconds") or 0.0) - done, 0.0)
+        return total
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
@@ -442,3 +485,11 @@ def connect_store(url: str, database: str) -> tuple[AsyncMongoClient[dict[str, A
         url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
     )
     return client, JobStore(client, database)
+
+
+def _as_aware(document: dict[str, Any]) -> datetime:
+    moment = document["created_at"]
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    assert isinstance(moment, datetime)
+    return _as_utc(moment)

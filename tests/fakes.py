@@ -31,6 +31,7 @@ class FakeJobs:
     """The job store's calls the janitor's handlers make, on jobs kept in memory."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
+    requests: dict[str, str] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -67,6 +68,18 @@ class FakeJobs:
 
     async def delete(self, job_id: str) -> None:
         self.jobs.pop(job_id, None)
+
+    async def claim_request(self, key: str, job_id: str) -> str | None:
+        earlier = self.requests.setdefault(key, job_id)
+        return None if earlier == job_id else earlier
+
+    async def release_request(self, key: str, job_id: str) -> None:
+        if self.requests.get(key) == job_id:
+            del self.requests[key]
+
+    async def queued_audio_seconds(self) -> float:
+        unfinished = (job for job in self.jobs.values() if not job.status.is_final)
+        return sum(job.duration_seconds or 0.0 for job in unfinished)
 
     async def note_announced(self, job_id: str) -> None:
         self.jobs[job_id] = self.jobs[job_id].model_copy(update={"announced_at": now()})

@@ -3,6 +3,8 @@
 import asyncio
 from datetime import timedelta
 
+import pytest
+
 from shared.jobs import ErrorCode, JobStatus, JobStore, PieceResult, new_job_id, now
 from shared.transcripts import Segment, Transcript
 
@@ -180,3 +182,30 @@ async def test_only_unfinished_jobs_past_their_own_deadline_are_overdue(jobs: Jo
     assert past in overdue
     assert later not in overdue
     assert finished not in overdue
+
+
+async def test_an_idempotency_key_is_claimed_once_and_released_only_by_its_claimant(
+    jobs: JobStore,
+) -> None:
+    key = f"billing:{new_job_id()}"
+    first, second = new_job_id(), new_job_id()
+    assert await jobs.claim_request(key, first) is None
+    assert await jobs.claim_request(key, second) == first
+    await jobs.release_request(key, second)
+    assert await jobs.claim_request(key, second) == first
+    await jobs.release_request(key, first)
+    assert await jobs.claim_request(key, second) is None
+
+
+async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStore) -> None:
+    before = await jobs.queued_audio_seconds()
+    waiting, halfway, finished = [new_job_id() for _ in range(3)]
+    for job_id, seconds in ((waiting, 30.0), (halfway, 100.0), (finished, 50.0)):
+        await jobs.create(
+            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
+            engine="sphinx", deadline_seconds=3600, duration_seconds=seconds,
+        )  # fmt: skip
+    await jobs.plan_pieces(halfway, pieces=2, audio_seconds=100.0, deadline_at=now())
+    await jobs.count_piece(halfway, 0, 60.0)
+    await jobs.advance(finished, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,), text="")
+    assert await jobs.queued_audio_seconds() - before == pytest.approx(30.0 + 40.0)

@@ -175,3 +175,60 @@ async def test_openai_errors_name_the_parameter_at_fault(
     assert (error["param"], error["type"]) == (param, "invalid_request_error")
     if code is not None:
         assert error["code"] == code
+
+
+async def test_a_retried_upload_with_the_same_key_returns_the_first_job(
+    client: httpx.AsyncClient,
+    broker: FakeBroker,
+    jobs: FakeJobs,
+    clips: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    first, again, other = [
+        await client.post("/v1/jobs", files=form, headers={"Idempotency-Key": key})
+        for key in ("order-17", "order-17", "order-18")
+    ]
+    assert [response.status_code for response in (first, again, other)] == [202, 202, 202]
+    assert again.json()["job_id"] == first.json()["job_id"] != other.json()["job_id"]
+    assert len(broker.published) == len(jobs.jobs) == 2
+    uploads = await asyncio.to_thread(files_in, tmp_path)
+    assert sorted(path.name for path in uploads) == sorted(jobs.jobs)
+
+
+async def test_an_idempotency_key_is_kept_per_caller(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+) -> None:
+    keys = (SecretStr("billing:b-s3cret"), SecretStr("support:s-s3cret"))
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    async with gateway(tmp_path, broker, jobs, api_keys=keys) as client:
+        answers = [
+            await client.post(
+                "/v1/jobs",
+                files=form,
+                headers={"Idempotency-Key": "same", "Authorization": f"Bearer {secret}"},
+            )
+            for secret in ("b-s3cret", "s-s3cret")
+        ]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    assert answers[0].json()["job_id"] != answers[1].json()["job_id"]
+    assert sorted(str(job.owner) for job in jobs.jobs.values()) == ["billing", "support"]
+
+
+async def test_past_the_backlog_limit_an_upload_is_asked_to_come_back_later(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    async with gateway(tmp_path, broker, jobs, max_backlog_seconds=10) as client:
+        accepted = [await client.post("/v1/jobs", files=form) for _ in range(2)]
+        refused = await client.post("/v1/jobs", files=form)
+        openai = await client.post(
+            "/v1/audio/transcriptions", files={**form, "model": (None, "whisper-1")}
+        )
+    assert [answer.status_code for answer in accepted] == [202, 202]
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "30")
+    assert "STT_MAX_BACKLOG_SECONDS" in refused.json()["detail"]
+    assert (openai.status_code, openai.headers["retry-after"]) == (429, "30")
+    assert openai.json()["error"]["code"] == "rate_limit_exceeded"
+    assert len(jobs.jobs) == 2
+    assert all(job.duration_seconds for job in jobs.jobs.values())
