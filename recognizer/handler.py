@@ -240,6 +240,6 @@ async def subscriptions(
             for queue in queues
         )
         async with health.reporting():
-            yield [Pull(subscriptions, lambda: pool.size)]
+            yield [Pull(subscriptions, lambda: 0 if health.resting else pool.size)]
     finally:
         await asyncio.to_thread(pool.close)

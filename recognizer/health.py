@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 
 from pymongo.errors import PyMongoError
@@ -16,15 +17,16 @@ from shared.jobs import now
 
 log = logging.getLogger(__name__)
 
-FIRST_HOLDING_SECONDS = 1.0
-MAX_HOLDING_SECONDS = 30.0
+FIRST_REST_SECONDS = 1.0
+MAX_REST_SECONDS = 30.0
 
 
 class Health:
     def __init__(self, fleet: Fleet, pool: SlotPool, engines: tuple[str, ...]) -> None:
         self._fleet = fleet
         self._pool = pool
-        self._holding_seconds = FIRST_HOLDING_SECONDS
+        self._rest_seconds = FIRST_REST_SECONDS
+        self._resting_until = 0.0
         started = now()
         self.entry = RecognizerEntry(
             worker=worker_id(),
@@ -41,18 +43,22 @@ class Health:
         return self.entry.worker
 
     async def media_missing(self, why: str) -> None:
-        """Report the problem, and hold the message a while before handing it back, longer each
-        time, so that healthy recognizers take the work meanwhile."""
+        """Report the problem, and rest from taking work a while, longer each time, so that
+        healthy recognizers take the work this one hands back."""
         problem = f"cannot read a job's audio: {why}; its work goes back to the queue"
         if self.entry.problem != problem:
             log.error("unhealthy: %s", problem)
             self.entry = self.entry.model_copy(update={"problem": problem})
             await self.report()  # at once: operators should not wait for the next beat
-        await asyncio.sleep(self._holding_seconds)
-        self._holding_seconds = min(self._holding_seconds * 2, MAX_HOLDING_SECONDS)
+        self._resting_until = time.monotonic() + self._rest_seconds
+        self._rest_seconds = min(self._rest_seconds * 2, MAX_REST_SECONDS)
+
+    @property
+    def resting(self) -> bool:
+        return time.monotonic() < self._resting_until
 
     def fine(self) -> None:
-        self._holding_seconds = FIRST_HOLDING_SECONDS
+        self._rest_seconds = FIRST_REST_SECONDS
         if self.entry.problem is not None:
             log.info("healthy again")
             self.entry = self.entry.model_copy(update={"problem": None})

@@ -262,7 +262,10 @@ class Broker:
             while True:
                 if in_hand >= pull.limit():
                     settled.clear()
-                    await settled.wait()
+                    # The limit may also rise by itself (a worker resting from work).
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(PULL_POLL_SECONDS):
+                            await settled.wait()
                     continue
                 hinted.clear()
                 try:
