@@ -76,7 +76,8 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
     if services is not None:
         app.state.services = services
     # Without keys configured the API is open, and its OpenAPI document declares no security.
-    secured = [Depends(api_key_check(settings.api_keys))] if settings.api_keys else []
+    keyed = settings.api_keys or settings.admin_keys
+    secured = [Depends(api_key_check(settings.api_keys, settings.admin_keys))] if keyed else []
     app.include_router(health_router)
     app.include_router(router, dependencies=secured)
     app.include_router(openai_router, dependencies=secured)

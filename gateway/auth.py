@@ -42,16 +42,31 @@ def named_keys(keys: tuple[SecretStr, ...]) -> list[ApiKey]:
     return named
 
 
-def caller_of(request: Request) -> str | None:
-    """The name of the key the request came with; None while the service runs without keys."""
-    caller: str | None = getattr(request.state, "caller", None)
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request: the name of its key (None while the service runs without keys), and
+    whether it sees every job (an admin key, or no keys at all) or only its own."""
+
+    name: str | None
+    sees_all: bool
+
+    def may_see(self, owner: str | None) -> bool:
+        return self.sees_all or owner == self.name
+
+
+OPEN = Caller(None, sees_all=True)
+
+
+def caller_of(request: Request) -> Caller:
+    caller: Caller = getattr(request.state, "caller", OPEN)
     return caller
 
 
 def api_key_check(
-    keys: tuple[SecretStr, ...],
+    keys: tuple[SecretStr, ...], admin_keys: tuple[SecretStr, ...] = ()
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[None]]:
-    known = named_keys(keys)
+    known = [(key, False) for key in named_keys(keys)]
+    known += [(key, True) for key in named_keys(admin_keys)]
 
     async def check(
         request: Request,
@@ -59,9 +74,10 @@ def api_key_check(
     ) -> None:
         given = credentials.credentials.encode() if credentials is not None else b""
         # Compared in constant time, and with every key, so timing tells nothing about them.
-        matches = [key for key in known if hmac.compare_digest(given, key.secret)]
+        matches = [(key, admin) for key, admin in known if hmac.compare_digest(given, key.secret)]
         if not given or not matches:
             raise Unauthorized
-        request.state.caller = matches[0].name
+        key, admin = matches[0]
+        request.state.caller = Caller(key.name, sees_all=admin)
 
     return check

@@ -173,7 +173,9 @@ async def create_transcription(request: Request, services: ServicesDep) -> Respo
         return openai_refusal(refused).response()
     except HTTPException as error:
         code = "rate_limit_exceeded" if error.status_code == 429 else None
-        response = OpenAIError(error.status_code, str(error.detail), code=code).response()
+        # OpenAI answers every malformed request 400.
+        status = 400 if error.status_code == 422 else error.status_code
+        response = OpenAIError(status, str(error.detail), code=code).response()
         response.headers.update(error.headers or {})
         return response
     except (PyMongoError, BrokerUnavailable):

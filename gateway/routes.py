@@ -1,16 +1,22 @@
+import base64
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
+from gateway.auth import Caller, caller_of
 from gateway.schemas import (
     UPLOAD_BODY,
     EngineLoad,
     JobAccepted,
+    JobList,
+    JobSummary,
     NativeResult,
     NativeTimeout,
     ProgressUpdate,
@@ -23,7 +29,7 @@ from gateway.schemas import (
 from gateway.submit import Services, submit_job
 from gateway.watcher import Update
 from shared.faults import BrokerUnavailable
-from shared.jobs import JOB_ID_PATTERN, ErrorCode, Job, JobStatus
+from shared.jobs import JOB_ID_PATTERN, LIST_KEY, ErrorCode, Job, JobStatus, Listing, list_key
 from shared.pipeline import final_event
 from shared.transcripts import to_srt, to_vtt
 
@@ -43,9 +49,13 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-async def find_job(services: Services, job_id: str) -> Job:
+CallerDep = Annotated[Caller, Depends(caller_of)]
+
+
+async def find_job(services: Services, caller: Caller, job_id: str) -> Job:
+    """The job, if the caller may see it: with API keys on, another key's job is unknown."""
     job = await services.jobs.get(job_id)
-    if job is None:
+    if job is None or not caller.may_see(job.owner):
         raise HTTPException(404, f"No job {job_id}.")
     return job
 
@@ -64,9 +74,74 @@ async def create_job(request: Request, response: Response, services: ServicesDep
     return JobAccepted(job_id=job.job_id, status=job.status)
 
 
+def _iso_only(value: object) -> object:
+    # pydantic would also read a number as seconds since 1970; the API promises ISO 8601 only.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an ISO 8601 date and time, such as 2026-11-27T09:30:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, BeforeValidator(_iso_only)]
+
+
+@router.get(
+    "/v1/jobs",
+    response_model=JobList,
+    responses=problems(400, 403, 503),
+    summary="Your jobs, newest first, a page at a time",
+)
+async def list_jobs(
+    services: ServicesDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(description="`next` of the page before.")] = None,
+    status: JobStatus | None = None,
+    engine: str | None = None,
+    created_after: IsoDatetime | None = None,
+    created_before: IsoDatetime | None = None,
+    owner: Annotated[str | None, Query(description="Admin keys only: one key's jobs.")] = None,
+) -> JobList:
+    if owner is not None and not caller.sees_all and owner != caller.name:
+        raise HTTPException(403, "Only an admin key (STT_ADMIN_KEYS) may list another key's jobs.")
+    listing = Listing(
+        owner=owner if caller.sees_all else caller.name,
+        status=status,
+        engine=engine,
+        created_after=_as_utc(created_after),
+        created_before=_as_utc(created_before),
+        after=read_cursor(cursor) if cursor is not None else None,
+    )
+    jobs = await services.jobs.page(listing, limit + 1)
+    shown = jobs[:limit]
+    return JobList(
+        jobs=[JobSummary.model_validate(job, from_attributes=True) for job in shown],
+        next=page_cursor(shown[-1]) if len(jobs) > limit else None,
+    )
+
+
+def page_cursor(job: Job) -> str:
+    return base64.urlsafe_b64encode(list_key(job).encode()).decode()
+
+
+def read_cursor(cursor: str) -> str:
+    try:
+        key = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except ValueError:
+        key = ""
+    if not LIST_KEY.fullmatch(key):
+        raise HTTPException(400, "cursor is not one this service gave out.")
+    return key
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
 @router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems(404, 503))
-async def get_job(job_id: JobId, services: ServicesDep) -> Job:
-    job = await find_job(services, job_id)
+async def get_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Job:
+    job = await find_job(services, caller, job_id)
     if job.status in (JobStatus.QUEUED, JobStatus.TRANSCODING):
         return await services.backlog.place_of(job)
     return job
@@ -78,8 +153,8 @@ async def get_job(job_id: JobId, services: ServicesDep) -> Job:
     responses=problems(404, 409, 503),
     summary="Delete a finished job: its document, transcript and files",
 )
-async def delete_job(job_id: JobId, services: ServicesDep) -> Response:
-    job = await find_job(services, job_id)
+async def delete_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Response:
+    job = await find_job(services, caller, job_id)
     if not job.status.is_final:
         raise HTTPException(
             409, f"Job {job_id} is {job.status}; it can be deleted once it is done or failed."
@@ -105,9 +180,10 @@ async def delete_job(job_id: JobId, services: ServicesDep) -> Response:
 async def get_transcript(
     job_id: JobId,
     services: ServicesDep,
+    caller: CallerDep,
     format: Annotated[Literal["txt", "json", "srt", "vtt"], Query()] = "txt",
 ) -> Response:
-    job = await find_job(services, job_id)
+    job = await find_job(services, caller, job_id)
     if job.status is not JobStatus.DONE or job.text is None:
         reason = f": {job.error.message}" if job.error else ""
         raise HTTPException(409, f"Job {job_id} is {job.status}, not done{reason}")
@@ -174,8 +250,8 @@ STREAM_EVENT = {
     },
     summary="Follow a job as it moves through the pipeline",
 )
-async def follow_job(job_id: JobId, services: ServicesDep) -> StreamingResponse:
-    await find_job(services, job_id)
+async def follow_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
+    await find_job(services, caller, job_id)
     keepalive = services.settings.events_keepalive_seconds
 
     async def stream() -> AsyncIterator[str]:
@@ -212,8 +288,8 @@ def server_sent(update: Update) -> str:
     responses=problems(404, 409, 503),
     summary="Cancel a job under way: it ends `failed` with the code `cancelled`",
 )
-async def cancel_job(job_id: JobId, services: ServicesDep) -> Job:
-    job = await find_job(services, job_id)
+async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Job:
+    job = await find_job(services, caller, job_id)
     cancelled = None
     if not job.status.is_final:
         cancelled = await services.jobs.fail(
@@ -286,8 +362,8 @@ async def create_task(request: Request, services: ServicesDep) -> TaskAccepted:
     responses=problems(404, 503),
     tags=["tutorial compatibility"],
 )
-async def get_task(job_id: JobId, services: ServicesDep) -> TaskState:
-    job = await find_job(services, job_id)
+async def get_task(job_id: JobId, services: ServicesDep, caller: CallerDep) -> TaskState:
+    job = await find_job(services, caller, job_id)
     if job.status is JobStatus.DONE:
         return TaskState(job_id=job_id, text=job.text)
     if job.status is JobStatus.FAILED:

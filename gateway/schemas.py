@@ -1,5 +1,6 @@
 """Response bodies of the HTTP API, besides the Job document itself."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -7,6 +8,29 @@ from pydantic import BaseModel, Field
 from shared.engines import KNOWN_ENGINES
 from shared.jobs import JobError, JobStatus, Progress
 from shared.transcripts import Segment
+
+
+class JobSummary(BaseModel):
+    """A job in the job list: what it is and how it stands, without its transcript."""
+
+    job_id: str
+    status: JobStatus
+    owner: str | None
+    filename: str | None
+    engine: str
+    language: str
+    duration_seconds: float | None
+    progress: Progress | None
+    error: JobError | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next: str | None = Field(
+        description="Send as `cursor` for the next page (older jobs); null on the last page."
+    )
 
 
 class JobAccepted(BaseModel):

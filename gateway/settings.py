@@ -19,6 +19,20 @@ class GatewaySettings(CommonSettings):
         description="Comma-separated keys; when set, every route but health and the docs needs "
         "`Authorization: Bearer <key>`.",
     )
+    admin_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
+        (),
+        description="Comma-separated keys, written like STT_API_KEYS, that see and delete every"
+        " job and may filter the job list by owner.",
+    )
+    max_jobs_per_key: int | None = Field(
+        None, gt=0, description="When set, a key with this many jobs under way gets 429."
+    )
+    max_backlog_seconds_per_key: float | None = Field(
+        None,
+        gt=0,
+        description="When set, an upload that would bring a key's audio waiting for recognition"
+        " past this many seconds gets 429.",
+    )
     events_keepalive_seconds: float = Field(
         15, gt=0, description="GET /v1/jobs/{id}/events sends a comment this often while idle."
     )

@@ -184,22 +184,46 @@ async def _earlier_job(services: Services, earlier: str, job_id: str) -> Job:
     return job
 
 
-async def check_backlog(services: Services, upload: Path) -> float | None:
-    """The upload's length, as its container declares it, when a backlog limit is set; raises
-    429 if the audio waiting for recognition would pass that limit with it."""
-    limit = services.settings.max_backlog_seconds
-    if limit is None:
+async def check_limits(services: Services, caller: str | None, upload: Path) -> float | None:
+    """Raise 429 if the upload would take the service, or its caller's key, past a limit the
+    deployment set; return its length as its container declares it, when a limit needs it."""
+    settings = services.settings
+    if caller is not None and settings.max_jobs_per_key is not None:
+        under_way = await services.jobs.count_unfinished(caller)
+        if under_way >= settings.max_jobs_per_key:
+            raise _busy(
+                f"The key {caller!r} has {under_way} jobs under way, as many as one key may"
+                " (STT_MAX_JOBS_PER_KEY); try again once one has finished."
+            )
+    limits: list[tuple[float | None, str | None, str, str]] = [
+        (settings.max_backlog_seconds, None, "The service", "STT_MAX_BACKLOG_SECONDS")
+    ]
+    if caller is not None:
+        limits.append(
+            (
+                settings.max_backlog_seconds_per_key,
+                caller,
+                f"The key {caller!r}",
+                "STT_MAX_BACKLOG_SECONDS_PER_KEY",
+            )
+        )
+    if all(limit is None for limit, *_ in limits):
         return None
     seconds = await asyncio.to_thread(declared_seconds, upload)
-    queued = await services.jobs.queued_audio_seconds()
-    if queued + (seconds or 0.0) > limit:
-        raise HTTPException(
-            429,
-            f"The service has {queued:.0f} s of audio waiting, and takes at most {limit:.0f} s"
-            " at a time (STT_MAX_BACKLOG_SECONDS); try again later.",
-            headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)},
-        )
+    for limit, owner, who, setting in limits:
+        if limit is None:
+            continue
+        queued = await services.jobs.queued_audio_seconds(owner)
+        if queued + (seconds or 0.0) > limit:
+            raise _busy(
+                f"{who} has {queued:.0f} s of audio waiting, and may have at most {limit:.0f} s"
+                f" ({setting}); try again later."
+            )
     return seconds
+
+
+def _busy(message: str) -> HTTPException:
+    return HTTPException(429, message, headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)})
 
 
 async def submit_job(
@@ -226,7 +250,7 @@ async def submit_job(
             error.status_code, error.message, headers={"Connection": "close"}
         ) from error
 
-    caller = caller_of(request)
+    caller = caller_of(request).name
     retried = request_key(request, caller)
     try:
         asked = read_fields(services.settings, upload)
@@ -236,7 +260,7 @@ async def submit_job(
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
-        duration = await check_backlog(services, path)
+        duration = await check_limits(services, caller, path)
         await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,

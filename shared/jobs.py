@@ -4,7 +4,9 @@ Every transition names the statuses it may start from, so a redelivered message 
 job backwards or overwrite a finished one.
 """
 
+import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -164,6 +166,35 @@ _UNFINISHED = [str(status) for status in JobStatus if not status.is_final]
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Which jobs a page of the job list shows; `after` is the `list_key` of the last job of the
+    page before."""
+
+    owner: str | None = None
+    status: JobStatus | None = None
+    engine: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    after: str | None = None
+
+
+def list_key(job: Job) -> str:
+    """The job's creation time and id as one string that sorts as they do, newest last. The job
+    list pages on it rather than on the date itself: the MongoDB stand-in compares dates only
+    to the second (and takes strings that look like ISO dates for dates), so it is digits."""
+    return f"{_time_key(job.created_at)}/{job.job_id}"
+
+
+def _time_key(moment: datetime) -> str:
+    return _as_utc(moment).astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+
+
+LIST_KEY = re.compile(r"\d{20}/[0-9a-f]{32}")
+# Sorts after the "/" and hex id that follow a time in a list key.
+_AFTER_EVERY_ID = "/~"
+
+
 class JobStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
@@ -186,7 +217,9 @@ class JobStore:
         owner: str | None = None,
         duration_seconds: float | None = None,
     ) -> Job:
-        created = now()
+        # To the millisecond, as BSON keeps it, so the job read back has the same list key.
+        moment = now()
+        created = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
         job = Job(
             job_id=job_id,
             status=JobStatus.QUEUED,
@@ -206,7 +239,7 @@ class JobStore:
             stage_times={JobStatus.QUEUED: created},
         )
         document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
-        await self._jobs.insert_one({"_id": job_id, **document})
+        await self._jobs.insert_one({"_id": job_id, "list_key": list_key(job), **document})
         return job
 
     @property
@@ -429,6 +462,9 @@ class JobStore:
 
     async def ensure_indexes(self) -> None:
         await self._jobs.create_index([("status", 1)])
+        # The job list: newest first, of one owner or of all, with the id breaking ties.
+        await self._jobs.create_index([("owner", 1), ("list_key", -1)])
+        await self._jobs.create_index([("list_key", -1)])
         await self._pieces.create_index([("job_id", 1), ("index", 1)])
         window = int(IDEMPOTENCY_WINDOW.total_seconds())
         await self._requests.create_index([("created_at", 1)], expireAfterSeconds=window)
@@ -448,16 +484,41 @@ class JobStore:
             return None
         return str(earlier["job_id"])
 
+    async def page(self, listing: "Listing", limit: int) -> list[Job]:
+        """Up to `limit` jobs that match `listing`, newest first, without their transcripts."""
+        query: dict[str, Any] = {}
+        for name, value in (
+            ("owner", listing.owner),
+            ("status", listing.status),
+            ("engine", listing.engine),
+        ):
+            if value is not None:
+                query[name] = str(value)
+        bounds: dict[str, str] = {}
+        if listing.created_after is not None:
+            bounds["$gt"] = _time_key(listing.created_after) + _AFTER_EVERY_ID
+        upper = [_time_key(listing.created_before)] if listing.created_before else []
+        upper += [listing.after] if listing.after is not None else []
+        if upper:
+            bounds["$lt"] = min(upper)
+        if bounds:
+            query["list_key"] = bounds
+        cursor = (
+            self._jobs.find(query, {"segments": 0, "text": 0}).sort([("list_key", -1)]).limit(limit)
+        )
+        return [_to_job(document) async for document in cursor]
+
+    async def count_unfinished(self, owner: str) -> int:
+        return await self._jobs.count_documents(_unfinished_of(owner))
+
     async def release_request(self, key: str, job_id: str) -> None:
         """Untie `key` from a request that did not become a job, so a retry may try again."""
         await self._requests.delete_one({"_id": key, "job_id": job_id})
 
-    async def queued_audio_seconds(self) -> float:
-        """Seconds of audio accepted and not yet recognized; jobs whose length is not known yet
-        count as nothing."""
-        cursor = self._jobs.find(
-            {"status": {"$in": _UNFINISHED}}, {"duration_seconds": 1, "progress": 1}
-        )
+    async def queued_audio_seconds(self, owner: str | None = None) -> float:
+        """Seconds of audio accepted and not yet recognized (of `owner`'s jobs, if named); jobs
+        whose length is not known yet count as nothing."""
+        cursor = self._jobs.find(_unfinished_of(owner), {"duration_seconds": 1, "progress": 1})
         total = 0.0
         async for document in cursor:
             done = (document.get("progress") or {}).get("audio_seconds_done", 0.0)
@@ -485,6 +546,13 @@ def connect_store(url: str, database: str) -> tuple[AsyncMongoClient[dict[str, A
         url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
     )
     return client, JobStore(client, database)
+
+
+def _unfinished_of(owner: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {"status": {"$in": _UNFINISHED}}
+    if owner is not None:
+        query["owner"] = owner
+    return query
 
 
 def _as_aware(document: dict[str, Any]) -> datetime:

@@ -5,9 +5,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared.broker import QueueState
 from shared.events import Event
 from shared.faults import BrokerUnavailable
-from shared.jobs import ErrorCode, Job, JobError, JobStatus, now
+from shared.jobs import ErrorCode, Job, JobError, JobStatus, Listing, list_key, now
+from shared.settings import CommonSettings
+from shared.topology import Topology, build_topology
 
 
 def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any) -> Job:
@@ -59,6 +62,7 @@ class FakeJobs:
         job = a_job(
             job_id,
             JobStatus.QUEUED,
+            created_at=now(),
             deadline_at=now() + timedelta(seconds=deadline_seconds),
             **fields,
             **callback,
@@ -77,9 +81,36 @@ class FakeJobs:
         if self.requests.get(key) == job_id:
             del self.requests[key]
 
-    async def queued_audio_seconds(self) -> float:
-        unfinished = (job for job in self.jobs.values() if not job.status.is_final)
-        return sum(job.duration_seconds or 0.0 for job in unfinished)
+    async def queued_audio_seconds(self, owner: str | None = None) -> float:
+        return sum(job.duration_seconds or 0.0 for job in self._unfinished(owner))
+
+    async def recognition_seconds_per_piece(self, _engine: str, _sample: int) -> float | None:
+        return None
+
+    async def waiting_since(self, _engine: str) -> list[datetime]:
+        return []
+
+    async def page(self, listing: Listing, limit: int) -> list[Job]:
+        chosen = [
+            job
+            for job in self.jobs.values()
+            if listing.owner in (None, job.owner)
+            and listing.status in (None, job.status)
+            and listing.engine in (None, job.engine)
+            and (listing.after is None or list_key(job) < listing.after)
+        ]
+        chosen.sort(key=list_key, reverse=True)
+        return chosen[:limit]
+
+    async def count_unfinished(self, owner: str) -> int:
+        return len(self._unfinished(owner))
+
+    def _unfinished(self, owner: str | None) -> list[Job]:
+        return [
+            job
+            for job in self.jobs.values()
+            if not job.status.is_final and owner in (None, job.owner)
+        ]
 
     async def note_announced(self, job_id: str) -> None:
         self.jobs[job_id] = self.jobs[job_id].model_copy(update={"announced_at": now()})
@@ -114,6 +145,13 @@ class FakeBroker:
 
     def retries_left(self) -> int:
         return 3
+
+    @property
+    def topology(self) -> Topology:
+        return build_topology(CommonSettings())
+
+    async def queue_state(self, _queue: str) -> QueueState:
+        return QueueState(ready=0, consumers=0)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""API keys: with STT_API_KEYS set, every route but health and the docs needs a bearer token."""
+"""API keys: with STT_API_KEYS set, every route but health and the docs needs a bearer token,
+and each key sees only its own jobs (an admin key sees all)."""
 
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,6 +13,10 @@ from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import RunningSystem, launched
 
 KEYS = ("first-key", "second-key")
+ADMIN_KEY = "ops-key"
+# The first key is named; the second is a bare secret, named after a hash of it.
+CONFIGURED_KEYS = f"first:{KEYS[0]},{KEYS[1]}"
+PER_KEY_BACKLOG_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +24,12 @@ async def system(
     mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[RunningSystem]:
     async with launched(
-        tmp_path_factory.mktemp("keys"), mongodb_url, api_keys=",".join(KEYS), recognizer_slots=1
+        tmp_path_factory.mktemp("keys"),
+        mongodb_url,
+        api_keys=CONFIGURED_KEYS,
+        admin_keys=ADMIN_KEY,
+        max_backlog_seconds_per_key=PER_KEY_BACKLOG_SECONDS,
+        recognizer_slots=1,
     ) as running:
         yield running
 
@@ -74,3 +84,74 @@ async def test_the_openai_client_sends_its_api_key(
         with clips["mp3"].open("rb") as file, pytest.raises(openai.AuthenticationError) as refused:
             await client.audio.transcriptions.create(model="whisper-1", file=file)
     assert refused.value.code == "invalid_api_key"
+
+
+def as_key(system: RunningSystem, key: str) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {key}"}
+    return httpx.AsyncClient(base_url=system.base_url, headers=headers, timeout=30)
+
+
+async def test_another_keys_job_is_unknown_on_every_route_but_an_admin_sees_both(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    async with as_key(system, KEYS[0]) as first:
+        job = await until_status(first, await accepted_job_id(first, clips["wav"]))
+        own_list = (await first.get("/v1/jobs")).json()["jobs"]
+    job_id = job["job_id"]
+    async with as_key(system, KEYS[1]) as second:
+        second_job = await accepted_job_id(second, clips["wav"])
+        foreign = [
+            await second.get(f"/v1/jobs/{job_id}"),
+            await second.get(f"/v1/jobs/{job_id}/transcript"),
+            await second.get(f"/v1/jobs/{job_id}/events"),
+            await second.post(f"/v1/jobs/{job_id}/cancel"),
+            await second.delete(f"/v1/jobs/{job_id}"),
+            await second.get(f"/stt/task/{job_id}"),
+        ]
+        second_list = [
+            summary["job_id"] for summary in (await second.get("/v1/jobs")).json()["jobs"]
+        ]
+    async with as_key(system, ADMIN_KEY) as admin:
+        seen = (await admin.get(f"/v1/jobs/{job_id}")).json()
+        everyone = [summary["job_id"] for summary in (await admin.get("/v1/jobs")).json()["jobs"]]
+        firsts = (await admin.get("/v1/jobs", params={"owner": "first"})).json()["jobs"]
+    assert [answer.status_code for answer in foreign] == [404] * len(foreign)
+    assert job["owner"] == "first"
+    assert job_id in [summary["job_id"] for summary in own_list]
+    assert job_id not in second_list
+    assert second_job in second_list
+    assert seen["text"] == job["text"]
+    assert {job_id, second_job} <= set(everyone)
+    assert {summary["owner"] for summary in firsts} == {"first"}
+
+
+async def test_the_same_idempotency_key_from_two_keys_makes_two_jobs(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    made = []
+    for key in (KEYS[0], KEYS[1], KEYS[0]):
+        async with as_key(system, key) as client:
+            with clips["wav"].open("rb") as file:
+                answer = await client.post(
+                    "/v1/jobs", files={"file": file}, headers={"Idempotency-Key": "invoice-42"}
+                )
+            assert answer.status_code == 202, answer.text
+            made.append(answer.json()["job_id"])
+    assert made[0] == made[2] != made[1]
+
+
+async def test_a_busy_key_gets_429_while_another_keys_uploads_are_accepted(
+    system: RunningSystem, long_speech: Path
+) -> None:
+    """About 40 s of speech each: a key's second one passes its 60 s while the first waits."""
+    async with as_key(system, KEYS[0]) as first, as_key(system, KEYS[1]) as second:
+        accepted = await upload(first, long_speech)
+        refused = await upload(first, long_speech)
+        other = await upload(second, long_speech)
+        for answer in (accepted, other):
+            await until_status(first if answer is accepted else second, answer.json()["job_id"])
+    assert accepted.status_code == 202, accepted.text
+    assert refused.status_code == 429, refused.text
+    assert refused.headers["retry-after"]
+    assert "STT_MAX_BACKLOG_SECONDS_PER_KEY" in refused.json()["detail"]
+    assert other.status_code == 202, other.text

@@ -124,7 +124,7 @@ async def test_a_wrong_method_is_told_which_methods_the_path_has(client: httpx.A
     response = await client.put("/v1/jobs/" + "0" * 32)
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET"
-    assert (await client.put("/v1/jobs")).headers["allow"] == "POST"
+    assert (await client.put("/v1/jobs")).headers["allow"] == "GET, POST"
 
 
 async def test_unknown_and_malformed_job_ids(client: httpx.AsyncClient) -> None:
@@ -232,3 +232,72 @@ async def test_past_the_backlog_limit_an_upload_is_asked_to_come_back_later(
     assert openai.json()["error"]["code"] == "rate_limit_exceeded"
     assert len(jobs.jobs) == 2
     assert all(job.duration_seconds for job in jobs.jobs.values())
+
+
+TENANTS = (SecretStr("billing:b-s3cret"), SecretStr("support:s-s3cret"))
+
+
+def as_key(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def test_a_key_sees_only_its_own_jobs_and_an_admin_key_sees_all(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    settings = {"api_keys": TENANTS, "admin_keys": (SecretStr("ops:o-s3cret"),)}
+    async with gateway(tmp_path, broker, jobs, **settings) as client:
+        billing = (await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))).json()
+        job = f"/v1/jobs/{billing['job_id']}"
+        support = as_key("s-s3cret")
+        foreign = [
+            await client.get(job, headers=support),
+            await client.get(f"{job}/transcript", headers=support),
+            await client.get(f"{job}/events", headers=support),
+            await client.post(f"{job}/cancel", headers=support),
+            await client.delete(job, headers=support),
+            await client.get(f"/stt/task/{billing['job_id']}", headers=support),
+        ]
+        support_list = (await client.get("/v1/jobs", headers=support)).json()
+        nosy = await client.get("/v1/jobs?owner=billing", headers=support)
+        admin = as_key("o-s3cret")
+        seen_by_admin = await client.get(job, headers=admin)
+        admin_list = (await client.get("/v1/jobs?owner=billing", headers=admin)).json()
+        own = await client.get(job, headers=as_key("b-s3cret"))
+    assert [answer.status_code for answer in foreign] == [404] * len(foreign)
+    assert support_list == {"jobs": [], "next": None}
+    assert nosy.status_code == 403
+    assert seen_by_admin.status_code == own.status_code == 200
+    assert [summary["job_id"] for summary in admin_list["jobs"]] == [billing["job_id"]]
+    assert own.json()["owner"] == "billing"
+
+
+async def test_past_its_cap_a_busy_key_waits_while_another_key_is_served(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    async with gateway(tmp_path, broker, jobs, api_keys=TENANTS, max_jobs_per_key=2) as client:
+        busy = [
+            await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret")) for _ in range(3)
+        ]
+        other = await client.post("/v1/jobs", files=form, headers=as_key("s-s3cret"))
+    assert [answer.status_code for answer in busy] == [202, 202, 429]
+    assert busy[2].headers["retry-after"] == "30"
+    assert "STT_MAX_JOBS_PER_KEY" in busy[2].json()["detail"]
+    assert other.status_code == 202
+
+
+async def test_the_job_list_pages_newest_first_with_a_cursor(
+    client: httpx.AsyncClient, clips: dict[str, Path]
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    made = [(await client.post("/v1/jobs", files=form)).json()["job_id"] for _ in range(5)]
+    first = (await client.get("/v1/jobs?limit=2")).json()
+    second = (await client.get(f"/v1/jobs?limit=2&cursor={first['next']}")).json()
+    third = (await client.get(f"/v1/jobs?limit=2&cursor={second['next']}")).json()
+    listed = [summary["job_id"] for page in (first, second, third) for summary in page["jobs"]]
+    assert listed == made[::-1]
+    assert third["next"] is None
+    assert set(first["jobs"][0]).isdisjoint({"text", "segments"})
+    assert (await client.get("/v1/jobs?cursor=%%%")).status_code == 400
+    assert (await client.get("/v1/jobs?limit=101")).status_code == 422
