@@ -23,10 +23,11 @@ COPY gateway ./gateway
 COPY transcoder ./transcoder
 COPY recognizer ./recognizer
 COPY janitor ./janitor
+COPY cli ./cli
 RUN pip install . \
     && python -m recognizer.models /app/models/whisper-base
 
 USER stt
-EXPOSE 8000
+EXPOSE 8000 9100
 # Exec form, so SIGTERM reaches Python and the service drains before it exits.
 CMD ["python", "-m", "gateway"]

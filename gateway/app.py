@@ -16,6 +16,7 @@ from gateway.callbacks import CallbackHandler
 from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
+from gateway.pages import add_pages
 from gateway.routes import health_router, router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
@@ -72,7 +73,11 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
         summary="Upload media, get a job id at once, collect the transcript when it is done.",
         version="1.0.0",
         lifespan=lifespan if services is None else None,
+        # Served from installed files by add_pages, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
+    add_pages(app)
     if services is not None:
         app.state.services = services
     # Without keys configured the API is open, and its OpenAPI document declares no security.

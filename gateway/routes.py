@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, BeforeValidator
 
 from gateway.auth import Caller, caller_of
@@ -28,6 +29,7 @@ from gateway.schemas import (
 )
 from gateway.submit import Services, submit_job
 from gateway.watcher import Update
+from shared import metrics
 from shared.faults import BrokerUnavailable
 from shared.jobs import JOB_ID_PATTERN, LIST_KEY, ErrorCode, Job, JobStatus, Listing, list_key
 from shared.pipeline import final_event
@@ -35,7 +37,7 @@ from shared.transcripts import to_srt, to_vtt
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+router = APIRouter(tags=["jobs"])
 
 UPLOAD_PROBLEMS = problems(400, 409, 413, 415, 422, 429, 503)
 JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="The id POST /v1/jobs returned.")]
@@ -311,6 +313,19 @@ async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
 
 # Open even when API keys are required, for probes and load balancers.
 health_router = APIRouter(tags=["health"])
+
+
+@health_router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics of this gateway, and the depth of every work queue",
+)
+async def metrics_text(services: ServicesDep) -> PlainTextResponse:
+    with contextlib.suppress(BrokerUnavailable):
+        for queue in services.broker.topology.work_queues:
+            state = await services.broker.queue_state(queue.name)
+            metrics.queue_depth.labels(queue.name).set(state.ready)
+    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 
 @health_router.get("/healthz", summary="The process is alive")

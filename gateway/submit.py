@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from gateway.settings import GatewaySettings
 from gateway.sniff import declared_seconds
 from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
+from shared import metrics
 from shared.broker import Broker
 from shared.engines import KNOWN_ENGINES, describe, supported_languages
 from shared.events import MediaUploaded
@@ -233,6 +235,7 @@ async def submit_job(
 ) -> tuple[Job, Upload]:
     """Receive the upload, create the job and announce it. `read_fields` reads what the form
     asks of the job (and raises HTTPException, or the route's own error, for bad fields)."""
+    started = time.perf_counter()
     job_id = new_job_id()
     path = services.store.local.upload(job_id)
     length = request.headers.get("content-length")
@@ -287,8 +290,12 @@ async def submit_job(
         await _withdraw(services, job_id, retried)
         await services.jobs.delete(job_id)
         raise
+    accept_seconds = time.perf_counter() - started
+    metrics.jobs_accepted.labels(asked.engine).inc()
+    metrics.upload_seconds.observe(accept_seconds)
     log.info(
         "job %s: accepted %d bytes for %s/%s",
         job_id, upload.size_bytes, asked.engine, asked.language,
+        extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": asked.engine},
     )  # fmt: skip
     return job, upload

@@ -7,7 +7,8 @@ from typing import Any
 
 from janitor.cleanup import delete_stale_files
 from janitor.settings import JanitorSettings
-from shared.broker import Broker, Subscription, current_message, gave_up_retrying
+from shared import metrics
+from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, final_event, noting_announcements
@@ -48,6 +49,7 @@ class ParkedHandler:
         self._announces = announces
 
     async def __call__(self, event: Event) -> Event | None:
+        metrics.parked.labels(parked_from(current_message.get())).inc()
         if gave_up_retrying(current_message.get()):
             failure = JobFailure(
                 ErrorCode.RETRIES_EXHAUSTED,

@@ -11,6 +11,7 @@ from recognizer.health import Health
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
+from shared import metrics
 from shared.broker import Broker, Publish, Pull, Subscription
 from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
 from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
@@ -89,6 +90,19 @@ class RecognizeHandler:
                 return await fail_job(self._jobs, job.job_id, failure)
             engine_seconds = time.perf_counter() - started
         self._health.fine()
+        audio_seconds = event.piece_seconds or event.duration_seconds
+        metrics.audio_recognized.labels(job.engine).inc(audio_seconds)
+        if audio_seconds > 0:
+            metrics.recognition_ratio.labels(job.engine).observe(engine_seconds / audio_seconds)
+        log.info(
+            "job %s: piece %d recognized in %.2f s",
+            job.job_id, event.piece_index + 1, engine_seconds,
+            extra={
+                "duration_seconds": engine_seconds,
+                "audio_seconds": audio_seconds,
+                "engine": job.engine,
+            },
+        )  # fmt: skip
         if event.piece_count == 1:
             return await self._done(job.job_id, transcript, engine_seconds)
         return await self._piece_done(job, event, transcript, engine_seconds)
@@ -221,6 +235,8 @@ async def subscriptions(
     )
     await pool.start()
     health = Health(Fleet(jobs.database, settings.namespace), pool, settings.engines)
+    metrics.slots.labels("busy").set_function(lambda: pool.busy)
+    metrics.slots.labels("total").set_function(lambda: pool.size)
     try:
         handler = RecognizeHandler(
             jobs,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a Debian machine: system tools, RabbitMQ running, a virtualenv.
 #   scripts/bootstrap.sh            for running the system
-#   scripts/bootstrap.sh --dev      also the test tools (espeak-ng, pytest, ruff, mypy)
+#   scripts/bootstrap.sh --dev      also the test tools (espeak-ng, Chromium, pytest, ruff, mypy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,8 @@ dev=0
 packages=()
 command -v ffmpeg >/dev/null || packages+=(ffmpeg)
 [ $dev = 1 ] && ! command -v espeak-ng >/dev/null && packages+=(espeak-ng)
+# The browser tests drive Debian's Chromium (Playwright's own download needs the internet).
+[ $dev = 1 ] && ! command -v chromium >/dev/null && packages+=(chromium)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || packages+=(rabbitmq-server)
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then

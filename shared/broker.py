@@ -14,6 +14,7 @@ Handlers never see aio-pika. A handler takes a typed event and returns the event
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -31,8 +32,10 @@ from aio_pika.abc import (
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, ChannelPreconditionFailed
 from pydantic import ValidationError
 
+from shared import metrics
 from shared.events import Event
 from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
+from shared.logs import current_event, current_job
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, Topology, build_topology, retry_queue_name
 
@@ -49,6 +52,7 @@ HINTED_POLL_SECONDS = 0.05
 HINT_PATIENCE_SECONDS = 0.5
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
 RETRY_HEADER = "x-stt-retries"
+PUBLISHED_HEADER = "x-stt-published"
 _CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
@@ -94,6 +98,14 @@ current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_messa
 def retries_of(message: AbstractIncomingMessage) -> int:
     value = (message.headers or {}).get(RETRY_HEADER, 0)
     return value if isinstance(value, int) else 0
+
+
+def parked_from(message: AbstractIncomingMessage) -> str:
+    """The queue a parked message was dead-lettered from, as RabbitMQ recorded it."""
+    deaths = (message.headers or {}).get("x-death")
+    latest = deaths[0] if isinstance(deaths, list) and deaths else None
+    queue = latest.get("queue") if isinstance(latest, dict) else None
+    return str(queue) if queue else "unknown"
 
 
 def gave_up_retrying(message: AbstractIncomingMessage) -> bool:
@@ -171,7 +183,8 @@ class Broker:
     ) -> None:
         message = aio_pika.Message(
             body=body,
-            headers=headers,
+            # AMQP's own timestamp counts whole seconds: too coarse for a queue's wait.
+            headers={**(headers or {}), PUBLISHED_HEADER: time.time()},
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
@@ -306,12 +319,18 @@ class Broker:
         self, message: AbstractIncomingMessage, subscription: Subscription[EventT]
     ) -> None:
         current_message.set(message)
+        current_event.set(message.routing_key or subscription.queue.name)
         try:
             event = subscription.event_type.model_validate_json(message.body)
         except ValidationError as error:
             log.error("parking a malformed message from %s: %s", subscription.queue.name, error)
             await _settle(message.reject(requeue=False))
             return
+        current_job.set(event.job_id)
+        published = (message.headers or {}).get(PUBLISHED_HEADER)
+        if isinstance(published, float) and not message.redelivered:
+            waited = max(time.time() - published, 0.0)
+            metrics.queue_wait_seconds.labels(subscription.queue.name).observe(waited)
         try:
             next_event = await subscription.handler(event)
             if next_event is not None:
@@ -344,6 +363,7 @@ class Broker:
             await _settle(message.reject(requeue=False))
             return
         delay = self._retry_delays[attempt - 1]
+        metrics.retries.labels(queue).inc()
         try:
             await self._publish(
                 retry_queue_name(self._namespace, delay),

@@ -76,6 +76,16 @@ class CommonSettings(BaseSettings):
         description="'tiny.en' (installed from PyPI), a local faster-whisper model folder, or a model name.",
     )
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json` writes one JSON object a line, for log collectors."
+    )
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="A worker serves Prometheus metrics on this port; 0 turns it off (the"
+        " gateway serves them at /metrics on its own port).",
+    )
     startup_timeout_seconds: float = Field(
         60, gt=0, description="How long a starting service waits for the broker and the database."
     )

@@ -13,6 +13,7 @@ from aio_pika.exceptions import AMQPConnectionError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
+from shared import metrics
 from shared.broker import Broker, Pull, Subscription
 from shared.faults import StartupError
 from shared.jobs import JobStore, connect_store
@@ -89,6 +90,7 @@ async def run_worker(
         halted.append(why)
         stop.set()
 
+    metrics.serve(settings.metrics_port)
     async with (
         connected(settings) as (broker, jobs),
         subscriptions(broker, jobs, halt) as consumed,
@@ -117,7 +119,7 @@ def start(
         settings = settings_type()
     except ValidationError as error:
         sys.exit(f"{service}: invalid configuration:\n{error}")
-    configure_logging(service, settings.log_level)
+    configure_logging(service, settings.log_level, settings.log_format)
     try:
         asyncio.run(run(settings))
     except StartupError as error:

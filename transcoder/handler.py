@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
+from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
 from shared.jobs import Job, JobFailure, JobStatus, JobStore
@@ -70,6 +71,12 @@ class TranscodeHandler:
         except JobFailure as failure:
             return await fail_job(self._jobs, job.job_id, failure)
         conversion_seconds = time.perf_counter() - started
+        metrics.conversion_seconds.observe(conversion_seconds)
+        log.info(
+            "job %s: %.1f s of audio converted and cut in %.2f s",
+            job.job_id, duration, conversion_seconds,
+            extra={"duration_seconds": conversion_seconds, "audio_seconds": duration},
+        )  # fmt: skip
         await self._jobs.plan_pieces(
             job.job_id,
             pieces=len(pieces),

@@ -28,10 +28,10 @@ def test_compose_file_follows_the_specification(compose: dict[str, Any]) -> None
 
 def test_infrastructure_has_healthchecks_and_the_management_ui(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"rabbitmq", "mongodb", *APP_SERVICES}
+    assert set(services) == {"rabbitmq", "mongodb", "prometheus", *APP_SERVICES}
     assert "management" in services["rabbitmq"]["image"]
     assert "15672:15672" in services["rabbitmq"]["ports"]
-    for name in ("rabbitmq", "mongodb", "gateway"):
+    for name in ("rabbitmq", "mongodb", "prometheus", "gateway"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
 
 
@@ -56,7 +56,7 @@ def test_each_service_runs_its_module_and_can_scale(compose: dict[str, Any], nam
 
 
 def test_volumes_are_named(compose: dict[str, Any]) -> None:
-    assert set(compose["volumes"]) == {"rabbitmq", "mongodb"}
+    assert set(compose["volumes"]) == {"rabbitmq", "mongodb", "prometheus"}
 
 
 def test_dockerfile_runs_as_non_root_with_an_exec_form_command() -> None:
@@ -65,3 +65,14 @@ def test_dockerfile_runs_as_non_root_with_an_exec_form_command() -> None:
     command = [line for line in lines if line.startswith("CMD ")]
     assert command == ['CMD ["python", "-m", "gateway"]']
     assert any("ffmpeg" in line for line in lines)
+
+
+def test_prometheus_scrapes_the_gateway_and_every_worker(compose: dict[str, Any]) -> None:
+    mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
+    config = yaml.safe_load((ROOT / mounted).read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    port = compose["x-app-env"]["STT_METRICS_PORT"]
+    assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8000"]
+    [workers] = jobs["workers"]["dns_sd_configs"]
+    assert set(workers["names"]) == set(APP_SERVICES) - {"gateway"}
+    assert str(workers["port"]) == port

@@ -1,0 +1,289 @@
+// The web page: pick or drop recordings, follow each as it is transcribed, play it from the
+// sentence clicked, and keep the transcript. Nothing is built: this file runs as it is.
+
+import { ApiError, Unauthorized, call, jobEvents, saveKey, savedKey } from "./api.js";
+
+const STATUS_WORDS = {
+  queued: "Waiting",
+  transcoding: "Converting",
+  recognizing: "Transcribing",
+  done: "Done",
+  failed: "Failed",
+};
+
+const $ = (selector) => document.querySelector(selector);
+let engines = [];
+
+function clock(seconds) {
+  const whole = Math.floor(seconds);
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+function showProblem(error) {
+  if (error instanceof Unauthorized) {
+    askForKey(error.message);
+    return;
+  }
+  const problem = $("#service-problem");
+  problem.textContent = error.message;
+  problem.hidden = false;
+}
+
+function askForKey(why) {
+  $("#key-why").textContent = `${why} It is kept in this browser only.`;
+  $("#key-form").hidden = false;
+  $("#change-key").hidden = false;
+  $("#key").focus();
+}
+
+// Engines and their languages, as the service offers them.
+async function loadEngines() {
+  const response = await call("/v1/models");
+  engines = (await response.json()).data;
+  const engineSelect = $("#engine");
+  engineSelect.replaceChildren(...engines.map((engine) => new Option(engine.id, engine.id)));
+  fillLanguages();
+  $("#service-problem").hidden = true;
+}
+
+function fillLanguages() {
+  const engine = engines.find((each) => each.id === $("#engine").value);
+  const languages = engine ? engine.languages : [];
+  const preferred = languages.includes("en") ? "en" : languages.includes("auto") ? "auto" : languages[0];
+  $("#language").replaceChildren(
+    ...languages.map((code) => new Option(code === "auto" ? "auto (detect)" : code, code, false, code === preferred)),
+  );
+}
+
+// One card per file: status, progress, the transcript as it grows, then the player and downloads.
+class Card {
+  constructor(file) {
+    this.file = file;
+    this.element = $("#card").content.firstElementChild.cloneNode(true);
+    this.element.querySelector(".name").textContent = file.name;
+    this.status = this.element.querySelector(".status");
+    this.progress = this.element.querySelector("progress");
+    this.problem = this.element.querySelector(".problem");
+    this.segments = this.element.querySelector(".segments");
+    this.heard = new Map();
+    $("#work").prepend(this.element);
+    $("#work-title").hidden = false;
+    this.setStatus("Uploading…");
+  }
+
+  setStatus(words, kind = "") {
+    this.status.textContent = words;
+    this.status.className = `status ${kind}`;
+  }
+
+  fail(message) {
+    this.setStatus("Failed", "failed");
+    this.progress.hidden = true;
+    this.problem.textContent = message;
+    this.problem.hidden = false;
+  }
+
+  async run(engine, language) {
+    const form = new FormData();
+    form.append("file", this.file);
+    form.append("engine", engine);
+    form.append("language", language);
+    try {
+      const accepted = await (await call("/v1/jobs", { method: "POST", body: form })).json();
+      this.jobId = accepted.job_id;
+      this.setStatus(STATUS_WORDS[accepted.status]);
+      for await (const { event, data } of jobEvents(this.jobId)) {
+        if (event === "progress") this.showPiece(data);
+        else if (event === "status") this.showJob(data);
+      }
+    } catch (error) {
+      if (error instanceof Unauthorized) showProblem(error);
+      this.fail(error instanceof ApiError && error.status === 415 ? `This file was refused: ${error.message}` : error.message);
+    }
+    loadRecent().catch(showProblem);
+  }
+
+  showProgress(progress) {
+    if (!progress || !progress.audio_seconds_total) return;
+    const percent = Math.min(100, (100 * progress.audio_seconds_done) / progress.audio_seconds_total);
+    this.progress.hidden = false;
+    this.progress.value = percent;
+    const eta = progress.eta_seconds != null ? `, about ${clock(progress.eta_seconds)} left` : "";
+    this.setStatus(`Transcribing ${Math.round(percent)} %${eta}`);
+  }
+
+  showPiece(piece) {
+    this.showProgress(piece.progress);
+    for (const segment of piece.segments) this.heard.set(segment.start, segment);
+    this.showSegments([...this.heard.values()].sort((a, b) => a.start - b.start), false);
+  }
+
+  showJob(job) {
+    if (job.status === "failed") {
+      this.fail(job.error ? job.error.message : "The job failed.");
+    } else if (job.status === "done") {
+      this.progress.hidden = true;
+      this.setStatus("Done", "done");
+      this.showSegments(job.segments || [], true);
+      this.finish(job);
+    } else {
+      this.setStatus(STATUS_WORDS[job.status] || job.status);
+      this.showProgress(job.progress);
+    }
+  }
+
+  showSegments(segments, playable) {
+    this.segments.replaceChildren(
+      ...segments.map((segment) => {
+        const item = document.createElement("li");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.dataset.start = segment.start;
+        button.disabled = !playable;
+        const time = document.createElement("time");
+        time.textContent = clock(segment.start);
+        const words = document.createElement("span");
+        words.textContent = segment.text;
+        button.append(time, words);
+        button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${segment.text}`);
+        item.append(button);
+        return item;
+      }),
+    );
+  }
+
+  finish(job) {
+    // The user's own file plays here; nothing is downloaded back.
+    const media = document.createElement(this.file.type.startsWith("video/") ? "video" : "audio");
+    media.controls = true;
+    media.src = URL.createObjectURL(this.file);
+    this.element.querySelector(".media").replaceChildren(media);
+    this.media = media;
+    this.segments.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-start]");
+      if (!button) return;
+      media.currentTime = Number(button.dataset.start);
+      media.play().catch(() => {});
+      for (const other of this.segments.querySelectorAll(".playing")) other.classList.remove("playing");
+      button.classList.add("playing");
+    });
+    const actions = this.element.querySelector(".actions");
+    actions.hidden = false;
+    actions.querySelector("[data-action=copy]").addEventListener("click", async () => {
+      await navigator.clipboard.writeText(job.text || "");
+      this.setStatus("Copied", "done");
+    });
+    const stem = this.file.name.replace(/\.[^.]*$/, "") || "transcript";
+    for (const link of actions.querySelectorAll("a[data-format]")) {
+      link.href = "#";
+      link.download = `${stem}.${link.dataset.format}`;
+      link.addEventListener("click", (event) => {
+        event.preventDefault();
+        download(this.jobId, link.dataset.format, link.download).catch((error) => this.fail(error.message));
+      });
+    }
+  }
+}
+
+// Downloads go through fetch, so that they carry the API key.
+async function download(jobId, format, name) {
+  const response = await call(`/v1/jobs/${jobId}/transcript?format=${format}`);
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = name;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+async function loadRecent() {
+  const { jobs } = await (await call("/v1/jobs?limit=20")).json();
+  const body = $("#recent tbody");
+  body.replaceChildren(
+    ...jobs.map((job) => {
+      const row = document.createElement("tr");
+      const created = new Date(job.created_at);
+      const cells = [job.filename || job.job_id, STATUS_WORDS[job.status] || job.status, created.toLocaleString()];
+      for (const text of cells) {
+        const cell = document.createElement("td");
+        cell.textContent = text;
+        row.append(cell);
+      }
+      const actions = document.createElement("td");
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "quiet";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete ${cells[0]}`);
+      remove.addEventListener("click", async () => {
+        try {
+          await call(`/v1/jobs/${job.job_id}`, { method: "DELETE" });
+          await loadRecent();
+        } catch (error) {
+          showProblem(error);
+        }
+      });
+      actions.append(remove);
+      row.append(actions);
+      return row;
+    }),
+  );
+  $("#recent").hidden = jobs.length === 0;
+  $("#recent-empty").hidden = jobs.length > 0;
+}
+
+function transcribe(files) {
+  const engine = $("#engine").value;
+  const language = $("#language").value;
+  for (const file of files) new Card(file).run(engine, language);
+}
+
+async function start() {
+  try {
+    await loadEngines();
+    await loadRecent();
+  } catch (error) {
+    showProblem(error);
+  }
+}
+
+$("#engine").addEventListener("change", fillLanguages);
+
+$("#upload-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $("#files");
+  transcribe([...input.files]);
+  input.value = "";
+});
+
+const dropZone = $("#drop-zone");
+dropZone.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  dropZone.classList.add("over");
+});
+dropZone.addEventListener("dragleave", () => dropZone.classList.remove("over"));
+dropZone.addEventListener("drop", (event) => {
+  event.preventDefault();
+  dropZone.classList.remove("over");
+  transcribe([...event.dataTransfer.files]);
+});
+
+$("#key-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  saveKey($("#key").value.trim());
+  $("#key").value = "";
+  $("#key-form").hidden = true;
+  start();
+});
+
+$("#change-key").addEventListener("click", () => askForKey("Enter the API key to use."));
+if (savedKey()) $("#change-key").hidden = false;
+
+$("#refresh").addEventListener("click", () => loadRecent().catch(showProblem));
+
+start();

@@ -1,0 +1,59 @@
+"""Prometheus metrics of every service, in one place so their names stay consistent.
+
+The gateway serves them at `/metrics`; each worker on `STT_METRICS_PORT` (off when 0). A
+recognizer's slot processes measure nothing themselves: their parent times each request it
+sends them, so one endpoint per recognizer covers all its slots.
+"""
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+# Seconds, from a fast upload to a 3-hour recording's queue wait.
+SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+jobs_accepted = Counter("stt_jobs_accepted", "Jobs accepted by the gateway.", ["engine"])
+jobs_finished = Counter(
+    "stt_jobs_finished",
+    "Jobs that ended, as the gateway saw them announced (at least once).",
+    ["engine", "status", "code"],
+)
+upload_seconds = Histogram(
+    "stt_upload_accept_seconds", "From the upload's first byte to the 202.", buckets=SECONDS
+)
+queue_wait_seconds = Histogram(
+    "stt_queue_wait_seconds",
+    "How long a message waited in its queue before a worker took it (for the recognizers,"
+    " which take work only with a slot free: until a slot started on it).",
+    ["queue"],
+    buckets=SECONDS,
+)
+conversion_seconds = Histogram(
+    "stt_conversion_seconds", "Converting and cutting one upload.", buckets=SECONDS
+)
+recognition_ratio = Histogram(
+    "stt_recognition_seconds_per_audio_second",
+    "Engine time per second of audio, per piece (below 1 is faster than real time).",
+    ["engine"],
+    buckets=(0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+)
+audio_recognized = Counter(
+    "stt_audio_recognized_seconds", "Seconds of audio recognized.", ["engine"]
+)
+retries = Counter(
+    "stt_retries", "Messages sent to a retry queue after a transient failure.", ["queue"]
+)
+parked = Counter("stt_parked_messages", "Parked messages the janitor handled.", ["queue"])
+slots = Gauge("stt_slots", "A recognizer's engine slots.", ["state"])
+queue_depth = Gauge(
+    "stt_queue_messages", "Messages waiting in a work queue (read when scraped).", ["queue"]
+)
+
+
+def serve(port: int) -> None:
+    """Serve this process's metrics on `port` in a thread of their own; 0 serves none."""
+    if port:
+        start_http_server(port)
+        log.info("metrics on http://0.0.0.0:%d/metrics", port)

@@ -1,0 +1,166 @@
+"""The web page and the docs in a real Chromium (Debian's, driven by Playwright), on the running
+services. Screenshots go to var/screenshots/ for a person to look at."""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import srt
+from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright, expect
+
+from tests import media
+from tests.integration.conftest import RunningSystem, launched
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "var" / "screenshots"
+KEY = "page-s3cret"
+PHONE = ViewportSize(width=390, height=844)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        launched_browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"]
+        )
+        yield launched_browser
+        await launched_browser.close()
+
+
+@pytest.fixture(scope="module")
+async def site(
+    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    """Short pieces, so that a recording of a few tens of seconds shows its progress."""
+    async with launched(
+        tmp_path_factory.mktemp("page"), mongodb_url, piece_seconds=8, recognizer_slots=1
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+async def keyed_site(
+    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    async with launched(
+        tmp_path_factory.mktemp("page-keys"), mongodb_url, services=("gateway",), api_keys=KEY
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(accept_downloads=True)
+    opened = await context.new_page()
+    yield opened
+    await context.close()
+
+
+async def only_the_service(page: Page, base_url: str) -> list[str]:
+    """Refuse every request that leaves the service, and note what was refused."""
+    refused: list[str] = []
+
+    async def guard(route: Route) -> None:
+        if route.request.url.startswith(base_url):
+            await route.continue_()
+        else:
+            refused.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", guard)
+    return refused
+
+
+async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
+    site: RunningSystem, page: Page, long_speech: Path
+) -> None:
+    refused = await only_the_service(page, site.base_url)
+    await page.goto(site.base_url)
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    await page.set_input_files("#files", long_speech)
+    await page.get_by_role("button", name="Transcribe", exact=True).click()
+    card = page.locator("#work .card").first
+    statuses: set[str] = set()
+    while (status := await card.locator(".status").inner_text()) not in ("Done", "Failed"):
+        statuses.add(status)
+        await page.wait_for_timeout(50)
+    await page.screenshot(path=SCREENSHOTS / "page-done.png", full_page=True)
+    segments = card.locator(".segments button")
+    words = media.words_of(" ".join(await segments.all_inner_texts()))
+    chosen = segments.nth(2)
+    start = float(await chosen.get_attribute("data-start") or "nan")
+    await chosen.click()
+    position = await card.locator("audio").evaluate("audio => audio.currentTime")
+    async with page.expect_download() as download_info:
+        await card.get_by_role("link", name="srt").click()
+    subtitles = list(srt.parse((await (await download_info.value).path()).read_text()))
+    await page.locator("#refresh").click()
+    listed = await page.locator("#recent tbody").inner_text()
+    await page.set_viewport_size(PHONE)
+    await page.screenshot(path=SCREENSHOTS / "page-phone.png", full_page=True)
+    assert status == "Done"
+    assert any(status.startswith("Transcribing") and "%" in status for status in statuses), statuses
+    assert set(media.EXPECTED_WORDS) <= words, words
+    assert abs(position - start) < 0.5
+    assert len(subtitles) >= 3
+    assert subtitles[0].content
+    assert long_speech.name in listed
+    assert refused == []
+
+
+async def test_a_text_file_is_refused_in_words(
+    site: RunningSystem, page: Page, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("These are meeting notes, not a recording.\n" * 20)
+    await page.goto(site.base_url)
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    await page.set_input_files("#files", notes)
+    await page.get_by_role("button", name="Transcribe", exact=True).click()
+    problem = page.locator("#work .card .problem")
+    await expect(problem).to_be_visible()
+    await page.screenshot(path=SCREENSHOTS / "page-refused.png", full_page=True)
+    assert "refused" in await problem.inner_text()
+    assert "not audio or video" in await problem.inner_text()
+
+
+async def test_with_keys_the_page_asks_for_one_and_explains_a_wrong_one(
+    keyed_site: RunningSystem, page: Page
+) -> None:
+    await page.goto(keyed_site.base_url)
+    form = page.locator("#key-form")
+    await expect(form).to_be_visible()
+    asked = await page.locator("#key-why").inner_text()
+    await page.get_by_label("Key").fill("not-the-key")
+    await page.get_by_role("button", name="Use this key").click()
+    await expect(page.locator("#key-why")).to_contain_text("refused")
+    await page.screenshot(path=SCREENSHOTS / "page-wrong-key.png", full_page=True)
+    await page.get_by_label("Key").fill(KEY)
+    await page.get_by_role("button", name="Use this key").click()
+    await expect(form).to_be_hidden()
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    stored = await page.evaluate("localStorage.getItem('stt-api-key')")
+    assert "asks for an API key" in asked
+    assert stored == KEY
+
+
+async def test_the_docs_render_with_nothing_but_the_service(
+    keyed_site: RunningSystem, page: Page
+) -> None:
+    refused = await only_the_service(page, keyed_site.base_url)
+    await page.goto(f"{keyed_site.base_url}/docs")
+    operations = page.locator(".opblock-summary-path")
+    await expect(operations.first).to_be_visible()
+    paths = set(await operations.all_inner_texts())
+    await page.screenshot(path=SCREENSHOTS / "docs.png")
+    asked_elsewhere_by_swagger = list(refused)
+    # ReDoc's script asks a CDN for its "powered by" logo; refused, the page renders all the same.
+    await page.goto(f"{keyed_site.base_url}/redoc")
+    upload = page.get_by_role("heading", name="Upload a media file for transcription")
+    await expect(upload).to_be_visible()
+    await page.screenshot(path=SCREENSHOTS / "redoc.png")
+    assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/audio/transcriptions"} <= {
+        path.replace("\u200b", "") for path in paths
+    }
+    assert asked_elsewhere_by_swagger == []
