@@ -8,7 +8,7 @@ from typing import Any
 from shared.broker import QueueState
 from shared.events import Event
 from shared.faults import BrokerUnavailable
-from shared.jobs import ErrorCode, Job, JobError, JobStatus, Listing, list_key, now
+from shared.jobs import ErrorCode, Job, JobError, JobStatus, Listing, Progress, list_key, now
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
 
@@ -111,6 +111,30 @@ class FakeJobs:
             for job in self.jobs.values()
             if not job.status.is_final and owner in (None, job.owner)
         ]
+
+    async def advance(
+        self, job_id: str, to: JobStatus, *, allowed_from: tuple[JobStatus, ...], **fields: Any
+    ) -> Job | None:
+        job = self.jobs.get(job_id)
+        if job is None or job.status not in allowed_from:
+            return None
+        moved = job.model_validate(
+            {**job.model_dump(), **fields, "status": to, "updated_at": now()}
+        )
+        self.jobs[job_id] = moved
+        return moved
+
+    async def plan_pieces(
+        self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
+    ) -> None:
+        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        self._update(job_id, progress=progress, deadline_at=deadline_at)
+
+    async def audio_ready(self, job_id: str) -> None:
+        self._update(job_id, audio_ready_at=now())
+
+    def _update(self, job_id: str, **fields: Any) -> None:
+        self.jobs[job_id] = self.jobs[job_id].model_copy(update=fields)
 
     async def note_announced(self, job_id: str) -> None:
         self.jobs[job_id] = self.jobs[job_id].model_copy(update={"announced_at": now()})

@@ -3,6 +3,7 @@ code, none lost or duplicated. Tests that stop a shared service start it again."
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -257,3 +258,32 @@ async def until_ready(client: httpx.AsyncClient, within: float = 60) -> None:
             pass
         await asyncio.sleep(0.2)
     raise AssertionError(f"the gateway was not ready again within {within} s")
+
+
+async def test_a_recognizer_whose_model_cannot_load_again_exits_instead_of_hanging(
+    mongodb_url: str, tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    """Its only slot overruns and is killed; its model is gone from the disk by then, so no new
+    slot starts. After its tries it hands its work back and exits with status 1."""
+    models = tmp_path / "models"
+    async with launched(
+        tmp_path, mongodb_url, services=("gateway", "transcoder", "janitor"), recognizer_slots=1
+    ) as running:
+        recognizer = running.start(
+            "recognizer",
+            STT_ENGINES="whisper-base",
+            STT_MODELS_DIR=str(models),
+            STT_RECOGNITION_TIMEOUT_SECONDS="0.05",
+        )
+        await running.until_served()
+        await asyncio.to_thread(shutil.rmtree, models)
+        async with running.client() as client:
+            job = await until_status(
+                client, await accepted_job_id(client, clips["wav"], engine="whisper-base")
+            )
+        status = await asyncio.to_thread(recognizer.wait, 60)
+        log = (running.log_dir / "recognizer.log").read_text()
+    assert status == 1
+    assert job["error"]["code"] == "timeout"
+    assert "a new slot did not start (try 3 of 3)" in log
+    assert "recognizer halting: no slot could be started in 3 tries" in log

@@ -1,0 +1,100 @@
+"""The transcoder's handler as a plain function: the job store and the publisher are stand-ins,
+the media folder, ffmpeg and the cutting are real."""
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from shared.events import AudioReady, Event, JobFailed, MediaUploaded
+from shared.jobs import JobStatus
+from shared.media import MediaPaths
+from shared.store import FolderStore
+from tests import media
+from tests.fakes import FakeJobs, a_job
+from transcoder.handler import TranscodeHandler
+from transcoder.settings import TranscoderSettings
+
+JOB_ID = "c" * 32
+
+
+class Published(list[Event]):
+    async def __call__(self, event: Event) -> None:
+        self.append(event)
+
+
+@pytest.fixture
+async def handler(tmp_path: Path) -> AsyncIterator[tuple[TranscodeHandler, FakeJobs, Published]]:
+    jobs, published = FakeJobs(), Published()
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
+    with ThreadPoolExecutor(2) as executor:
+        store = FolderStore(MediaPaths(tmp_path))
+        yield TranscodeHandler(jobs, store, executor, published, settings), jobs, published  # type: ignore[arg-type]
+
+
+def uploaded(tmp_path: Path, jobs: FakeJobs, source: Path) -> None:
+    target = MediaPaths(tmp_path).upload(JOB_ID)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(source.read_bytes())
+    jobs.add(a_job(JOB_ID, JobStatus.QUEUED))
+
+
+async def test_a_long_recording_is_handed_out_in_contiguous_pieces(
+    handler: tuple[TranscodeHandler, FakeJobs, Published], tmp_path: Path, long_speech: Path
+) -> None:
+    transcode, jobs, published = handler
+    uploaded(tmp_path, jobs, long_speech)
+    assert await transcode(MediaUploaded(job_id=JOB_ID)) is None
+    pieces = [event for event in published if isinstance(event, AudioReady)]
+    job = jobs.jobs[JOB_ID]
+    paths = MediaPaths(tmp_path)
+    assert len(pieces) == len(published) >= 3
+    assert [piece.piece_index for piece in pieces] == list(range(len(pieces)))
+    assert {piece.piece_count for piece in pieces} == {len(pieces)}
+    lengths = [piece.piece_seconds or 0.0 for piece in pieces]
+    ends = [piece.offset_seconds + length for piece, length in zip(pieces, lengths, strict=True)]
+    assert [piece.offset_seconds for piece in pieces[1:]] == pytest.approx(ends[:-1])
+    assert sum(lengths) == pytest.approx(pieces[0].duration_seconds)
+    assert all(paths.piece(JOB_ID, piece.piece_index).exists() for piece in pieces)
+    assert not paths.whole_audio(JOB_ID).exists()
+    assert job.status is JobStatus.TRANSCODING
+    assert job.progress is not None
+    assert job.progress.pieces_total == len(pieces)
+    assert job.audio_ready_at is not None
+
+
+async def test_a_short_clip_goes_out_whole(
+    handler: tuple[TranscodeHandler, FakeJobs, Published], tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    transcode, jobs, published = handler
+    uploaded(tmp_path, jobs, clips["mp4"])
+    await transcode(MediaUploaded(job_id=JOB_ID))
+    [whole] = published
+    assert isinstance(whole, AudioReady)
+    assert (whole.piece_index, whole.piece_count) == (0, 1)
+    assert whole.topic == f"audio.ready.{whole.engine}"
+
+
+async def test_media_without_audio_fails_the_job_and_hands_out_nothing(
+    handler: tuple[TranscodeHandler, FakeJobs, Published], tmp_path: Path
+) -> None:
+    transcode, jobs, published = handler
+    uploaded(tmp_path, jobs, media.video_without_audio(tmp_path / "silent.mp4"))
+    announced = await transcode(MediaUploaded(job_id=JOB_ID))
+    assert isinstance(announced, JobFailed)
+    assert announced.code == "no_audio"
+    assert jobs.jobs[JOB_ID].status is JobStatus.FAILED
+    assert published == []
+
+
+async def test_a_redelivery_after_the_pieces_went_out_does_nothing(
+    handler: tuple[TranscodeHandler, FakeJobs, Published], tmp_path: Path, clips: dict[str, Path]
+) -> None:
+    transcode, jobs, published = handler
+    uploaded(tmp_path, jobs, clips["wav"])
+    await transcode(MediaUploaded(job_id=JOB_ID))
+    await jobs.advance(JOB_ID, JobStatus.RECOGNIZING, allowed_from=(JobStatus.TRANSCODING,))
+    again = await transcode(MediaUploaded(job_id=JOB_ID))
+    assert again is None
+    assert len(published) == 1
