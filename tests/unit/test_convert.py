@@ -71,14 +71,19 @@ async def test_the_async_conversion_gives_the_same_audio(
     assert await asyncio.to_thread(names_in, tmp_path) == ["out.wav", "sync.wav"]
 
 
+@pytest.fixture(scope="module")
+def slow_to_convert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Half an hour of tone: small as FLAC, and about two seconds' work for ffmpeg to convert."""
+    source = tmp_path_factory.mktemp("slow") / "tone.flac"
+    media.ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=1800:r=48000", "-c:a", "flac", str(source))
+    return source
+
+
 @pytest.mark.parametrize("end", ["timeout", "cancel"])
 async def test_a_conversion_that_ends_early_kills_its_ffmpeg_and_leaves_no_file(
-    tmp_path: Path, end: str
+    slow_to_convert: Path, tmp_path: Path, end: str
 ) -> None:
-    # Minutes of generated noise in a format ffmpeg converts slowly enough to be caught at it.
-    source = tmp_path / "long.flac"
-    media.ffmpeg("-f", "lavfi", "-i", "anoisesrc=d=1800:r=48000", "-ac", "2", "-c:a", "flac",
-                 "-compression_level", "0", str(source))  # fmt: skip
+    source = slow_to_convert
     target = tmp_path / "out" / "out.wav"
     before = ffmpeg_processes()
     conversion = asyncio.create_task(
