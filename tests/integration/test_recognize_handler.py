@@ -1,0 +1,144 @@
+"""The recognizer's handler as a plain function: the engine slots answer from a script and the
+events go to a list, while the job store is the real one over the MongoDB wire protocol (the
+counting of pieces is the part most worth testing for real)."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recognizer.handler import RecognizeHandler
+from recognizer.pool import Detect, Request
+from shared.events import AudioReady, Event, PieceRecognized, TranscriptDone
+from shared.faults import MediaUnavailable
+from shared.jobs import JobStatus, JobStore, new_job_id, now
+from shared.media import MediaPaths
+from shared.store import FolderStore
+from shared.transcripts import Segment, Transcript
+
+PIECE_SECONDS = 10.0
+WORDS = ("first part", "second part", "third part")
+
+
+class ScriptedSlots:
+    """Engine slots that answer each piece with the words the script gives for it."""
+
+    size = 1
+    busy = 0
+
+    @contextlib.asynccontextmanager
+    async def reserve(self, urgent: bool = True) -> AsyncIterator["ScriptedSlots"]:
+        yield self
+
+    async def transcribe(self, request: Request, _timeout: float) -> Transcript:
+        words = WORDS[int(request.audio.stem.split("-")[1])]
+        segment = Segment(start=1.0, end=3.0, text=words)
+        return Transcript(text=words, language="en", segments=[segment])
+
+    async def detect_language(self, _request: Detect, _timeout: float) -> str:
+        return "en"
+
+
+class Health:
+    worker = "test-host:1"
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    async def media_missing(self, why: str) -> None:
+        self.problems.append(why)
+
+    def fine(self) -> None:
+        pass
+
+
+class Published(list[Event]):
+    async def __call__(self, event: Event) -> None:
+        self.append(event)
+
+
+@pytest.fixture
+def health() -> Health:
+    return Health()
+
+
+@pytest.fixture
+def handler(jobs: JobStore, tmp_path: Path, health: Health) -> tuple[RecognizeHandler, Published]:
+    published = Published()
+    store = FolderStore(MediaPaths(tmp_path))
+    slots: Any = ScriptedSlots()
+    noted: Any = health
+    return RecognizeHandler(jobs, store, slots, published, 60, noted), published
+
+
+async def cut_job(jobs: JobStore, tmp_path: Path, pieces: int) -> str:
+    job_id = new_job_id()
+    await jobs.create(
+        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
+        engine="faster-whisper", deadline_seconds=3600,
+    )  # fmt: skip
+    await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
+    await jobs.plan_pieces(
+        job_id, pieces=pieces, audio_seconds=pieces * PIECE_SECONDS, deadline_at=now()
+    )
+    paths = MediaPaths(tmp_path)
+    for index in range(pieces):
+        piece = paths.piece(job_id, index)
+        piece.parent.mkdir(parents=True, exist_ok=True)
+        piece.write_bytes(b"RIFF")
+    return job_id
+
+
+def piece(job_id: str, index: int, count: int) -> AudioReady:
+    return AudioReady(
+        job_id=job_id,
+        engine="faster-whisper",
+        duration_seconds=count * PIECE_SECONDS,
+        piece_index=index,
+        piece_count=count,
+        offset_seconds=index * PIECE_SECONDS,
+        piece_seconds=PIECE_SECONDS,
+    )
+
+
+async def test_pieces_in_any_order_join_once_in_the_order_of_the_recording(
+    handler: tuple[RecognizeHandler, Published], jobs: JobStore, tmp_path: Path
+) -> None:
+    recognize, _ = handler
+    job_id = await cut_job(jobs, tmp_path, 3)
+    answers = [await recognize(piece(job_id, index, 3)) for index in (2, 0, 1)]
+    repeated = await recognize(piece(job_id, 0, 3))
+    await jobs.note_announced(job_id)
+    after_announcement = await recognize(piece(job_id, 1, 3))
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert [type(answer) for answer in answers] == [
+        PieceRecognized,
+        PieceRecognized,
+        TranscriptDone,
+    ]
+    first_progress = answers[0]
+    assert isinstance(first_progress, PieceRecognized)
+    assert (first_progress.progress.pieces_done, first_progress.progress.pieces_total) == (1, 3)
+    assert first_progress.segments[0].start == pytest.approx(21.0)
+    assert job.status is JobStatus.DONE
+    assert job.text == "first part second part third part"
+    assert [segment.start for segment in job.segments or []] == pytest.approx([1.0, 11.0, 21.0])
+    assert isinstance(repeated, TranscriptDone)  # done, but its end not yet confirmed
+    assert after_announcement is None
+
+
+async def test_a_missing_piece_goes_back_for_another_worker_without_failing_the_job(
+    handler: tuple[RecognizeHandler, Published], jobs: JobStore, tmp_path: Path, health: Health
+) -> None:
+    recognize, _ = handler
+    job_id = await cut_job(jobs, tmp_path, 2)
+    MediaPaths(tmp_path).piece(job_id, 1).unlink()
+    with pytest.raises(MediaUnavailable):
+        await recognize(piece(job_id, 1, 2))
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert job.status is JobStatus.TRANSCODING
+    assert health.problems
