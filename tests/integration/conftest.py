@@ -19,6 +19,8 @@ from shared.jobs import JobStore
 from shared.settings import CommonSettings
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# For stacks whose tests use the default engine alone: slots start sooner with one model.
+ONLY_WHISPER = ("faster-whisper",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 
 KEYS = ("first-key", "second-key")
 ADMIN_KEY = "ops-key"
@@ -29,6 +29,7 @@ async def system(
         api_keys=CONFIGURED_KEYS,
         admin_keys=ADMIN_KEY,
         max_backlog_seconds_per_key=PER_KEY_BACKLOG_SECONDS,
+        engines=ONLY_WHISPER,
         recognizer_slots=1,
     ) as running:
         yield running

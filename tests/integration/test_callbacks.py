@@ -18,7 +18,7 @@ from shared.broker import Broker
 from shared.events import TranscriptDone
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 from tests.stand_in import StandIn, http_stand_in
 
 SECRET = "callback-s3cret"
@@ -35,6 +35,7 @@ async def system(
         mongodb_url,
         callback_secret=SECRET,
         callback_allowed_hosts="localhost",
+        engines=ONLY_WHISPER,
         retry_delays_seconds=RETRY_DELAYS,
         recognizer_slots=1,
     ) as running:

@@ -272,6 +272,7 @@ async def test_a_recognizer_whose_model_cannot_load_again_exits_instead_of_hangi
         recognizer = running.start(
             "recognizer",
             STT_ENGINES="whisper-base",
+            STT_DEFAULT_ENGINE="whisper-base",
             STT_MODELS_DIR=str(models),
             STT_RECOGNITION_TIMEOUT_SECONDS="0.05",
         )

@@ -15,6 +15,7 @@ from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_co
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import (
+    ONLY_WHISPER,
     Database,
     RunningSystem,
     as_environment,
@@ -125,6 +126,7 @@ async def hosts(
         mongodb_url,
         services=("gateway", "janitor"),
         media_store="gridfs",
+        engines=ONLY_WHISPER,
         piece_seconds=15,
         recognizer_slots=1,
         cleanup_delay_seconds=2,

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scripts.stack import free_port, until_consuming
 from tests.integration.api import submit
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +26,7 @@ async def observed(
         mongodb_url,
         services=("gateway", "janitor"),
         recognizer_slots=1,
+        engines=ONLY_WHISPER,
     ) as running:
         running.start(
             "transcoder", STT_METRICS_PORT=str(ports["transcoder"]), STT_LOG_FORMAT="json"

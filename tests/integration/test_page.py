@@ -9,7 +9,7 @@ import srt
 from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright, expect
 
 from tests import media
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -34,7 +34,11 @@ async def site(
 ) -> AsyncIterator[RunningSystem]:
     """Short pieces, so that a recording of a few tens of seconds shows its progress."""
     async with launched(
-        tmp_path_factory.mktemp("page"), mongodb_url, piece_seconds=8, recognizer_slots=1
+        tmp_path_factory.mktemp("page"),
+        mongodb_url,
+        piece_seconds=8,
+        recognizer_slots=1,
+        engines=ONLY_WHISPER,
     ) as running:
         yield running
 
