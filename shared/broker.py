@@ -198,11 +198,20 @@ class Broker:
 
     async def consume(self, subscription: Subscription[EventT]) -> None:
         """Start consuming; if the broker is away right now, wait until it is back."""
+        await self._subscribe(lambda connection: self._consume(connection, subscription))
+
+    async def pull(self, pull: Pull) -> None:
+        """Start pulling; if the broker is away right now, wait until it is back."""
+        await self._subscribe(lambda connection: self._pull(connection, pull))
+
+    async def _subscribe(
+        self, start: Callable[[AbstractRobustConnection], Awaitable[None]]
+    ) -> None:
         assert self._connection is not None, "Broker.connect() has not been awaited"
         while True:
             await self._connection.connected.wait()
             try:
-                await self._consume(self._connection, subscription)
+                await start(self._connection)
                 return
             except (*_CHANNEL_ERRORS, RuntimeError) as error:
                 log.warning("broker away while subscribing (%r); waiting for it", error)
@@ -223,18 +232,6 @@ class Broker:
         tag = await queue.consume(on_message)
         self._consumers.append((queue, tag))
         log.info("consuming %s (prefetch %d)", spec.name, subscription.prefetch)
-
-    async def pull(self, pull: Pull) -> None:
-        """Start pulling; if the broker is away right now, wait until it is back."""
-        assert self._connection is not None, "Broker.connect() has not been awaited"
-        while True:
-            await self._connection.connected.wait()
-            try:
-                await self._pull(self._connection, pull)
-                return
-            except (*_CHANNEL_ERRORS, RuntimeError) as error:
-                log.warning("broker away while subscribing (%r); waiting for it", error)
-                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
 
     async def _pull(self, connection: AbstractRobustConnection, pull: Pull) -> None:
         channel = await connection.channel()
@@ -391,9 +388,6 @@ class Broker:
         except _CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"asking about {queue}: {error!r}") from error
         return QueueState(int(declared.message_count or 0), int(declared.consumer_count or 0))
-
-    async def consumers_of(self, queue: str) -> int:
-        return (await self.queue_state(queue)).consumers
 
     async def watch(
         self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[str, bytes], None]
