@@ -295,6 +295,7 @@ class Broker:
                     continue
                 in_hand += 1
                 task = asyncio.create_task(self._process_in_flight(*taken))
+                self._in_flight.add(task)  # now, so that a stop right away still waits for it
                 task.add_done_callback(on_settled)
 
         self._pullers.append(asyncio.create_task(pulling()))
