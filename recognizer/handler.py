@@ -231,7 +231,12 @@ async def subscriptions(
     # A recognizer without slots must not stay at its queues: it exits, and its supervisor
     # restarts it.
     pool = SlotPool(
-        settings.recognizer_slots, settings.engines, config, settings.recognizer_niceness, halt
+        settings.recognizer_slots,
+        settings.engines,
+        config,
+        settings.recognizer_niceness,
+        halt,
+        settings.slot_restart_pause_seconds,
     )
     await pool.start()
     health = Health(Fleet(jobs.database, settings.namespace), pool, settings.engines)

@@ -39,3 +39,9 @@ class RecognizerSettings(CommonSettings):
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )
+    slot_restart_pause_seconds: float = Field(
+        2,
+        gt=0,
+        description="Before trying again to start a slot that did not start, doubled after each"
+        " try; after three the slot is given up.",
+    )

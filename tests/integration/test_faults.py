@@ -275,6 +275,7 @@ async def test_a_recognizer_whose_model_cannot_load_again_exits_instead_of_hangi
             STT_DEFAULT_ENGINE="whisper-base",
             STT_MODELS_DIR=str(models),
             STT_RECOGNITION_TIMEOUT_SECONDS="0.05",
+            STT_SLOT_RESTART_PAUSE_SECONDS="0.1",
         )
         await running.until_served()
         await asyncio.to_thread(shutil.rmtree, models)
