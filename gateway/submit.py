@@ -291,11 +291,12 @@ async def submit_job(
         await services.jobs.delete(job_id)
         raise
     accept_seconds = time.perf_counter() - started
-    metrics.jobs_accepted.labels(asked.engine).inc()
+    metrics.jobs_accepted.labels(asked.engine, caller or "").inc()
     metrics.upload_seconds.observe(accept_seconds)
     log.info(
-        "job %s: accepted %d bytes for %s/%s",
+        "job %s: accepted %d bytes for %s/%s%s",
         job_id, upload.size_bytes, asked.engine, asked.language,
+        f" from key {caller}" if caller else "",
         extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": asked.engine},
     )  # fmt: skip
     return job, upload

@@ -14,7 +14,11 @@ log = logging.getLogger(__name__)
 # Seconds, from a fast upload to a 3-hour recording's queue wait.
 SECONDS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
-jobs_accepted = Counter("stt_jobs_accepted", "Jobs accepted by the gateway.", ["engine"])
+jobs_accepted = Counter(
+    "stt_jobs_accepted",
+    "Jobs accepted by the gateway, by engine and by the name of the API key (empty without keys).",
+    ["engine", "key"],
+)
 jobs_finished = Counter(
     "stt_jobs_finished",
     "Jobs that ended, as the gateway saw them announced (at least once).",
