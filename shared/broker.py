@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
@@ -114,6 +114,75 @@ def gave_up_retrying(message: AbstractIncomingMessage) -> bool:
     latest = deaths[0] if isinstance(deaths, list) and deaths else None
     reason = latest.get("reason") if isinstance(latest, dict) else None
     return reason == "rejected" and retries_of(message) > 0
+
+
+class _Puller:
+    """Takes messages for a Pull while fewer than its limit are in hand: at once when a slot
+    frees or a hint says something was routed, else every PULL_POLL_SECONDS."""
+
+    def __init__(
+        self,
+        connection: AbstractRobustConnection,
+        pull: Pull,
+        queues: Sequence[AbstractQueue],
+        process: Callable[[AbstractIncomingMessage, Subscription[Any]], asyncio.Task[None]],
+    ) -> None:
+        self._connection = connection
+        self._process = process
+        self._pull = pull
+        self._queues = queues
+        self._in_hand = 0
+        self._settled = asyncio.Event()
+        self._hinted = asyncio.Event()
+        self._hinted_at = -HINT_PATIENCE_SECONDS
+
+    def hint(self, _routing_key: str, _body: bytes) -> None:
+        self._hinted_at = asyncio.get_running_loop().time()
+        self._hinted.set()
+
+    async def run(self) -> None:
+        while True:
+            if self._in_hand >= self._pull.limit():
+                self._settled.clear()
+                # The limit may also rise by itself (a worker resting from work).
+                await _within(PULL_POLL_SECONDS, self._settled.wait())
+                continue
+            self._hinted.clear()
+            try:
+                taken = await self._take()
+            except _CHANNEL_ERRORS as error:
+                log.warning("broker away while pulling (%r); waiting for it", error)
+                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
+                await self._connection.connected.wait()
+                continue
+            if taken is None:
+                since_hint = asyncio.get_running_loop().time() - self._hinted_at
+                recent = since_hint < HINT_PATIENCE_SECONDS
+                await _within(
+                    HINTED_POLL_SECONDS if recent else PULL_POLL_SECONDS, self._hinted.wait()
+                )
+                continue
+            self._in_hand += 1
+            self._process(*taken).add_done_callback(self._on_settled)
+
+    async def _take(self) -> tuple[AbstractIncomingMessage, Subscription[Any]] | None:
+        """The next message of the first queue that has one."""
+        for subscription, queue in zip(self._pull.subscriptions, self._queues, strict=True):
+            message = await queue.get(no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS)
+            if message is not None:
+                return message, subscription
+        return None
+
+    def _on_settled(self, _task: asyncio.Task[None]) -> None:
+        self._in_hand -= 1
+        self._settled.set()
+
+
+async def _within(seconds: float, waiting: Awaitable[Any]) -> None:
+    """Wait for `waiting`, or `seconds`, whichever comes first."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await waiting
 
 
 class Broker:
@@ -239,68 +308,21 @@ class Broker:
             await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
             for spec in (subscription.queue for subscription in pull.subscriptions)
         ]
-        hinted = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        hinted_at = -HINT_PATIENCE_SECONDS
-
-        def on_hint(_routing_key: str, _body: bytes) -> None:
-            nonlocal hinted_at
-            hinted_at = loop.time()
-            hinted.set()
-
+        puller = _Puller(connection, pull, queues, self._start_processing)
         routing_keys = tuple(
             key for subscription in pull.subscriptions for key in subscription.queue.routing_keys
         )
-        await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, on_hint)
-        settled = asyncio.Event()
-        in_hand = 0
-
-        def on_settled(_task: asyncio.Task[None]) -> None:
-            nonlocal in_hand
-            in_hand -= 1
-            settled.set()
-
-        async def take() -> tuple[AbstractIncomingMessage, Subscription[Any]] | None:
-            for subscription, queue in zip(pull.subscriptions, queues, strict=True):
-                message = await queue.get(no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS)
-                if message is not None:
-                    return message, subscription
-            return None
-
-        async def pulling() -> None:
-            nonlocal in_hand
-            while True:
-                if in_hand >= pull.limit():
-                    settled.clear()
-                    # The limit may also rise by itself (a worker resting from work).
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(PULL_POLL_SECONDS):
-                            await settled.wait()
-                    continue
-                hinted.clear()
-                try:
-                    taken = await take()
-                except _CHANNEL_ERRORS as error:
-                    log.warning("broker away while pulling (%r); waiting for it", error)
-                    await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
-                    await connection.connected.wait()
-                    continue
-                if taken is None:
-                    recent = loop.time() - hinted_at < HINT_PATIENCE_SECONDS
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(
-                            HINTED_POLL_SECONDS if recent else PULL_POLL_SECONDS
-                        ):
-                            await hinted.wait()
-                    continue
-                in_hand += 1
-                task = asyncio.create_task(self._process_in_flight(*taken))
-                self._in_flight.add(task)  # now, so that a stop right away still waits for it
-                task.add_done_callback(on_settled)
-
-        self._pullers.append(asyncio.create_task(pulling()))
+        await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, puller.hint)
+        self._pullers.append(asyncio.create_task(puller.run()))
         names = ", ".join(queue.name for queue in queues)
         log.info("pulling from %s (%d at a time)", names, pull.limit())
+
+    def _start_processing(
+        self, message: AbstractIncomingMessage, subscription: Subscription[Any]
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._process_in_flight(message, subscription))
+        self._in_flight.add(task)  # now, so that a stop right away still waits for it
+        return task
 
     async def _process_in_flight(
         self, message: AbstractIncomingMessage, subscription: Subscription[EventT]
