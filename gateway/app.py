@@ -13,6 +13,7 @@ from starlette.routing import Match
 from gateway.auth import Unauthorized, api_key_check
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
+from gateway.finished import FinishedHandler
 from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
@@ -55,9 +56,10 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
                 settings.callback_secret,
                 frozenset(settings.callback_allowed_hosts),
             )
+            finished = FinishedHandler(jobs, broker.publish, settings, callbacks)
             await broker.consume(
                 Subscription(
-                    broker.topology.callbacks, Event, callbacks, settings.callback_concurrency
+                    broker.topology.callbacks, Event, finished, settings.callback_concurrency
                 )
             )
             fleet = Fleet(jobs.database, settings.namespace)

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 import httpx
 from pydantic import SecretStr
 
-from shared import metrics
-from shared.broker import Broker, current_message, retries_of
+from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
 from shared.jobs import JobStore
@@ -91,12 +90,6 @@ def delivery_failure(error: Exception) -> str:
     return "not delivered: could not connect to the receiver"
 
 
-def _first_try() -> bool:
-    """Whether this is the first delivery of the message (retried callbacks count no job)."""
-    message = current_message.get(None)
-    return message is None or retries_of(message) == 0
-
-
 class CallbackHandler:
     def __init__(
         self,
@@ -114,9 +107,6 @@ class CallbackHandler:
 
     async def __call__(self, event: Event) -> None:
         job = await self._jobs.get(event.job_id)
-        if job is not None and job.status.is_final and _first_try():
-            code = job.error.code if job.error else ""
-            metrics.jobs_finished.labels(job.engine, job.status, code).inc()
         if job is None or job.callback is None:
             return
         callback = job.callback

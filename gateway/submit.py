@@ -23,6 +23,7 @@ from shared import metrics
 from shared.broker import Broker
 from shared.engines import KNOWN_ENGINES, describe, supported_languages
 from shared.events import MediaUploaded
+from shared.fairness import should_hold
 from shared.fleet import Fleet
 from shared.jobs import Job, JobStore, new_job_id
 from shared.media import delete_files
@@ -264,10 +265,12 @@ async def submit_job(
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
         duration = await check_limits(services, caller, path)
+        held = await should_hold(services.jobs, caller, services.settings.fair_share_per_key)
         await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,
             owner=caller,
+            held=held,
             duration_seconds=duration,
             filename=upload.filename,
             size_bytes=upload.size_bytes,
@@ -284,7 +287,8 @@ async def submit_job(
         raise
 
     try:
-        await services.broker.publish(MediaUploaded(job_id=job_id))
+        if not held:
+            await services.broker.publish(MediaUploaded(job_id=job_id))
     except BaseException:
         log.warning("job %s: media.uploaded not confirmed; withdrawing the job", job_id)
         await _withdraw(services, job_id, retried)
@@ -294,9 +298,10 @@ async def submit_job(
     metrics.jobs_accepted.labels(asked.engine, caller or "").inc()
     metrics.upload_seconds.observe(accept_seconds)
     log.info(
-        "job %s: accepted %d bytes for %s/%s%s",
+        "job %s: accepted %d bytes for %s/%s%s%s",
         job_id, upload.size_bytes, asked.engine, asked.language,
         f" from key {caller}" if caller else "",
+        ", held behind the key's earlier jobs" if held else "",
         extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": asked.engine},
     )  # fmt: skip
     return job, upload

@@ -10,6 +10,7 @@ from janitor.settings import JanitorSettings
 from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
+from shared.fairness import release_held
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store
@@ -82,6 +83,8 @@ class Sweeper:
         self._broker = broker
         self._jobs = jobs
         self._store = store
+        self._fair_share = settings.fair_share_per_key
+        self._deadline_seconds = settings.job_deadline_seconds
         # By then any job, however long its audio, has expired and its cleanup delay has passed.
         self._orphan_age_seconds = (
             settings.job_deadline_seconds
@@ -93,6 +96,7 @@ class Sweeper:
     async def sweep(self) -> None:
         await self.expire_overdue_jobs()
         await self.announce_unannounced_jobs()
+        await self.release_held_jobs()
         orphans = await asyncio.to_thread(
             delete_stale_files, self._store.local.folders, self._orphan_age_seconds
         )
@@ -134,6 +138,18 @@ class Sweeper:
             await self._jobs.note_announced(job.job_id)
             announced += 1
         return announced
+
+    async def release_held_jobs(self) -> int:
+        """Send on held jobs whose key has room in its share again, should the gateway have
+        missed the moment (a lost announcement, a gateway stopped mid-release)."""
+        if self._fair_share is None:
+            return 0
+        released = 0
+        for owner in await self._jobs.owners_holding():
+            released += await release_held(
+                self._jobs, self._broker.publish, owner, self._fair_share, self._deadline_seconds
+            )
+        return released
 
     async def run_every(self, interval_seconds: float) -> None:
         while True:

@@ -87,6 +87,11 @@ class Job(BaseModel):
     owner: str | None = Field(
         None, description="The name of the API key that created the job (None without keys)."
     )
+    held: bool = Field(
+        False,
+        description="Waiting in the database behind its key's earlier jobs (fair share between"
+        " keys); it enters the queues when one of them finishes.",
+    )
     filename: str | None = None
     size_bytes: int
     content_type: str | None = None
@@ -216,6 +221,7 @@ class JobStore:
         callback_url: str | None = None,
         owner: str | None = None,
         duration_seconds: float | None = None,
+        held: bool = False,
     ) -> Job:
         # To the millisecond, as BSON keeps it, so the job read back has the same list key.
         moment = now()
@@ -224,6 +230,7 @@ class JobStore:
             job_id=job_id,
             status=JobStatus.QUEUED,
             owner=owner,
+            held=held,
             duration_seconds=duration_seconds,
             filename=filename,
             size_bytes=size_bytes,
@@ -409,13 +416,40 @@ class JobStore:
         )
 
     async def overdue(self, moment: datetime) -> list[str]:
-        """Ids of jobs still under way whose deadline has passed at `moment`."""
-        cursor = self._jobs.find({"status": {"$in": _UNFINISHED}}, {"deadline_at": 1})
+        """Ids of jobs under way (not held) whose deadline has passed at `moment`."""
+        cursor = self._jobs.find({"status": {"$in": _UNFINISHED}}, {"deadline_at": 1, "held": 1})
         return [
             document["_id"]
             async for document in cursor
-            if _before(document.get("deadline_at"), moment)
+            if not document.get("held") and _before(document.get("deadline_at"), moment)
         ]
+
+    async def count_dispatched(self, owner: str) -> int:
+        """`owner`'s unfinished jobs that are in the queues (not held)."""
+        return await self._jobs.count_documents({**_unfinished_of(owner), "held": False})
+
+    async def next_held(self, owner: str) -> Job | None:
+        """`owner`'s oldest held job."""
+        document = await self._jobs.find_one(
+            {**_unfinished_of(owner), "held": True}, {"segments": 0}, sort=[("list_key", 1)]
+        )
+        return _to_job(document) if document else None
+
+    async def release(self, job_id: str, deadline_at: datetime) -> bool:
+        """Let a held job go on (its deadline counts from now); False if it was not held."""
+        released = await self._jobs.update_one(
+            {"_id": job_id, "held": True},
+            {"$set": {"held": False, "deadline_at": deadline_at, "updated_at": now()}},
+        )
+        return released.modified_count == 1
+
+    async def hold_again(self, job_id: str) -> None:
+        await self._jobs.update_one({"_id": job_id}, {"$set": {"held": True}})
+
+    async def owners_holding(self) -> set[str]:
+        """The keys that have held jobs."""
+        cursor = self._jobs.find({**_unfinished_of(None), "held": True}, {"owner": 1})
+        return {str(document["owner"]) async for document in cursor if document.get("owner")}
 
     async def waiting_since(self, engine: str) -> list[datetime]:
         """When the jobs of `engine` that wait to be recognized were uploaded, oldest first."""

@@ -63,6 +63,13 @@ class CommonSettings(BaseSettings):
         ge=0,
         description="What each second of audio adds to the job's deadline once its length is known.",
     )
+    fair_share_per_key: int | None = Field(
+        None,
+        gt=0,
+        description="With API keys, how many jobs of one key may be in the queues at once;"
+        " the rest wait in the database and go on, oldest first, as its earlier ones finish."
+        " Set it to the fleet's slots, so that a key alone still uses them all.",
+    )
     max_audio_seconds: float = Field(
         4 * 3600, gt=0, description="Longer media fails with `too_long` before any work is done."
     )

@@ -102,6 +102,25 @@ class FakeJobs:
         chosen.sort(key=list_key, reverse=True)
         return chosen[:limit]
 
+    async def count_dispatched(self, owner: str) -> int:
+        return sum(1 for job in self._unfinished(owner) if not job.held)
+
+    async def next_held(self, owner: str) -> Job | None:
+        held = [job for job in self._unfinished(owner) if job.held]
+        return min(held, key=list_key, default=None)
+
+    async def release(self, job_id: str, deadline_at: datetime) -> bool:
+        if not self.jobs[job_id].held:
+            return False
+        self._update(job_id, held=False, deadline_at=deadline_at)
+        return True
+
+    async def hold_again(self, job_id: str) -> None:
+        self._update(job_id, held=True)
+
+    async def owners_holding(self) -> set[str]:
+        return {str(job.owner) for job in self._unfinished(None) if job.held and job.owner}
+
     async def count_unfinished(self, owner: str) -> int:
         return len(self._unfinished(owner))
 

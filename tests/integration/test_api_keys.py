@@ -29,6 +29,7 @@ async def system(
         api_keys=CONFIGURED_KEYS,
         admin_keys=ADMIN_KEY,
         max_backlog_seconds_per_key=PER_KEY_BACKLOG_SECONDS,
+        fair_share_per_key=1,
         engines=ONLY_WHISPER,
         recognizer_slots=1,
     ) as running:
@@ -156,3 +157,25 @@ async def test_a_busy_key_gets_429_while_another_keys_uploads_are_accepted(
     assert refused.headers["retry-after"]
     assert "STT_MAX_BACKLOG_SECONDS_PER_KEY" in refused.json()["detail"]
     assert other.status_code == 202, other.text
+
+
+async def test_with_a_fair_share_another_keys_first_job_passes_a_busy_keys_backlog(
+    system: RunningSystem, clips: dict[str, Path]
+) -> None:
+    """A share of one and one slot: the second key's job goes in right behind the first key's
+    first job, not behind all three."""
+    async with as_key(system, KEYS[0]) as first, as_key(system, KEYS[1]) as second:
+        busy = [await accepted_job_id(first, clips["wav"]) for _ in range(3)]
+        held = [(await first.get(f"/v1/jobs/{job_id}")).json()["held"] for job_id in busy]
+        other = await accepted_job_id(second, clips["wav"])
+        busy_jobs = [await until_status(first, job_id) for job_id in busy]
+        other_job = await until_status(second, other)
+
+    def finished(job: dict[str, object]) -> str:
+        times = job["stage_times"]
+        assert isinstance(times, dict)
+        return str(times["done"])
+
+    assert held == [False, True, True]
+    assert [job["status"] for job in [*busy_jobs, other_job]] == ["done"] * 4
+    assert finished(busy_jobs[0]) < finished(other_job) < finished(busy_jobs[1])

@@ -209,3 +209,27 @@ async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStor
     await jobs.count_piece(halfway, 0, 60.0)
     await jobs.advance(finished, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,), text="")
     assert await jobs.queued_audio_seconds() - before == pytest.approx(30.0 + 40.0)
+
+
+async def test_held_jobs_are_released_oldest_first_and_only_once(jobs: JobStore) -> None:
+    owner = f"key-{new_job_id()[:8]}"
+    made = []
+    for held in (False, True, True):
+        job_id = new_job_id()
+        await jobs.create(
+            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
+            engine="sphinx", deadline_seconds=3600, owner=owner, held=held,
+        )  # fmt: skip
+        made.append(job_id)
+    before = (await jobs.count_dispatched(owner), owner in await jobs.owners_holding())
+    oldest = await jobs.next_held(owner)
+    first_release = await jobs.release(made[1], now() + timedelta(hours=1))
+    second_release = await jobs.release(made[1], now() + timedelta(hours=1))
+    after = await jobs.count_dispatched(owner)
+    assert before == (1, True)
+    assert oldest is not None
+    assert oldest.job_id == made[1]
+    assert (first_release, second_release) == (True, False)
+    assert after == 2
+    assert made[1] not in await jobs.overdue(now() + timedelta(minutes=30))
+    assert made[2] not in await jobs.overdue(now() + timedelta(days=1))

@@ -12,9 +12,12 @@ from pydantic import SecretStr
 
 from gateway.app import create_app
 from gateway.backlog import Backlog
+from gateway.callbacks import CallbackHandler
+from gateway.finished import FinishedHandler
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
-from shared.events import MediaUploaded
+from shared.events import MediaUploaded, TranscriptDone
+from shared.jobs import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs
@@ -301,3 +304,28 @@ async def test_the_job_list_pages_newest_first_with_a_cursor(
     assert set(first["jobs"][0]).isdisjoint({"text", "segments"})
     assert (await client.get("/v1/jobs?cursor=%%%")).status_code == 400
     assert (await client.get("/v1/jobs?limit=101")).status_code == 422
+
+
+async def test_with_a_fair_share_a_busy_key_waits_behind_its_own_jobs_not_before_others(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+) -> None:
+    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
+    async with gateway(tmp_path, broker, jobs, api_keys=TENANTS, fair_share_per_key=1) as client:
+        busy = [
+            (await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))).json()
+            for _ in range(3)
+        ]
+        other = (await client.post("/v1/jobs", files=form, headers=as_key("s-s3cret"))).json()
+    sent_at_first = [event.job_id for event in broker.published]
+    held_at_first = [jobs.jobs[job["job_id"]].held for job in busy]
+    first = busy[0]["job_id"]
+    await jobs.advance(first, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,))
+    settings = GatewaySettings(media_dir=tmp_path, fair_share_per_key=1)
+    async with httpx.AsyncClient() as http:
+        callbacks = CallbackHandler(cast(Any, jobs), cast(Any, broker), http, None)
+        finished = FinishedHandler(cast(Any, jobs), broker.publish, settings, callbacks)
+        await finished(TranscriptDone(job_id=first))
+    assert sent_at_first == [first, other["job_id"]]
+    assert held_at_first == [False, True, True]
+    assert broker.published[-1] == MediaUploaded(job_id=busy[1]["job_id"])
+    assert [jobs.jobs[job["job_id"]].held for job in busy] == [False, False, True]

@@ -11,7 +11,7 @@ from janitor import handler as janitor
 from janitor.handler import ParkedHandler, Sweeper
 from janitor.settings import JanitorSettings
 from shared.broker import current_message
-from shared.events import Event, JobFailed, TranscriptDone
+from shared.events import Event, JobFailed, MediaUploaded, TranscriptDone
 from shared.faults import BrokerUnavailable
 from shared.jobs import JobStatus, now
 from shared.media import MediaPaths
@@ -79,3 +79,17 @@ async def test_a_job_the_sweep_expired_is_announced_by_a_later_sweep_if_the_firs
     assert isinstance(announcement, JobFailed)
     assert announcement.code == "expired"
     assert jobs.jobs[JOB_ID].announced_at is not None
+
+
+async def test_the_sweep_sends_on_a_held_job_whose_key_has_room_again(tmp_path: Path) -> None:
+    jobs, broker = FakeJobs(), FakeBroker()
+    jobs.add(a_job(JOB_ID, JobStatus.QUEUED, owner="billing", held=True))
+    settings = JanitorSettings(media_dir=tmp_path, fair_share_per_key=1)
+    sweeper = Sweeper(broker, jobs, FolderStore(MediaPaths(tmp_path)), settings)  # type: ignore[arg-type]
+    await sweeper.sweep()
+    await sweeper.sweep()
+    assert broker.published == [MediaUploaded(job_id=JOB_ID)]
+    assert not jobs.jobs[JOB_ID].held
+    deadline = jobs.jobs[JOB_ID].deadline_at
+    assert deadline is not None
+    assert deadline > now()
