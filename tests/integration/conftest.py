@@ -133,6 +133,7 @@ def as_environment(settings: CommonSettings, **extra: object) -> dict[str, str]:
     return {
         f"STT_{name.upper()}": ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
         for name, value in values.items()
+        if value is not None  # unset: the service's own default
     }
 
 
