@@ -67,7 +67,7 @@ class Backlog:
         topology = self._broker.topology
         queued = 0
         for queue in (topology.recognizers[engine], topology.pieces[engine]):
-            queued += (await self._broker.queue_state(queue.name)).ready
+            queued += await self._broker.queued_messages(queue.name)
         serving = [entry for entry in await self._fleet.live() if engine in entry.engines]
         return EngineBacklog(
             queued=queued,

@@ -3,7 +3,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -109,8 +109,8 @@ async def list_jobs(
         owner=owner if caller.sees_all else caller.name,
         status=status,
         engine=engine,
-        created_after=_as_utc(created_after),
-        created_before=_as_utc(created_before),
+        created_after=created_after,
+        created_before=created_before,
         after=read_cursor(cursor) if cursor is not None else None,
     )
     jobs = await services.jobs.page(listing, limit + 1)
@@ -133,12 +133,6 @@ def read_cursor(cursor: str) -> str:
     if not LIST_KEY.fullmatch(key):
         raise HTTPException(400, "cursor is not one this service gave out.")
     return key
-
-
-def _as_utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 @router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems(404, 503))
@@ -323,8 +317,8 @@ health_router = APIRouter(tags=["health"])
 async def metrics_text(services: ServicesDep) -> PlainTextResponse:
     with contextlib.suppress(BrokerUnavailable):
         for queue in services.broker.topology.work_queues:
-            state = await services.broker.queue_state(queue.name)
-            metrics.queue_depth.labels(queue.name).set(state.ready)
+            waiting = await services.broker.queued_messages(queue.name)
+            metrics.queue_depth.labels(queue.name).set(waiting)
     return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -5,10 +5,10 @@ Only content that is certainly not media is refused here; anything else goes to 
 where ffmpeg has the last word (and fails the job with `undecodable_media` if it cannot read it).
 """
 
-import json
 from pathlib import Path
 
-from pydub.utils import mediainfo_json
+from shared.jobs import JobFailure
+from shared.probe import probe_audio
 
 SNIFF_BYTES = 512
 
@@ -61,10 +61,9 @@ def _is_text(head: bytes) -> bool:
 
 
 def declared_seconds(path: Path) -> float | None:
-    """How long the media says it lasts (ffprobe, through pydub); None when it does not say or
-    cannot be read: the transcoder has the last word on such files."""
+    """How long the media says it lasts; None when it does not say or cannot be read: the
+    transcoder has the last word on such files."""
     try:
-        info = mediainfo_json(str(path))
-        return float(info["format"]["duration"])
-    except (json.JSONDecodeError, OSError, KeyError, TypeError, ValueError):
+        return probe_audio(path)
+    except JobFailure:
         return None

@@ -84,13 +84,6 @@ class Pull:
     """How many may be in hand at once, asked before each take."""
 
 
-@dataclass(frozen=True)
-class QueueState:
-    ready: int
-    """Messages waiting to be delivered (those delivered and not yet acked are not counted)."""
-    consumers: int
-
-
 # The message being handled, for the rare handler that must know how it got here.
 current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_message")
 
@@ -399,9 +392,9 @@ class Broker:
         log.warning("job %s: %r; retry %d in %g s", event.job_id, error, attempt, delay)
         await _settle(message.ack())
 
-    async def queue_state(self, queue: str) -> QueueState:
-        """How many messages wait in `queue` and how many consumers it has, right now (asked
-        of the broker, not a cached answer)."""
+    async def queued_messages(self, queue: str) -> int:
+        """How many messages wait in `queue` to be delivered, right now (asked of the broker, not
+        a cached answer; those delivered and not yet acked are not counted)."""
         if not self.is_connected:
             raise BrokerUnavailable(f"asking about {queue}: not connected")
         try:
@@ -410,7 +403,7 @@ class Broker:
                 declared = await underlay.queue_declare(queue, passive=True)
         except _CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"asking about {queue}: {error!r}") from error
-        return QueueState(int(declared.message_count or 0), int(declared.consumer_count or 0))
+        return int(declared.message_count or 0)
 
     async def watch(
         self, name: str, routing_keys: tuple[str, ...], on_event: Callable[[str, bytes], None]

@@ -512,13 +512,13 @@ class JobStore:
             return None
         except DuplicateKeyError:
             earlier = await self._requests.find_one({"_id": key})
-        if earlier is None or not _before(now() - IDEMPOTENCY_WINDOW, _as_aware(earlier)):
+        if earlier is None or _before(earlier.get("created_at"), now() - IDEMPOTENCY_WINDOW):
             # Expired (a TTL index removes it in time; this does not wait for it): start over.
             await self._requests.update_one({"_id": key}, {"$set": document}, upsert=True)
             return None
         return str(earlier["job_id"])
 
-    async def page(self, listing: "Listing", limit: int) -> list[Job]:
+    async def page(self, listing: Listing, limit: int) -> list[Job]:
         """Up to `limit` jobs that match `listing`, newest first, without their transcripts."""
         query: dict[str, Any] = {}
         for name, value in (
@@ -587,11 +587,3 @@ def _unfinished_of(owner: str | None) -> dict[str, Any]:
     if owner is not None:
         query["owner"] = owner
     return query
-
-
-def _as_aware(document: dict[str, Any]) -> datetime:
-    moment = document["created_at"]
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    assert isinstance(moment, datetime)
-    return _as_utc(moment)

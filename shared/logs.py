@@ -13,7 +13,7 @@ current_job: ContextVar[str | None] = ContextVar("current_job", default=None)
 current_event: ContextVar[str | None] = ContextVar("current_event", default=None)
 
 # Fields a log call may add with `extra=`, copied into the JSON line.
-EXTRA_FIELDS = ("duration_seconds", "audio_seconds", "engine", "status", "code")
+EXTRA_FIELDS = ("duration_seconds", "audio_seconds", "engine")
 
 
 class JsonLines(logging.Formatter):

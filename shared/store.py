@@ -121,11 +121,7 @@ class GridFSStore:
 
     async def delete_job(self, job_id: str) -> int:
         deleted = await asyncio.to_thread(delete_files, self.local.of_job(job_id))
-        async for stored in self._bucket.find({"metadata.job_id": job_id}):
-            with contextlib.suppress(NoFile):
-                await self._bucket.delete(stored._id)
-                deleted += 1
-        return deleted
+        return deleted + await self._delete_stored({"metadata.job_id": job_id})
 
     async def release_local(self, job_id: str) -> None:
         await asyncio.to_thread(delete_files, self.local.of_job(job_id))
@@ -133,18 +129,20 @@ class GridFSStore:
     async def delete_older_than(self, moment: datetime) -> int:
         """Delete stored files uploaded before `moment` (orphans: every job of that age ended
         and was cleaned up)."""
+        return await self._delete_stored({"uploadDate": {"$lt": moment}})
+
+    async def _delete_stored(self, query: dict[str, Any]) -> int:
+        """Delete the stored files that match `query`; how many there were."""
         deleted = 0
-        async for stored in self._bucket.find({"uploadDate": {"$lt": moment}}):
-            with contextlib.suppress(NoFile):
+        async for stored in self._bucket.find(query):
+            with contextlib.suppress(NoFile):  # another service deleted it meanwhile
                 await self._bucket.delete(stored._id)
                 deleted += 1
         return deleted
 
     async def _keep(self, path: Path, name: str, job_id: str) -> None:
         """Stream `path` into the bucket in chunks (replacing an earlier copy), then delete it."""
-        async for earlier in self._bucket.find({"filename": name}):
-            with contextlib.suppress(NoFile):
-                await self._bucket.delete(earlier._id)
+        await self._delete_stored({"filename": name})
         stream = self._bucket.open_upload_stream(name, metadata={"job_id": job_id})
         try:
             with await asyncio.to_thread(path.open, "rb") as source:

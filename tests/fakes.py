@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.broker import QueueState
 from shared.events import Event
 from shared.faults import BrokerUnavailable
 from shared.jobs import ErrorCode, Job, JobError, JobStatus, Listing, Progress, list_key, now
@@ -193,8 +192,8 @@ class FakeBroker:
     def topology(self) -> Topology:
         return build_topology(CommonSettings())
 
-    async def queue_state(self, _queue: str) -> QueueState:
-        return QueueState(ready=0, consumers=0)
+    async def queued_messages(self, _queue: str) -> int:
+        return 0
 
 
 @dataclass
@@ -202,9 +201,6 @@ class FakeFleet:
     """No recognizer has reported: only the configured engines are served."""
 
     async def live(self) -> list[Any]:
-        return []
-
-    async def entries(self) -> list[Any]:
         return []
 
     async def served_recently(self) -> set[str]:

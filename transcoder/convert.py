@@ -1,45 +1,22 @@
 """Media to 16 kHz mono 16-bit WAV.
 
-pydub's ffprobe wrapper inspects the streams; the conversion itself calls ffmpeg file to file,
-because pydub's decoder would hold the whole decoded track in memory at its original rate.
+ffprobe inspects the streams first (`shared.probe`); the conversion itself calls ffmpeg file to
+file, because pydub's decoder would hold the whole decoded track in memory at its original rate.
 """
 
 import asyncio
 import contextlib
-import json
 import subprocess
 import uuid
 import wave
 from pathlib import Path
-from typing import Any
 
-from pydub.utils import get_encoder_name, mediainfo_json
+from pydub.utils import get_encoder_name
 
 from shared.jobs import ErrorCode, JobFailure
+from shared.probe import probe_audio, undecodable
 
 SAMPLE_RATE = 16_000
-
-
-def probe_audio(source: Path) -> float | None:
-    """Check that `source` has an audio track and return its duration as the container
-    declares it (None when it does not say)."""
-    try:
-        info = mediainfo_json(str(source))
-    except (json.JSONDecodeError, OSError, KeyError, IndexError) as error:
-        raise _undecodable() from error
-    streams: list[dict[str, Any]] = info.get("streams") or []
-    if not streams:
-        raise _undecodable()
-    audio = [stream for stream in streams if stream.get("codec_type") == "audio"]
-    if not audio:
-        raise JobFailure(
-            ErrorCode.NO_AUDIO, "The file has no audio track, so there is nothing to transcribe."
-        )
-    declared = audio[0].get("duration") or (info.get("format") or {}).get("duration")
-    try:
-        return float(declared) if declared is not None else None
-    except ValueError:
-        return None
 
 
 def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: float) -> float:
@@ -55,7 +32,7 @@ def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: floa
         raise _timed_out(timeout_seconds) from error
     except subprocess.CalledProcessError as error:
         partial.unlink(missing_ok=True)
-        raise _undecodable() from error
+        raise undecodable() from error
     return _finish(partial, target, max_seconds)
 
 
@@ -82,7 +59,7 @@ async def convert(source: Path, target: Path, timeout_seconds: float, max_second
             partial.unlink(missing_ok=True)
     if status != 0:
         partial.unlink(missing_ok=True)
-        raise _undecodable()
+        raise undecodable()
     return await asyncio.to_thread(_finish, partial, target, max_seconds)
 
 
@@ -111,7 +88,7 @@ def _finish(partial: Path, target: Path, max_seconds: float) -> float:
         duration = wav_duration(partial)
     except (wave.Error, EOFError) as error:
         partial.unlink(missing_ok=True)
-        raise _undecodable() from error
+        raise undecodable() from error
     if duration > max_seconds:
         partial.unlink(missing_ok=True)
         raise too_long(duration, max_seconds)
@@ -142,11 +119,3 @@ def _clock(seconds: float) -> str:
 def wav_duration(path: Path) -> float:
     with contextlib.closing(wave.open(str(path), "rb")) as audio:
         return audio.getnframes() / audio.getframerate()
-
-
-def _undecodable() -> JobFailure:
-    return JobFailure(
-        ErrorCode.UNDECODABLE_MEDIA,
-        "The file could not be decoded as audio or video; it may be damaged or in an"
-        " unsupported format.",
-    )

@@ -52,7 +52,7 @@ def death_reason(message: aio_pika.IncomingMessage) -> object:
 
 
 async def depth(broker: Broker, queue_name: str) -> int:
-    return (await broker.queue_state(queue_name)).ready
+    return await broker.queued_messages(queue_name)
 
 
 async def test_a_handled_event_is_acked_and_its_successor_routed(broker: Broker) -> None:
