@@ -60,8 +60,7 @@ class RecognizeHandler:
             raise
 
     async def _recognize(self, job: Job, event: AudioReady, audio: Path) -> Event | None:
-        # A whole recording is a short job: it takes the next free slot before any piece.
-        async with self._pool.reserve(urgent=event.piece_count == 1) as slot:
+        async with self._pool.reserve() as slot:
             started_job, first = await self._jobs.start_recognizing(
                 event.job_id,
                 duration_seconds=event.duration_seconds,
@@ -257,8 +256,7 @@ async def subscriptions(
             broker.topology.pieces[engine] for engine in settings.engines
         ]
         subscriptions = tuple(
-            Subscription(queue, AudioReady, handler, settings.recognizer_slots, announced)
-            for queue in queues
+            Subscription(queue, AudioReady, handler, published=announced) for queue in queues
         )
         async with health.reporting():
             yield [Pull(subscriptions, lambda: 0 if health.resting else pool.size)]

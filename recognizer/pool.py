@@ -220,8 +220,9 @@ class Reservation:
 
 
 class SlotPool:
-    """Slots handed out one piece of work at a time; urgent work (a whole short recording)
-    gets the next free slot before pieces of long recordings that wait for one."""
+    """Slots handed out one piece of work at a time, to whoever waited longest. (A recognizer
+    takes no more messages than it has slots, whole recordings first, so its work seldom waits
+    here: only while a lost slot is being replaced.)"""
 
     def __init__(
         self,
@@ -239,10 +240,7 @@ class SlotPool:
         self._on_empty = on_empty
         self._replace_pause_seconds = replace_pause_seconds
         self._idle: list[Slot] = []
-        self._waiting: dict[bool, collections.deque[asyncio.Future[Slot]]] = {
-            True: collections.deque(),
-            False: collections.deque(),
-        }
+        self._waiting: collections.deque[asyncio.Future[Slot]] = collections.deque()
         self._all: set[Slot] = set()
 
     async def start(self) -> None:
@@ -264,9 +262,9 @@ class SlotPool:
         return self.size - len(self._idle)
 
     @contextlib.asynccontextmanager
-    async def reserve(self, urgent: bool = True) -> AsyncIterator[Reservation]:
+    async def reserve(self) -> AsyncIterator[Reservation]:
         """Wait for a free slot and hold it for the body of the `async with`."""
-        reservation = Reservation(self, await self._acquire(urgent))
+        reservation = Reservation(self, await self._acquire())
         try:
             yield reservation
         finally:
@@ -276,31 +274,29 @@ class SlotPool:
         async with self.reserve() as slot:
             return await slot.transcribe(request, timeout_seconds)
 
-    async def _acquire(self, urgent: bool) -> Slot:
+    async def _acquire(self) -> Slot:
         if self.size == 0:
             raise NoSlots("every slot was lost")
         # A free slot means nobody is waiting: release() hands slots to waiters first.
         if self._idle:
             return self._idle.pop()
         waiter: asyncio.Future[Slot] = asyncio.get_running_loop().create_future()
-        self._waiting[urgent].append(waiter)
+        self._waiting.append(waiter)
         try:
             return await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release(waiter.result())
             else:
-                self._waiting[urgent].remove(waiter)
+                self._waiting.remove(waiter)
             raise
 
     def release(self, slot: Slot) -> None:
-        for urgent in (True, False):
-            waiting = self._waiting[urgent]
-            while waiting:
-                waiter = waiting.popleft()
-                if not waiter.done():
-                    waiter.set_result(slot)
-                    return
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(slot)
+                return
         self._idle.append(slot)
 
     async def replace(self, slot: Slot) -> Slot | None:
@@ -329,11 +325,10 @@ class SlotPool:
         self.size -= 1
         log.error("a slot is lost for good; %d left", self.size)
         if self.size == 0:
-            for waiting in self._waiting.values():
-                while waiting:
-                    waiter = waiting.popleft()
-                    if not waiter.done():
-                        waiter.set_exception(NoSlots("every slot was lost"))
+            while self._waiting:
+                waiter = self._waiting.popleft()
+                if not waiter.done():
+                    waiter.set_exception(NoSlots("every slot was lost"))
             self._on_empty(f"no slot could be started in {REPLACE_ATTEMPTS} tries")
         return None
 

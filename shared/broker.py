@@ -63,7 +63,8 @@ class Subscription(Generic[EventT]):
     queue: QueueSpec
     event_type: type[EventT]
     handler: Handler[EventT]
-    prefetch: int
+    prefetch: int = 1
+    """For a consumed queue; a pulled one is bound by its Pull's limit instead."""
     published: Publish | None = None
     """Told of each event the handler returned, once the broker has confirmed it."""
 

@@ -202,7 +202,7 @@ async def test_pulled_queues_hold_no_more_than_the_limit_together_and_take_the_f
         taken.append(event.job_id)
         await release.wait()
 
-    subscriptions = tuple(Subscription(q, AudioReady, handler, 1) for q in (whole, pieces))
+    subscriptions = tuple(Subscription(q, AudioReady, handler) for q in (whole, pieces))
     await broker.pull(Pull(subscriptions, limit=lambda: 1))
     await broker.publish(
         AudioReady(job_id=FIRST, engine="sphinx", duration_seconds=60, piece_index=0, piece_count=2)

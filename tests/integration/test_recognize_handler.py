@@ -29,7 +29,7 @@ class ScriptedSlots:
     busy = 0
 
     @contextlib.asynccontextmanager
-    async def reserve(self, urgent: bool = True) -> AsyncIterator["ScriptedSlots"]:
+    async def reserve(self) -> AsyncIterator["ScriptedSlots"]:
         yield self
 
     async def transcribe(self, request: Request, _timeout: float) -> Transcript:

@@ -125,28 +125,25 @@ def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> 
     assert [word.word for word in segment.words] == segment.text.split()
 
 
-async def test_a_free_slot_goes_to_a_whole_recording_before_waiting_pieces() -> None:
+async def test_a_freed_slot_goes_to_whoever_waited_longest() -> None:
     pool = SlotPool(1, ("faster-whisper",), CONFIG)
     slot = object()
     pool.release(slot)  # type: ignore[arg-type]
     order: list[str] = []
 
-    async def take(name: str, urgent: bool) -> None:
-        async with pool.reserve(urgent=urgent):
+    async def take(name: str) -> None:
+        async with pool.reserve():
             order.append(name)
             await asyncio.sleep(0.01)
 
-    async with pool.reserve(urgent=False):
-        waiting = [
-            asyncio.create_task(take("piece 1", urgent=False)),
-            asyncio.create_task(take("piece 2", urgent=False)),
-        ]
-        await asyncio.sleep(0.01)
-        waiting.append(asyncio.create_task(take("whole", urgent=True)))
-        await asyncio.sleep(0.01)
+    async with pool.reserve():
+        waiting = []
+        for name in ("first", "second", "third"):
+            waiting.append(asyncio.create_task(take(name)))
+            await asyncio.sleep(0.01)
         assert pool.busy == 1
     await asyncio.gather(*waiting)
-    assert order == ["whole", "piece 1", "piece 2"]
+    assert order == ["first", "second", "third"]
     assert pool.busy == 0
 
 
