@@ -42,18 +42,9 @@ class FakeJobs:
         return self.jobs.get(job_id)
 
     async def fail(self, job_id: str, code: ErrorCode, message: str) -> Job | None:
-        job = self.jobs.get(job_id)
-        if job is None or job.status.is_final:
-            return None
-        failed = job.model_copy(
-            update={
-                "status": JobStatus.FAILED,
-                "error": JobError(code=code, message=message),
-                "updated_at": now(),
-            }
-        )
-        self.jobs[job_id] = failed
-        return failed
+        unfinished = tuple(status for status in JobStatus if not status.is_final)
+        error = JobError(code=code, message=message)
+        return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
     async def create(self, job_id: str, *, deadline_seconds: float, **fields: Any) -> Job:
         callback_url = fields.pop("callback_url", None)

@@ -116,11 +116,13 @@ class RunningSystem:
         [process] = self.stack.running(service)
         return process
 
-    async def until_served(self, within: float = 60) -> None:
-        """Wait until every recognizer process is at work (a restarted one has loaded its
-        engines and reported to the fleet)."""
+    async def until_at_work(
+        self, services: tuple[str, ...] = ("recognizer",), within: float = 60
+    ) -> None:
+        """Wait until every running process of `services` is at work: consuming its queue, or
+        for a recognizer (a restarted one, say), reporting to the fleet with its engines loaded."""
         recognizers = [process.pid for process in self.stack.running("recognizer")]
-        await until_consuming(self.settings, ("recognizer",), recognizers, within)
+        await until_consuming(self.settings, services, recognizers, within)
 
 
 CLEANUP_DELAY_SECONDS = 2
@@ -152,9 +154,9 @@ async def launched(
         for service in services:
             stack.start(service)
         await asyncio.to_thread(stack.wait_ready, f"http://127.0.0.1:{port}", 120)
-        recognizers = [process.pid for process in stack.running("recognizer")]
-        await until_consuming(common, services, recognizers)
-        yield RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
+        running = RunningSystem(common, stack, f"http://127.0.0.1:{port}", root / "logs")
+        await running.until_at_work(services, 120)
+        yield running
     finally:
         stack.stop()
         await delete_namespace(common)

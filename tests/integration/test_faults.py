@@ -65,7 +65,7 @@ async def test_a_recognizer_killed_mid_job_loses_nothing(
         assert kill(system.only("recognizer")) == -signal.SIGKILL
         system.start("recognizer")
         job = await until_status(client, job_id)
-        await system.until_served()
+        await system.until_at_work()
     assert job["status"] == "done", job
     assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
 
@@ -79,7 +79,7 @@ async def test_sigterm_lets_the_job_in_hand_finish_then_exits_cleanly(
         assert kill(system.only("recognizer"), signal.SIGTERM) == 0
         job = await until_status(client, job_id, within=1)
         system.start("recognizer")
-        await system.until_served()
+        await system.until_at_work()
     assert job["status"] == "done", job
 
 
@@ -98,7 +98,7 @@ async def test_a_job_that_keeps_killing_its_worker_is_parked_and_fails(
         # is kept (the cleanup delay), completes it.
         refused = await replay(system.settings, [job_id])
         replayed = await until_status(client, job_id)
-        await system.until_served()
+        await system.until_at_work()
     assert job["status"] == "failed", job
     assert job["error"]["code"] == "processing_error"
     assert refused == 0
@@ -139,7 +139,7 @@ async def test_the_broker_restarting_during_a_batch_loses_no_job(
             await rabbitmqctl("start_app")
             await rabbitmqctl("await_startup")
         await until_ready(client)
-        await system.until_served()
+        await system.until_at_work()
         batch.append(await accepted_job_id(client, clips["mp3"]))
         finished = [await until_status(client, job_id) for job_id in batch]
     assert [job["status"] for job in finished] == ["done"] * len(batch), finished
@@ -277,7 +277,7 @@ async def test_a_recognizer_whose_model_cannot_load_again_exits_instead_of_hangi
             STT_RECOGNITION_TIMEOUT_SECONDS="0.05",
             STT_SLOT_RESTART_PAUSE_SECONDS="0.1",
         )
-        await running.until_served()
+        await running.until_at_work()
         await asyncio.to_thread(shutil.rmtree, models)
         async with running.client() as client:
             job = await until_status(

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
-from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_consuming
+from scripts.stack import SERVICES, Stack, delete_namespace, free_port
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import (
@@ -134,8 +134,7 @@ async def hosts(
         running.start("transcoder", STT_MEDIA_DIR=str(root / "host-t"))
         for host in ("host-a", "host-b"):
             running.start("recognizer", STT_MEDIA_DIR=str(root / host))
-        recognizers = [process.pid for process in running.stack.running("recognizer")]
-        await until_consuming(running.settings, ("transcoder", "recognizer"), recognizers)
+        await running.until_at_work(("transcoder", "recognizer"))
         yield running
 
 
@@ -183,7 +182,7 @@ async def test_two_recognizers_with_one_slot_each_take_two_jobs_at_once(
 ) -> None:
     """A job shows `recognizing` only while a slot works on it: two at once means both
     recognizers (one slot each) are busy, not one holding both."""
-    await hosts.until_served()
+    await hosts.until_at_work()
     async with hosts.client() as client:
         job_ids = [await accepted_job_id(client, clips["wav"]) for _ in range(2)]
         both_recognizing = False

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from scripts.stack import free_port, until_consuming
+from scripts.stack import free_port
 from tests.integration.api import submit
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 
@@ -31,8 +31,8 @@ async def observed(
         running.start(
             "transcoder", STT_METRICS_PORT=str(ports["transcoder"]), STT_LOG_FORMAT="json"
         )
-        recognizer = running.start("recognizer", STT_METRICS_PORT=str(ports["recognizer"]))
-        await until_consuming(running.settings, ("transcoder", "recognizer"), [recognizer.pid])
+        running.start("recognizer", STT_METRICS_PORT=str(ports["recognizer"]))
+        await running.until_at_work(("transcoder", "recognizer"))
         yield running, ports
 
 

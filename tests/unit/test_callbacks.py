@@ -1,8 +1,11 @@
 """Callback delivery as a plain handler: a job store and broker stand-ins around the real
 handler, and a real HTTP listener on loopback."""
 
+import asyncio
 import ipaddress
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -117,11 +120,34 @@ async def test_a_name_is_checked_by_every_address_it_resolves_to(receiver: Stand
     assert allowed.url.host == "localhost"
 
 
-async def test_a_public_name_is_called_at_the_address_that_was_checked() -> None:
-    target = await resolve_target("https://8.8.8.8:8443/hook?a=1", frozenset())
-    assert (target.url.host, target.url.port, target.url.path) == ("8.8.8.8", 8443, "/hook")
-    assert target.headers == {"Host": "8.8.8.8:8443"}
-    assert target.extensions == {"sni_hostname": "8.8.8.8"}
+def answering(monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
+    """DNS, stood in: every name resolves to `addresses`."""
+
+    async def getaddrinfo(_host: str, port: int, **_options: Any) -> list[Any]:
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)) for address in addresses
+        ]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+
+
+async def test_a_public_name_is_called_at_the_address_that_was_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answering(monkeypatch, "93.184.215.14")
+    target = await resolve_target("https://hooks.example.com:8443/hook?a=1", frozenset())
+    url = target.url
+    assert (url.host, url.port, url.path, url.query) == ("93.184.215.14", 8443, "/hook", b"a=1")
+    assert target.headers == {"Host": "hooks.example.com:8443"}
+    assert target.extensions == {"sni_hostname": "hooks.example.com"}
+
+
+async def test_a_name_with_one_private_address_among_public_ones_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answering(monkeypatch, "93.184.215.14", "10.0.0.5")
+    with pytest.raises(CallbackRefused):
+        await resolve_target("https://hooks.example.com/hook", frozenset())
 
 
 async def test_an_unreachable_receiver_is_retried_and_its_error_maps_nothing() -> None:

@@ -53,6 +53,15 @@ def gateway(
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
 
 
+Form = dict[str, tuple[str | None, bytes | str]]
+
+
+@pytest.fixture
+def speech(clips: dict[str, Path]) -> Form:
+    """An upload form with a short spoken sentence as its file."""
+    return {"file": ("talk.wav", clips["wav"].read_bytes())}
+
+
 @pytest.fixture
 async def client(
     tmp_path: Path, broker: FakeBroker, jobs: FakeJobs
@@ -103,13 +112,13 @@ async def test_bad_uploads_are_refused_with_a_reason_and_leave_nothing(
     client: httpx.AsyncClient,
     broker: FakeBroker,
     jobs: FakeJobs,
-    clips: dict[str, Path],
+    speech: Form,
     tmp_path: Path,
-    form: dict[str, Any],
+    form: Form,
     status: int,
     message: str,
 ) -> None:
-    files = {"file": ("talk.wav", clips["wav"].read_bytes()), **form}
+    files = {**speech, **form}
     if status == 400:
         files.pop("file")
     response = await client.post("/v1/jobs", files=files)
@@ -161,17 +170,14 @@ async def test_with_keys_on_a_request_without_one_is_refused_in_each_routes_shap
 )
 async def test_openai_errors_name_the_parameter_at_fault(
     client: httpx.AsyncClient,
-    clips: dict[str, Path],
+    speech: Form,
     fields: dict[str, str],
     code: str | None,
     param: str,
 ) -> None:
     response = await client.post(
         "/v1/audio/transcriptions",
-        files={
-            "file": ("talk.wav", clips["wav"].read_bytes()),
-            **{k: (None, v) for k, v in fields.items()},
-        },
+        files={**speech, **{name: (None, value) for name, value in fields.items()}},
     )
     assert response.status_code == 400, response.text
     error = response.json()["error"]
@@ -184,12 +190,11 @@ async def test_a_retried_upload_with_the_same_key_returns_the_first_job(
     client: httpx.AsyncClient,
     broker: FakeBroker,
     jobs: FakeJobs,
-    clips: dict[str, Path],
+    speech: Form,
     tmp_path: Path,
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     first, again, other = [
-        await client.post("/v1/jobs", files=form, headers={"Idempotency-Key": key})
+        await client.post("/v1/jobs", files=speech, headers={"Idempotency-Key": key})
         for key in ("order-17", "order-17", "order-18")
     ]
     assert [response.status_code for response in (first, again, other)] == [202, 202, 202]
@@ -200,15 +205,14 @@ async def test_a_retried_upload_with_the_same_key_returns_the_first_job(
 
 
 async def test_an_idempotency_key_is_kept_per_caller(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
     keys = (SecretStr("billing:b-s3cret"), SecretStr("support:s-s3cret"))
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     async with gateway(tmp_path, broker, jobs, api_keys=keys) as client:
         answers = [
             await client.post(
                 "/v1/jobs",
-                files=form,
+                files=speech,
                 headers={"Idempotency-Key": "same", "Authorization": f"Bearer {secret}"},
             )
             for secret in ("b-s3cret", "s-s3cret")
@@ -219,14 +223,13 @@ async def test_an_idempotency_key_is_kept_per_caller(
 
 
 async def test_past_the_backlog_limit_an_upload_is_asked_to_come_back_later(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     async with gateway(tmp_path, broker, jobs, max_backlog_seconds=10) as client:
-        accepted = [await client.post("/v1/jobs", files=form) for _ in range(2)]
-        refused = await client.post("/v1/jobs", files=form)
+        accepted = [await client.post("/v1/jobs", files=speech) for _ in range(2)]
+        refused = await client.post("/v1/jobs", files=speech)
         openai = await client.post(
-            "/v1/audio/transcriptions", files={**form, "model": (None, "whisper-1")}
+            "/v1/audio/transcriptions", files={**speech, "model": (None, "whisper-1")}
         )
     assert [answer.status_code for answer in accepted] == [202, 202]
     assert (refused.status_code, refused.headers["retry-after"]) == (429, "30")
@@ -245,12 +248,11 @@ def as_key(secret: str) -> dict[str, str]:
 
 
 async def test_a_key_sees_only_its_own_jobs_and_an_admin_key_sees_all(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     settings = {"api_keys": TENANTS, "admin_keys": (SecretStr("ops:o-s3cret"),)}
     async with gateway(tmp_path, broker, jobs, **settings) as client:
-        billing = (await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))).json()
+        billing = (await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))).json()
         job = f"/v1/jobs/{billing['job_id']}"
         support = as_key("s-s3cret")
         foreign = [
@@ -276,14 +278,14 @@ async def test_a_key_sees_only_its_own_jobs_and_an_admin_key_sees_all(
 
 
 async def test_past_its_cap_a_busy_key_waits_while_another_key_is_served(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     async with gateway(tmp_path, broker, jobs, api_keys=TENANTS, max_jobs_per_key=2) as client:
         busy = [
-            await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret")) for _ in range(3)
+            await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))
+            for _ in range(3)
         ]
-        other = await client.post("/v1/jobs", files=form, headers=as_key("s-s3cret"))
+        other = await client.post("/v1/jobs", files=speech, headers=as_key("s-s3cret"))
     assert [answer.status_code for answer in busy] == [202, 202, 429]
     assert busy[2].headers["retry-after"] == "30"
     assert "STT_MAX_JOBS_PER_KEY" in busy[2].json()["detail"]
@@ -291,10 +293,9 @@ async def test_past_its_cap_a_busy_key_waits_while_another_key_is_served(
 
 
 async def test_the_job_list_pages_newest_first_with_a_cursor(
-    client: httpx.AsyncClient, clips: dict[str, Path]
+    client: httpx.AsyncClient, speech: Form
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
-    made = [(await client.post("/v1/jobs", files=form)).json()["job_id"] for _ in range(5)]
+    made = [(await client.post("/v1/jobs", files=speech)).json()["job_id"] for _ in range(5)]
     first = (await client.get("/v1/jobs?limit=2")).json()
     second = (await client.get(f"/v1/jobs?limit=2&cursor={first['next']}")).json()
     third = (await client.get(f"/v1/jobs?limit=2&cursor={second['next']}")).json()
@@ -307,15 +308,14 @@ async def test_the_job_list_pages_newest_first_with_a_cursor(
 
 
 async def test_with_a_fair_share_a_busy_key_waits_behind_its_own_jobs_not_before_others(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, clips: dict[str, Path]
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
-    form = {"file": ("talk.wav", clips["wav"].read_bytes())}
     async with gateway(tmp_path, broker, jobs, api_keys=TENANTS, fair_share_per_key=1) as client:
         busy = [
-            (await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))).json()
+            (await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))).json()
             for _ in range(3)
         ]
-        other = (await client.post("/v1/jobs", files=form, headers=as_key("s-s3cret"))).json()
+        other = (await client.post("/v1/jobs", files=speech, headers=as_key("s-s3cret"))).json()
     sent_at_first = [event.job_id for event in broker.published]
     held_at_first = [jobs.jobs[job["job_id"]].held for job in busy]
     first = busy[0]["job_id"]
