@@ -161,7 +161,6 @@ class Card {
     media.controls = true;
     media.src = URL.createObjectURL(this.file);
     this.element.querySelector(".media").replaceChildren(media);
-    this.media = media;
     this.segments.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-start]");
       if (!button) return;
