@@ -31,9 +31,7 @@ class FinishedHandler:
                 metrics.jobs_finished.labels(job.engine, job.status, code).inc()
             share = self._settings.fair_share_per_key
             if job.owner is not None and share is not None:
-                await release_held(
-                    self._jobs, self._publish, job.owner, share, self._settings.job_deadline_seconds
-                )
+                await release_held(self._jobs, self._publish, job.owner, share, self._settings)
         await self._callbacks(event)
 
 

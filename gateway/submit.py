@@ -280,7 +280,7 @@ async def submit_job(
             prompt=asked.prompt,
             temperature=asked.temperature,
             callback_url=callback_url,
-            deadline_seconds=services.settings.job_deadline_seconds,
+            settings=services.settings,
         )
     except BaseException:
         await _withdraw(services, job_id, retried)

@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-from janitor.cleanup import delete_stale_files
 from janitor.settings import JanitorSettings
 from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
@@ -13,7 +12,7 @@ from shared.events import Event
 from shared.fairness import release_held
 from shared.jobs import ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, final_event, noting_announcements
-from shared.store import GridFSStore, MediaStore, open_store
+from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue
 from shared.worker import Halt
 
@@ -74,8 +73,9 @@ class ParkedHandler:
 
 
 class Sweeper:
-    """Fails jobs still under way past their deadline, whatever held them up, and deletes files
-    left behind by jobs that never got as far as a cleanup."""
+    """Fails jobs still under way past their deadline, whatever held them up, and deletes stored
+    files left behind by jobs that never got as far as a cleanup (each service sweeps its own
+    local folder: `shared.worker.connected`)."""
 
     def __init__(
         self, broker: Broker, jobs: JobStore, store: MediaStore, settings: JanitorSettings
@@ -84,27 +84,17 @@ class Sweeper:
         self._jobs = jobs
         self._store = store
         self._fair_share = settings.fair_share_per_key
-        self._deadline_seconds = settings.job_deadline_seconds
-        # By then any job, however long its audio, has expired and its cleanup delay has passed.
-        self._orphan_age_seconds = (
-            settings.job_deadline_seconds
-            + settings.max_audio_seconds * settings.deadline_seconds_per_audio_second
-            + settings.cleanup_delay_seconds
-            + 2 * settings.sweep_interval_seconds
-        )
+        self._settings = settings
 
     async def sweep(self) -> None:
         await self.expire_overdue_jobs()
         await self.announce_unannounced_jobs()
         await self.release_held_jobs()
-        orphans = await asyncio.to_thread(
-            delete_stale_files, self._store.local.folders, self._orphan_age_seconds
-        )
         if isinstance(self._store, GridFSStore):
-            cutoff = now() - timedelta(seconds=self._orphan_age_seconds)
-            orphans += await self._store.delete_older_than(cutoff)
-        if orphans:
-            log.warning("deleted %d orphaned file(s)", orphans)
+            cutoff = now() - timedelta(seconds=orphan_age_seconds(self._settings))
+            orphans = await self._store.delete_orphans(self._jobs, cutoff)
+            if orphans:
+                log.warning("deleted %d orphaned stored file(s)", orphans)
 
     async def expire_overdue_jobs(self) -> int:
         expired = 0
@@ -147,7 +137,7 @@ class Sweeper:
         released = 0
         for owner in await self._jobs.owners_holding():
             released += await release_held(
-                self._jobs, self._broker.publish, owner, self._fair_share, self._deadline_seconds
+                self._jobs, self._broker.publish, owner, self._fair_share, self._settings
             )
         return released
 
@@ -164,8 +154,9 @@ class Sweeper:
 async def subscriptions(
     settings: JanitorSettings, broker: Broker, jobs: JobStore, _halt: Halt
 ) -> AsyncIterator[list[Subscription[Any]]]:
-    await jobs.ensure_indexes()
     store = open_store(settings.media_store, jobs.database, settings.media_dir)
+    if isinstance(store, GridFSStore):
+        await store.ensure_indexes()
     sweeper = Sweeper(broker, jobs, store, settings)
     sweeping = asyncio.create_task(sweeper.run_every(settings.sweep_interval_seconds))
     cleanup = CleanupHandler(jobs, store)

@@ -238,7 +238,9 @@ async def subscriptions(
         settings.slot_restart_pause_seconds,
     )
     await pool.start()
-    health = Health(Fleet(jobs.database, settings.namespace), pool, settings.engines)
+    fleet = Fleet(jobs.database, settings.namespace)
+    await fleet.ensure_indexes()
+    health = Health(fleet, pool, settings.engines)
     metrics.slots.labels("busy").set_function(lambda: pool.busy)
     metrics.slots.labels("total").set_function(lambda: pool.size)
     try:
@@ -251,7 +253,7 @@ async def subscriptions(
             health,
         )
         announced = noting_announcements(jobs)
-        # Whole recordings (short jobs) are taken before pieces of long ones.
+        # Whole recordings (short jobs) are taken before pieces of long ones, up to an age.
         queues = [broker.topology.recognizers[engine] for engine in settings.engines] + [
             broker.topology.pieces[engine] for engine in settings.engines
         ]
@@ -259,6 +261,12 @@ async def subscriptions(
             Subscription(queue, AudioReady, handler, published=announced) for queue in queues
         )
         async with health.reporting():
-            yield [Pull(subscriptions, lambda: 0 if health.resting else pool.size)]
+            yield [
+                Pull(
+                    subscriptions,
+                    lambda: 0 if health.resting else pool.size,
+                    settings.oldest_first_after_seconds,
+                )
+            ]
     finally:
         await asyncio.to_thread(pool.close)

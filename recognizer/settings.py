@@ -36,6 +36,13 @@ class RecognizerSettings(CommonSettings):
     )
     openai_model: str = Field("whisper-1", description="Model the openai engine asks for.")
     groq_model: str = Field("whisper-large-v3-turbo", description="Model the groq engine asks for.")
+    oldest_first_after_seconds: float = Field(
+        60,
+        gt=0,
+        description="Whole recordings go before the pieces of long ones, so short clips wait"
+        " little; once a piece has waited this long, pieces and whole recordings go oldest"
+        " first, so a steady stream of clips cannot hold a long recording back for ever.",
+    )
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )

@@ -41,7 +41,7 @@ async def replay(settings: CommonSettings, job_ids: list[str]) -> int:
                 )
                 refused += 1
                 continue
-            job = await jobs.reopen(job_id, REPLAYABLE, settings.job_deadline_seconds)
+            job = await jobs.reopen(job_id, REPLAYABLE, settings)
             if job is None:
                 print(
                     f"{job_id}: not replayed: only jobs failed with {' or '.join(REPLAYABLE)} are",

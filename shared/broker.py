@@ -83,6 +83,9 @@ class Pull:
     subscriptions: tuple[Subscription[Any], ...]
     limit: Callable[[], int]
     """How many may be in hand at once, asked before each take."""
+    oldest_first_after_seconds: float | None = None
+    """Once a message may have waited this long, the queues go oldest first instead of in
+    order, so a steady stream into an earlier queue cannot starve a later one."""
 
 
 # The message being handled, for the rare handler that must know how it got here.
@@ -129,6 +132,9 @@ class _Puller:
         self._settled = asyncio.Event()
         self._hinted = asyncio.Event()
         self._hinted_at = -HINT_PATIENCE_SECONDS
+        # For each queue, a moment no message waiting in it was published before (wall clock):
+        # when the last one taken from it was published, or when it was last found empty.
+        self._waiting_since = [0.0] * len(queues)
 
     def hint(self, _routing_key: str, _body: bytes) -> None:
         self._hinted_at = asyncio.get_running_loop().time()
@@ -160,12 +166,32 @@ class _Puller:
             self._process(*taken).add_done_callback(self._on_settled)
 
     async def _take(self) -> tuple[AbstractIncomingMessage, Subscription[Any]] | None:
-        """The next message of the first queue that has one."""
-        for subscription, queue in zip(self._pull.subscriptions, self._queues, strict=True):
-            message = await queue.get(no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS)
-            if message is not None:
-                return message, subscription
+        """The next message of the first queue that has one, in `_order`."""
+        for index in self._order():
+            looked_at = time.time()
+            message = await self._queues[index].get(
+                no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS
+            )
+            if message is None:
+                self._waiting_since[index] = looked_at
+                continue
+            published = (message.headers or {}).get(PUBLISHED_HEADER)
+            if isinstance(published, float):
+                self._waiting_since[index] = published  # queues are first in, first out
+            return message, self._pull.subscriptions[index]
         return None
+
+    def _order(self) -> list[int]:
+        """The queues in their order; but those whose head may have waited past the Pull's
+        `oldest_first_after_seconds` go first, the one waiting longest first."""
+        in_order = list(range(len(self._queues)))
+        patience = self._pull.oldest_first_after_seconds
+        if patience is None:
+            return in_order
+        moment = time.time()
+        overdue = [i for i in in_order if moment - self._waiting_since[i] >= patience]
+        overdue.sort(key=lambda i: self._waiting_since[i])
+        return overdue + [i for i in in_order if i not in overdue]
 
     def _on_settled(self, _task: asyncio.Task[None]) -> None:
         self._in_hand -= 1

@@ -8,11 +8,11 @@ sweep does the same for every key holding jobs, in case an announcement or a rel
 """
 
 import logging
-from datetime import timedelta
 
 from shared.broker import Publish
 from shared.events import MediaUploaded
-from shared.jobs import JobStore, now
+from shared.jobs import JobStore
+from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ async def should_hold(jobs: JobStore, owner: str | None, share: int | None) -> b
 
 
 async def release_held(
-    jobs: JobStore, publish: Publish, owner: str, share: int, deadline_seconds: float
+    jobs: JobStore, publish: Publish, owner: str, share: int, settings: CommonSettings
 ) -> int:
     """Send `owner`'s held jobs on, oldest first, while it has fewer than `share` in the
     queues; how many went."""
@@ -35,7 +35,7 @@ async def release_held(
         if job is None:
             break
         # Marked first, so two gateways never both send it; put back if it cannot be sent.
-        if not await jobs.release(job.job_id, now() + timedelta(seconds=deadline_seconds)):
+        if not await jobs.release(job, settings):
             continue
         try:
             await publish(MediaUploaded(job_id=job.job_id))

@@ -11,13 +11,15 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.jobs import UtcDatetime, now
+from shared.jobs import UtcDatetime, expire_after, now
 
 HEARTBEAT_SECONDS = 5.0
 # A recognizer not heard of for this long is taken for gone.
 LIVE_WITHIN_SECONDS = 3 * HEARTBEAT_SECONDS
 # An engine a recognizer served this recently is still accepted while none is live.
 SERVED_WITHIN = timedelta(hours=1)
+# The entry of a recognizer not heard of for this long is deleted (a TTL index).
+FORGOTTEN_AFTER = timedelta(days=1)
 VERSION = "1.1.0"
 
 
@@ -47,6 +49,9 @@ class Fleet:
     def __init__(self, database: AsyncDatabase[dict[str, Any]], namespace: str) -> None:
         # One collection per namespace: deployments that share a broker may share a database.
         self._entries = database[f"recognizers_{namespace.replace('-', '_')}"]
+
+    async def ensure_indexes(self) -> None:
+        await expire_after(self._entries, "seen_at", FORGOTTEN_AFTER.total_seconds())
 
     async def report(self, entry: RecognizerEntry) -> None:
         document = entry.model_dump(exclude={"worker"})

@@ -15,8 +15,9 @@ from pydantic import AfterValidator, BaseModel, Field
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -115,6 +116,11 @@ class Job(BaseModel):
         None,
         description="When the job fails as `expired` if it has not finished; grows with the audio.",
     )
+    released_at: UtcDatetime | None = Field(
+        None,
+        description="When the job entered the queues, if not on upload: its release from a"
+        " fair-share hold, or a replay. Its deadline counts from then.",
+    )
     audio_ready_at: UtcDatetime | None = Field(
         None, description="When the last piece of audio was handed to the recognizers."
     )
@@ -145,6 +151,16 @@ class JobFailure(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def deadline_for(job: Job, settings: CommonSettings, audio_seconds: float = 0.0) -> datetime:
+    """When `job` fails as `expired`: the one rule, wherever a deadline is set. It counts from
+    when the job entered the queues (its upload, or its release from a hold), never from a
+    moment it spent waiting its turn, and grows with the audio once its length is known."""
+    allowance = settings.job_deadline_seconds + (
+        audio_seconds * settings.deadline_seconds_per_audio_second
+    )
+    return (job.released_at or job.created_at) + timedelta(seconds=allowance)
 
 
 def new_job_id() -> str:
@@ -215,7 +231,7 @@ class JobStore:
         content_type: str | None,
         language: str,
         engine: str,
-        deadline_seconds: float,
+        settings: CommonSettings,
         prompt: str | None = None,
         temperature: float | None = None,
         callback_url: str | None = None,
@@ -240,11 +256,11 @@ class JobStore:
             prompt=prompt,
             temperature=temperature,
             callback=Callback(url=callback_url) if callback_url else None,
-            deadline_at=created + timedelta(seconds=deadline_seconds),
             created_at=created,
             updated_at=created,
             stage_times={JobStatus.QUEUED: created},
         )
+        job.deadline_at = deadline_for(job, settings)
         document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
         await self._jobs.insert_one({"_id": job_id, "list_key": list_key(job), **document})
         return job
@@ -275,6 +291,8 @@ class JobStore:
     ) -> Job | None:
         """Move the job to `to` if it is in one of `allowed_from`; None when it was not."""
         moved_at = now()
+        # The date its retention counts from (a TTL index), only ever on a finished job.
+        finished = {"finished_at": moved_at} if to.is_final else {}
         document = await self._jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": [str(status) for status in allowed_from]}},
             {
@@ -282,6 +300,7 @@ class JobStore:
                     "status": str(to),
                     "updated_at": moved_at,
                     f"stage_times.{to}": moved_at,
+                    **finished,
                     **fields,
                 }
             },
@@ -296,11 +315,15 @@ class JobStore:
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
     async def reopen(
-        self, job_id: str, codes: tuple[ErrorCode, ...], deadline_seconds: float
+        self, job_id: str, codes: tuple[ErrorCode, ...], settings: CommonSettings
     ) -> Job | None:
         """Put a job that failed with one of `codes` back to `queued`, as if just uploaded;
         None when it is not such a job."""
+        job = await self.get(job_id)
+        if job is None:
+            return None
         reopened = now()
+        deadline_at = deadline_for(job.model_copy(update={"released_at": reopened}), settings)
         document = await self._jobs.find_one_and_update(
             {
                 "_id": job_id,
@@ -311,12 +334,14 @@ class JobStore:
                 "$set": {
                     "status": str(JobStatus.QUEUED),
                     "error": None,
+                    "finished_at": None,
                     "progress": None,
                     "recognized_pieces": {},
                     "detected_language": None,
                     "audio_ready_at": None,
                     "announced_at": None,
-                    "deadline_at": reopened + timedelta(seconds=deadline_seconds),
+                    "released_at": reopened,
+                    "deadline_at": deadline_at,
                     "updated_at": reopened,
                     "stage_times": {str(JobStatus.QUEUED): reopened},
                 }
@@ -335,10 +360,12 @@ class JobStore:
     async def plan_pieces(
         self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
     ) -> None:
-        """Record how the audio was cut, and move the deadline to what its length needs."""
+        """Record how the audio was cut, and move the deadline to what its length needs; once: a
+        transcoder that runs again (redelivered, or racing another) cuts the same pieces and
+        must not touch a plan the recognizers already count against."""
         progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
         await self._jobs.update_one(
-            {"_id": job_id, "status": {"$in": _UNFINISHED}},
+            {"_id": job_id, "status": {"$in": _UNFINISHED}, "progress": None},
             {"$set": {"progress": progress.model_dump(), "deadline_at": deadline_at}},
         )
 
@@ -370,7 +397,8 @@ class JobStore:
     async def save_piece(self, piece: PieceResult) -> None:
         await self._pieces.update_one(
             {"_id": f"{piece.job_id}:{piece.index:05d}"},
-            {"$set": piece.model_dump()},
+            # Dated for the retention (a TTL index): a piece whose cleanup was lost goes too.
+            {"$set": {**piece.model_dump(), "saved_at": now()}},
             upsert=True,
         )
 
@@ -385,10 +413,7 @@ class JobStore:
         the job after, or None if this piece was counted before."""
         document = await self._jobs.find_one_and_update(
             {"_id": job_id, f"recognized_pieces.{index}": {"$exists": False}},
-            {
-                "$set": {f"recognized_pieces.{index}": seconds, "updated_at": now()},
-                "$inc": {"progress.pieces_done": 1, "progress.audio_seconds_done": seconds},
-            },
+            {"$set": {f"recognized_pieces.{index}": seconds, "updated_at": now()}},
             return_document=ReturnDocument.AFTER,
         )
         return _to_job(document) if document else None
@@ -435,11 +460,20 @@ class JobStore:
         )
         return _to_job(document) if document else None
 
-    async def release(self, job_id: str, deadline_at: datetime) -> bool:
+    async def release(self, job: Job, settings: CommonSettings) -> bool:
         """Let a held job go on (its deadline counts from now); False if it was not held."""
+        released_at = now()
+        deadline_at = deadline_for(job.model_copy(update={"released_at": released_at}), settings)
         released = await self._jobs.update_one(
-            {"_id": job_id, "held": True},
-            {"$set": {"held": False, "deadline_at": deadline_at, "updated_at": now()}},
+            {"_id": job.job_id, "held": True},
+            {
+                "$set": {
+                    "held": False,
+                    "released_at": released_at,
+                    "deadline_at": deadline_at,
+                    "updated_at": released_at,
+                }
+            },
         )
         return released.modified_count == 1
 
@@ -494,14 +528,24 @@ class JobStore:
             if _before(document.get("updated_at"), before)
         ]
 
-    async def ensure_indexes(self) -> None:
+    async def ensure_indexes(self, retention_days: float) -> None:
+        """Indexes for the queries that run often, and the ageing of what is written per job;
+        every service asks for them as it starts (creating an index that exists does nothing).
+        Finished jobs and stray pieces go `retention_days` after they ended (0: never)."""
         await self._jobs.create_index([("status", 1)])
         # The job list: newest first, of one owner or of all, with the id breaking ties.
         await self._jobs.create_index([("owner", 1), ("list_key", -1)])
         await self._jobs.create_index([("list_key", -1)])
+        # Fair share (a key's jobs under way, held or not, oldest first) and the queue
+        # estimates (an engine's waiting jobs, its latest finished ones).
+        await self._jobs.create_index([("owner", 1), ("status", 1), ("held", 1), ("list_key", 1)])
+        await self._jobs.create_index([("engine", 1), ("status", 1), ("created_at", -1)])
         await self._pieces.create_index([("job_id", 1), ("index", 1)])
-        window = int(IDEMPOTENCY_WINDOW.total_seconds())
-        await self._requests.create_index([("created_at", 1)], expireAfterSeconds=window)
+        window = IDEMPOTENCY_WINDOW.total_seconds()
+        await expire_after(self._requests, "created_at", window)
+        retention = retention_days * 24 * 3600 or None
+        await expire_after(self._jobs, "finished_at", retention)
+        await expire_after(self._pieces, "saved_at", retention)
 
     async def claim_request(self, key: str, job_id: str) -> str | None:
         """Tie an idempotency `key` to `job_id`; if an earlier request within the window has it,
@@ -552,15 +596,45 @@ class JobStore:
     async def queued_audio_seconds(self, owner: str | None = None) -> float:
         """Seconds of audio accepted and not yet recognized (of `owner`'s jobs, if named); jobs
         whose length is not known yet count as nothing."""
-        cursor = self._jobs.find(_unfinished_of(owner), {"duration_seconds": 1, "progress": 1})
+        cursor = self._jobs.find(
+            _unfinished_of(owner), {"duration_seconds": 1, "recognized_pieces": 1}
+        )
         total = 0.0
         async for document in cursor:
-            done = (document.get("progress") or {}).get("audio_seconds_done", 0.0)
+            done = sum((document.get("recognized_pieces") or {}).values())
             total += max((document.get("duration_seconds") or 0.0) - done, 0.0)
         return total
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
+
+
+async def expire_after(
+    collection: AsyncCollection[dict[str, Any]], field: str, seconds: float | None
+) -> None:
+    """Documents of `collection` go `seconds` after the date in their `field` (a TTL index;
+    documents without that date stay); None keeps them forever. A changed period changes the
+    index in place."""
+    keys = [(field, 1)]
+    existing = [
+        index async for index in await collection.list_indexes() if dict(index["key"]) == {field: 1}
+    ]
+    if seconds is None:
+        for index in existing:
+            if "expireAfterSeconds" in index:
+                await collection.drop_index(index["name"])
+        return
+    try:
+        await collection.create_index(keys, expireAfterSeconds=int(seconds))
+    except OperationFailure as error:
+        if error.code not in (_INDEX_OPTIONS_CONFLICT, _INDEX_KEY_SPECS_CONFLICT):
+            raise
+        index = {"keyPattern": {field: 1}, "expireAfterSeconds": int(seconds)}
+        await collection.database.command("collMod", collection.name, index=index)
+
+
+_INDEX_OPTIONS_CONFLICT = 85
+_INDEX_KEY_SPECS_CONFLICT = 86
 
 
 def _before(moment: Any, limit: datetime) -> bool:
@@ -572,7 +646,14 @@ def _before(moment: Any, limit: datetime) -> bool:
 
 
 def _to_job(document: dict[str, Any]) -> Job:
-    return Job.model_validate({**document, "job_id": document["_id"]})
+    job = Job.model_validate({**document, "job_id": document["_id"]})
+    if job.progress is not None:
+        # Counted from the pieces recognized, never from a counter beside them: whatever runs
+        # twice, the job is complete exactly when every piece of the plan is in the set.
+        recognized = document.get("recognized_pieces") or {}
+        job.progress.pieces_done = len(recognized)
+        job.progress.audio_seconds_done = float(sum(recognized.values()))
+    return job
 
 
 def connect_store(url: str, database: str) -> tuple[AsyncMongoClient[dict[str, Any]], JobStore]:

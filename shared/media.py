@@ -2,6 +2,8 @@
 
 import re
 import shutil
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,12 +29,16 @@ class MediaPaths:
     def piece(self, job_id: str, index: int) -> Path:
         return self.audio_folder(job_id) / f"piece-{index:05d}.wav"
 
+    def fetched(self, name: str) -> Path:
+        """A service's copy of a stored file (GridFS), named after it: `{job_id}-upload.1a2b`."""
+        return self.root / "fetched" / f"{name.replace('/', '-')}.{uuid.uuid4().hex[:8]}"
+
     def of_job(self, job_id: str) -> tuple[Path, ...]:
         return self.upload(job_id), self.audio_folder(job_id)
 
     @property
     def folders(self) -> tuple[Path, ...]:
-        return self.root / "uploads", self.root / "audio"
+        return self.root / "uploads", self.root / "audio", self.root / "fetched"
 
     def create_folders(self) -> None:
         for folder in self.folders:
@@ -44,6 +50,32 @@ def _checked(job_id: str) -> str:
     if not _JOB_ID.fullmatch(job_id):
         raise ValueError(f"not a job id: {job_id!r}")
     return job_id
+
+
+def job_of(path: Path) -> str | None:
+    """The job a file or folder of the media folder belongs to: every name starts with its id."""
+    job_id = path.name[:32]
+    return job_id if _JOB_ID.fullmatch(job_id) else None
+
+
+def stale_paths(folders: tuple[Path, ...], older_than_seconds: float) -> tuple[Path, ...]:
+    """What in `folders` was not touched for `older_than_seconds` (files, and the folders of a
+    job's audio pieces)."""
+    cutoff = time.time() - older_than_seconds
+    return tuple(
+        path
+        for folder in folders
+        if folder.is_dir()
+        for path in folder.iterdir()
+        if _untouched_since(path, cutoff)
+    )
+
+
+def _untouched_since(path: Path, cutoff: float) -> bool:
+    try:
+        return path.stat().st_mtime < cutoff
+    except FileNotFoundError:  # deleted meanwhile
+        return False
 
 
 def delete_files(paths: tuple[Path, ...]) -> int:

@@ -45,6 +45,12 @@ class CommonSettings(BaseSettings):
         gt=0,
         description="How long a finished job's files are kept before the janitor deletes them.",
     )
+    retention_days: float = Field(
+        30,
+        ge=0,
+        description="Finished jobs (their transcripts) and their pieces are deleted this many days"
+        " after they ended; 0 keeps them forever.",
+    )
     delivery_limit: int = Field(
         5, ge=1, description="Failed deliveries of one message before it is parked as poison."
     )

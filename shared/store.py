@@ -11,7 +11,6 @@ Every service writes and reads local files; the store decides whether other host
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -22,8 +21,9 @@ from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.faults import MediaUnavailable
-from shared.media import MediaPaths, delete_files
-from shared.settings import StoreKind
+from shared.jobs import JobStore
+from shared.media import MediaPaths, delete_files, job_of, stale_paths
+from shared.settings import CommonSettings, StoreKind
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,7 @@ class GridFSStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]], scratch: MediaPaths) -> None:
         self.local = scratch
         self._bucket = AsyncGridFSBucket(database, bucket_name=BUCKET)
+        self._files = database[f"{BUCKET}.files"]
 
     async def keep_upload(self, job_id: str) -> None:
         await self._keep(self.local.upload(job_id), f"{job_id}/upload", job_id)
@@ -108,7 +109,9 @@ class GridFSStore:
             yield path
 
     async def has_upload(self, job_id: str) -> bool:
-        return await self._bucket.find({"filename": f"{job_id}/upload"}).to_list(1) != []
+        # Not the bucket's cursor: its to_list raises StopAsyncIteration when nothing matches.
+        found = await self._files.find_one({"filename": f"{job_id}/upload"}, {"_id": 1})
+        return found is not None
 
     async def keep_piece(self, job_id: str, index: int) -> None:
         await self._keep(self.local.piece(job_id, index), f"{job_id}/piece-{index:05d}", job_id)
@@ -126,10 +129,19 @@ class GridFSStore:
     async def release_local(self, job_id: str) -> None:
         await asyncio.to_thread(delete_files, self.local.of_job(job_id))
 
-    async def delete_older_than(self, moment: datetime) -> int:
-        """Delete stored files uploaded before `moment` (orphans: every job of that age ended
-        and was cleaned up)."""
-        return await self._delete_stored({"uploadDate": {"$lt": moment}})
+    async def delete_orphans(self, jobs: JobStore, moment: datetime) -> int:
+        """Delete stored files uploaded before `moment` whose job has ended or is gone (its
+        cleanup was lost); an unfinished job's files stay, however old."""
+        stored = self._bucket.find({"uploadDate": {"$lt": moment}})
+        owners = {str(file.metadata.get("job_id")) async for file in stored if file.metadata}
+        deleted = 0
+        for job_id in owners - await _unfinished(jobs, owners):
+            deleted += await self._delete_stored({"metadata.job_id": job_id})
+        return deleted
+
+    async def ensure_indexes(self) -> None:
+        """For the janitor's `delete_job`; GridFS indexes names and dates by itself."""
+        await self._files.create_index([("metadata.job_id", 1)])
 
     async def _delete_stored(self, query: dict[str, Any]) -> int:
         """Delete the stored files that match `query`; how many there were."""
@@ -157,7 +169,7 @@ class GridFSStore:
     @contextlib.asynccontextmanager
     async def _fetched(self, name: str) -> AsyncIterator[Path]:
         """A local copy of the stored `name`, streamed in chunks, deleted afterwards."""
-        copy = self.local.root / "fetched" / f"{name.replace('/', '-')}.{uuid.uuid4().hex[:8]}"
+        copy = self.local.fetched(name)
         try:
             stored = await self._bucket.open_download_stream_by_name(name)
         except NoFile as error:
@@ -182,3 +194,45 @@ def open_store(
     if kind == "gridfs":
         return GridFSStore(database, paths)
     return FolderStore(paths)
+
+
+# How often every service looks for orphans in its media folder (its scratch, with GridFS).
+SCRATCH_SWEEP_SECONDS = 600.0
+
+
+def orphan_age_seconds(settings: CommonSettings) -> float:
+    """How long a file of an ended (or unknown) job stays untouched before it counts as an
+    orphan: by then the janitor's cleanup, after its delay, has had its turn."""
+    return settings.cleanup_delay_seconds + SCRATCH_SWEEP_SECONDS
+
+
+async def delete_local_orphans(paths: MediaPaths, jobs: JobStore, older_than_seconds: float) -> int:
+    """Delete what this service's media folder holds of jobs that ended or are gone, untouched
+    for `older_than_seconds`: left by a crash, a failure, or a reader that died holding a
+    fetched copy. Decided by the job's state, not the file's age alone: the files of a job
+    still under way stay however old (a job held for hours by the fair share keeps its upload)."""
+    stale = await asyncio.to_thread(stale_paths, paths.folders, older_than_seconds)
+    keep = await _unfinished(jobs, {job_id for path in stale if (job_id := job_of(path))})
+    orphans = tuple(path for path in stale if job_of(path) not in keep)
+    return await asyncio.to_thread(delete_files, orphans)
+
+
+async def _unfinished(jobs: JobStore, job_ids: set[str]) -> set[str]:
+    unfinished = set()
+    for job_id in job_ids:
+        job = await jobs.get(job_id)
+        if job is not None and not job.status.is_final:
+            unfinished.add(job_id)
+    return unfinished
+
+
+async def sweep_scratch_every(paths: MediaPaths, jobs: JobStore, settings: CommonSettings) -> None:
+    """`delete_local_orphans` every SCRATCH_SWEEP_SECONDS, for as long as the service runs."""
+    while True:
+        try:
+            deleted = await delete_local_orphans(paths, jobs, orphan_age_seconds(settings))
+            if deleted:
+                log.warning("deleted %d orphaned file(s) from %s", deleted, paths.root)
+        except Exception:
+            log.exception("sweeping %s failed; trying again later", paths.root)
+        await asyncio.sleep(SCRATCH_SWEEP_SECONDS)

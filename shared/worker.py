@@ -18,7 +18,9 @@ from shared.broker import Broker, Pull, Subscription
 from shared.faults import StartupError
 from shared.jobs import JobStore, connect_store
 from shared.logs import configure_logging
+from shared.media import MediaPaths
 from shared.settings import CommonSettings
+from shared.store import sweep_scratch_every
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +64,24 @@ async def until_reachable(
 
 @contextlib.asynccontextmanager
 async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, JobStore]]:
-    """A broker connection with the topology declared, and the job store, closed on exit."""
+    """A broker connection with the topology declared, and the job store with its indexes,
+    closed on exit. Meanwhile the service's media folder is swept of orphaned files."""
     client, jobs = connect_store(str(settings.mongodb_url), settings.mongodb_database)
     broker = Broker(settings)
+    sweeping = None
     try:
         patience = settings.startup_timeout_seconds
         await until_reachable(f"RabbitMQ at {settings.broker_url.host}", broker.connect, patience)
         await until_reachable(f"MongoDB at {settings.mongodb_url}", jobs.ping, patience)
+        await jobs.ensure_indexes(settings.retention_days)
+        paths = MediaPaths(settings.media_dir)
+        sweeping = asyncio.create_task(sweep_scratch_every(paths, jobs, settings))
         yield broker, jobs
     finally:
+        if sweeping is not None:
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
         await broker.close()
         await client.close()
 

@@ -7,7 +7,17 @@ from typing import Any
 
 from shared.events import Event
 from shared.faults import BrokerUnavailable
-from shared.jobs import ErrorCode, Job, JobError, JobStatus, Listing, Progress, list_key, now
+from shared.jobs import (
+    ErrorCode,
+    Job,
+    JobError,
+    JobStatus,
+    Listing,
+    Progress,
+    deadline_for,
+    list_key,
+    now,
+)
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
 
@@ -46,17 +56,11 @@ class FakeJobs:
         error = JobError(code=code, message=message)
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
-    async def create(self, job_id: str, *, deadline_seconds: float, **fields: Any) -> Job:
+    async def create(self, job_id: str, *, settings: CommonSettings, **fields: Any) -> Job:
         callback_url = fields.pop("callback_url", None)
         callback = {"callback": {"url": callback_url}} if callback_url else {}
-        job = a_job(
-            job_id,
-            JobStatus.QUEUED,
-            created_at=now(),
-            deadline_at=now() + timedelta(seconds=deadline_seconds),
-            **fields,
-            **callback,
-        )
+        job = a_job(job_id, JobStatus.QUEUED, created_at=now(), **fields, **callback)
+        job.deadline_at = deadline_for(job, settings)
         self.add(job)
         return job
 
@@ -99,10 +103,16 @@ class FakeJobs:
         held = [job for job in self._unfinished(owner) if job.held]
         return min(held, key=list_key, default=None)
 
-    async def release(self, job_id: str, deadline_at: datetime) -> bool:
-        if not self.jobs[job_id].held:
+    async def release(self, job: Job, settings: CommonSettings) -> bool:
+        if not self.jobs[job.job_id].held:
             return False
-        self._update(job_id, held=False, deadline_at=deadline_at)
+        released = job.model_copy(update={"released_at": now()})
+        self._update(
+            job.job_id,
+            held=False,
+            released_at=released.released_at,
+            deadline_at=deadline_for(released, settings),
+        )
         return True
 
     async def hold_again(self, job_id: str) -> None:
@@ -136,8 +146,9 @@ class FakeJobs:
     async def plan_pieces(
         self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
     ) -> None:
-        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
-        self._update(job_id, progress=progress, deadline_at=deadline_at)
+        if self.jobs[job_id].progress is None:
+            progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+            self._update(job_id, progress=progress, deadline_at=deadline_at)
 
     async def audio_ready(self, job_id: str) -> None:
         self._update(job_id, audio_ready_at=now())

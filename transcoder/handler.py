@@ -6,13 +6,12 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
-from shared.jobs import Job, JobFailure, JobStatus, JobStore
+from shared.jobs import Job, JobFailure, JobStatus, JobStore, deadline_for
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.worker import Halt
@@ -57,6 +56,15 @@ class TranscodeHandler:
             # with pieces missing: hand them all out again (recognized ones are skipped).
             if job is None or job.status is not JobStatus.RECOGNIZING or job.audio_ready_at:
                 return await already_handled(self._jobs, event.job_id)
+        try:
+            return await self._transcode(job)
+        finally:
+            # Whatever happened, what is left here is a copy: the pieces handed out are stored
+            # (in a shared folder, they are the store and stay).
+            await self._run(self._media.whole_audio(job.job_id).unlink, missing_ok=True)
+            await self._store.release_local(job.job_id)
+
+    async def _transcode(self, job: Job) -> Event | None:
         started = time.perf_counter()
         whole = self._media.whole_audio(job.job_id)
         try:
@@ -81,16 +89,21 @@ class TranscodeHandler:
             job.job_id,
             pieces=len(pieces),
             audio_seconds=duration,
-            deadline_at=self._deadline(job, duration),
+            deadline_at=deadline_for(job, self._settings, duration),
         )
         for piece in pieces:
+            if await self._has_ended(job.job_id):
+                log.info("job %s: ended (cancelled?); no more pieces handed out", job.job_id)
+                return await already_handled(self._jobs, job.job_id)
             await self._hand_out(job, piece, len(pieces), duration, conversion_seconds)
-        await self._run(whole.unlink, missing_ok=True)
-        await self._store.release_local(job.job_id)
         await self._jobs.audio_ready(job.job_id)
         if len(pieces) > 1:
             log.info("job %s: %.0f s of audio in %d pieces", job.job_id, duration, len(pieces))
         return None
+
+    async def _has_ended(self, job_id: str) -> bool:
+        job = await self._jobs.get(job_id)
+        return job is None or job.status.is_final
 
     async def _hand_out(
         self, job: Job, piece: Piece, count: int, duration: float, conversion_seconds: float
@@ -114,13 +127,6 @@ class TranscodeHandler:
                 piece_seconds=piece.seconds,
             )
         )
-
-    def _deadline(self, job: Job, duration: float) -> datetime:
-        allowance = (
-            self._settings.job_deadline_seconds
-            + duration * self._settings.deadline_seconds_per_audio_second
-        )
-        return job.created_at + timedelta(seconds=allowance)
 
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         call = functools.partial(function, *args, **kwargs)

@@ -2,8 +2,11 @@
 events go to a list, while the job store is the real one over the MongoDB wire protocol (the
 counting of pieces is the part most worth testing for real)."""
 
+import asyncio
 import contextlib
+import shutil
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +14,18 @@ import pytest
 
 from recognizer.handler import RecognizeHandler
 from recognizer.pool import Detect, Request
-from shared.events import AudioReady, Event, PieceRecognized, TranscriptDone
+from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
 from shared.jobs import JobStatus, JobStore, new_job_id, now
 from shared.media import MediaPaths
+from shared.settings import CommonSettings
 from shared.store import FolderStore
 from shared.transcripts import Segment, Transcript
+from transcoder.handler import TranscodeHandler
+from transcoder.settings import TranscoderSettings
 
 PIECE_SECONDS = 10.0
+SETTINGS = CommonSettings()
 WORDS = ("first part", "second part", "third part")
 
 
@@ -33,7 +40,8 @@ class ScriptedSlots:
         yield self
 
     async def transcribe(self, request: Request, _timeout: float) -> Transcript:
-        words = WORDS[int(request.audio.stem.split("-")[1])]
+        index = int(request.audio.stem.split("-")[1])
+        words = WORDS[index] if index < len(WORDS) else f"part {index}"
         segment = Segment(start=1.0, end=3.0, text=words)
         return Transcript(text=words, language="en", segments=[segment])
 
@@ -77,7 +85,7 @@ async def cut_job(jobs: JobStore, tmp_path: Path, pieces: int) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
-        engine="faster-whisper", deadline_seconds=3600,
+        engine="faster-whisper", settings=SETTINGS,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     await jobs.plan_pieces(
@@ -142,3 +150,58 @@ async def test_a_missing_piece_goes_back_for_another_worker_without_failing_the_
     assert job is not None
     assert job.status is JobStatus.TRANSCODING
     assert health.problems
+
+
+class DiesAfter(Published):
+    """A publisher whose transcoder is killed after handing out `pieces` pieces."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    async def __call__(self, event: Event) -> None:
+        if len(self) == self.pieces:
+            raise asyncio.CancelledError  # as the process dies, mid hand-out
+        self.append(event)
+
+
+async def test_a_transcoder_run_again_after_pieces_were_counted_still_joins_the_job(
+    handler: tuple[RecognizeHandler, Published],
+    jobs: JobStore,
+    tmp_path: Path,
+    long_speech: Path,
+) -> None:
+    recognize, _ = handler
+    job_id = new_job_id()
+    await jobs.create(
+        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
+        engine="faster-whisper", settings=SETTINGS,
+    )  # fmt: skip
+    paths = MediaPaths(tmp_path)
+    paths.create_folders()
+    shutil.copyfile(long_speech, paths.upload(job_id))
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
+    store = FolderStore(paths)
+    first, again = DiesAfter(2), Published()
+    with ThreadPoolExecutor(1) as executor:
+        with pytest.raises(asyncio.CancelledError):
+            await TranscodeHandler(jobs, store, executor, first, settings)(
+                MediaUploaded(job_id=job_id)
+            )
+        counted = [await recognize(event) for event in first if isinstance(event, AudioReady)]
+        # The message comes back (the transcoder died unacknowledged): it runs again.
+        await TranscodeHandler(jobs, store, executor, again, settings)(MediaUploaded(job_id=job_id))
+    pieces = [event for event in again if isinstance(event, AudioReady)]
+    answers = [await recognize(event) for event in pieces]
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert [type(answer) for answer in counted] == [PieceRecognized, PieceRecognized]
+    assert len(pieces) >= 4
+    assert isinstance(answers[-1], TranscriptDone)
+    assert job.status is JobStatus.DONE
+    assert job.progress is not None
+    assert (job.progress.pieces_done, job.progress.pieces_total) == (len(pieces), len(pieces))
+    assert job.text == " ".join(
+        ["first part", "second part", "third part"]
+        + [f"part {index}" for index in range(3, len(pieces))]
+    )

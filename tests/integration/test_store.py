@@ -6,14 +6,17 @@ from datetime import timedelta
 import pytest
 
 from shared.jobs import ErrorCode, JobStatus, JobStore, PieceResult, new_job_id, now
+from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
+
+SETTINGS = CommonSettings()
 
 
 async def new_job(jobs: JobStore) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-        engine="sphinx", deadline_seconds=3600,
+        engine="sphinx", settings=SETTINGS,
     )  # fmt: skip
     return job_id
 
@@ -71,7 +74,7 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
     job_id = new_job_id()
     await jobs.create(
         job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
-        callback_url="https://example.com/hook", deadline_seconds=3600,
+        callback_url="https://example.com/hook", settings=SETTINGS,
     )  # fmt: skip
     await jobs.record_callback(job_id, delivered=False, error="the receiver answered 503")
     failed_once = await jobs.get(job_id)
@@ -203,7 +206,7 @@ async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStor
     for job_id, seconds in ((waiting, 30.0), (halfway, 100.0), (finished, 50.0)):
         await jobs.create(
             job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-            engine="sphinx", deadline_seconds=3600, duration_seconds=seconds,
+            engine="sphinx", settings=SETTINGS, duration_seconds=seconds,
         )  # fmt: skip
     await jobs.plan_pieces(halfway, pieces=2, audio_seconds=100.0, deadline_at=now())
     await jobs.count_piece(halfway, 0, 60.0)
@@ -218,13 +221,14 @@ async def test_held_jobs_are_released_oldest_first_and_only_once(jobs: JobStore)
         job_id = new_job_id()
         await jobs.create(
             job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-            engine="sphinx", deadline_seconds=3600, owner=owner, held=held,
+            engine="sphinx", settings=SETTINGS, owner=owner, held=held,
         )  # fmt: skip
         made.append(job_id)
     before = (await jobs.count_dispatched(owner), owner in await jobs.owners_holding())
     oldest = await jobs.next_held(owner)
-    first_release = await jobs.release(made[1], now() + timedelta(hours=1))
-    second_release = await jobs.release(made[1], now() + timedelta(hours=1))
+    assert oldest is not None
+    first_release = await jobs.release(oldest, SETTINGS)
+    second_release = await jobs.release(oldest, SETTINGS)
     after = await jobs.count_dispatched(owner)
     assert before == (1, True)
     assert oldest is not None

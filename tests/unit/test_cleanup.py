@@ -2,8 +2,7 @@ import os
 import time
 from pathlib import Path
 
-from janitor.cleanup import delete_stale_files
-from shared.media import delete_files
+from shared.media import delete_files, stale_paths
 
 
 def test_deleting_counts_what_was_there_and_ignores_what_was_not(tmp_path: Path) -> None:
@@ -22,17 +21,14 @@ def test_only_files_older_than_the_limit_are_stale(tmp_path: Path) -> None:
         path.write_bytes(b"x")
     an_hour_ago = time.time() - 3600
     os.utime(old, (an_hour_ago, an_hour_ago))
-    assert delete_stale_files((uploads, audio), older_than_seconds=600) == 1
-    assert not old.exists()
-    assert fresh.exists()
+    assert stale_paths((uploads, audio), older_than_seconds=600) == (old,)
 
 
-def test_a_stale_folder_of_pieces_goes_with_its_pieces(tmp_path: Path) -> None:
+def test_a_folder_of_pieces_is_stale_as_a_whole(tmp_path: Path) -> None:
     audio = tmp_path / "audio"
     job = audio / ("a" * 32)
     job.mkdir(parents=True)
     (job / "piece-00000.wav").write_bytes(b"x")
     an_hour_ago = time.time() - 3600
     os.utime(job, (an_hour_ago, an_hour_ago))
-    assert delete_stale_files((audio,), older_than_seconds=600) == 1
-    assert not job.exists()
+    assert stale_paths((audio,), older_than_seconds=600) == (job,)

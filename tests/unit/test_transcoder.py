@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.events import AudioReady, Event, JobFailed, MediaUploaded
-from shared.jobs import JobStatus
+from shared.faults import BrokerUnavailable
+from shared.jobs import ErrorCode, JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests import media
@@ -98,3 +99,52 @@ async def test_a_redelivery_after_the_pieces_went_out_does_nothing(
     again = await transcode(MediaUploaded(job_id=JOB_ID))
     assert again is None
     assert len(published) == 1
+
+
+class CancelledOnFirstPiece(Published):
+    """The user cancels the job as its first piece goes out."""
+
+    def __init__(self, jobs: FakeJobs) -> None:
+        super().__init__()
+        self.jobs = jobs
+
+    async def __call__(self, event: Event) -> None:
+        self.append(event)
+        await self.jobs.fail(JOB_ID, ErrorCode.CANCELLED, "Cancelled by its owner.")
+
+
+async def test_a_cancelled_job_gets_no_further_pieces(tmp_path: Path, long_speech: Path) -> None:
+    jobs = FakeJobs()
+    published = CancelledOnFirstPiece(jobs)
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
+    with ThreadPoolExecutor(1) as executor:
+        store = FolderStore(MediaPaths(tmp_path))
+        transcode = TranscodeHandler(jobs, store, executor, published, settings)  # type: ignore[arg-type]
+        uploaded(tmp_path, jobs, long_speech)
+        await transcode(MediaUploaded(job_id=JOB_ID))
+    assert [event.piece_index for event in published if isinstance(event, AudioReady)] == [0]
+    assert jobs.jobs[JOB_ID].audio_ready_at is None
+    assert not MediaPaths(tmp_path).whole_audio(JOB_ID).exists()
+
+
+class BrokerGoesAway(Published):
+    async def __call__(self, event: Event) -> None:
+        if self:
+            raise BrokerUnavailable("publishing: the broker is away (test)")
+        self.append(event)
+
+
+async def test_a_transcoder_that_fails_mid_hand_out_keeps_no_copy_of_the_audio(
+    tmp_path: Path, long_speech: Path
+) -> None:
+    jobs, published = FakeJobs(), BrokerGoesAway()
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
+    with ThreadPoolExecutor(1) as executor:
+        store = FolderStore(MediaPaths(tmp_path))
+        transcode = TranscodeHandler(jobs, store, executor, published, settings)  # type: ignore[arg-type]
+        uploaded(tmp_path, jobs, long_speech)
+        with pytest.raises(BrokerUnavailable):  # retried later from the upload
+            await transcode(MediaUploaded(job_id=JOB_ID))
+    # In a shared folder the pieces are the store (written again by the retry); no more.
+    audio = MediaPaths(tmp_path).audio_folder(JOB_ID)
+    assert {path.name for path in audio.iterdir()} == {"piece-00000.wav", "piece-00001.wav"}
