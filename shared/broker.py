@@ -133,8 +133,9 @@ class _Puller:
         self._hinted = asyncio.Event()
         self._hinted_at = -HINT_PATIENCE_SECONDS
         # For each queue, a moment no message waiting in it was published before (wall clock):
-        # when the last one taken from it was published, or when it was last found empty.
-        self._waiting_since = [0.0] * len(queues)
+        # when the last one taken from it was published, or when it was last found empty. What
+        # waited before the puller started counts from its start: in order at first.
+        self._waiting_since = [time.time()] * len(queues)
 
     def hint(self, _routing_key: str, _body: bytes) -> None:
         self._hinted_at = asyncio.get_running_loop().time()

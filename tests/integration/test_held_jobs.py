@@ -61,7 +61,7 @@ async def test_a_job_held_past_both_limits_keeps_its_upload_and_its_whole_allowa
     transcoder_settings = TranscoderSettings(**settings.model_dump())
     published = FakeBroker()
     with ThreadPoolExecutor(1) as executor:
-        transcode = TranscodeHandler(jobs, store, executor, published.publish, transcoder_settings)  # type: ignore[arg-type]
+        transcode = TranscodeHandler(jobs, store, executor, published.publish, transcoder_settings)
         await transcode(MediaUploaded(job_id=held))
     await sweeper.sweep()
     job = await jobs.get(held)
