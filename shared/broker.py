@@ -52,7 +52,8 @@ HINTED_POLL_SECONDS = 0.05
 HINT_PATIENCE_SECONDS = 0.5
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
 RETRY_HEADER = "x-stt-retries"
-PUBLISHED_HEADER = "x-stt-published"
+# In whole milliseconds: AMQP carries a float header as 32 bits, to within a minute or so.
+PUBLISHED_HEADER = "x-stt-published-ms"
 _CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
@@ -95,6 +96,12 @@ current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_messa
 def retries_of(message: AbstractIncomingMessage) -> int:
     value = (message.headers or {}).get(RETRY_HEADER, 0)
     return value if isinstance(value, int) else 0
+
+
+def published_at(message: AbstractIncomingMessage) -> float | None:
+    """When the message was published (wall clock, seconds), if it says."""
+    value = (message.headers or {}).get(PUBLISHED_HEADER)
+    return value / 1000 if isinstance(value, int) else None
 
 
 def parked_from(message: AbstractIncomingMessage) -> str:
@@ -176,8 +183,8 @@ class _Puller:
             if message is None:
                 self._waiting_since[index] = looked_at
                 continue
-            published = (message.headers or {}).get(PUBLISHED_HEADER)
-            if isinstance(published, float):
+            published = published_at(message)
+            if published is not None:
                 self._waiting_since[index] = published  # queues are first in, first out
             return message, self._pull.subscriptions[index]
         return None
@@ -274,7 +281,7 @@ class Broker:
         message = aio_pika.Message(
             body=body,
             # AMQP's own timestamp counts whole seconds: too coarse for a queue's wait.
-            headers={**(headers or {}), PUBLISHED_HEADER: time.time()},
+            headers={**(headers or {}), PUBLISHED_HEADER: round(time.time() * 1000)},
             content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
@@ -368,8 +375,8 @@ class Broker:
             await _settle(message.reject(requeue=False))
             return
         current_job.set(event.job_id)
-        published = (message.headers or {}).get(PUBLISHED_HEADER)
-        if isinstance(published, float) and not message.redelivered:
+        published = published_at(message)
+        if published is not None and not message.redelivered:
             waited = max(time.time() - published, 0.0)
             metrics.queue_wait_seconds.labels(subscription.queue.name).observe(waited)
         try:

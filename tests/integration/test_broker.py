@@ -8,7 +8,14 @@ import aio_pika
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.broker import Broker, Pull, Subscription, gave_up_retrying, retries_of
+from shared.broker import (
+    Broker,
+    Pull,
+    Subscription,
+    gave_up_retrying,
+    published_at,
+    retries_of,
+)
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
@@ -227,3 +234,15 @@ async def until(check: Callable[[], bool], within: float = 10) -> None:
     while not check():
         assert time.monotonic() < deadline, "not in time"
         await asyncio.sleep(0.02)
+
+
+async def test_a_message_says_when_it_was_published_to_the_millisecond(broker: Broker) -> None:
+    # AMQP carries a float header in 32 bits: a time of day in seconds came back up to a
+    # minute off, which misordered the recognizers' oldest-first rule and the wait metric.
+    before = time.time()
+    await broker.publish(MediaUploaded(job_id=FIRST))
+    after = time.time()
+    message = await take(broker, broker.topology.transcoder.name)
+    published = published_at(message)
+    assert published is not None
+    assert before - 0.001 <= published <= after + 0.001

@@ -23,11 +23,12 @@ class Queue:
         self.endless = endless
 
     async def get(self, **_options: Any) -> SimpleNamespace | None:
-        if self.endless:
-            self.waiting.append(time.time())
+        if self.endless:  # a clip published just now, after the puller started
+            self.waiting.append(time.time() + 0.002)
         if not self.waiting:
             return None
-        return SimpleNamespace(name=self.name, headers={PUBLISHED_HEADER: self.waiting.popleft()})
+        published = round(self.waiting.popleft() * 1000)
+        return SimpleNamespace(name=self.name, headers={PUBLISHED_HEADER: published})
 
 
 async def taken(wholes: Queue, pieces: Queue, oldest_first_after: float | None) -> list[str]:
