@@ -114,6 +114,15 @@ async def clips(broker: Broker, slots: Recognizers, per_second: float, seconds: 
         await asyncio.sleep(1 / per_second)
 
 
+async def every_run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    runs = []
+    for age in args.ages:
+        run = await one_run(args, None if age == "none" else float(age))
+        print(json.dumps(run), flush=True)
+        runs.append(run)
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pieces", type=int, default=20, help="Pieces of the long recording.")
@@ -128,11 +137,7 @@ def main() -> None:
     )
     parser.add_argument("--give-up-seconds", type=float, default=150)
     args = parser.parse_args()
-    runs = []
-    for age in args.ages:
-        run = asyncio.run(one_run(args, None if age == "none" else float(age)))
-        print(json.dumps(run))
-        runs.append(run)
+    runs = asyncio.run(every_run(args))
     settings = {key: value for key, value in vars(args).items() if key != "ages"}
     RESULTS.mkdir(exist_ok=True)
     result = {"machine": machine(), "settings": settings, "runs": runs}
