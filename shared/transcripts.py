@@ -11,6 +11,7 @@ class Word(BaseModel):
     end: float
     word: str
     probability: float | None = None
+    speaker: str | None = None
 
 
 class Segment(BaseModel):
@@ -21,6 +22,16 @@ class Segment(BaseModel):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     temperature: float | None = Field(None, description="The sampling temperature Whisper used.")
+    speaker: str | None = None
+
+
+class SpeakerTalk(BaseModel):
+    """How much one speaker said: `S1`, `S2`, ... in order of first appearance, or a known
+    speaker's name."""
+
+    speaker: str
+    talk_seconds: float
+    segments: int
 
 
 class Transcript(BaseModel):
@@ -29,6 +40,9 @@ class Transcript(BaseModel):
     segments: list[Segment] = Field(default_factory=list)
     confidence: float | None = Field(
         None, description="The engine's own probability that the text is right, from 0 to 1."
+    )
+    speakers: list[SpeakerTalk] | None = Field(
+        None, description="Who spoke and for how long; None when speakers were not labelled."
     )
 
 
