@@ -39,6 +39,8 @@ SHORTEST_WINDOW_SECONDS = 0.5
 of their neighbours."""
 PAUSE_SECONDS = 0.5
 """Words further apart than this are separate stretches of speech: no window spans the gap."""
+SHORTEST_TURN_SECONDS = 0.5
+"""Within a segment, a run of words of one speaker shorter than this joins its neighbours."""
 BATCH = 16
 
 CAMPP_WEIGHTS = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -282,7 +284,9 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 
 def _centres(embeddings: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    return _unit(np.stack([embeddings[labels == k].mean(axis=0) for k in range(count)]))
+    sums = np.zeros((count, embeddings.shape[1]), np.float64)
+    np.add.at(sums, labels, embeddings)
+    return _unit(sums)
 
 
 def _strays(labels: np.ndarray, seconds_per_voice: float) -> set[int]:
@@ -387,18 +391,60 @@ def _named(centres: np.ndarray, known: Mapping[str, tuple[float, ...]]) -> dict[
 # Labels on the transcript ---------------------------------------------------------------------
 
 
-def _speaker_at(start: float, end: float, voices: Sequence[Voice], labels: np.ndarray) -> int:
-    """The cluster whose voices cover most of [start, end]; the nearest voice when none does."""
-    overlaps: dict[int, float] = defaultdict(float)
-    for voice, label in zip(voices, labels, strict=True):
-        overlap = min(end, voice.end) - max(start, voice.start)
-        if overlap > 0:
-            overlaps[int(label)] += overlap
-    if overlaps:
-        return max(sorted(overlaps), key=lambda label: overlaps[label])
-    middle = (start + end) / 2
-    distances = [abs((voice.start + voice.end) / 2 - middle) for voice in voices]
-    return int(labels[int(np.argmin(distances))])
+class _Timeline:
+    """The clustered voices in time order, to ask who speaks over a stretch of time."""
+
+    def __init__(self, voices: Sequence[Voice], labels: np.ndarray) -> None:
+        self.starts = np.array([voice.start for voice in voices])
+        self.ends = np.array([voice.end for voice in voices])
+        self.labels = labels
+        self.longest = float((self.ends - self.starts).max())
+
+    def speaker(self, start: float, end: float) -> int:
+        """The cluster whose voices cover most of [start, end]; the nearest voice's when none
+        does."""
+        first = int(np.searchsorted(self.starts, start - self.longest))
+        last = int(np.searchsorted(self.starts, end))
+        overlaps = np.minimum(end, self.ends[first:last]) - np.maximum(
+            start, self.starts[first:last]
+        )
+        if np.any(overlaps > 0):
+            # A voice counts less the further its middle lies from the stretch's: a window
+            # that reaches into the next speaker's turn holds both voices.
+            middles = (self.starts[first:last] + self.ends[first:last]) / 2
+            reach = (self.ends[first:last] - self.starts[first:last] + end - start) / 2
+            centred = 1 - np.abs(middles - (start + end) / 2) / reach
+            weights = np.where(overlaps > 0, overlaps * centred, 0)
+            cover = np.bincount(self.labels[first:last], weights=weights)
+            return int(np.argmax(cover))
+        middles = (self.starts + self.ends) / 2
+        return int(self.labels[int(np.argmin(np.abs(middles - (start + end) / 2)))])
+
+
+def _smoothed(words: Sequence[Word], labels: list[int]) -> list[int]:
+    """`labels` of a segment's words with runs shorter than SHORTEST_TURN_SECONDS given to the
+    longer neighbouring run: a window across a change of speaker blurs its edges."""
+    labels = list(labels)
+    while True:
+        runs: list[tuple[int, int]] = []  # (first word, past the last word)
+        for index, label in enumerate(labels):
+            if runs and labels[runs[-1][0]] == label:
+                runs[-1] = (runs[-1][0], index + 1)
+            else:
+                runs.append((index, index + 1))
+        if len(runs) < 2:
+            return labels
+
+        def seconds(run: tuple[int, int]) -> float:
+            return words[run[1] - 1].end - words[run[0]].start
+
+        shortest = min(range(len(runs)), key=lambda n: (seconds(runs[n]), n))
+        if seconds(runs[shortest]) >= SHORTEST_TURN_SECONDS:
+            return labels
+        neighbours = [runs[n] for n in (shortest - 1, shortest + 1) if 0 <= n < len(runs)]
+        donor = max(neighbours, key=seconds)
+        first, past = runs[shortest]
+        labels[first:past] = [labels[donor[0]]] * (past - first)
 
 
 def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segment, int]]:
@@ -446,15 +492,15 @@ def label_speakers(
     centres = _centres(embeddings, labels, int(labels.max()) + 1)
     names = _named(centres, known or {})
 
+    timeline = _Timeline(ordered, labels)
     labelled: list[tuple[Segment, int]] = []
     for segment in transcript.segments:
         if not segment.words:
-            labelled.append((segment, _speaker_at(segment.start, segment.end, ordered, labels)))
+            labelled.append((segment, timeline.speaker(segment.start, segment.end)))
             continue
-        words = [
-            (word, _speaker_at(word.start, word.end, ordered, labels)) for word in segment.words
-        ]
-        labelled.extend(_split(segment, words))
+        heard = [timeline.speaker(word.start, word.end) for word in segment.words]
+        smoothed = _smoothed(segment.words, heard)
+        labelled.extend(_split(segment, list(zip(segment.words, smoothed, strict=True))))
 
     speaker_of: dict[int, str] = dict(names)
     for _, label in labelled:
