@@ -24,8 +24,12 @@ COPY transcoder ./transcoder
 COPY recognizer ./recognizer
 COPY janitor ./janitor
 COPY cli ./cli
-RUN pip install . \
-    && python -m recognizer.models /app/models/whisper-base
+# torch (needed once, to convert the speaker model to ONNX) from PyTorch's CPU index first: from
+# PyPI the same version is a CUDA build of several GB.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+    && pip install . \
+    && python -m recognizer.models /app/models/whisper-base \
+    && python -m recognizer.speakers /app/models/campplus
 
 USER stt
 EXPOSE 8000 9100

@@ -50,5 +50,12 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --upgrade pip
 fi
+# torch (used once, to convert the speaker model) from PyTorch's CPU index: from PyPI the same
+# version is a CUDA build of several GB. Where that index is out of reach, pip's usual sources.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+    .venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+        || .venv/bin/pip install -q torch==2.13.0
+fi
 .venv/bin/pip install -q -e ".[$extras]"
+.venv/bin/python -m recognizer.speakers >/dev/null
 echo "bootstrap: ready (.venv with [$extras])"

@@ -67,6 +67,13 @@ def test_dockerfile_runs_as_non_root_with_an_exec_form_command() -> None:
     assert any("ffmpeg" in line for line in lines)
 
 
+def test_dockerfile_installs_a_cpu_only_torch_before_the_project() -> None:
+    text = (ROOT / "Dockerfile").read_text()
+    cpu_torch = text.index("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+    assert cpu_torch < text.index("pip install .")
+    assert "python -m recognizer.speakers" in text
+
+
 def test_prometheus_scrapes_the_gateway_and_every_worker(compose: dict[str, Any]) -> None:
     mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
     config = yaml.safe_load((ROOT / mounted).read_text())
