@@ -190,6 +190,7 @@ def main(options: argparse.Namespace) -> None:
     config = EngineConfig(str(whisper_base(RecognizerSettings().models_dir / "whisper-base")), 1, 5)
     engine = load_engines(("faster-whisper",), config)["faster-whisper"]
     models = [SpeakerModel(), SpeakerModel()]
+    label_speakers(Transcript(text="", language="en"), [Voice(0, 1, (1.0, 0.0))])  # imports scipy
     runs: list[dict[str, Any]] = []
     for recording in recordings:
         speakers = len({turn.speaker for turn in recording.turns})

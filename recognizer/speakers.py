@@ -484,16 +484,16 @@ def label_speakers(
     """
     ordered = sorted(voices, key=lambda voice: (voice.start, voice.end, voice.embedding))
     if not ordered:
-        return transcript.model_copy(
-            update={"segments": [s.model_copy() for s in transcript.segments], "speakers": []}
-        )
+        # No speech long enough for a voice: one speaker, whoever it is.
+        labelled = [(segment, 0) for segment in transcript.segments]
+        return _labelled(transcript, labelled, {})
     embeddings = _unit(np.array([voice.embedding for voice in ordered], np.float32))
     labels = _cluster(embeddings, count)
     centres = _centres(embeddings, labels, int(labels.max()) + 1)
     names = _named(centres, known or {})
 
     timeline = _Timeline(ordered, labels)
-    labelled: list[tuple[Segment, int]] = []
+    labelled = []
     for segment in transcript.segments:
         if not segment.words:
             labelled.append((segment, timeline.speaker(segment.start, segment.end)))
@@ -501,7 +501,14 @@ def label_speakers(
         heard = [timeline.speaker(word.start, word.end) for word in segment.words]
         smoothed = _smoothed(segment.words, heard)
         labelled.extend(_split(segment, list(zip(segment.words, smoothed, strict=True))))
+    return _labelled(transcript, labelled, names)
 
+
+def _labelled(
+    transcript: Transcript, labelled: list[tuple[Segment, int]], names: Mapping[int, str]
+) -> Transcript:
+    """`transcript` with `labelled` segments: clusters named, or S1, S2, ... in order of first
+    appearance, on each segment and its words, and who spoke how long."""
     speaker_of: dict[int, str] = dict(names)
     for _, label in labelled:
         if label not in speaker_of:

@@ -20,7 +20,7 @@ from recognizer.speakers import (
     label_speakers,
     shifted_voices,
 )
-from shared.transcripts import Segment, Transcript, Word
+from shared.transcripts import Segment, SpeakerTalk, Transcript, Word
 from tests import voices as real
 
 
@@ -222,10 +222,17 @@ def test_voices_are_shifted_to_the_recording() -> None:
     assert shifted_voices([voice], 60.0) == [Voice(start=61.0, end=62.5, embedding=(0.6, 0.8))]
 
 
-def test_without_voices_nobody_is_labelled() -> None:
-    transcript = Transcript(text="", language="en", segments=[])
+def test_without_voices_there_is_one_speaker() -> None:
+    words = [Word(start=0.0, end=0.3, word=" Yes.")]
+    transcript = Transcript(
+        text="Yes.", language="en", segments=[Segment(start=0, end=0.3, text="Yes.", words=words)]
+    )
 
-    assert label_speakers(transcript, []).speakers == []
+    labelled = label_speakers(transcript, [])
+
+    assert labelled.segments[0].speaker == labelled.segments[0].words[0].speaker == "S1"
+    assert labelled.speakers == [SpeakerTalk(speaker="S1", talk_seconds=0.3, segments=1)]
+    assert label_speakers(Transcript(text="", language="en"), []).speakers == []
 
 
 def test_a_damaged_model_is_refused(tmp_path: Path, model: SpeakerModel) -> None:
