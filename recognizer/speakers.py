@@ -58,7 +58,7 @@ KNOWN_SPEAKER_SIMILARITY = 0.5
 the reference."""
 FEW_VOICES_SECONDS = 4.0
 FEW_VOICES_SHARE = 0.05
-STRAY_SECONDS_AT_MOST = 60.0
+STRAY_SECONDS_AT_MOST = 120.0
 """A cluster with less speech than FEW_VOICES_SECONDS, or than FEW_VOICES_SHARE of all speech
 (at most STRAY_SECONDS_AT_MOST), is a stray (a cough, a laugh, two voices at once, a window
 across a change of speaker), not a speaker of its own: its voices join the nearest speaker."""
@@ -392,33 +392,37 @@ def _named(centres: np.ndarray, known: Mapping[str, tuple[float, ...]]) -> dict[
 
 
 class _Timeline:
-    """The clustered voices in time order, to ask who speaks over a stretch of time."""
+    """Who speaks when, from the clustered voices: every 10 ms, how strongly each cluster's
+    voices cover that moment. A voice counts less the further the moment lies from its middle:
+    a window that reaches into the next speaker's turn holds both voices."""
 
     def __init__(self, voices: Sequence[Voice], labels: np.ndarray) -> None:
-        self.starts = np.array([voice.start for voice in voices])
-        self.ends = np.array([voice.end for voice in voices])
+        starts = np.array([voice.start for voice in voices])
+        ends = np.array([voice.end for voice in voices])
+        self.middles = (starts + ends) / 2
         self.labels = labels
-        self.longest = float((self.ends - self.starts).max())
+        self.origin = float(starts.min())
+        self.frames = round((float(ends.max()) - self.origin) * FRAMES_PER_SECOND) + 1
+        cover = np.zeros((self.frames, int(labels.max()) + 1))
+        for start, end, label in zip(starts, ends, labels, strict=True):
+            first, past = self._frame(start), self._frame(end)
+            moments = (np.arange(first, past) + 0.5) / FRAMES_PER_SECOND + self.origin
+            half = max((end - start) / 2, 1e-3)
+            cover[first:past, label] += 1 - np.abs(moments - (start + end) / 2) / half
+        self.cumulative = np.vstack([np.zeros((1, cover.shape[1])), np.cumsum(cover, axis=0)])
+
+    def _frame(self, moment: float) -> int:
+        frame = round((moment - self.origin) * FRAMES_PER_SECOND)
+        return min(max(frame, 0), self.frames)
 
     def speaker(self, start: float, end: float) -> int:
-        """The cluster whose voices cover most of [start, end]; the nearest voice's when none
-        does."""
-        first = int(np.searchsorted(self.starts, start - self.longest))
-        last = int(np.searchsorted(self.starts, end))
-        overlaps = np.minimum(end, self.ends[first:last]) - np.maximum(
-            start, self.starts[first:last]
-        )
-        if np.any(overlaps > 0):
-            # A voice counts less the further its middle lies from the stretch's: a window
-            # that reaches into the next speaker's turn holds both voices.
-            middles = (self.starts[first:last] + self.ends[first:last]) / 2
-            reach = (self.ends[first:last] - self.starts[first:last] + end - start) / 2
-            centred = 1 - np.abs(middles - (start + end) / 2) / reach
-            weights = np.where(overlaps > 0, overlaps * centred, 0)
-            cover = np.bincount(self.labels[first:last], weights=weights)
+        """The cluster whose voices cover [start, end] most; the nearest voice's when none does."""
+        first = min(self._frame(start), self.frames - 1)
+        past = max(self._frame(end), first + 1)
+        cover = self.cumulative[past] - self.cumulative[first]
+        if cover.max() > 0:
             return int(np.argmax(cover))
-        middles = (self.starts + self.ends) / 2
-        return int(self.labels[int(np.argmin(np.abs(middles - (start + end) / 2)))])
+        return int(self.labels[int(np.argmin(np.abs(self.middles - (start + end) / 2)))])
 
 
 def _smoothed(words: Sequence[Word], labels: list[int]) -> list[int]:
