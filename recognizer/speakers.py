@@ -403,26 +403,38 @@ class _Timeline:
         self.labels = labels
         self.origin = float(starts.min())
         self.frames = round((float(ends.max()) - self.origin) * FRAMES_PER_SECOND) + 1
-        cover = np.zeros((self.frames, int(labels.max()) + 1))
-        for start, end, label in zip(starts, ends, labels, strict=True):
-            first, past = self._frame(start), self._frame(end)
-            moments = (np.arange(first, past) + 0.5) / FRAMES_PER_SECOND + self.origin
-            half = max((end - start) / 2, 1e-3)
-            cover[first:past, label] += 1 - np.abs(moments - (start + end) / 2) / half
-        self.cumulative = np.vstack([np.zeros((1, cover.shape[1])), np.cumsum(cover, axis=0)])
+        clusters = int(labels.max()) + 1
+        # Every frame of every voice at once: its index, its cluster and its weight.
+        firsts, pasts = self._frames(starts), self._frames(ends)
+        lengths = np.maximum(pasts - firsts, 0)
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        frames = np.repeat(firsts, lengths) + offsets
+        moments = (frames + 0.5) / FRAMES_PER_SECOND + self.origin
+        halves = np.repeat(np.maximum((ends - starts) / 2, 1e-3), lengths)
+        weights = np.clip(1 - np.abs(moments - np.repeat(self.middles, lengths)) / halves, 0, 1)
+        cover = np.bincount(
+            frames * clusters + np.repeat(labels, lengths),
+            weights=weights,
+            minlength=self.frames * clusters,
+        ).reshape(self.frames, clusters)
+        self.cumulative = np.vstack([np.zeros((1, clusters)), np.cumsum(cover, axis=0)])
 
-    def _frame(self, moment: float) -> int:
-        frame = round((moment - self.origin) * FRAMES_PER_SECOND)
-        return min(max(frame, 0), self.frames)
+    def _frames(self, moments: np.ndarray) -> np.ndarray:
+        frames = np.round((moments - self.origin) * FRAMES_PER_SECOND).astype(int)
+        clipped: np.ndarray = np.clip(frames, 0, self.frames)
+        return clipped
 
-    def speaker(self, start: float, end: float) -> int:
-        """The cluster whose voices cover [start, end] most; the nearest voice's when none does."""
-        first = min(self._frame(start), self.frames - 1)
-        past = max(self._frame(end), first + 1)
-        cover = self.cumulative[past] - self.cumulative[first]
-        if cover.max() > 0:
-            return int(np.argmax(cover))
-        return int(self.labels[int(np.argmin(np.abs(self.middles - (start + end) / 2)))])
+    def speakers(self, starts: Sequence[float], ends: Sequence[float]) -> list[int]:
+        """For each stretch [start, end], the cluster whose voices cover it most; the nearest
+        voice's when none does."""
+        firsts = np.minimum(self._frames(np.array(starts, float)), self.frames - 1)
+        pasts = np.maximum(self._frames(np.array(ends, float)), firsts + 1)
+        cover = self.cumulative[pasts] - self.cumulative[firsts]
+        chosen = np.argmax(cover, axis=1)
+        for index in np.flatnonzero(cover.max(axis=1) <= 0):
+            middle = (starts[int(index)] + ends[int(index)]) / 2
+            chosen[index] = self.labels[int(np.argmin(np.abs(self.middles - middle)))]
+        return [int(label) for label in chosen]
 
 
 def _smoothed(words: Sequence[Word], labels: list[int]) -> list[int]:
@@ -489,21 +501,26 @@ def label_speakers(
     ordered = sorted(voices, key=lambda voice: (voice.start, voice.end, voice.embedding))
     if not ordered:
         # No speech long enough for a voice: one speaker, whoever it is.
-        labelled = [(segment, 0) for segment in transcript.segments]
-        return _labelled(transcript, labelled, {})
+        return _labelled(transcript, [(segment, 0) for segment in transcript.segments], {})
     embeddings = _unit(np.array([voice.embedding for voice in ordered], np.float32))
     labels = _cluster(embeddings, count)
     centres = _centres(embeddings, labels, int(labels.max()) + 1)
     names = _named(centres, known or {})
 
     timeline = _Timeline(ordered, labels)
-    labelled = []
-    for segment in transcript.segments:
+    spans = [
+        [(word.start, word.end) for word in segment.words] or [(segment.start, segment.end)]
+        for segment in transcript.segments
+    ]
+    flat = [span for segment_spans in spans for span in segment_spans]
+    heard = iter(timeline.speakers([start for start, _ in flat], [end for _, end in flat]))
+    labelled: list[tuple[Segment, int]] = []
+    for segment, segment_spans in zip(transcript.segments, spans, strict=True):
+        said = [next(heard) for _ in segment_spans]
         if not segment.words:
-            labelled.append((segment, timeline.speaker(segment.start, segment.end)))
+            labelled.append((segment, said[0]))
             continue
-        heard = [timeline.speaker(word.start, word.end) for word in segment.words]
-        smoothed = _smoothed(segment.words, heard)
+        smoothed = _smoothed(segment.words, said)
         labelled.extend(_split(segment, list(zip(segment.words, smoothed, strict=True))))
     return _labelled(transcript, labelled, names)
 
