@@ -3,7 +3,14 @@
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AmqpDsn, BeforeValidator, Field, MongoDsn, field_validator, model_validator
+from pydantic import (
+    AmqpDsn,
+    BeforeValidator,
+    Field,
+    MongoDsn,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, supported_languages
@@ -13,6 +20,17 @@ def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
     return value
+
+
+def location(url: AmqpDsn | MongoDsn) -> str:
+    """Where a URL points, for logs and messages: its hosts and path, never its user name,
+    password or options."""
+    if isinstance(url, MongoDsn):
+        hosts = [(host["host"], host["port"]) for host in url.hosts()]
+    else:
+        hosts = [(url.host, url.port)]
+    shown = ",".join(f"{host}:{port}" if port else str(host) for host, port in hosts)
+    return shown + (url.path or "").rstrip("/")
 
 
 StoreKind = Literal["folder", "gridfs"]

@@ -19,7 +19,7 @@ from shared.faults import StartupError
 from shared.jobs import JobStore, connect_store
 from shared.logs import configure_logging
 from shared.media import MediaPaths
-from shared.settings import CommonSettings
+from shared.settings import CommonSettings, location
 from shared.store import sweep_scratch_every
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,12 @@ async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, Job
     sweeping = None
     try:
         patience = settings.startup_timeout_seconds
-        await until_reachable(f"RabbitMQ at {settings.broker_url.host}", broker.connect, patience)
-        await until_reachable(f"MongoDB at {settings.mongodb_url}", jobs.ping, patience)
+        rabbitmq = f"RabbitMQ at {location(settings.broker_url)}"
+        mongodb = (
+            f"MongoDB at {location(settings.mongodb_url)} (database {settings.mongodb_database})"
+        )
+        await until_reachable(rabbitmq, broker.connect, patience)
+        await until_reachable(mongodb, jobs.ping, patience)
         await jobs.ensure_indexes(settings.retention_days)
         paths = MediaPaths(settings.media_dir)
         sweeping = asyncio.create_task(sweep_scratch_every(paths, jobs, settings))

@@ -1,8 +1,16 @@
+import logging
+
 import pytest
+from aio_pika.exceptions import AMQPConnectionError
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 
 from gateway.settings import GatewaySettings
+from shared.broker import Broker
+from shared.faults import StartupError
+from shared.jobs import JobStore
 from shared.settings import CommonSettings
+from shared.worker import connected
 
 
 def test_defaults_run_embedded() -> None:
@@ -48,3 +56,31 @@ def test_bad_configuration_fails_at_start(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValidationError, match=complaint):
         CommonSettings(_env_file=None)
+
+
+@pytest.mark.parametrize("unreachable", ["broker", "database"])
+async def test_start_up_logs_where_it_connects_but_never_a_password(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, unreachable: str
+) -> None:
+    async def refused(_self: object) -> None:
+        raise (AMQPConnectionError if unreachable == "broker" else ConnectionFailure)("refused")
+
+    async def fine(_self: object) -> None:
+        return None
+
+    monkeypatch.setattr(Broker, "connect", refused if unreachable == "broker" else fine)
+    monkeypatch.setattr(Broker, "close", fine)
+    monkeypatch.setattr(JobStore, "ping", refused if unreachable == "database" else fine)
+    settings = CommonSettings(
+        _env_file=None,
+        broker_url="amqp://stt:broker-pw@rabbit.internal:5672/stt",
+        mongodb_url="mongodb://stt:mongo-pw@db.internal:27017/?authSource=admin",
+        startup_timeout_seconds=0.1,
+    )
+    with pytest.raises(StartupError) as failure, caplog.at_level(logging.INFO):
+        async with connected(settings):
+            pass
+    told = f"{failure.value}\n{caplog.text}"
+    assert ("rabbit.internal:5672/stt" if unreachable == "broker" else "db.internal:27017") in told
+    assert "broker-pw" not in told
+    assert "mongo-pw" not in told
