@@ -20,9 +20,14 @@ def compose() -> dict[str, Any]:
 
 
 def test_compose_file_follows_the_specification(compose: dict[str, Any]) -> None:
-    # Extension fields (x-...) hold the shared anchors; the validator does not know them.
+    # Extension fields (x-...) hold the shared anchors; the validator does not know them, nor
+    # env_file's long form (path and required, Compose 2.24), checked on its own below.
+    services = {
+        name: {key: value for key, value in service.items() if key != "env_file"}
+        for name, service in compose["services"].items()
+    }
     ComposeSpecification.model_validate(
-        {k: v for k, v in compose.items() if not k.startswith("x-")}
+        {k: v for k, v in compose.items() if not k.startswith("x-")} | {"services": services}
     )
 
 
@@ -30,7 +35,9 @@ def test_infrastructure_has_healthchecks_and_the_management_ui(compose: dict[str
     services = compose["services"]
     assert set(services) == {"rabbitmq", "mongodb", "prometheus", *APP_SERVICES}
     assert "management" in services["rabbitmq"]["image"]
-    assert "15672:15672" in services["rabbitmq"]["ports"]
+    # The management UI and Prometheus answer on the host's loopback only.
+    assert services["rabbitmq"]["ports"] == ["127.0.0.1:15672:15672"]
+    assert services["prometheus"]["ports"] == ["127.0.0.1:9090:9090"]
     for name in ("rabbitmq", "mongodb", "prometheus", "gateway"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
 
@@ -53,6 +60,25 @@ def test_each_service_runs_its_module_and_can_scale(compose: dict[str, Any], nam
     }
     if name != "gateway":
         assert "ports" not in service
+
+
+# What compose itself must decide for the services to find each other inside it.
+FIXED_BY_COMPOSE = {
+    "STT_BROKER_URL", "STT_MONGODB_URL", "STT_MEDIA_STORE", "STT_MEDIA_DIR", "STT_MODELS_DIR",
+    "STT_METRICS_PORT", "STT_LOG_FORMAT", "STT_HOST", "STT_PORT",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_setting_reaches_each_service_from_an_env_file(
+    compose: dict[str, Any], name: str
+) -> None:
+    service = compose["services"][name]
+    assert service["env_file"] == [{"path": ".env", "required": False}]
+    # Anything else written here would silently override the operator's .env: only values taken
+    # from it (${STT_X:-default}) may be.
+    for setting, value in service["environment"].items():
+        assert setting in FIXED_BY_COMPOSE or str(value).startswith(f"${{{setting}:-"), setting
 
 
 def test_volumes_are_named(compose: dict[str, Any]) -> None:
