@@ -139,7 +139,9 @@ def read_cursor(cursor: str) -> str:
 async def get_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Job:
     job = await find_job(services, caller, job_id)
     if job.status in (JobStatus.QUEUED, JobStatus.TRANSCODING):
-        return await services.backlog.place_of(job)
+        # The job is in the database; only its place in the queues needs the broker.
+        with contextlib.suppress(BrokerUnavailable):
+            return await services.backlog.place_of(job)
     return job
 
 

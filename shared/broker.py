@@ -13,6 +13,7 @@ Handlers never see aio-pika. A handler takes a typed event and returns the event
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -297,9 +298,11 @@ class Broker:
         """Start consuming; if the broker is away right now, wait until it is back."""
         await self._subscribe(lambda connection: self._consume(connection, subscription))
 
-    async def pull(self, pull: Pull) -> None:
-        """Start pulling; if the broker is away right now, wait until it is back."""
-        await self._subscribe(lambda connection: self._pull(connection, pull))
+    async def pull(self, pull: Pull, on_failure: Callable[[str], None] | None = None) -> None:
+        """Start pulling; if the broker is away right now, wait until it is back. Should pulling
+        ever end by an error, it is logged and `on_failure` told why: nothing would take the
+        queues' messages any more, so the worker must not carry on as if it were at work."""
+        await self._subscribe(lambda connection: self._pull(connection, pull, on_failure))
 
     async def _subscribe(
         self, start: Callable[[AbstractRobustConnection], Awaitable[None]]
@@ -330,7 +333,12 @@ class Broker:
         self._consumers.append((queue, tag))
         log.info("consuming %s (prefetch %d)", spec.name, subscription.prefetch)
 
-    async def _pull(self, connection: AbstractRobustConnection, pull: Pull) -> None:
+    async def _pull(
+        self,
+        connection: AbstractRobustConnection,
+        pull: Pull,
+        on_failure: Callable[[str], None] | None,
+    ) -> None:
         channel = await connection.channel()
         queues = [
             await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
@@ -341,8 +349,10 @@ class Broker:
             key for subscription in pull.subscriptions for key in subscription.queue.routing_keys
         )
         await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, puller.hint)
-        self._pullers.append(asyncio.create_task(puller.run()))
         names = ", ".join(queue.name for queue in queues)
+        pulling = asyncio.create_task(puller.run())
+        pulling.add_done_callback(functools.partial(_pulling_ended, names, on_failure))
+        self._pullers.append(pulling)
         log.info("pulling from %s (%d at a time)", names, pull.limit())
 
     def _start_processing(
@@ -479,6 +489,17 @@ class Broker:
     async def close(self) -> None:
         if self._connection is not None:
             await self._connection.close()
+
+
+def _pulling_ended(
+    names: str, on_failure: Callable[[str], None] | None, pulling: asyncio.Task[None]
+) -> None:
+    if pulling.cancelled():  # stop_consuming
+        return
+    why = f"pulling from {names} ended: {pulling.exception()!r}"
+    log.error(why, exc_info=pulling.exception())
+    if on_failure is not None:
+        on_failure(why)
 
 
 async def _settle(outcome: Awaitable[Any]) -> None:

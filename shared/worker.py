@@ -112,7 +112,7 @@ async def run_worker(
     ):
         for subscription in consumed:
             if isinstance(subscription, Pull):
-                await broker.pull(subscription)
+                await broker.pull(subscription, on_failure=halt)
             else:
                 await broker.consume(subscription)
         log.info("%s ready", service)

@@ -176,10 +176,12 @@ class FakeJobs:
 
 @dataclass
 class FakeBroker:
-    """Publishes into a list; the first `failures` publishes fail as if the broker were away."""
+    """Publishes into a list; the first `failures` publishes fail as if the broker were away,
+    and while `away` it answers no question about its queues."""
 
     failures: int = 0
     published: list[Event] = field(default_factory=list)
+    away: bool = False
 
     async def publish(self, event: Event) -> None:
         if self.failures > 0:
@@ -194,7 +196,9 @@ class FakeBroker:
     def topology(self) -> Topology:
         return build_topology(CommonSettings())
 
-    async def queued_messages(self, _queue: str) -> int:
+    async def queued_messages(self, queue: str) -> int:
+        if self.away:
+            raise BrokerUnavailable(f"asking about {queue}: not connected (fake)")
         return 0
 
 

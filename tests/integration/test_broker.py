@@ -246,3 +246,27 @@ async def test_a_message_says_when_it_was_published_to_the_millisecond(broker: B
     published = published_at(message)
     assert published is not None
     assert before - 0.001 <= published <= after + 0.001
+
+
+async def test_pulling_that_ends_by_an_error_says_so_and_tells_the_worker(
+    broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    asked = 0
+
+    def limit() -> int:
+        nonlocal asked
+        asked += 1
+        if asked > 2:
+            raise ZeroDivisionError("a bug in the limit")
+        return 1
+
+    async def handler(_event: AudioReady) -> None:
+        return None
+
+    told: list[str] = []
+    subscription = Subscription(broker.topology.recognizers["sphinx"], AudioReady, handler)
+    await broker.pull(Pull((subscription,), limit), on_failure=told.append)
+    await until(lambda: bool(told))
+    assert "ZeroDivisionError('a bug in the limit')" in told[0]
+    assert "pulling from" in caplog.text
+    await broker.stop_consuming(grace_seconds=1)

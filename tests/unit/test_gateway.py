@@ -329,3 +329,14 @@ async def test_with_a_fair_share_a_busy_key_waits_behind_its_own_jobs_not_before
     assert held_at_first == [False, True, True]
     assert broker.published[-1] == MediaUploaded(job_id=busy[1]["job_id"])
     assert [jobs.jobs[job["job_id"]].held for job in busy] == [False, False, True]
+
+
+async def test_a_job_is_shown_from_the_database_while_the_broker_is_away(
+    client: httpx.AsyncClient, broker: FakeBroker, speech: Form
+) -> None:
+    job_id = (await client.post("/v1/jobs", files=speech)).json()["job_id"]
+    broker.away = True
+    response = await client.get(f"/v1/jobs/{job_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "queued"
+    assert response.json()["queue_position"] is None
