@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 FILE_FIELD = "file"
 MAX_FIELDS_BYTES = 64 * 1024
+# Generous for any real form; what a form holds beyond them is only there to cost memory.
+MAX_PARTS = 100
+MAX_HEADER_BYTES = 64 * 1024
 WRITE_BYTES = 1024 * 1024
 # Multipart headers and boundaries on top of the file itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -64,6 +67,8 @@ class _FormReader:
         self.part = _Part()
         self.fields: dict[str, list[str]] = {}
         self.fields_size = 0
+        self.parts = 0
+        self.header_size = 0
         self.file_seen = False
         self.filename: str | None = None
         self.content_type: str | None = None
@@ -73,12 +78,22 @@ class _FormReader:
 
     def on_part_begin(self) -> None:
         self.part = _Part()
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise UploadError(400, f"The form has more than {MAX_PARTS} parts.")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.part.header_name += data[start:end]
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self.part.header_value += data[start:end]
+
+    def _count_header(self, size: int) -> None:
+        self.header_size += size
+        if self.header_size > MAX_HEADER_BYTES:
+            raise UploadError(400, f"The form's part headers exceed {MAX_HEADER_BYTES} bytes.")
 
     def on_header_end(self) -> None:
         name = self.part.header_name.decode("latin-1").strip().lower()

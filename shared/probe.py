@@ -3,20 +3,37 @@ container says it lasts. The transcoder checks every upload with it; the gateway
 length when a backlog limit needs one."""
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from pydub.utils import mediainfo_json
+from pydub.utils import get_prober_name
 
 from shared.jobs import ErrorCode, JobFailure
+
+# ffprobe reads headers, not the whole file: a file that keeps it busy longer is hostile.
+PROBE_TIMEOUT_SECONDS = 30.0
 
 
 def probe_audio(source: Path) -> float | None:
     """Check that `source` has an audio track and return its duration as the container
     declares it (None when it does not say)."""
+    command = [get_prober_name(), "-v", "error", "-of", "json", "-show_format", "-show_streams"]
     try:
-        info = mediainfo_json(str(source))
-    except (json.JSONDecodeError, OSError, KeyError, IndexError) as error:
+        probed = subprocess.run(
+            [*command, str(source)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROBE_TIMEOUT_SECONDS,
+        )
+        info = json.loads(probed.stdout or b"{}")
+    except subprocess.TimeoutExpired as error:
+        raise JobFailure(
+            ErrorCode.UNDECODABLE_MEDIA,
+            f"Reading the file's streams took longer than {PROBE_TIMEOUT_SECONDS:.0f} s; it may"
+            " be damaged or built to stall decoders.",
+        ) from error
+    except (json.JSONDecodeError, OSError) as error:
         raise undecodable() from error
     streams: list[dict[str, Any]] = info.get("streams") or []
     if not streams:

@@ -111,3 +111,16 @@ def words_of(text: str) -> set[str]:
 def word_list(text: str) -> list[str]:
     """The words of `text`, lower case, without punctuation or hyphens."""
     return [word for word in re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()]
+
+
+def lying_about_its_length(mp3: Path, seconds: float = 120) -> Path:
+    """An MP3 whose length, estimated the way ffprobe does it (from its first frames' bitrate),
+    is a few seconds, while it holds `seconds` of tone: loud frames first, then thin ones."""
+    loud, thin = mp3.with_suffix(".loud.mp3"), mp3.with_suffix(".thin.mp3")
+    plain = ("-ac", "1", "-ar", "16000", "-c:a", "libmp3lame", "-write_xing", "0")
+    ffmpeg("-f", "lavfi", "-i", "sine=f=440:d=3", *plain, "-b:a", "160k", str(loud))
+    ffmpeg("-f", "lavfi", "-i", f"sine=f=300:d={seconds}", *plain, "-b:a", "8k", str(thin))
+    mp3.write_bytes(loud.read_bytes() + thin.read_bytes())
+    loud.unlink()
+    thin.unlink()
+    return mp3

@@ -25,7 +25,10 @@ def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: floa
     partial = _prepare(source, target, max_seconds)
     try:
         subprocess.run(
-            _command(source, partial), capture_output=True, check=True, timeout=timeout_seconds
+            _command(source, partial, max_seconds),
+            capture_output=True,
+            check=True,
+            timeout=timeout_seconds,
         )
     except subprocess.TimeoutExpired as error:
         partial.unlink(missing_ok=True)
@@ -42,7 +45,7 @@ async def convert(source: Path, target: Path, timeout_seconds: float, max_second
     twin), so no ffmpeg outlives the attempt that started it."""
     partial = await asyncio.to_thread(_prepare, source, target, max_seconds)
     ffmpeg = await asyncio.create_subprocess_exec(
-        *_command(source, partial),
+        *_command(source, partial, max_seconds),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -74,12 +77,14 @@ def _prepare(source: Path, target: Path, max_seconds: float) -> Path:
     return target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
 
 
-def _command(source: Path, partial: Path) -> list[str]:
+def _command(source: Path, partial: Path, max_seconds: float) -> list[str]:
+    # A file can declare a short length and hold hours: ffmpeg stops a second past the limit,
+    # so that _finish sees it is too long without gigabytes written first.
     return [
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-i", str(source),
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-        "-f", "wav", str(partial),
+        "-t", f"{max_seconds + 1:g}", "-f", "wav", str(partial),
     ]  # fmt: skip
 
 

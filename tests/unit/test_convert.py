@@ -1,12 +1,17 @@
 import asyncio
 import contextlib
+import os
+import time
 import wave
 from pathlib import Path
 
 import pytest
 
+from shared import probe
 from shared.jobs import ErrorCode, JobFailure
+from shared.probe import probe_audio
 from tests import media
+from transcoder import convert as convert_module
 from transcoder.convert import convert, to_wav
 
 
@@ -87,10 +92,13 @@ async def test_a_conversion_that_ends_early_kills_its_ffmpeg_and_leaves_no_file(
     target = tmp_path / "out" / "out.wav"
     before = ffmpeg_processes()
     conversion = asyncio.create_task(
-        convert(source, target, timeout_seconds=0.5 if end == "timeout" else 60, max_seconds=7200)
+        convert(source, target, timeout_seconds=1 if end == "timeout" else 60, max_seconds=7200)
     )
-    await asyncio.sleep(0.3)
-    running = ffmpeg_processes() - before
+    running: set[int] = set()
+    async with asyncio.timeout(10):
+        while not running:
+            await asyncio.sleep(0.01)
+            running = ffmpeg_processes() - before
     if end == "cancel":
         conversion.cancel()
     with pytest.raises(asyncio.CancelledError if end == "cancel" else JobFailure):
@@ -111,3 +119,37 @@ def ffmpeg_processes() -> set[int]:
 
 def names_in(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
+
+
+def test_a_file_that_lies_about_its_length_is_cut_off_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = media.lying_about_its_length(tmp_path / "lying.mp3", seconds=120)
+    assert (probe_audio(source) or 0) < 20
+    written: list[float] = []
+    finish = convert_module._finish
+
+    def measured(partial: Path, target: Path, max_seconds: float) -> float:
+        written.append(convert_module.wav_duration(partial))
+        return finish(partial, target, max_seconds)
+
+    monkeypatch.setattr(convert_module, "_finish", measured)
+    with pytest.raises(JobFailure) as failure:
+        to_wav(source, tmp_path / "out.wav", timeout_seconds=60, max_seconds=20)
+    assert failure.value.code is ErrorCode.TOO_LONG
+    [seconds] = written
+    assert 20 < seconds <= 21.1
+
+
+def test_media_that_keeps_ffprobe_waiting_fails_in_bounded_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A named pipe nobody writes to: ffprobe opens it and waits forever.
+    stalled = tmp_path / "stalled.mp3"
+    os.mkfifo(stalled)
+    monkeypatch.setattr(probe, "PROBE_TIMEOUT_SECONDS", 0.5)
+    started = time.monotonic()
+    with pytest.raises(JobFailure) as failure:
+        probe_audio(stalled)
+    assert failure.value.code is ErrorCode.UNDECODABLE_MEDIA
+    assert time.monotonic() - started < 10

@@ -121,3 +121,29 @@ async def test_a_malformed_body_is_refused(tmp_path: Path, body: bytes) -> None:
         await receive(body, "multipart/form-data; boundary=b", tmp_path / "job")
     assert refused.value.status_code == 400
     assert not (tmp_path / "job").exists()
+
+
+async def test_a_form_of_countless_parts_is_refused(tmp_path: Path, clips: dict[str, Path]) -> None:
+    empty_fields = {f"f{number}": "" for number in range(1000)}
+    body, content_type = multipart([("file", ("a.mp3", clips["mp3"].read_bytes()))], empty_fields)
+    with pytest.raises(UploadError) as refused:
+        await receive(body, content_type, tmp_path / "job")
+    assert refused.value.status_code == 400
+    assert "more than 100 parts" in refused.value.message
+    assert not (tmp_path / "job").exists()
+
+
+async def test_part_headers_are_bounded_in_all(tmp_path: Path) -> None:
+    # Each header line within python-multipart's own limit, but many of them in many parts.
+    padding = "".join(f"X-Pad-{n}: {'a' * 4000}\r\n" for n in range(6))
+    parts = [
+        f'--b\r\nContent-Disposition: form-data; name="f{number}"\r\n{padding}\r\nv\r\n'
+        for number in range(20)
+    ]
+    body = ("".join(parts) + "--b--\r\n").encode()
+    with pytest.raises(UploadError) as refused:
+        await receive_upload(
+            chunks(body, 4096), "multipart/form-data; boundary=b", None, tmp_path / "job", MAX_BYTES
+        )
+    assert refused.value.status_code == 400
+    assert "headers exceed 65536 bytes" in refused.value.message
