@@ -27,6 +27,12 @@ class GatewaySettings(CommonSettings):
     max_jobs_per_key: int | None = Field(
         None, gt=0, description="When set, a key with this many jobs under way gets 429."
     )
+    max_uploads_per_key: int = Field(
+        4,
+        gt=0,
+        description="Uploads one key may be sending at once (to each gateway process); one more"
+        " gets 429 before its body is read.",
+    )
     max_backlog_seconds_per_key: float | None = Field(
         None,
         gt=0,

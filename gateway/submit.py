@@ -4,8 +4,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +33,32 @@ from shared.store import MediaStore
 log = logging.getLogger(__name__)
 
 
+class UploadsInFlight:
+    """How many uploads each key is sending to this gateway process right now."""
+
+    def __init__(self) -> None:
+        self._sending: Counter[str] = Counter()
+
+    @contextlib.contextmanager
+    def receiving(self, caller: str | None, limit: int) -> Iterator[None]:
+        """Count one more upload of `caller` while the body is received; 429 past `limit`."""
+        if caller is None:
+            yield
+            return
+        if self._sending[caller] >= limit:
+            raise _busy(
+                f"The key {caller!r} is sending {self._sending[caller]} uploads already, as many"
+                " as one key may at once (STT_MAX_UPLOADS_PER_KEY); send this one when one has"
+                " arrived.",
+                headers={"Connection": "close"},
+            )
+        self._sending[caller] += 1
+        try:
+            yield
+        finally:
+            self._sending[caller] -= 1
+
+
 @dataclass(frozen=True)
 class Services:
     settings: GatewaySettings
@@ -41,6 +68,7 @@ class Services:
     watcher: JobWatcher
     fleet: Fleet
     backlog: Backlog
+    uploads: UploadsInFlight = field(default_factory=UploadsInFlight)
 
 
 class RefusedChoice(HTTPException):
@@ -225,8 +253,9 @@ async def check_limits(services: Services, caller: str | None, upload: Path) -> 
     return seconds
 
 
-def _busy(message: str) -> HTTPException:
-    return HTTPException(429, message, headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)})
+def _busy(message: str, headers: dict[str, str] | None = None) -> HTTPException:
+    retry = {"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)}
+    return HTTPException(429, message, headers={**retry, **(headers or {})})
 
 
 async def submit_job(
@@ -240,21 +269,22 @@ async def submit_job(
     job_id = new_job_id()
     path = services.store.local.upload(job_id)
     length = request.headers.get("content-length")
+    caller = caller_of(request).name
     try:
-        upload = await receive_upload(
-            request.stream(),
-            request.headers.get("content-type"),
-            int(length) if length and length.isdigit() else None,
-            path,
-            services.settings.max_upload_bytes,
-        )
+        with services.uploads.receiving(caller, services.settings.max_uploads_per_key):
+            upload = await receive_upload(
+                request.stream(),
+                request.headers.get("content-type"),
+                int(length) if length and length.isdigit() else None,
+                path,
+                services.settings.max_upload_bytes,
+            )
     except UploadError as error:
         # The rest of the body may be large and is unwanted: close instead of reading it.
         raise HTTPException(
             error.status_code, error.message, headers={"Connection": "close"}
         ) from error
 
-    caller = caller_of(request).name
     retried = request_key(request, caller)
     try:
         asked = read_fields(services.settings, upload)

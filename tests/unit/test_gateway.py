@@ -340,3 +340,46 @@ async def test_a_job_is_shown_from_the_database_while_the_broker_is_away(
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "queued"
     assert response.json()["queue_position"] is None
+
+
+async def test_a_key_sending_too_many_uploads_at_once_is_refused_before_the_body_is_read(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
+) -> None:
+    body, content_type = multipart_body(speech)
+    arrived = [asyncio.Event() for _ in range(2)]
+    go_on = asyncio.Event()
+
+    async def slowly(started: asyncio.Event) -> AsyncIterator[bytes]:
+        yield body[:100]
+        started.set()
+        await go_on.wait()
+        yield body[100:]
+
+    async def never_read() -> AsyncIterator[bytes]:
+        raise AssertionError("the body of the upload past the limit was read")
+        yield b""
+
+    headers = {**as_key("b-s3cret"), "Content-Type": content_type}
+    settings = {"api_keys": TENANTS, "max_uploads_per_key": 2}
+    async with gateway(tmp_path, broker, jobs, **settings) as client:
+        sending = [
+            asyncio.create_task(client.post("/v1/jobs", content=slowly(started), headers=headers))
+            for started in arrived
+        ]
+        for started in arrived:
+            await started.wait()
+        refused = await client.post("/v1/jobs", content=never_read(), headers=headers)
+        other_key = await client.post("/v1/jobs", files=speech, headers=as_key("s-s3cret"))
+        go_on.set()
+        accepted = await asyncio.gather(*sending)
+        after = await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "30")
+    assert "STT_MAX_UPLOADS_PER_KEY" in refused.json()["detail"]
+    assert other_key.status_code == 202
+    assert [answer.status_code for answer in accepted] == [202, 202]
+    assert after.status_code == 202
+
+
+def multipart_body(form: Form) -> tuple[bytes, str]:
+    request = httpx.Request("POST", "http://gateway/v1/jobs", files=form)
+    return request.read(), request.headers["content-type"]
