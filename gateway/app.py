@@ -55,6 +55,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
                 http,
                 settings.callback_secret,
                 frozenset(settings.callback_allowed_hosts),
+                settings.callback_timeout_seconds,
             )
             finished = FinishedHandler(jobs, broker.publish, settings, callbacks)
             await broker.consume(

@@ -2,7 +2,9 @@
 
 A receiver that cannot be reached, times out, rate-limits (429) or fails (5xx) is tried again
 after each of the retry delays; one that refuses the callback (another 4xx, or a redirect) is
-not. Each attempt and its outcome are recorded on the job, in `callback`.
+not. Each attempt and its outcome are recorded on the job, in `callback`. An attempt is bounded
+as a whole (a receiver that answers a byte at a time cannot hold it), and only the status is
+read: the receiver's body is never wanted.
 
 The URL comes from whoever uploaded, so the gateway must not become their way into the network
 it runs in: a host that resolves to a loopback, private, link-local, multicast or otherwise
@@ -17,6 +19,7 @@ import hmac
 import ipaddress
 import logging
 import socket
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -25,7 +28,7 @@ from pydantic import SecretStr
 from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
-from shared.jobs import JobStore
+from shared.jobs import JobStore, owes_callback
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +36,12 @@ JOB_ID_HEADER = "X-STT-Job-Id"
 SIGNATURE_HEADER = "X-STT-Signature"
 
 
-def signature(secret: SecretStr, body: bytes) -> str:
-    digest = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
+def signature(secret: SecretStr, body: bytes, timestamp: int) -> str:
+    """`t=<unix seconds>,v1=<hex>`: HMAC-SHA256 of the timestamp, a dot and the body, so that a
+    receiver can refuse a call replayed long after it was signed."""
+    signed = f"{timestamp}.".encode() + body
+    digest = hmac.new(secret.get_secret_value().encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
 
 
 class CallbackRefused(Exception):
@@ -52,9 +58,15 @@ class Target:
     extensions: dict[str, str]
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    elif address in NAT64:
+        # A NAT64 gateway reaches the IPv4 address in its last 32 bits: judge that one.
+        address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     # is_global is False for loopback, private, link-local, unique-local, reserved, unspecified
     # and shared (CGNAT) addresses; multicast may be global yet is no receiver.
     return address.is_global and not address.is_multicast
@@ -85,7 +97,7 @@ def delivery_failure(error: Exception) -> str:
     """What went wrong, in words that do not tell which hosts and ports answer inside."""
     if isinstance(error, socket.gaierror):
         return "not delivered: the host name did not resolve"
-    if isinstance(error, httpx.TimeoutException):
+    if isinstance(error, httpx.TimeoutException | TimeoutError):
         return "not delivered: no answer in time"
     return "not delivered: could not connect to the receiver"
 
@@ -98,38 +110,33 @@ class CallbackHandler:
         client: httpx.AsyncClient,
         secret: SecretStr | None,
         allowed_hosts: frozenset[str] = frozenset(),
+        attempt_seconds: float = 10,
     ) -> None:
         self._jobs = jobs
         self._broker = broker
         self._client = client
         self._secret = secret
         self._allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self._attempt_seconds = attempt_seconds
 
     async def __call__(self, event: Event) -> None:
-        job = await self._jobs.get(event.job_id)
-        if job is None or job.callback is None:
+        # A job deleted before its callback went out is kept aside until it has.
+        job = await self._jobs.get(event.job_id) or await self._jobs.owed_callback(event.job_id)
+        # A finished job may be announced twice (delivery is at least once): call back once.
+        if job is None or job.callback is None or not owes_callback(job):
             return
         callback = job.callback
-        # A finished job may be announced twice (delivery is at least once): call back once.
-        if callback.delivered_at is not None or callback.gave_up:
-            return
         body = job.model_dump_json().encode()
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: job.job_id}
         if self._secret is not None:
-            headers[SIGNATURE_HEADER] = signature(self._secret, body)
+            headers[SIGNATURE_HEADER] = signature(self._secret, body, int(time.time()))
         try:
-            target = await resolve_target(callback.url, self._allowed_hosts)
-            response = await self._client.post(
-                target.url,
-                content=body,
-                headers={**headers, **target.headers},
-                extensions=target.extensions,
-                follow_redirects=False,
-            )
+            async with asyncio.timeout(self._attempt_seconds):
+                response = await self._post(callback.url, body, headers)
         except CallbackRefused as refusal:
             await self._failed(job.job_id, str(refusal), worth_retrying=False)
             return
-        except (httpx.HTTPError, OSError) as error:
+        except (httpx.HTTPError, OSError) as error:  # TimeoutError is an OSError
             log.info("job %s: callback not delivered: %r", job.job_id, error)
             await self._failed(job.job_id, delivery_failure(error), worth_retrying=True)
             return
@@ -142,6 +149,21 @@ class CallbackHandler:
             f"the receiver answered {response.status_code} {response.reason_phrase}",
             worth_retrying=may_pass(response.status_code),
         )
+
+    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+        """POST to the checked address and return as soon as the status line and headers are
+        in, without reading the receiver's body."""
+        target = await resolve_target(url, self._allowed_hosts)
+        request = self._client.build_request(
+            "POST",
+            target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+        )
+        response = await self._client.send(request, stream=True, follow_redirects=False)
+        await response.aclose()
+        return response
 
     async def _failed(self, job_id: str, reason: str, *, worth_retrying: bool) -> None:
         retry = worth_retrying and self._broker.retries_left() > 0

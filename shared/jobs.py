@@ -221,6 +221,8 @@ class JobStore:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
         self._pieces: AsyncCollection[dict[str, Any]] = client[database]["pieces"]
         self._requests: AsyncCollection[dict[str, Any]] = client[database]["idempotency_keys"]
+        # Jobs deleted while their callback was still owed, kept until it is delivered or given up.
+        self._owed: AsyncCollection[dict[str, Any]] = client[database]["callbacks_owed"]
 
     async def create(
         self,
@@ -274,8 +276,18 @@ class JobStore:
         return _to_job(document) if document else None
 
     async def delete(self, job_id: str) -> None:
+        """Delete the job and its pieces; a finished job whose callback is still owed is kept
+        aside for the callback (see owed_callback)."""
+        document = await self._jobs.find_one({"_id": job_id})
+        if document is not None and owes_callback(_to_job(document)):
+            await self._owed.replace_one({"_id": job_id}, document, upsert=True)
         await self._jobs.delete_one({"_id": job_id})
         await self.delete_pieces(job_id)
+
+    async def owed_callback(self, job_id: str) -> Job | None:
+        """A job deleted before its callback was delivered or given up."""
+        document = await self._owed.find_one({"_id": job_id})
+        return _to_job(document) if document else None
 
     async def delete_pieces(self, job_id: str) -> None:
         """Forget the pieces' transcripts; once the job is done, its own transcript has them."""
@@ -351,7 +363,15 @@ class JobStore:
         if document is None:
             return None
         await self.delete_pieces(job_id)
-        return _to_job(document)
+        job = _to_job(document)
+        if job.callback is not None:
+            # A replayed job ends anew, and its receiver hears of that end too.
+            callback = Callback(url=job.callback.url)
+            await self._jobs.update_one(
+                {"_id": job_id}, {"$set": {"callback": callback.model_dump()}}
+            )
+            job = job.model_copy(update={"callback": callback})
+        return job
 
     async def note_announced(self, job_id: str) -> None:
         """Record that the event announcing the job's end was confirmed by the broker."""
@@ -436,9 +456,12 @@ class JobStore:
         outcome: dict[str, Any] = {"callback.error": error, "callback.gave_up": gave_up}
         if delivered:
             outcome["callback.delivered_at"] = now()
-        await self._jobs.update_one(
-            {"_id": job_id}, {"$inc": {"callback.attempts": 1}, "$set": outcome}
-        )
+        update = {"$inc": {"callback.attempts": 1}, "$set": outcome}
+        await self._jobs.update_one({"_id": job_id}, update)
+        if delivered or gave_up:
+            await self._owed.delete_one({"_id": job_id})
+        else:
+            await self._owed.update_one({"_id": job_id}, update)
 
     async def overdue(self, moment: datetime) -> list[str]:
         """Ids of jobs under way (not held) whose deadline has passed at `moment`."""
@@ -546,6 +569,7 @@ class JobStore:
         retention = retention_days * 24 * 3600 or None
         await expire_after(self._jobs, "finished_at", retention)
         await expire_after(self._pieces, "saved_at", retention)
+        await expire_after(self._owed, "finished_at", retention)
 
     async def claim_request(self, key: str, job_id: str) -> str | None:
         """Tie an idempotency `key` to `job_id`; if an earlier request within the window has it,
@@ -635,6 +659,17 @@ async def expire_after(
 
 _INDEX_OPTIONS_CONFLICT = 85
 _INDEX_KEY_SPECS_CONFLICT = 86
+
+
+def owes_callback(job: Job) -> bool:
+    """Whether the job has finished and its callback is yet to be delivered or given up."""
+    callback = job.callback
+    return (
+        job.status.is_final
+        and callback is not None
+        and callback.delivered_at is None
+        and not callback.gave_up
+    )
 
 
 def _before(moment: Any, limit: datetime) -> bool:

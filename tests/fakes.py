@@ -17,6 +17,7 @@ from shared.jobs import (
     deadline_for,
     list_key,
     now,
+    owes_callback,
 )
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
@@ -44,6 +45,7 @@ class FakeJobs:
 
     jobs: dict[str, Job] = field(default_factory=dict)
     requests: dict[str, str] = field(default_factory=dict)
+    owed: dict[str, Job] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -65,7 +67,31 @@ class FakeJobs:
         return job
 
     async def delete(self, job_id: str) -> None:
-        self.jobs.pop(job_id, None)
+        job = self.jobs.pop(job_id, None)
+        if job is not None and owes_callback(job):
+            self.owed[job_id] = job
+
+    async def owed_callback(self, job_id: str) -> Job | None:
+        return self.owed.get(job_id)
+
+    async def record_callback(
+        self, job_id: str, *, delivered: bool, error: str | None = None, gave_up: bool = False
+    ) -> None:
+        for kept in (self.jobs, self.owed):
+            job = kept.get(job_id)
+            if job is None or job.callback is None:
+                continue
+            callback = job.callback.model_copy(
+                update={
+                    "attempts": job.callback.attempts + 1,
+                    "error": error,
+                    "gave_up": gave_up,
+                    "delivered_at": now() if delivered else job.callback.delivered_at,
+                }
+            )
+            kept[job_id] = job.model_copy(update={"callback": callback})
+        if delivered or gave_up:
+            self.owed.pop(job_id, None)
 
     async def claim_request(self, key: str, job_id: str) -> str | None:
         earlier = self.requests.setdefault(key, job_id)

@@ -5,7 +5,15 @@ from datetime import timedelta
 
 import pytest
 
-from shared.jobs import ErrorCode, JobStatus, JobStore, PieceResult, new_job_id, now
+from shared.jobs import (
+    ErrorCode,
+    JobStatus,
+    JobStore,
+    PieceResult,
+    new_job_id,
+    now,
+    owes_callback,
+)
 from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
 
@@ -93,6 +101,27 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
     assert delivered.callback.delivered_at is not None
     assert delivered.callback.error is None
     assert not delivered.callback.gave_up
+
+
+async def test_a_replayed_job_owes_its_callback_again(jobs: JobStore) -> None:
+    job_id = new_job_id()
+    await jobs.create(
+        job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
+        callback_url="https://example.com/hook", settings=SETTINGS,
+    )  # fmt: skip
+    await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
+    await jobs.record_callback(job_id, delivered=True)
+    replayed = await jobs.reopen(job_id, (ErrorCode.PROCESSING_ERROR,), SETTINGS)
+    stored = await jobs.get(job_id)
+    assert replayed is not None
+    assert stored is not None
+    assert replayed.callback == stored.callback
+    assert stored.callback is not None
+    assert (stored.callback.url, stored.callback.attempts) == ("https://example.com/hook", 0)
+    assert stored.callback.delivered_at is None
+    ended_anew = await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "again")
+    assert ended_anew is not None
+    assert owes_callback(ended_anew)
 
 
 async def recognizing(jobs: JobStore, pieces: int) -> str:

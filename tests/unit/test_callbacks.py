@@ -2,58 +2,35 @@
 handler, and a real HTTP listener on loopback."""
 
 import asyncio
+import contextlib
 import ipaddress
+import re
 import socket
-from collections.abc import Iterator
-from typing import Any
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
-from gateway.callbacks import CallbackHandler, CallbackRefused, is_public, resolve_target
+from gateway.callbacks import (
+    SIGNATURE_HEADER,
+    CallbackHandler,
+    CallbackRefused,
+    is_public,
+    resolve_target,
+    signature,
+)
 from scripts.stack import free_port
 from shared.events import TranscriptDone
 from shared.faults import ServiceUnavailable
-from shared.jobs import Callback, Job, JobStatus, now
+from shared.jobs import Callback, JobStatus
+from tests.fakes import FakeJobs, a_job
 from tests.stand_in import StandIn, http_stand_in
 
 JOB_ID = "a" * 32
-
-
-class Jobs:
-    """The two job-store calls the callback handler makes, on one job kept in memory."""
-
-    def __init__(self, callback_url: str) -> None:
-        moment = now()
-        self.job = Job(
-            job_id=JOB_ID,
-            status=JobStatus.DONE,
-            filename="talk.wav",
-            size_bytes=1000,
-            engine="faster-whisper",
-            language="en",
-            created_at=moment,
-            updated_at=moment,
-            text="hello",
-            callback=Callback(url=callback_url),
-        )
-
-    async def get(self, job_id: str) -> Job | None:
-        return self.job if job_id == JOB_ID else None
-
-    async def record_callback(
-        self, job_id: str, *, delivered: bool, error: str | None = None, gave_up: bool = False
-    ) -> None:
-        assert self.job.callback is not None
-        callback = self.job.callback.model_copy(
-            update={
-                "attempts": self.job.callback.attempts + 1,
-                "error": error,
-                "gave_up": gave_up,
-                "delivered_at": now() if delivered else None,
-            }
-        )
-        self.job = self.job.model_copy(update={"callback": callback})
 
 
 class Broker:
@@ -64,18 +41,42 @@ class Broker:
         return self._retries_left
 
 
+def finished_job(url: str) -> FakeJobs:
+    jobs = FakeJobs()
+    jobs.add(a_job(JOB_ID, JobStatus.DONE, text="hello", callback=Callback(url=url)))
+    return jobs
+
+
 @pytest.fixture
 def receiver() -> Iterator[StandIn]:
     with http_stand_in({"received": True}) as stand_in:
         yield stand_in
 
 
-async def deliver(url: str, allowed: frozenset[str] = frozenset(), retries: int = 0) -> Jobs:
-    jobs = Jobs(url)
+async def deliver(
+    url: str,
+    allowed: frozenset[str] = frozenset(),
+    retries: int = 0,
+    *,
+    jobs: FakeJobs | None = None,
+    secret: str | None = None,
+    attempt_seconds: float = 5,
+) -> FakeJobs:
+    jobs = jobs or finished_job(url)
+    signing = SecretStr(secret) if secret else None
     async with httpx.AsyncClient(timeout=5) as client:
-        handler = CallbackHandler(jobs, Broker(retries), client, None, allowed)  # type: ignore[arg-type]
+        handler = CallbackHandler(
+            cast(Any, jobs), cast(Any, Broker(retries)), client, signing, allowed, attempt_seconds
+        )
         await handler(TranscriptDone(job_id=JOB_ID))
     return jobs
+
+
+def callback_of(jobs: FakeJobs) -> Callback:
+    job = jobs.jobs.get(JOB_ID) or jobs.owed.get(JOB_ID)
+    assert job is not None
+    assert job.callback is not None
+    return job.callback
 
 
 @pytest.mark.parametrize(
@@ -84,13 +85,16 @@ async def deliver(url: str, allowed: frozenset[str] = frozenset(), retries: int 
         "127.0.0.1", "10.0.0.8", "172.16.3.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
         "0.0.0.0", "224.0.0.251", "240.0.0.1", "255.255.255.255", "::1", "::", "fd12::1",
         "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2001:db8::1",
+        "64:ff9b::127.0.0.1", "64:ff9b::10.0.0.1", "64:ff9b::169.254.169.254",
     ],
 )  # fmt: skip
 def test_addresses_that_are_not_public_receivers_are_recognised(address: str) -> None:
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"]
+)
 def test_public_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
 
@@ -98,10 +102,8 @@ def test_public_addresses_are_public(address: str) -> None:
 async def test_a_callback_to_loopback_is_refused_without_a_connection(receiver: StandIn) -> None:
     jobs = await deliver(receiver.url + "/hook", retries=3)
     assert receiver.connections == 0
-    assert jobs.job.callback is not None
-    assert jobs.job.callback.gave_up
-    assert jobs.job.callback.error is not None
-    assert jobs.job.callback.error.startswith("refused: 127.0.0.1 is not a public address")
+    assert callback_of(jobs).gave_up
+    assert str(callback_of(jobs).error).startswith("refused: 127.0.0.1 is not a public address")
 
 
 async def test_an_allowed_host_gets_the_callback(receiver: StandIn) -> None:
@@ -109,8 +111,7 @@ async def test_an_allowed_host_gets_the_callback(receiver: StandIn) -> None:
     assert receiver.connections == 1
     [sent] = receiver.received
     assert sent.path == "/hook"
-    assert jobs.job.callback is not None
-    assert jobs.job.callback.delivered_at is not None
+    assert callback_of(jobs).delivered_at is not None
 
 
 async def test_a_name_is_checked_by_every_address_it_resolves_to(receiver: StandIn) -> None:
@@ -155,15 +156,94 @@ async def test_an_unreachable_receiver_is_retried_and_its_error_maps_nothing() -
     with pytest.raises(ServiceUnavailable):
         await deliver(url, frozenset({"127.0.0.1"}), retries=1)
     jobs = await deliver(url, frozenset({"127.0.0.1"}))
-    assert jobs.job.callback is not None
-    assert jobs.job.callback.error == "not delivered: could not connect to the receiver"
-    assert jobs.job.callback.gave_up
+    assert callback_of(jobs).error == "not delivered: could not connect to the receiver"
+    assert callback_of(jobs).gave_up
 
 
 async def test_a_redirect_is_not_followed(receiver: StandIn) -> None:
     receiver.failures[:] = [302]
     jobs = await deliver(receiver.url, frozenset({"127.0.0.1"}), retries=3)
     assert len(receiver.received) == 1
-    assert jobs.job.callback is not None
-    assert jobs.job.callback.gave_up
-    assert "302" in str(jobs.job.callback.error)
+    assert callback_of(jobs).gave_up
+    assert "302" in str(callback_of(jobs).error)
+
+
+@contextlib.asynccontextmanager
+async def trickling_receiver(slow_part: Literal["head", "body"]) -> AsyncIterator[str]:
+    """A receiver that answers 200 a byte at a time: its status line and headers, or its body."""
+    body = b"x" * 1000
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        with contextlib.suppress(ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+            if slow_part == "body":
+                writer.write(head)
+            for byte in head + body if slow_part == "head" else body:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.2)
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield f"http://127.0.0.1:{port}/hook"
+
+
+async def test_a_receiver_answering_a_byte_at_a_time_cannot_hold_an_attempt() -> None:
+    async with trickling_receiver("head") as url:
+        started = time.monotonic()
+        with pytest.raises(ServiceUnavailable):
+            await deliver(url, frozenset({"127.0.0.1"}), retries=1, attempt_seconds=1)
+        took = time.monotonic() - started
+    assert took < 3
+
+
+async def test_the_receivers_body_is_never_read() -> None:
+    async with trickling_receiver("body") as url:
+        started = time.monotonic()
+        jobs = await deliver(url, frozenset({"127.0.0.1"}), attempt_seconds=30)
+        took = time.monotonic() - started
+    assert callback_of(jobs).delivered_at is not None
+    assert took < 3
+
+
+def readme_verification() -> Callable[..., bool]:
+    """The receiver's check, exactly as the README gives it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Callbacks") :]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match is not None
+    namespace: dict[str, Any] = {}
+    exec(match.group(1), namespace)
+    check: Callable[..., bool] = namespace["is_genuine"]
+    return check
+
+
+async def test_a_signed_callback_is_verified_by_the_readmes_check_and_a_replay_is_not(
+    receiver: StandIn,
+) -> None:
+    await deliver(receiver.url, frozenset({"127.0.0.1"}), secret="hook-s3cret")
+    [sent] = receiver.received
+    header = sent.headers[SIGNATURE_HEADER]
+    is_genuine = readme_verification()
+    secret = b"hook-s3cret"
+    assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64}", header)
+    assert is_genuine(sent.body, header, secret)
+    assert not is_genuine(sent.body + b" ", header, secret)
+    assert not is_genuine(sent.body, header, b"another secret")
+    an_hour_ago = signature(SecretStr("hook-s3cret"), sent.body, int(time.time()) - 3600)
+    assert not is_genuine(sent.body, an_hour_ago, secret)
+
+
+async def test_a_job_deleted_before_its_callback_went_out_is_still_called_back(
+    receiver: StandIn,
+) -> None:
+    jobs = finished_job(receiver.url + "/hook")
+    await jobs.delete(JOB_ID)
+    assert JOB_ID not in jobs.jobs
+    await deliver(receiver.url + "/hook", frozenset({"127.0.0.1"}), jobs=jobs)
+    [sent] = receiver.received
+    assert f'"job_id":"{JOB_ID}"' in sent.body.decode()
+    assert jobs.owed == {}
