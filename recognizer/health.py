@@ -45,9 +45,13 @@ class Health:
     async def media_missing(self, why: str) -> None:
         """Report the problem, and rest from taking work a while, longer each time, so that
         healthy recognizers take the work this one hands back."""
-        problem = f"cannot read a job's audio: {why}; its work goes back to the queue"
+        # The entry is public (GET /readyz): the why, with its paths and job ids, is logged only.
+        problem = (
+            "cannot read the audio of its work (is STT_MEDIA_DIR the folder every service"
+            " shares, or the media store out of reach?); the work goes back to the queue"
+        )
         if self.entry.problem != problem:
-            log.error("unhealthy: %s", problem)
+            log.error("unhealthy: %s: %s", problem, why)
             self.entry = self.entry.model_copy(update={"problem": problem})
             await self.report()  # at once: operators should not wait for the next beat
         self._resting_until = time.monotonic() + self._rest_seconds

@@ -26,6 +26,7 @@ from recognizer.engines import (
     Engine,
     EngineConfig,
     EngineUnavailable,
+    OnlineEngineError,
     Steering,
     load_engines,
     read_audio,
@@ -87,6 +88,8 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
                 answer: Transcript | str | None = _answer(loaded, request)
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))
+            except OnlineEngineError as error:  # the provider's own words: fit for the job
+                conn.send(("refused", str(error)))
             except Exception as error:
                 conn.send(("error", f"{type(error).__name__}: {error}"))
             else:
@@ -146,10 +149,15 @@ class Slot:
         kind, detail = await self._receive(timeout_seconds)
         if kind == "retry":
             raise ServiceUnavailable(detail)
+        if kind == "refused":
+            raise JobFailure(ErrorCode.RECOGNITION_FAILED, detail)
         if kind != "ok":
+            # The exception's text may name files and internals: the log has it, the job not.
+            log.error("a slot could not process %s: %s", request, detail)
             raise JobFailure(
                 ErrorCode.RECOGNITION_FAILED,
-                f"The speech engine could not process the audio: {detail}",
+                "The speech engine could not process the audio; it may be damaged. The"
+                " operators can find the cause in the recognizer's log.",
             )
         return detail
 

@@ -6,11 +6,14 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from recognizer.engines import EngineConfig, Steering, load_engines, read_audio
+from recognizer.health import Health
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
+from shared.fleet import RecognizerEntry
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
 from transcoder.convert import to_wav
@@ -111,7 +114,14 @@ async def test_unreadable_audio_fails_the_job_and_keeps_the_slot(
     broken.write_bytes(b"RIFF" + bytes(100))
     with pytest.raises(JobFailure) as failure:
         await pool.transcribe(Request(broken, "sphinx", "en"), 60)
-    assert failure.value.code is ErrorCode.RECOGNITION_FAILED
+    with pytest.raises(JobFailure) as missing:
+        await pool.transcribe(Request(tmp_path / "gone.wav", "sphinx", "en"), 60)
+    assert failure.value.code is missing.value.code is ErrorCode.RECOGNITION_FAILED
+    # What the job's owner reads: no exception text, no file names of this machine.
+    for told in (failure.value.message, missing.value.message):
+        assert "could not process the audio" in told
+        assert str(tmp_path) not in told
+        assert "Error" not in told
     assert (await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)).text
 
 
@@ -164,3 +174,23 @@ async def test_a_pool_whose_slot_cannot_come_back_turns_work_away_and_says_so(
     assert failure.value.code is ErrorCode.TIMEOUT
     assert pool.size == 0
     assert halts == ["no slot could be started in 3 tries"]
+
+
+async def test_a_health_problem_tells_the_fleet_no_paths_or_job_ids() -> None:
+    reported: list[RecognizerEntry] = []
+
+    class Fleet:
+        async def report(self, entry: RecognizerEntry) -> None:
+            reported.append(entry)
+
+    class Pool:
+        size, busy = 2, 1
+
+    health = Health(cast(Any, Fleet()), cast(Any, Pool()), ("faster-whisper",))
+    job_id = "c" * 32
+    await health.media_missing(f"/srv/stt/media/{job_id}/piece-00003.wav is missing")
+    [entry] = reported
+    assert entry.problem is not None
+    assert "cannot read the audio" in entry.problem
+    assert job_id not in entry.problem
+    assert "/srv" not in entry.problem
