@@ -3,14 +3,14 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response, Security
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from gateway.auth import Unauthorized, api_key_check
+from gateway.auth import Keys, Unauthorized, authentication, bearer
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
 from gateway.finished import FinishedHandler
@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 USER_AGENT = "stt-pipeline-gateway/1.0"
 HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+# The only routes answered without an API key: probes, metrics without key names, the page and
+# the docs. Every other route refuses a request without a known key.
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/docs", "/redoc"})
 
 
 def create_app(settings: GatewaySettings, services: Services | None = None) -> FastAPI:
@@ -71,7 +74,9 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
             yield
             await broker.stop_consuming(settings.shutdown_grace_seconds)
 
+    keys = Keys(settings.api_keys, settings.admin_keys)
     app = FastAPI(
+        dependencies=[Depends(authentication(keys, PUBLIC_PATHS))],
         title="Speech-to-text service",
         summary="Upload media, get a job id at once, collect the transcript when it is done.",
         version="1.0.0",
@@ -83,13 +88,13 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
     add_pages(app)
     if services is not None:
         app.state.services = services
+    app.state.keys = keys
     # Without keys configured the API is open, and its OpenAPI document declares no security.
-    keyed = settings.api_keys or settings.admin_keys
-    secured = [Depends(api_key_check(settings.api_keys, settings.admin_keys))] if keyed else []
+    documented = [Security(bearer)] if keys.required else []
     app.include_router(health_router)
-    app.include_router(router, dependencies=secured)
-    app.include_router(openai_router, dependencies=secured)
-    app.include_router(models_router, dependencies=secured)
+    app.include_router(router, dependencies=documented)
+    app.include_router(openai_router, dependencies=documented)
+    app.include_router(models_router, dependencies=documented)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))

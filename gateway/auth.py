@@ -10,12 +10,12 @@ import hmac
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Request
+from fastapi.security import HTTPBearer
 from pydantic import SecretStr
 
+# Declares the bearer scheme in the OpenAPI document; `authentication` does the checking.
 bearer = HTTPBearer(auto_error=False, description="One of the deployment's STT_API_KEYS.")
 
 KEY_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -57,27 +57,55 @@ class Caller:
 OPEN = Caller(None, sees_all=True)
 
 
-def caller_of(request: Request) -> Caller:
-    caller: Caller = getattr(request.state, "caller", OPEN)
-    return caller
+class Keys:
+    """The deployment's API keys: which caller a bearer token names."""
 
+    def __init__(self, keys: tuple[SecretStr, ...], admin_keys: tuple[SecretStr, ...]) -> None:
+        self._known = [(key, False) for key in named_keys(keys)]
+        self._known += [(key, True) for key in named_keys(admin_keys)]
 
-def api_key_check(
-    keys: tuple[SecretStr, ...], admin_keys: tuple[SecretStr, ...] = ()
-) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[None]]:
-    known = [(key, False) for key in named_keys(keys)]
-    known += [(key, True) for key in named_keys(admin_keys)]
+    @property
+    def required(self) -> bool:
+        return bool(self._known)
 
-    async def check(
-        request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> None:
-        given = credentials.credentials.encode() if credentials is not None else b""
+    def caller(self, given: bytes) -> Caller | None:
+        """The caller `given` names; OPEN while the deployment has no keys; None for a missing
+        or unknown key."""
+        if not self._known:
+            return OPEN
         # Compared in constant time, and with every key, so timing tells nothing about them.
-        matches = [(key, admin) for key, admin in known if hmac.compare_digest(given, key.secret)]
+        matches = [
+            (key, admin) for key, admin in self._known if hmac.compare_digest(given, key.secret)
+        ]
         if not given or not matches:
-            raise Unauthorized
+            return None
         key, admin = matches[0]
-        request.state.caller = Caller(key.name, sees_all=admin)
+        return Caller(key.name, sees_all=admin)
 
-    return check
+
+def authentication(
+    keys: Keys, public_paths: frozenset[str]
+) -> Callable[[Request], Awaitable[Caller | None]]:
+    """The dependency every route of the app has: it finds the caller, and refuses the request
+    (Unauthorized) unless the caller's key is known or the route's path is one of
+    `public_paths`. A route is open only by being listed there."""
+
+    async def authenticate(request: Request) -> Caller | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token.strip().encode() if scheme.lower() == "bearer" else b""
+        caller = keys.caller(given)
+        route = request.scope.get("route")
+        if caller is None and getattr(route, "path", None) not in public_paths:
+            raise Unauthorized
+        request.state.caller = caller
+        return caller
+
+    return authenticate
+
+
+def caller_of(request: Request) -> Caller:
+    """Who sent the request, as authentication found; Unauthorized when it found no one."""
+    caller = getattr(request.state, "caller", None)
+    if not isinstance(caller, Caller):
+        raise Unauthorized
+    return caller

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import BaseModel, BeforeValidator
 
 from gateway.auth import Caller, caller_of
@@ -307,7 +307,7 @@ async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
     return cancelled
 
 
-# Open even when API keys are required, for probes and load balancers.
+# Open even when API keys are required, for probes and load balancers (gateway.app.PUBLIC_PATHS).
 health_router = APIRouter(tags=["health"])
 
 
@@ -316,12 +316,14 @@ health_router = APIRouter(tags=["health"])
     response_class=PlainTextResponse,
     summary="Prometheus metrics of this gateway, and the depth of every work queue",
 )
-async def metrics_text(services: ServicesDep) -> PlainTextResponse:
+async def metrics_text(request: Request, services: ServicesDep) -> PlainTextResponse:
     with contextlib.suppress(BrokerUnavailable):
         for queue in services.broker.topology.work_queues:
             waiting = await services.broker.queued_messages(queue.name)
             metrics.queue_depth.labels(queue.name).set(waiting)
-    return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+    caller = request.state.caller  # None for a scrape without a known key
+    shown = REGISTRY if caller is not None and caller.sees_all else metrics.WithoutKeyNames()
+    return PlainTextResponse(generate_latest(shown).decode(), media_type=CONTENT_TYPE_LATEST)
 
 
 @health_router.get("/healthz", summary="The process is alive")

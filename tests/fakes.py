@@ -53,6 +53,9 @@ class FakeJobs:
     async def get(self, job_id: str) -> Job | None:
         return self.jobs.get(job_id)
 
+    async def ping(self) -> None:
+        return None
+
     async def fail(self, job_id: str, code: ErrorCode, message: str) -> Job | None:
         unfinished = tuple(status for status in JobStatus if not status.is_final)
         error = JobError(code=code, message=message)
@@ -222,6 +225,10 @@ class FakeBroker:
     def topology(self) -> Topology:
         return build_topology(CommonSettings())
 
+    @property
+    def is_connected(self) -> bool:
+        return not self.away
+
     async def queued_messages(self, queue: str) -> int:
         if self.away:
             raise BrokerUnavailable(f"asking about {queue}: not connected (fake)")
@@ -237,3 +244,6 @@ class FakeFleet:
 
     async def served_recently(self) -> set[str]:
         return set()
+
+    async def report(self, _entry: Any) -> None:
+        return None

@@ -11,6 +11,7 @@ import pytest
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.routes import job_operations
 
 KEYS = ("first-key", "second-key")
 ADMIN_KEY = "ops-key"
@@ -103,12 +104,8 @@ async def test_another_keys_job_is_unknown_on_every_route_but_an_admin_sees_both
     async with as_key(system, KEYS[1]) as second:
         second_job = await accepted_job_id(second, clips["wav"])
         foreign = [
-            await second.get(f"/v1/jobs/{job_id}"),
-            await second.get(f"/v1/jobs/{job_id}/transcript"),
-            await second.get(f"/v1/jobs/{job_id}/events"),
-            await second.post(f"/v1/jobs/{job_id}/cancel"),
-            await second.delete(f"/v1/jobs/{job_id}"),
-            await second.get(f"/stt/task/{job_id}"),
+            await second.request(method, path.format(job_id=job_id))
+            for method, path in job_operations()
         ]
         second_list = [
             summary["job_id"] for summary in (await second.get("/v1/jobs")).json()["jobs"]

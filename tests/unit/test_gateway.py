@@ -4,23 +4,26 @@ routes, with the broker, job store and fleet replaced by stand-ins, and the real
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, cast
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway.app import create_app
+from gateway.app import PUBLIC_PATHS, create_app
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
 from gateway.finished import FinishedHandler
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
+from recognizer.health import Health
 from shared.events import MediaUploaded, TranscriptDone
 from shared.jobs import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs
+from tests.routes import job_operations, operations
 
 KEY = "team-s3cret"
 
@@ -256,12 +259,8 @@ async def test_a_key_sees_only_its_own_jobs_and_an_admin_key_sees_all(
         job = f"/v1/jobs/{billing['job_id']}"
         support = as_key("s-s3cret")
         foreign = [
-            await client.get(job, headers=support),
-            await client.get(f"{job}/transcript", headers=support),
-            await client.get(f"{job}/events", headers=support),
-            await client.post(f"{job}/cancel", headers=support),
-            await client.delete(job, headers=support),
-            await client.get(f"/stt/task/{billing['job_id']}", headers=support),
+            await client.request(method, path.format(job_id=billing["job_id"]), headers=support)
+            for method, path in job_operations()
         ]
         support_list = (await client.get("/v1/jobs", headers=support)).json()
         nosy = await client.get("/v1/jobs?owner=billing", headers=support)
@@ -383,3 +382,66 @@ async def test_a_key_sending_too_many_uploads_at_once_is_refused_before_the_body
 def multipart_body(form: Form) -> tuple[bytes, str]:
     request = httpx.Request("POST", "http://gateway/v1/jobs", files=form)
     return request.read(), request.headers["content-type"]
+
+
+@pytest.mark.parametrize(("method", "path"), operations())
+async def test_every_route_refuses_a_request_without_a_key_unless_declared_public(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form, method: str, path: str
+) -> None:
+    async with gateway(tmp_path, broker, jobs, api_keys=TENANTS) as client:
+        created = await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))
+        url = path.format(job_id=created.json()["job_id"])
+        anonymous = await client.request(method, url)
+        unknown_key = await client.request(method, url, headers=as_key("n0t-a-key"))
+    if path in PUBLIC_PATHS:
+        assert anonymous.status_code != 401
+    else:
+        assert (anonymous.status_code, unknown_key.status_code) == (401, 401)
+
+
+async def test_metrics_name_keys_only_to_an_admin_key(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
+) -> None:
+    settings = {"api_keys": TENANTS, "admin_keys": (SecretStr("ops:o-s3cret"),)}
+    async with gateway(tmp_path, broker, jobs, **settings) as client:
+        await client.post("/v1/jobs", files=speech, headers=as_key("b-s3cret"))
+        anonymous = (await client.get("/metrics")).text
+        tenant = (await client.get("/metrics", headers=as_key("s-s3cret"))).text
+        admin = (await client.get("/metrics", headers=as_key("o-s3cret"))).text
+    assert 'key="billing"' in admin
+    for shown in (anonymous, tenant):
+        assert "billing" not in shown
+        assert "stt_jobs_accepted_total{engine=" in shown
+
+
+async def test_readiness_names_no_files_or_jobs(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = "d" * 32
+    health = Health(cast(Any, FakeFleet()), cast(Any, SimpleNamespace(size=1, busy=0)), ("sphinx",))
+    await health.media_missing(f"/srv/media/{job_id}/piece-00001.wav is missing")
+
+    async def live() -> list[Any]:
+        return [health.entry]
+
+    monkeypatch.setattr(FakeFleet, "live", lambda _self: live())
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["recognizers"]["sphinx"]["problems"]
+    assert job_id not in ready.text
+    assert "/srv" not in ready.text
+
+
+async def test_a_route_added_without_a_word_about_access_needs_a_key(tmp_path: Path) -> None:
+    app = create_app(GatewaySettings(media_dir=tmp_path, api_keys=TENANTS))
+
+    @app.get("/v1/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {"secret": "exposed"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        anonymous = await client.get("/v1/forgotten")
+        known = await client.get("/v1/forgotten", headers=as_key("b-s3cret"))
+    assert anonymous.status_code == 401
+    assert known.json() == {"secret": "exposed"}
