@@ -41,11 +41,13 @@ def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any)
 
 @dataclass
 class FakeJobs:
-    """The job store's calls the janitor's handlers make, on jobs kept in memory."""
+    """The job store's calls that handlers and routes make, on jobs kept in memory; held to the
+    real store's behaviour by tests/integration/test_store_contract.py."""
 
     jobs: dict[str, Job] = field(default_factory=dict)
     requests: dict[str, str] = field(default_factory=dict)
     owed: dict[str, Job] = field(default_factory=dict)
+    recognized: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -105,7 +107,14 @@ class FakeJobs:
             del self.requests[key]
 
     async def queued_audio_seconds(self, owner: str | None = None) -> float:
-        return sum(job.duration_seconds or 0.0 for job in self._unfinished(owner))
+        return sum(
+            max(
+                (job.duration_seconds or 0.0)
+                - (job.progress.audio_seconds_done if job.progress else 0.0),
+                0.0,
+            )
+            for job in self._unfinished(owner)
+        )
 
     async def recognition_seconds_per_piece(self, _engine: str, _sample: int) -> float | None:
         return None
@@ -121,6 +130,8 @@ class FakeJobs:
             and listing.status in (None, job.status)
             and listing.engine in (None, job.engine)
             and (listing.after is None or list_key(job) < listing.after)
+            and (listing.created_after is None or job.created_at > listing.created_after)
+            and (listing.created_before is None or job.created_at < listing.created_before)
         ]
         chosen.sort(key=list_key, reverse=True)
         return chosen[:limit]
@@ -179,6 +190,23 @@ class FakeJobs:
             progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
             self._update(job_id, progress=progress, deadline_at=deadline_at)
 
+    async def is_recognized(self, job_id: str, index: int) -> bool:
+        return index in self.recognized.get(job_id, {})
+
+    async def count_piece(self, job_id: str, index: int, seconds: float) -> Job | None:
+        job = self.jobs.get(job_id)
+        if job is None or job.progress is None or await self.is_recognized(job_id, index):
+            return None
+        self.recognized.setdefault(job_id, {})[index] = seconds
+        progress = job.progress.model_copy(
+            update={
+                "pieces_done": job.progress.pieces_done + 1,
+                "audio_seconds_done": job.progress.audio_seconds_done + seconds,
+            }
+        )
+        self._update(job_id, progress=progress, updated_at=now())
+        return self.jobs[job_id]
+
     async def audio_ready(self, job_id: str) -> None:
         self._update(job_id, audio_ready_at=now())
 
@@ -192,7 +220,10 @@ class FakeJobs:
         return [
             job.job_id
             for job in self.jobs.values()
-            if not job.status.is_final and job.deadline_at is not None and job.deadline_at < moment
+            if not job.status.is_final
+            and not job.held
+            and job.deadline_at is not None
+            and job.deadline_at < moment
         ]
 
     async def unannounced(self, before: datetime) -> list[Job]:
