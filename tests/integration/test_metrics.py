@@ -69,8 +69,14 @@ async def test_after_a_job_the_gateway_and_every_worker_have_counted_it(
     gateway_before = await scrape(f"{system.base_url}/metrics")
     async with system.client() as client:
         job = await submit(client, clips["wav"])
-    await asyncio.sleep(1)  # the gateway counts a finished job when its announcement arrives
-    gateway = await scrape(f"{system.base_url}/metrics")
+    # The gateway counts a finished job when its announcement arrives.
+    finished_before = total(gateway_before, "stt_jobs_finished_total", status="done")
+    async with asyncio.timeout(30):
+        while True:
+            gateway = await scrape(f"{system.base_url}/metrics")
+            if total(gateway, "stt_jobs_finished_total", status="done") > finished_before:
+                break
+            await asyncio.sleep(0.05)
     after = {service: await scrape(url) for service, url in workers.items()}
 
     def moved(where: str, name: str, **labels: str) -> float:
