@@ -16,8 +16,8 @@ class GatewaySettings(CommonSettings):
     )
     api_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
         (),
-        description="Comma-separated keys; when set, every route but health and the docs needs "
-        "`Authorization: Bearer <key>`.",
+        description="Comma-separated keys; when set, every route but health, metrics, the page"
+        " and the docs (gateway.app.PUBLIC_PATHS) needs `Authorization: Bearer <key>`.",
     )
     admin_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
         (),
@@ -43,10 +43,15 @@ class GatewaySettings(CommonSettings):
         15, gt=0, description="GET /v1/jobs/{id}/events sends a comment this often while idle."
     )
     callback_secret: SecretStr | None = Field(
-        None, description="When set, callbacks carry X-STT-Signature: HMAC-SHA256 of the body."
+        None,
+        description="When set, callbacks carry X-STT-Signature: t=<time>,v1=<HMAC-SHA256 of the"
+        " time, a dot and the body>.",
     )
     callback_timeout_seconds: float = Field(
-        10, gt=0, description="How long one callback attempt waits for the receiver's answer."
+        10,
+        gt=0,
+        description="How long one callback attempt may take, whole: lookup, connection and the"
+        " receiver's status line (its body is never read).",
     )
     max_backlog_seconds: float | None = Field(
         None,
