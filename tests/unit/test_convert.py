@@ -109,10 +109,13 @@ async def test_a_conversion_that_ends_early_kills_its_ffmpeg_and_leaves_no_file(
 
 
 def ffmpeg_processes() -> set[int]:
+    """The ffmpeg processes this test process started (the machine may run others' too)."""
     found = set()
-    for status in Path("/proc").glob("[0-9]*/comm"):
-        with contextlib.suppress(OSError):
-            if status.read_text().strip() == "ffmpeg":
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError):
+            # pid (comm) state ppid ...
+            comm, _, rest = status.read_text().partition(") ")
+            if comm.endswith("(ffmpeg") and int(rest.split()[1]) == os.getpid():
                 found.add(int(status.parent.name))
     return found
 
