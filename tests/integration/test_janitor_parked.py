@@ -29,7 +29,7 @@ async def a_job(jobs: JobStore, status: JobStatus) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="a.wav", size_bytes=10, content_type="audio/wav", language="en",
-        engine="sphinx", deadline_seconds=3600,
+        engine="sphinx", settings=CommonSettings(_env_file=None),
     )  # fmt: skip
     await jobs.advance(job_id, status, allowed_from=(JobStatus.QUEUED,), text="")
     return job_id

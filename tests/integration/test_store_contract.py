@@ -15,7 +15,10 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.jobs import ErrorCode, JobStatus, JobStore, Listing, list_key, new_job_id, now
+from shared.settings import CommonSettings
 from tests.fakes import FakeJobs
+
+SETTINGS = CommonSettings(_env_file=None)
 
 
 @pytest.fixture(params=["mongodb", "fake"])
@@ -43,7 +46,7 @@ async def new_job(store: Any, **fields: Any) -> str:
         "content_type": "audio/mpeg",
         "language": "en",
         "engine": "sphinx",
-        "deadline_seconds": 3600,
+        "settings": SETTINGS,
         **fields,
     }
     await store.create(job_id, **values)
@@ -73,7 +76,8 @@ async def test_overdue_counts_unfinished_jobs_past_their_deadline_but_not_held_o
     for job_id in (overdue, finished, held):
         await store.plan_pieces(job_id, pieces=1, audio_seconds=1, deadline_at=past)
     await store.fail(finished, ErrorCode.NO_AUDIO, "none")
-    held_job = await new_job(store, owner="billing", held=True, deadline_seconds=-60)
+    held_job = await new_job(store, owner="billing", held=True)
+    await store.plan_pieces(held_job, pieces=1, audio_seconds=1, deadline_at=past)
     found = await store.overdue(now())
     assert overdue in found
     assert {on_time, finished, held_job}.isdisjoint(found)
@@ -123,11 +127,11 @@ async def test_held_jobs_go_on_oldest_first_and_only_once(store: Any, owner: str
     assert await store.count_unfinished(owner) == 3
     assert owner in await store.owners_holding()
     assert (await store.next_held(owner)).job_id == oldest
-    moment = now() + timedelta(hours=1)
-    deadline = moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # as BSON keeps it
-    assert await store.release(oldest, deadline)
-    assert not await store.release(oldest, deadline)
-    assert (await store.get(oldest)).deadline_at == deadline
+    waiting = await store.get(oldest)
+    assert await store.release(waiting, SETTINGS)
+    assert not await store.release(waiting, SETTINGS)
+    released = await store.get(oldest)
+    assert released.deadline_at > waiting.deadline_at
     assert await store.count_dispatched(owner) == 2
     await store.hold_again(oldest)
     assert (await store.next_held(owner)).job_id == oldest
