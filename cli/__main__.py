@@ -2,6 +2,7 @@
 
     stt transcribe talk.mp4 interview.mp3 --format srt      # writes talk.srt, interview.srt
     stt transcribe memo.m4a -o -                            # the text to stdout
+    stt transcribe https://example.com/ep12.mp3             # the service fetches it; ep12.txt here
     stt jobs | stt get ID --format vtt | stt cancel ID | stt delete ID
 
 The address and key come from --url and --api-key, or STT_URL and STT_API_KEY. Exit status: 0
@@ -17,6 +18,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from rich.console import Console
@@ -46,12 +48,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--api-key", default=os.environ.get("STT_API_KEY"))
     commands = parser.add_subparsers(dest="command", required=True)
 
-    transcribe = commands.add_parser("transcribe", help="upload files and wait for transcripts")
-    transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    transcribe = commands.add_parser(
+        "transcribe", help="upload files (or give media URLs) and wait for transcripts"
+    )
+    transcribe.add_argument(
+        "sources", nargs="+", metavar="FILE_OR_URL", help="an http(s) URL is fetched by the service"
+    )
     transcribe.add_argument("--engine")
     transcribe.add_argument("--language")
     transcribe.add_argument("--format", choices=FORMATS, default="txt")
-    transcribe.add_argument("--output-dir", type=Path, help="default: beside each file")
+    transcribe.add_argument(
+        "--output-dir", type=Path, help="default: beside each file, here for a URL"
+    )
     transcribe.add_argument(
         "-o", "--output", help="'-' writes a single file's transcript to stdout"
     )
@@ -70,9 +78,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if options.command == "transcribe":
         if options.output not in (None, "-"):
             parser.error("-o takes only '-' (stdout); use --output-dir for a folder")
-        if options.output == "-" and len(options.files) > 1:
+        if options.output == "-" and len(options.sources) > 1:
             parser.error("-o - writes one transcript; give a single file")
-        missing = [str(path) for path in options.files if not path.is_file()]
+        missing = [
+            source
+            for source in options.sources
+            if not is_url(source) and not Path(source).is_file()
+        ]
         if missing:
             parser.error(f"no such file: {', '.join(missing)}")
     return options
@@ -140,35 +152,53 @@ async def transcribe_all(client: httpx.AsyncClient, options: argparse.Namespace)
         transient=to_stdout,
     ) as progress:
         outcomes = await asyncio.gather(
-            *(transcribe_one(client, options, path, progress) for path in options.files),
+            *(transcribe_one(client, options, source, progress) for source in options.sources),
             return_exceptions=True,
         )
     failed = 0
-    for path, outcome in zip(options.files, outcomes, strict=True):
+    for source, outcome in zip(options.sources, outcomes, strict=True):
         if isinstance(outcome, Failed):
-            errors.print(f"stt: {path}: {outcome}")
+            errors.print(f"stt: {source}: {outcome}")
             failed += 1
         elif isinstance(outcome, BaseException):
             raise outcome
         elif to_stdout:
             sys.stdout.write(outcome)
         else:
-            errors.print(f"{path} -> {outcome}")
+            errors.print(f"{source} -> {outcome}")
     return 1 if failed else 0
 
 
+def is_url(source: str) -> bool:
+    return source.lower().startswith(("http://", "https://"))
+
+
+def name_of(source: str) -> str:
+    """What a file or URL is called: the file's name, or the last part of the URL's path."""
+    if not is_url(source):
+        return Path(source).name
+    address = urlsplit(source)
+    return unquote(address.path.rsplit("/", 1)[-1]) or address.hostname or "transcript"
+
+
 async def transcribe_one(
-    client: httpx.AsyncClient, options: argparse.Namespace, path: Path, progress: Progress
+    client: httpx.AsyncClient, options: argparse.Namespace, source: str, progress: Progress
 ) -> str:
-    """Upload, follow, fetch: the transcript itself for stdout, else the file written."""
-    task = progress.add_task("", total=100, name=path.name, state="uploading")
+    """Upload (or hand over the URL), follow, fetch: the transcript itself for stdout, else the
+    file written."""
+    name = name_of(source)
+    task = progress.add_task("", total=100, name=name, state="uploading")
     fields = {
         name: value
         for name, value in (("engine", options.engine), ("language", options.language))
         if value
     }
-    with path.open("rb") as file:
-        accepted = await request(client, "POST", "/v1/jobs", files={"file": file}, data=fields)
+    if is_url(source):
+        form = {"url": (None, source), **{key: (None, value) for key, value in fields.items()}}
+        accepted = await request(client, "POST", "/v1/jobs", files=form)
+    else:
+        with await asyncio.to_thread(Path(source).open, "rb") as file:
+            accepted = await request(client, "POST", "/v1/jobs", files={"file": file}, data=fields)
     job_id = accepted.json()["job_id"]
     async for event, data in job_events(client, job_id):
         follow(progress, task, event, data)
@@ -181,9 +211,9 @@ async def transcribe_one(
     text = await transcript(client, job_id, options.format)
     if options.output == "-":
         return text
-    folder = options.output_dir or path.parent
+    folder = options.output_dir or (Path() if is_url(source) else Path(source).parent)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{path.stem}.{options.format}"
+    target = folder / f"{Path(name).stem or 'transcript'}.{options.format}"
     await asyncio.to_thread(target.write_text, text)
     return str(target)
 

@@ -7,24 +7,23 @@ as a whole (a receiver that answers a byte at a time cannot hold it), and only t
 read: the receiver's body is never wanted.
 
 The URL comes from whoever uploaded, so the gateway must not become their way into the network
-it runs in: a host that resolves to a loopback, private, link-local, multicast or otherwise
-non-public address is refused (unless the operator allowed that host by name), the request goes
-to the very address that was checked, redirects are not followed, and a failure is recorded
-without the detail that would map the network.
+it runs in: the host must pass `shared.addresses` (public, or allowed by name in
+STT_CALLBACK_ALLOWED_HOSTS), redirects are not followed, and a failure is recorded without the
+detail that would map the network.
 """
 
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import logging
 import socket
 import time
-from dataclasses import dataclass
 
 import httpx
 from pydantic import SecretStr
 
+from shared.addresses import AddressRefused as CallbackRefused
+from shared.addresses import resolve_target
 from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
@@ -42,55 +41,6 @@ def signature(secret: SecretStr, body: bytes, timestamp: int) -> str:
     signed = f"{timestamp}.".encode() + body
     digest = hmac.new(secret.get_secret_value().encode(), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
-
-
-class CallbackRefused(Exception):
-    """The callback's host is one the gateway does not call."""
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to send a callback: the URL with the checked address in place of the host name,
-    and what keeps the receiver seeing the name (the Host header, and TLS's server name)."""
-
-    url: httpx.URL
-    headers: dict[str, str]
-    extensions: dict[str, str]
-
-
-NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
-
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    elif address in NAT64:
-        # A NAT64 gateway reaches the IPv4 address in its last 32 bits: judge that one.
-        address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    # is_global is False for loopback, private, link-local, unique-local, reserved, unspecified
-    # and shared (CGNAT) addresses; multicast may be global yet is no receiver.
-    return address.is_global and not address.is_multicast
-
-
-async def resolve_target(url: str, allowed_hosts: frozenset[str]) -> Target:
-    """Resolve the callback's host and check every address it has; raises CallbackRefused, or
-    socket.gaierror when the name does not resolve."""
-    parsed = httpx.URL(url)
-    host = parsed.host.lower()
-    if host in allowed_hosts:
-        return Target(parsed, {}, {})
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    answers = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses = [ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers]
-    if not addresses or not all(is_public(address) for address in addresses):
-        raise CallbackRefused(
-            f"refused: {host} is not a public address; an operator can allow it with"
-            " STT_CALLBACK_ALLOWED_HOSTS"
-        )
-    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    return Target(
-        parsed.copy_with(host=str(addresses[0])), {"Host": parsed.netloc.decode()}, extensions
-    )
 
 
 def delivery_failure(error: Exception) -> str:

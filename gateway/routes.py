@@ -13,6 +13,7 @@ from pydantic import BaseModel, BeforeValidator
 
 from gateway.auth import Caller, caller_of
 from gateway.schemas import (
+    JOB_BODY,
     UPLOAD_BODY,
     EngineLoad,
     JobAccepted,
@@ -67,11 +68,11 @@ async def find_job(services: Services, caller: Caller, job_id: str) -> Job:
     status_code=202,
     response_model=JobAccepted,
     responses=UPLOAD_PROBLEMS,
-    openapi_extra=UPLOAD_BODY,
-    summary="Upload a media file for transcription",
+    openapi_extra=JOB_BODY,
+    summary="Upload a media file, or give its URL, for transcription",
 )
 async def create_job(request: Request, response: Response, services: ServicesDep) -> JobAccepted:
-    job, _ = await submit_job(services, request)
+    job, _ = await submit_job(services, request, accepts_url=True)
     response.headers["Location"] = f"/v1/jobs/{job.job_id}"
     return JobAccepted(job_id=job.job_id, status=job.status)
 
@@ -360,11 +361,11 @@ async def readyz(services: ServicesDep) -> Readiness:
     "/stt/task",
     response_model=TaskAccepted,
     responses=UPLOAD_PROBLEMS,
-    openapi_extra=UPLOAD_BODY,
+    openapi_extra=JOB_BODY,
     tags=["tutorial compatibility"],
 )
 async def create_task(request: Request, services: ServicesDep) -> TaskAccepted:
-    job, _ = await submit_job(services, request)
+    job, _ = await submit_job(services, request, accepts_url=True)
     return TaskAccepted(job_id=job.job_id, file_id=job.job_id)
 
 

@@ -98,9 +98,14 @@ class NativeTimeout(BaseModel):
     job_id: str
 
 
-def multipart_form(required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
-    """OpenAPI for a route that reads its multipart body itself (FastAPI cannot infer it)."""
-    schema = {"type": "object", "required": required, "properties": properties}
+def multipart_form(
+    required: list[str], properties: dict[str, Any], one_of: list[str] | None = None
+) -> dict[str, Any]:
+    """OpenAPI for a route that reads its multipart body itself (FastAPI cannot infer it);
+    `one_of` names fields of which exactly one must be sent."""
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
+    if one_of:
+        schema["oneOf"] = [{"required": [name]} for name in one_of]
     return {
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}},
         "parameters": [IDEMPOTENCY_KEY],
@@ -119,23 +124,39 @@ IDEMPOTENCY_KEY = {
 
 
 FILE = {"type": "string", "format": "binary"}
-UPLOAD_BODY = multipart_form(
-    ["file"],
+UPLOAD_FIELDS: dict[str, Any] = {
+    "file": FILE,
+    "language": {
+        "type": "string",
+        "description": "A code such as 'en', or 'auto'; the default is set per deployment.",
+    },
+    "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
+    "callback_url": {
+        "type": "string",
+        "format": "uri",
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+        "maxLength": 2048,
+        "description": "Where to POST the job document once it is done or failed.",
+    },
+}
+UPLOAD_BODY = multipart_form(["file"], UPLOAD_FIELDS)
+
+# Routes that also take the media's address instead of the file: exactly one of the two.
+JOB_BODY = multipart_form(
+    [],
     {
-        "file": FILE,
-        "language": {
-            "type": "string",
-            "description": "A code such as 'en', or 'auto'; the default is set per deployment.",
-        },
-        "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
-        "callback_url": {
+        **UPLOAD_FIELDS,
+        "url": {
             "type": "string",
             "format": "uri",
             "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
             "maxLength": 2048,
-            "description": "Where to POST the job document once it is done or failed.",
+            "description": "Instead of `file`: where the service fetches the media from (http or"
+            " https, no user name or password). The job id comes back at once; a fetch that"
+            " fails ends the job `failed` (`fetch_refused`, `fetch_failed`, `too_large`).",
         },
     },
+    one_of=["file", "url"],
 )
 
 

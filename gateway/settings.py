@@ -8,7 +8,6 @@ from shared.settings import CommaSeparated, CommonSettings
 class GatewaySettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    max_upload_bytes: int = Field(1024**3, gt=0, description="Larger uploads get 413.")
     native_wait_seconds: float = Field(
         120,
         gt=0,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import unquote, urlsplit
 
 from fastapi import HTTPException, Request
 from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
@@ -18,7 +19,7 @@ from gateway.auth import caller_of
 from gateway.backlog import Backlog
 from gateway.settings import GatewaySettings
 from gateway.sniff import declared_seconds
-from gateway.upload import Upload, UploadError, receive_upload
+from gateway.upload import FILE_FIELD, Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared import metrics
 from shared.broker import Broker
@@ -128,22 +129,19 @@ async def check_served(services: Services, engine: str) -> None:
     )
 
 
-MAX_CALLBACK_URL_LENGTH = 2048
+MAX_URL_LENGTH = 2048
 _HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
 
 
-def callback_url_field(upload: Upload) -> str | None:
-    """The form's `callback_url`, checked: an absolute http or https URL without user info."""
-    value = upload.field("callback_url")
+def http_url_field(upload: Upload, name: str, instead_of_credentials: str) -> str | None:
+    """The form's field `name`, checked: an absolute http or https URL without user info."""
+    value = upload.field(name)
     if value is None:
         return None
-    problem = (
-        "callback_url must be an absolute http or https URL"
-        f" of at most {MAX_CALLBACK_URL_LENGTH} characters"
-    )
+    problem = f"{name} must be an absolute http or https URL of at most {MAX_URL_LENGTH} characters"
     # pydantic would mend ' http:/host' into a URL; a malformed one is refused, not guessed at.
     scheme_given = value.lower().startswith(("http://", "https://"))
-    if len(value) > MAX_CALLBACK_URL_LENGTH or not scheme_given:
+    if len(value) > MAX_URL_LENGTH or not scheme_given:
         raise HTTPException(422, f"{problem}.")
     try:
         url = _HTTP_URL.validate_python(value)
@@ -152,9 +150,46 @@ def callback_url_field(upload: Upload) -> str | None:
     # httpx would send them as Basic credentials to whatever the host is.
     if url.username is not None or url.password is not None:
         raise HTTPException(
-            422, "callback_url must not carry a user name or password; sign callbacks instead."
+            422, f"{name} must not carry a user name or password; {instead_of_credentials}."
         )
     return str(url)
+
+
+def callback_url_field(upload: Upload) -> str | None:
+    return http_url_field(upload, "callback_url", "sign callbacks instead")
+
+
+URL_FIELD = "url"
+
+
+def media_url_field(upload: Upload, accepts_url: bool) -> str | None:
+    """Where the media is to be fetched from, for a form that gives it by URL; None for one
+    with a file. A route that `accepts_url` takes exactly one of the two."""
+    if not accepts_url:
+        if not upload.has_file:
+            raise HTTPException(
+                400, f"No file: send one in the multipart form field '{FILE_FIELD}'."
+            )
+        return None
+    url = http_url_field(upload, URL_FIELD, "give a URL the media can be fetched from as it is")
+    if url is not None and upload.has_file:
+        raise HTTPException(
+            422,
+            f"Send the media either as a file in '{FILE_FIELD}' or by its address in"
+            f" '{URL_FIELD}', not both.",
+        )
+    if url is None and not upload.has_file:
+        raise HTTPException(
+            422,
+            f"No media: send a file in the multipart form field '{FILE_FIELD}', or its address"
+            f" in '{URL_FIELD}'.",
+        )
+    return url
+
+
+def name_in_url(url: str) -> str | None:
+    """The last segment of the URL's path, as the name of the media it gives."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1]) or None
 
 
 @dataclass(frozen=True)
@@ -215,9 +250,10 @@ async def _earlier_job(services: Services, earlier: str, job_id: str) -> Job:
     return job
 
 
-async def check_limits(services: Services, caller: str | None, upload: Path) -> float | None:
+async def check_limits(services: Services, caller: str | None, upload: Path | None) -> float | None:
     """Raise 429 if the upload would take the service, or its caller's key, past a limit the
-    deployment set; return its length as its container declares it, when a limit needs it."""
+    deployment set; return its length as its container declares it, when a limit needs it.
+    Media given by URL (`upload` None) counts as no audio until it is fetched."""
     settings = services.settings
     if caller is not None and settings.max_jobs_per_key is not None:
         under_way = await services.jobs.count_unfinished(caller)
@@ -240,7 +276,7 @@ async def check_limits(services: Services, caller: str | None, upload: Path) -> 
         )
     if all(limit is None for limit, *_ in limits):
         return None
-    seconds = await asyncio.to_thread(declared_seconds, upload)
+    seconds = await asyncio.to_thread(declared_seconds, upload) if upload else None
     for limit, owner, who, setting in limits:
         if limit is None:
             continue
@@ -262,9 +298,12 @@ async def submit_job(
     services: Services,
     request: Request,
     read_fields: Callable[[GatewaySettings, Upload], JobRequest] = job_request_fields,
+    accepts_url: bool = False,
 ) -> tuple[Job, Upload]:
     """Receive the upload, create the job and announce it. `read_fields` reads what the form
-    asks of the job (and raises HTTPException, or the route's own error, for bad fields)."""
+    asks of the job (and raises HTTPException, or the route's own error, for bad fields). A
+    route that `accepts_url` takes the media's address in `url` instead of a file: the
+    transcoder fetches it."""
     started = time.perf_counter()
     job_id = new_job_id()
     path = services.store.local.upload(job_id)
@@ -287,6 +326,7 @@ async def submit_job(
 
     retried = request_key(request, caller)
     try:
+        source_url = media_url_field(upload, accepts_url)
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
         await check_served(services, asked.engine)
@@ -294,15 +334,17 @@ async def submit_job(
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
-        duration = await check_limits(services, caller, path)
+        duration = await check_limits(services, caller, path if upload.has_file else None)
         held = await should_hold(services.jobs, caller, services.settings.fair_share_per_key)
-        await services.store.keep_upload(job_id)
+        if upload.has_file:
+            await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,
             owner=caller,
             held=held,
             duration_seconds=duration,
-            filename=upload.filename,
+            filename=name_in_url(source_url) if source_url else upload.filename,
+            source_url=source_url,
             size_bytes=upload.size_bytes,
             content_type=upload.content_type,
             language=asked.language,
@@ -328,8 +370,10 @@ async def submit_job(
     metrics.jobs_accepted.labels(asked.engine, caller or "").inc()
     metrics.upload_seconds.observe(accept_seconds)
     log.info(
-        "job %s: accepted %d bytes for %s/%s%s%s",
-        job_id, upload.size_bytes, asked.engine, asked.language,
+        "job %s: accepted %s for %s/%s%s%s",
+        job_id,
+        f"a URL on {urlsplit(source_url).hostname}" if source_url else f"{upload.size_bytes} bytes",
+        asked.engine, asked.language,
         f" from key {caller}" if caller else "",
         ", held behind the key's earlier jobs" if held else "",
         extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": asked.engine},

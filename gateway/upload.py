@@ -13,7 +13,7 @@ from typing import IO, TYPE_CHECKING
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
-from gateway.sniff import SNIFF_BYTES, not_media_reason
+from shared.sniff import SNIFF_BYTES, not_media_reason
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -43,6 +43,8 @@ class Upload:
     size_bytes: int
     fields: dict[str, list[str]]
     """The other form fields; a name sent more than once (`tags[]`, say) has every value."""
+    has_file: bool = True
+    """False for a form without a file (one that gives its media by URL): nothing was written."""
 
     def field(self, name: str) -> str | None:
         values = self.fields.get(name)
@@ -162,7 +164,8 @@ async def receive_upload(
     destination: Path,
     max_bytes: int,
 ) -> Upload:
-    """Write the form's file to `destination`; on any UploadError nothing is left behind."""
+    """Write the form's file to `destination`; on any UploadError nothing is left behind. A form
+    without a file is the caller's to judge (`Upload.has_file`)."""
     boundary = boundary_of(content_type)
     if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES:
         raise UploadError(413, f"The file is larger than the limit of {max_bytes} bytes.")
@@ -183,7 +186,7 @@ async def receive_upload(
         except MultipartParseError as error:
             raise UploadError(400, f"The multipart body is malformed: {error}") from error
         if not reader.file_seen:
-            raise UploadError(400, f"No file: send one in the multipart form field '{FILE_FIELD}'.")
+            return Upload(destination, None, None, 0, reader.fields, has_file=False)
         if reader.size == 0:
             raise UploadError(400, "The file is empty.")
         output = await _flush(reader, output, destination)

@@ -53,6 +53,9 @@ class ErrorCode(StrEnum):
     EXPIRED = "expired"
     TOO_LONG = "too_long"
     CANCELLED = "cancelled"
+    FETCH_REFUSED = "fetch_refused"
+    FETCH_FAILED = "fetch_failed"
+    TOO_LARGE = "too_large"
 
 
 class JobError(BaseModel):
@@ -94,7 +97,10 @@ class Job(BaseModel):
         " keys); it enters the queues when one of them finishes.",
     )
     filename: str | None = None
-    size_bytes: int
+    source_url: str | None = Field(
+        None, description="Where the media is fetched from, when it was given by URL."
+    )
+    size_bytes: int = Field(description="The media's size; 0 until media given by URL arrives.")
     content_type: str | None = None
     language: str
     engine: str
@@ -240,6 +246,7 @@ class JobStore:
         owner: str | None = None,
         duration_seconds: float | None = None,
         held: bool = False,
+        source_url: str | None = None,
     ) -> Job:
         # To the millisecond, as BSON keeps it, so the job read back has the same list key.
         moment = now()
@@ -251,6 +258,7 @@ class JobStore:
             held=held,
             duration_seconds=duration_seconds,
             filename=filename,
+            source_url=source_url,
             size_bytes=size_bytes,
             content_type=content_type,
             language=language,

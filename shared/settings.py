@@ -58,6 +58,11 @@ class CommonSettings(BaseSettings):
         " or `gridfs` (MongoDB; STT_MEDIA_DIR is then each service's private scratch folder).",
     )
     media_dir: Path = Path("var/media")
+    max_upload_bytes: int = Field(
+        1024**3,
+        gt=0,
+        description="Larger uploads get 413; larger media fetched from a URL fails `too_large`.",
+    )
     cleanup_delay_seconds: float = Field(
         300,
         gt=0,

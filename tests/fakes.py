@@ -3,6 +3,7 @@ handler under test is the real one, called as a plain function."""
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from shared.events import Event
@@ -21,6 +22,7 @@ from shared.jobs import (
 )
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
+from transcoder.fetch import Fetched
 
 
 def a_job(job_id: str, status: JobStatus = JobStatus.RECOGNIZING, **fields: Any) -> Job:
@@ -278,3 +280,8 @@ class FakeFleet:
 
     async def report(self, _entry: Any) -> None:
         return None
+
+
+async def no_fetch(url: str, _destination: Path) -> Fetched:
+    """The transcoder's fetch, for tests whose jobs are uploads."""
+    raise AssertionError(f"{url} fetched: these jobs are uploads")

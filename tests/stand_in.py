@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,30 @@ def http_stand_in(answer: dict[str, Any], failures: tuple[int, ...] = ()) -> Ite
         def log_message(self, *_args: Any) -> None:
             pass
 
+    with serving(Handler, state):
+        yield state
+
+
+class Counted(Protocol):
+    url: str
+    connections: int
+
+
+@contextlib.contextmanager
+def serving(handler: type[http.server.BaseHTTPRequestHandler], state: Counted) -> Iterator[None]:
+    """Serve `handler` on loopback in threads of its own, with `state.url` set to its address
+    and `state.connections` counting every connection accepted."""
+
     class Server(http.server.ThreadingHTTPServer):
         def verify_request(self, request: Any, client_address: Any) -> bool:
             state.connections += 1
             return True
 
-    server = Server(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), handler)
     state.url = f"http://127.0.0.1:{server.server_port}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield state
+        yield
     finally:
         server.shutdown()
         server.server_close()

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+import httpx
+
 from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
@@ -16,6 +18,7 @@ from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.worker import Halt
 from transcoder.convert import convert
+from transcoder.fetch import Fetch, MediaFetcher, fetch_client
 from transcoder.pieces import Piece, plan_pieces, write_piece
 from transcoder.settings import TranscoderSettings
 
@@ -36,8 +39,11 @@ class TranscodeHandler:
         executor: ThreadPoolExecutor,
         publish: Publish,
         settings: TranscoderSettings,
+        fetch: Fetch,
     ) -> None:
+        """`fetch` gets the media of jobs given by URL."""
         self._jobs = jobs
+        self._fetch = fetch
         self._store = store
         self._media = store.local
         self._executor = executor
@@ -65,6 +71,14 @@ class TranscodeHandler:
             await self._store.release_local(job.job_id)
 
     async def _transcode(self, job: Job) -> Event | None:
+        if job.source_url is not None and job.size_bytes == 0:
+            try:
+                fetched = await self._fetch_media(job, job.source_url)
+            except JobFailure as failure:
+                return await fail_job(self._jobs, job.job_id, failure)
+            if fetched is None:
+                return await already_handled(self._jobs, job.job_id)
+            job = fetched
         started = time.perf_counter()
         whole = self._media.whole_audio(job.job_id)
         try:
@@ -100,6 +114,24 @@ class TranscodeHandler:
         if len(pieces) > 1:
             log.info("job %s: %.0f s of audio in %d pieces", job.job_id, duration, len(pieces))
         return None
+
+    async def _fetch_media(self, job: Job, url: str) -> Job | None:
+        """Fetch the media of a job given by URL into the store, as the gateway stores an
+        upload; the job, or None if it ended meanwhile (cancelled, say)."""
+        started = time.perf_counter()
+        fetched = await self._fetch(url, self._media.upload(job.job_id))
+        await self._store.keep_upload(job.job_id)
+        log.info(
+            "job %s: fetched %d bytes from %s in %.2f s",
+            job.job_id, fetched.size_bytes, httpx.URL(url).host, time.perf_counter() - started,
+        )  # fmt: skip
+        return await self._jobs.advance(
+            job.job_id,
+            JobStatus.TRANSCODING,
+            allowed_from=(JobStatus.TRANSCODING,),
+            size_bytes=fetched.size_bytes,
+            content_type=fetched.content_type,
+        )
 
     async def _has_ended(self, job_id: str) -> bool:
         job = await self._jobs.get(job_id)
@@ -143,13 +175,15 @@ async def subscriptions(
     os.nice(settings.transcoder_niceness)
     # ffmpeg does the work in its own process; these threads only wait for it.
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
-        handler = TranscodeHandler(jobs, store, executor, broker.publish, settings)
-        yield [
-            Subscription(
-                broker.topology.transcoder,
-                MediaUploaded,
-                handler,
-                settings.transcoder_concurrency,
-                published=noting_announcements(jobs),
-            )
-        ]
+        async with fetch_client(settings) as client:
+            fetch = MediaFetcher(client, settings)
+            handler = TranscodeHandler(jobs, store, executor, broker.publish, settings, fetch)
+            yield [
+                Subscription(
+                    broker.topology.transcoder,
+                    MediaUploaded,
+                    handler,
+                    settings.transcoder_concurrency,
+                    published=noting_announcements(jobs),
+                )
+            ]

@@ -1,6 +1,8 @@
+from typing import Annotated
+
 from pydantic import Field
 
-from shared.settings import CommonSettings
+from shared.settings import CommaSeparated, CommonSettings
 
 
 class TranscoderSettings(CommonSettings):
@@ -14,4 +16,18 @@ class TranscoderSettings(CommonSettings):
         ge=5,
         description="Longer recordings are cut at pauses into pieces of at most this many seconds,"
         " recognized in parallel.",
+    )
+    fetch_timeout_seconds: float = Field(
+        300,
+        gt=0,
+        description="Media given by URL must arrive whole within this many seconds (redirects"
+        " included), or the job fails `fetch_failed`.",
+    )
+    fetch_max_redirects: int = Field(
+        3, ge=0, description="Redirects a media URL may take; each new address is checked again."
+    )
+    fetch_allowed_hosts: Annotated[tuple[str, ...], *CommaSeparated] = Field(
+        (),
+        description="Comma-separated host names (or addresses, as written in the URL) that media"
+        " may be fetched from even though they are not public, for media inside your network.",
     )

@@ -58,12 +58,21 @@ function fillLanguages() {
   );
 }
 
-// One card per file: status, progress, the transcript as it grows, then the player and downloads.
+// The name a recording given by its address goes by: the last part of its path, or its host.
+function nameInUrl(address) {
+  const url = new URL(address);
+  return decodeURIComponent(url.pathname.split("/").pop()) || url.host;
+}
+
+// One card per recording (a file, or the address of one): status, progress, the transcript as it
+// grows, then the player and downloads.
 class Card {
-  constructor(file) {
-    this.file = file;
+  constructor(source) {
+    this.file = typeof source === "string" ? null : source;
+    this.url = typeof source === "string" ? source : null;
+    this.name = this.file ? this.file.name : nameInUrl(this.url);
     this.element = $("#card").content.firstElementChild.cloneNode(true);
-    this.element.querySelector(".name").textContent = file.name;
+    this.element.querySelector(".name").textContent = this.name;
     this.status = this.element.querySelector(".status");
     this.progress = this.element.querySelector("progress");
     this.problem = this.element.querySelector(".problem");
@@ -71,7 +80,7 @@ class Card {
     this.heard = new Map();
     $("#work").prepend(this.element);
     $("#work-title").hidden = false;
-    this.setStatus("Uploading…");
+    this.setStatus(this.file ? "Uploading…" : "Sending the address…");
   }
 
   setStatus(words, kind = "") {
@@ -88,7 +97,8 @@ class Card {
 
   async run(engine, language) {
     const form = new FormData();
-    form.append("file", this.file);
+    if (this.file) form.append("file", this.file);
+    else form.append("url", this.url);
     form.append("engine", engine);
     form.append("language", language);
     try {
@@ -156,10 +166,12 @@ class Card {
   }
 
   finish(job) {
-    // The user's own file plays here; nothing is downloaded back.
-    const media = document.createElement(this.file.type.startsWith("video/") ? "video" : "audio");
+    // The user's own file, or the recording at the address they gave, plays here; nothing is
+    // downloaded back from the service.
+    const video = this.file ? this.file.type.startsWith("video/") : (job.content_type || "").startsWith("video/");
+    const media = document.createElement(video ? "video" : "audio");
     media.controls = true;
-    media.src = URL.createObjectURL(this.file);
+    media.src = this.file ? URL.createObjectURL(this.file) : this.url;
     this.element.querySelector(".media").replaceChildren(media);
     this.segments.addEventListener("click", (event) => {
       const button = event.target.closest("button[data-start]");
@@ -175,7 +187,7 @@ class Card {
       await navigator.clipboard.writeText(job.text || "");
       this.setStatus("Copied", "done");
     });
-    const stem = this.file.name.replace(/\.[^.]*$/, "") || "transcript";
+    const stem = this.name.replace(/\.[^.]*$/, "") || "transcript";
     for (const link of actions.querySelectorAll("a[data-format]")) {
       link.href = "#";
       link.download = `${stem}.${link.dataset.format}`;
@@ -236,10 +248,11 @@ async function loadRecent() {
   $("#recent-empty").hidden = jobs.length > 0;
 }
 
-function transcribe(files) {
+// Each of `sources` (files, or addresses of recordings) becomes a job of its own.
+function transcribe(sources) {
   const engine = $("#engine").value;
   const language = $("#language").value;
-  for (const file of files) new Card(file).run(engine, language);
+  for (const source of sources) new Card(source).run(engine, language);
 }
 
 async function start() {
@@ -256,9 +269,18 @@ $("#engine").addEventListener("change", fillLanguages);
 $("#upload-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const input = $("#files");
-  transcribe([...input.files]);
+  const address = $("#media-url");
+  const sources = [...input.files, ...(address.value.trim() ? [address.value.trim()] : [])];
+  if (sources.length === 0) {
+    input.setCustomValidity("Choose a recording, or give its address.");
+    input.reportValidity();
+    return;
+  }
+  transcribe(sources);
   input.value = "";
+  address.value = "";
 });
+$("#files").addEventListener("change", () => $("#files").setCustomValidity(""));
 
 const dropZone = $("#drop-zone");
 dropZone.addEventListener("dragover", (event) => {

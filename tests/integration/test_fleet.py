@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     namespaced_settings,
 )
 from tests.integration.test_faults import kill, until_engine_runs
+from tests.media_server import media_server
 
 
 async def test_an_upload_the_moment_the_gateway_is_ready_is_accepted_and_done(
@@ -130,7 +131,9 @@ async def hosts(
         recognizer_slots=1,
         cleanup_delay_seconds=2,
     ) as running:
-        running.start("transcoder", STT_MEDIA_DIR=str(root / "host-t"))
+        running.start(
+            "transcoder", STT_MEDIA_DIR=str(root / "host-t"), STT_FETCH_ALLOWED_HOSTS="127.0.0.1"
+        )
         for host in ("host-a", "host-b"):
             running.start("recognizer", STT_MEDIA_DIR=str(root / host))
         await running.until_at_work(("transcoder", "recognizer"))
@@ -178,6 +181,24 @@ async def test_workers_without_a_shared_folder_share_a_recording_through_gridfs(
     root = Path(hosts.settings.media_dir).parent
     for folder in ("media", "host-t", "host-b"):
         assert await asyncio.to_thread(files_of, job_id, root / folder) == []
+
+
+async def test_media_given_by_url_is_fetched_into_gridfs(
+    hosts: RunningSystem, clips: dict[str, Path]
+) -> None:
+    with media_server(clips["mp3"].read_bytes()) as server:
+        async with hosts.client() as client:
+            accepted = await client.post("/v1/jobs", files={"url": (None, server.at("/media"))})
+            job_id = accepted.json()["job_id"]
+            # Once the media has arrived, and long before the janitor cleans up.
+            await until_status(client, job_id, ("recognizing", "done", "failed"))
+            stored = await stored_files(hosts, job_id)
+            job = await until_status(client, job_id)
+    assert job["status"] == "done", job
+    assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
+    assert f"{job_id}/upload" in {document["filename"] for document in stored}
+    root = Path(hosts.settings.media_dir).parent
+    assert await asyncio.to_thread(files_of, job_id, root / "host-t") == []
 
 
 async def test_two_recognizers_with_one_slot_each_take_two_jobs_at_once(

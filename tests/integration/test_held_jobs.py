@@ -16,7 +16,7 @@ from shared.jobs import ErrorCode, JobStatus, JobStore, new_job_id, now
 from shared.media import MediaPaths
 from shared.settings import CommonSettings
 from shared.store import FolderStore, GridFSStore, delete_local_orphans, orphan_age_seconds
-from tests.fakes import FakeBroker
+from tests.fakes import FakeBroker, no_fetch
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings
 
@@ -61,7 +61,9 @@ async def test_a_job_held_past_both_limits_keeps_its_upload_and_its_whole_allowa
     transcoder_settings = TranscoderSettings(**settings.model_dump())
     published = FakeBroker()
     with ThreadPoolExecutor(1) as executor:
-        transcode = TranscodeHandler(jobs, store, executor, published.publish, transcoder_settings)
+        transcode = TranscodeHandler(
+            jobs, store, executor, published.publish, transcoder_settings, no_fetch
+        )
         await transcode(MediaUploaded(job_id=held))
     await sweeper.sweep()
     job = await jobs.get(held)

@@ -10,6 +10,7 @@ from playwright.async_api import Browser, Page, Route, ViewportSize, async_playw
 
 from tests import media
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.media_server import media_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "var" / "screenshots"
@@ -39,6 +40,7 @@ async def site(
         piece_seconds=8,
         recognizer_slots=1,
         engines=ONLY_WHISPER,
+        fetch_allowed_hosts="127.0.0.1",
     ) as running:
         yield running
 
@@ -129,6 +131,32 @@ async def test_a_text_file_is_refused_in_words(
     assert "not audio or video" in await problem.inner_text()
 
 
+async def test_a_recording_given_by_its_address_is_fetched_and_transcribed(
+    site: RunningSystem, page: Page, clips: dict[str, Path]
+) -> None:
+    with media_server(clips["mp3"].read_bytes()) as server:
+        await page.goto(site.base_url)
+        await expect(page.locator("#engine option")).not_to_have_count(0)
+        for host in ("localhost", "127.0.0.1"):  # a name the service may not fetch from, then one
+            await page.get_by_label("Or the address of a recording").fill(
+                server.at("/media/standup%20notes.mp3", host=host)
+            )
+            await page.get_by_role("button", name="Transcribe", exact=True).click()
+        fetched, refused = page.locator("#work .card").nth(0), page.locator("#work .card").nth(1)
+        await expect(fetched.locator(".status")).to_have_text("Done", timeout=60_000)
+        await expect(refused.locator(".status")).to_have_text("Failed")
+        await page.screenshot(path=SCREENSHOTS / "page-url.png", full_page=True)
+        words = media.words_of(await fetched.locator(".segments").inner_text())
+        assert await fetched.locator(".name").inner_text() == "standup notes.mp3"
+        assert set(media.EXPECTED_WORDS) <= words, words
+        assert "localhost is not a public address" in await refused.locator(".problem").inner_text()
+        assert await fetched.locator("audio").get_attribute("src") == server.at(
+            "/media/standup%20notes.mp3"
+        )
+        assert await page.get_by_label("Or the address of a recording").input_value() == ""
+        assert server.paths == ["/media/standup%20notes.mp3"] * 2  # the service's, the player's
+
+
 async def test_with_keys_the_page_asks_for_one_and_explains_a_wrong_one(
     keyed_site: RunningSystem, page: Page
 ) -> None:
@@ -161,8 +189,10 @@ async def test_the_docs_render_with_nothing_but_the_service(
     asked_elsewhere_by_swagger = list(refused)
     # ReDoc's script asks a CDN for its "powered by" logo; refused, the page renders all the same.
     await page.goto(f"{keyed_site.base_url}/redoc")
-    upload = page.get_by_role("heading", name="Upload a media file for transcription")
-    await expect(upload).to_be_visible()
+    upload = page.get_by_role(
+        "heading", name="Upload a media file, or give its URL, for transcription"
+    )
+    await expect(upload).to_be_visible(timeout=20_000)  # ReDoc renders slowly on a busy machine
     await page.screenshot(path=SCREENSHOTS / "redoc.png")
     assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/audio/transcriptions"} <= {
         path.replace("\u200b", "") for path in paths

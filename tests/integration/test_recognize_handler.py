@@ -21,6 +21,7 @@ from shared.media import MediaPaths
 from shared.settings import CommonSettings
 from shared.store import FolderStore
 from shared.transcripts import Segment, Transcript
+from tests.fakes import no_fetch
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings
 
@@ -185,12 +186,14 @@ async def test_a_transcoder_run_again_after_pieces_were_counted_still_joins_the_
     first, again = DiesAfter(2), Published()
     with ThreadPoolExecutor(1) as executor:
         with pytest.raises(asyncio.CancelledError):
-            await TranscodeHandler(jobs, store, executor, first, settings)(
+            await TranscodeHandler(jobs, store, executor, first, settings, no_fetch)(
                 MediaUploaded(job_id=job_id)
             )
         counted = [await recognize(event) for event in first if isinstance(event, AudioReady)]
         # The message comes back (the transcoder died unacknowledged): it runs again.
-        await TranscodeHandler(jobs, store, executor, again, settings)(MediaUploaded(job_id=job_id))
+        await TranscodeHandler(jobs, store, executor, again, settings, no_fetch)(
+            MediaUploaded(job_id=job_id)
+        )
     pieces = [event for event in again if isinstance(event, AudioReady)]
     answers = [await recognize(event) for event in pieces]
     job = await jobs.get(job_id)

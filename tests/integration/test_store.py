@@ -40,6 +40,31 @@ async def test_a_created_job_reads_back_queued(jobs: JobStore) -> None:
     assert await jobs.get(new_job_id()) is None
 
 
+async def test_a_job_given_by_url_keeps_its_address_and_gets_its_size_once_fetched(
+    jobs: JobStore,
+) -> None:
+    job_id = new_job_id()
+    url = "https://media.example.com/ep%2012.mp3?signature=abc"
+    await jobs.create(
+        job_id, filename="ep 12.mp3", size_bytes=0, content_type=None, language="en",
+        engine="sphinx", settings=SETTINGS, source_url=url,
+    )  # fmt: skip
+    await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
+    fetched = await jobs.advance(
+        job_id,
+        JobStatus.TRANSCODING,
+        allowed_from=(JobStatus.TRANSCODING,),
+        size_bytes=39959,
+        content_type="audio/mpeg",
+    )
+    assert fetched is not None
+    assert (fetched.source_url, fetched.size_bytes, fetched.content_type) == (
+        url,
+        39959,
+        "audio/mpeg",
+    )
+
+
 async def test_a_job_moves_forward_and_records_each_stage(jobs: JobStore) -> None:
     job_id = await new_job(jobs)
     moved = await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))

@@ -15,15 +15,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway.callbacks import (
-    SIGNATURE_HEADER,
-    CallbackHandler,
-    CallbackRefused,
-    is_public,
-    resolve_target,
-    signature,
-)
+from gateway.callbacks import SIGNATURE_HEADER, CallbackHandler, signature
 from scripts.stack import free_port
+from shared.addresses import AddressRefused, is_public, resolve_target
 from shared.events import TranscriptDone
 from shared.faults import ServiceUnavailable
 from shared.jobs import Callback, JobStatus
@@ -115,7 +109,7 @@ async def test_an_allowed_host_gets_the_callback(receiver: StandIn) -> None:
 
 
 async def test_a_name_is_checked_by_every_address_it_resolves_to(receiver: StandIn) -> None:
-    with pytest.raises(CallbackRefused):
+    with pytest.raises(AddressRefused):
         await resolve_target(receiver.url.replace("127.0.0.1", "localhost"), frozenset())
     allowed = await resolve_target("http://LocalHost:1/x", frozenset({"localhost"}))
     assert allowed.url.host == "localhost"
@@ -147,7 +141,7 @@ async def test_a_name_with_one_private_address_among_public_ones_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     answering(monkeypatch, "93.184.215.14", "10.0.0.5")
-    with pytest.raises(CallbackRefused):
+    with pytest.raises(AddressRefused):
         await resolve_target("https://hooks.example.com/hook", frozenset())
 
 

@@ -102,7 +102,7 @@ async def test_an_upload_is_stored_recorded_and_announced(
     ("form", "status", "message"),
     [
         ({"file": ("notes.mp3", b"just words\n" * 50)}, 415, "not audio or video"),
-        ({"language": (None, "en")}, 400, "No file"),
+        ({"language": (None, "en")}, 422, "No media"),
         ({"engine": (None, "gpt-9")}, 422, "Unknown engine 'gpt-9'"),
         ({"engine": (None, "google")}, 422, "No recognizer serves the engine 'google'"),
         ({"language": (None, "xx")}, 422, "does not transcribe language 'xx'"),
@@ -122,7 +122,7 @@ async def test_bad_uploads_are_refused_with_a_reason_and_leave_nothing(
     message: str,
 ) -> None:
     files = {**speech, **form}
-    if status == 400:
+    if message == "No media":
         files.pop("file")
     response = await client.post("/v1/jobs", files=files)
     assert response.status_code == status, response.text
@@ -445,3 +445,59 @@ async def test_a_route_added_without_a_word_about_access_needs_a_key(tmp_path: P
         known = await client.get("/v1/forgotten", headers=as_key("b-s3cret"))
     assert anonymous.status_code == 401
     assert known.json() == {"secret": "exposed"}
+
+
+@pytest.mark.parametrize("route", ["/v1/jobs", "/stt/task"])
+async def test_media_by_url_is_accepted_at_once_and_left_to_the_transcoder(
+    client: httpx.AsyncClient, broker: FakeBroker, jobs: FakeJobs, tmp_path: Path, route: str
+) -> None:
+    url = "https://media.example.com/talks/week%201.mp3?signature=abc"
+    response = await client.post(route, files={"url": (None, url), "language": (None, "en")})
+    assert response.status_code in (200, 202), response.text
+    job_id = response.json()["job_id"]
+    assert broker.published == [MediaUploaded(job_id=job_id)]
+    job = jobs.jobs[job_id]
+    assert (job.source_url, job.filename, job.size_bytes) == (url, "week 1.mp3", 0)
+    assert await asyncio.to_thread(files_in, tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"url": (None, "https://me:secret@media.example.com/a.mp3")}, "user name or password"),
+        ({"url": (None, "https://token@media.example.com/a.mp3")}, "user name or password"),
+        ({"url": (None, "file:///etc/passwd")}, "absolute http or https URL"),
+        ({"url": (None, "")}, "absolute http or https URL"),
+        (
+            {"url": (None, "https://media.example.com/a.mp3"), "file": ("a.wav", b"RIFF")},
+            "not both",
+        ),
+    ],
+)
+async def test_a_bad_media_url_is_refused_at_once(
+    client: httpx.AsyncClient,
+    broker: FakeBroker,
+    jobs: FakeJobs,
+    clips: dict[str, Path],
+    tmp_path: Path,
+    form: Form,
+    message: str,
+) -> None:
+    if "file" in form:
+        form = {**form, "file": ("talk.wav", clips["wav"].read_bytes())}
+    response = await client.post("/v1/jobs", files=form)
+    assert response.status_code == 422, response.text
+    assert message in response.json()["detail"]
+    assert (broker.published, jobs.jobs) == ([], {})
+    assert await asyncio.to_thread(files_in, tmp_path) == []
+
+
+@pytest.mark.parametrize("route", ["/v1/audio/transcriptions", "/stt/native"])
+async def test_routes_that_answer_with_the_text_take_only_files(
+    client: httpx.AsyncClient, jobs: FakeJobs, route: str
+) -> None:
+    form = {"url": (None, "https://media.example.com/a.mp3"), "model": (None, "whisper-1")}
+    response = await client.post(route, files=form)
+    assert response.status_code == 400, response.text
+    assert "No file" in response.text
+    assert jobs.jobs == {}

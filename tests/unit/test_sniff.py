@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.sniff import SNIFF_BYTES, not_media_reason
+from shared.sniff import SNIFF_BYTES, not_media_reason
 
 
 @pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])

@@ -13,7 +13,7 @@ from shared.jobs import ErrorCode, JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests import media
-from tests.fakes import FakeJobs, a_job
+from tests.fakes import FakeJobs, a_job, no_fetch
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings
 
@@ -31,7 +31,8 @@ async def handler(tmp_path: Path) -> AsyncIterator[tuple[TranscodeHandler, FakeJ
     settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
     with ThreadPoolExecutor(2) as executor:
         store = FolderStore(MediaPaths(tmp_path))
-        yield TranscodeHandler(jobs, store, executor, published, settings), jobs, published  # type: ignore[arg-type]
+        transcode = TranscodeHandler(jobs, store, executor, published, settings, no_fetch)  # type: ignore[arg-type]
+        yield transcode, jobs, published
 
 
 def uploaded(tmp_path: Path, jobs: FakeJobs, source: Path) -> None:
@@ -119,7 +120,7 @@ async def test_a_cancelled_job_gets_no_further_pieces(tmp_path: Path, long_speec
     settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
     with ThreadPoolExecutor(1) as executor:
         store = FolderStore(MediaPaths(tmp_path))
-        transcode = TranscodeHandler(jobs, store, executor, published, settings)  # type: ignore[arg-type]
+        transcode = TranscodeHandler(jobs, store, executor, published, settings, no_fetch)  # type: ignore[arg-type]
         uploaded(tmp_path, jobs, long_speech)
         await transcode(MediaUploaded(job_id=JOB_ID))
     assert [event.piece_index for event in published if isinstance(event, AudioReady)] == [0]
@@ -141,7 +142,7 @@ async def test_a_transcoder_that_fails_mid_hand_out_keeps_no_copy_of_the_audio(
     settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8)
     with ThreadPoolExecutor(1) as executor:
         store = FolderStore(MediaPaths(tmp_path))
-        transcode = TranscodeHandler(jobs, store, executor, published, settings)  # type: ignore[arg-type]
+        transcode = TranscodeHandler(jobs, store, executor, published, settings, no_fetch)  # type: ignore[arg-type]
         uploaded(tmp_path, jobs, long_speech)
         with pytest.raises(BrokerUnavailable):  # retried later from the upload
             await transcode(MediaUploaded(job_id=JOB_ID))

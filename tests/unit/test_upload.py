@@ -58,7 +58,6 @@ async def test_large_file_is_written_in_pieces(tmp_path: Path, clips: dict[str, 
     [
         ([], 400, "multipart/form-data"),
         ([("file", ("a.wav", b""))], 400, "empty"),
-        ([("other", ("a.wav", b"RIFF1234WAVE"))], 400, "No file"),
         (
             [("file", ("a.mp3", b"ID3" + bytes(600))), ("file", ("b.mp3", b"ID3"))],
             400,
@@ -77,6 +76,17 @@ async def test_bad_uploads_are_refused_and_leave_nothing(
         await receive_upload(chunks(body, 4096), content_type, None, destination, MAX_BYTES)
     assert refused.value.status_code == status
     assert message in refused.value.message
+    assert not destination.exists()
+
+
+async def test_a_form_without_a_file_is_the_callers_to_judge(tmp_path: Path) -> None:
+    body, content_type = multipart(
+        [("other", ("a.wav", b"RIFF1234WAVE"))], data={"url": "https://example.com/a.mp3"}
+    )
+    destination = tmp_path / "job"
+    upload = await receive(body, content_type, destination)
+    assert (upload.has_file, upload.size_bytes) == (False, 0)
+    assert upload.field("url") == "https://example.com/a.mp3"
     assert not destination.exists()
 
 
