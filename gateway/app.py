@@ -18,6 +18,8 @@ from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
 from gateway.pages import add_pages
+from gateway.realtime import LiveSessions
+from gateway.realtime import router as realtime_router
 from gateway.routes import health_router, router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
@@ -89,6 +91,9 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
     app.include_router(router, dependencies=secured)
     app.include_router(openai_router, dependencies=secured)
     app.include_router(models_router, dependencies=secured)
+    # A WebSocket route checks its key itself: browsers send it as a subprotocol, not a header.
+    app.include_router(realtime_router)
+    app.state.live_sessions = LiveSessions()
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))

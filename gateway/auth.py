@@ -65,19 +65,34 @@ def caller_of(request: Request) -> Caller:
 def api_key_check(
     keys: tuple[SecretStr, ...], admin_keys: tuple[SecretStr, ...] = ()
 ) -> Callable[[Request, HTTPAuthorizationCredentials | None], Awaitable[None]]:
-    known = [(key, False) for key in named_keys(keys)]
-    known += [(key, True) for key in named_keys(admin_keys)]
+    caller_with = key_matcher(keys, admin_keys)
 
     async def check(
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> None:
-        given = credentials.credentials.encode() if credentials is not None else b""
+        caller = caller_with(credentials.credentials if credentials is not None else "")
+        if caller is None:
+            raise Unauthorized
+        request.state.caller = caller
+
+    return check
+
+
+def key_matcher(
+    keys: tuple[SecretStr, ...], admin_keys: tuple[SecretStr, ...] = ()
+) -> Callable[[str], Caller | None]:
+    """Who a presented secret belongs to; None for a missing or unknown one."""
+    known = [(key, False) for key in named_keys(keys)]
+    known += [(key, True) for key in named_keys(admin_keys)]
+
+    def caller_with(secret: str) -> Caller | None:
+        given = secret.encode()
         # Compared in constant time, and with every key, so timing tells nothing about them.
         matches = [(key, admin) for key, admin in known if hmac.compare_digest(given, key.secret)]
         if not given or not matches:
-            raise Unauthorized
+            return None
         key, admin = matches[0]
-        request.state.caller = Caller(key.name, sees_all=admin)
+        return Caller(key.name, sees_all=admin)
 
-    return check
+    return caller_with
