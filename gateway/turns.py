@@ -108,9 +108,8 @@ class Turns:
         max_utterance_seconds: float = MAX_UTTERANCE_SECONDS,
     ) -> None:
         """`start_sample`: where this audio starts in the session (at 16 kHz), for timing."""
-        self._resampler = (
-            soxr.ResampleStream(input_rate, RATE, 1, dtype="int16") if input_rate != RATE else None
-        )
+        self._input_rate = input_rate
+        self._resampler = self._new_resampler()
         self._settings = vad
         self._vad = _Vad(vad_model()) if vad is not None else None
         self._max_samples = round(max_utterance_seconds * RATE)
@@ -146,6 +145,7 @@ class Turns:
 
     def commit(self) -> Utterance | None:
         """What is buffered, as an utterance (None if under MIN_COMMIT_MS; it is dropped)."""
+        self._flush_resampler()
         start = self._speech_from if self._speech_from is not None else self._audio_from
         utterance = self._cut(start, self.total_samples)
         self._speech_from = self._quiet_from = None
@@ -158,12 +158,22 @@ class Turns:
     def finish(self) -> Utterance | None:
         """At the session's end: the utterance under way, if speech was heard (or, without
         turn detection, whatever was not committed)."""
-        if self._resampler is not None:
-            tail = self._resampler.resample_chunk(np.zeros(0, np.int16), last=True)
-            self._audio = np.concatenate([self._audio, tail.astype(np.int16)])
         if self._vad is not None and self._speech_from is None:
             return None
         return self.commit()
+
+    def _new_resampler(self) -> Any:
+        if self._input_rate == RATE:
+            return None
+        return soxr.ResampleStream(self._input_rate, RATE, 1, dtype="int16")
+
+    def _flush_resampler(self) -> None:
+        """Take the last few milliseconds the resampler holds back, and start it afresh."""
+        if self._resampler is None:
+            return
+        tail = self._resampler.resample_chunk(np.zeros(0, np.int16), last=True)
+        self._audio = np.concatenate([self._audio, tail.astype(np.int16)])
+        self._resampler = self._new_resampler()
 
     def _detect(self, vad: _Vad) -> list[Happening]:
         assert self._settings is not None

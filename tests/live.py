@@ -88,7 +88,7 @@ class LiveClient:
         return event
 
     async def stream(self, pcm: bytes, rate: int = 24000, pace: float = 0.0) -> None:
-        """Append `pcm` in chunks of CHUNK_SECONDS, each after `pace` × its length (0: at
+        """Append `pcm` in chunks of CHUNK_SECONDS, each after `pace` times its length (0: at
         once; 1: real time)."""
         step = round(rate * CHUNK_SECONDS) * 2
         started = time.monotonic()
