@@ -3,7 +3,10 @@ WebSocket, cut at its pauses, recognized by the recognizers through the broker."
 
 import asyncio
 import base64
+import contextlib
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from tests.live import (
     speech_with_pauses,
     transcription_session,
 )
-from tests.media import words_of
+from tests.media import ffmpeg, words_of
 
 KEY = "alice:key-alice"
 OTHER_KEY = "bob:key-bob"
@@ -239,3 +242,39 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
         job = await until_status(http, job_id, within=60)
         assert job["status"] == "done"
         assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
+
+
+async def run_cli(
+    live: RunningSystem, *arguments: str, stdin: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", "--url", live.base_url, "--api-key", secret(KEY),
+             *arguments],
+            stdin=source,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+async def test_stt_live_streams_a_recording_and_prints_each_utterance(
+    live: RunningSystem, speech: bytes, tmp_path: Path, from_stdin: bool
+) -> None:
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(speech)
+    recording = tmp_path / "speech.mp3"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), str(recording))
+    if from_stdin:
+        done = await run_cli(live, "live", "-", "--speed", "4", stdin=recording)
+    else:
+        done = await run_cli(live, "live", str(recording), "--speed", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(SENTENCES)
+    for line, (_, words) in zip(lines, SENTENCES, strict=True):
+        assert set(words) <= words_of(line)
+    assert "3 utterance(s)" in done.stderr

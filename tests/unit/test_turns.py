@@ -123,7 +123,7 @@ def test_session_settings_that_cannot_be_done_are_refused(
 
 
 def test_recognizers_have_a_live_queue_per_engine() -> None:
-    topology = build_topology(CommonSettings(_env_file=None, namespace="acme"))  # type: ignore[call-arg]
+    topology = build_topology(CommonSettings(_env_file=None, namespace="acme"))
     assert topology.live["faster-whisper"].name == "acme.live.utterance.faster-whisper--recognizer"
     assert topology.live["faster-whisper"].routing_keys == ("live.utterance.faster-whisper",)
     assert topology.live["sphinx"] in topology.work_queues
