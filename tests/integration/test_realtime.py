@@ -13,11 +13,13 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
+from playwright.async_api import async_playwright, expect
 from websockets.exceptions import ConnectionClosed
 
 from tests.integration.api import until_status
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 from tests.integration.test_faults import kill
+from tests.integration.test_page import SCREENSHOTS
 from tests.live import (
     SENTENCES,
     LiveClient,
@@ -278,3 +280,51 @@ async def test_stt_live_streams_a_recording_and_prints_each_utterance(
     for line, (_, words) in zip(lines, SENTENCES, strict=True):
         assert set(words) <= words_of(line)
     assert "3 utterance(s)" in done.stderr
+
+
+async def test_the_page_transcribes_the_microphone_in_its_live_tab(
+    live: RunningSystem, speech: bytes, tmp_path: Path
+) -> None:
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(speech)
+    capture = tmp_path / "microphone.wav"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), "-ar", "48000", str(capture))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={capture}",
+            ],
+        )
+        try:
+            context = await browser.new_context()
+            await context.add_init_script(
+                f"localStorage.setItem('stt-api-key', '{secret(OTHER_KEY)}')"
+            )
+            page = await context.new_page()
+            await page.goto(live.base_url)
+            await page.get_by_role("tab", name="Live").click()
+            await page.get_by_role("button", name="Start").click()
+            lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
+            await expect(lines.filter(has_text="garden")).to_have_count(1, timeout=60_000)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=SCREENSHOTS / "live.png", full_page=True)
+            heard = words_of(" ".join(await lines.all_inner_texts()))
+            for _, words in SENTENCES:
+                assert set(words) <= heard
+            job_text = await page.locator("#live-job").inner_text()
+            await page.get_by_role("button", name="Stop").click()
+            await expect(page.get_by_role("status").first).to_contain_text("Stopped")
+        finally:
+            await browser.close()
+    # The session is a job of the page's key (its last utterances may still be recognized).
+    job_id = job_text.removeprefix("Job ").strip()
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(OTHER_KEY)}"
+        job = (await http.get(f"/v1/jobs/{job_id}")).json()
+        assert job["live"] is True
+        assert job["owner"] == "bob"
+        assert job["status"] in ("recognizing", "done")
