@@ -88,25 +88,28 @@ async def session(base_url: str, pcm: bytes, delay: float = 0.0) -> dict[str, An
     await asyncio.sleep(delay)
     stopped: dict[str, float] = {}
     latencies: list[float] = []
-    texts: list[str] = []
+    texts: dict[str, str] = {}  # by item id, which sorts in the order spoken
     behind = 0
+    job_id = ""
     committed: set[str] = set()
     changed = asyncio.Event()
     async with connect(base_url.replace("http://", "ws://") + "/v1/realtime") as connection:
 
         async def read() -> None:
-            nonlocal behind
+            nonlocal behind, job_id
             async for message in connection:
                 event = json.loads(message)
                 moment = time.monotonic()
                 kind = event["type"]
-                if kind == "input_audio_buffer.speech_stopped":
+                if kind == "session.created":
+                    job_id = event["session"]["id"]
+                elif kind == "input_audio_buffer.speech_stopped":
                     stopped[event["item_id"]] = moment
                 elif kind == "input_audio_buffer.committed":
                     committed.add(event["item_id"])
                 elif kind == "conversation.item.input_audio_transcription.completed":
                     committed.discard(event["item_id"])
-                    texts.append(event["transcript"])
+                    texts[event["item_id"]] = event["transcript"]
                     if event["item_id"] in stopped:
                         latencies.append(moment - stopped[event["item_id"]])
                 elif kind == "error" and event["error"]["code"] == "recognition_behind":
@@ -134,7 +137,8 @@ async def session(base_url: str, pcm: bytes, delay: float = 0.0) -> dict[str, An
                     changed.clear()
                     await changed.wait()
         reading.cancel()
-    return {"latencies": latencies, "texts": texts, "behind": behind}
+    spoken = [texts[item] for item in sorted(texts)]
+    return {"latencies": latencies, "texts": spoken, "behind": behind, "job_id": job_id}
 
 
 def summary(latencies: list[float]) -> dict[str, float]:
@@ -144,6 +148,26 @@ def summary(latencies: list[float]) -> dict[str, float]:
         "p50_seconds": round(statistics.median(ordered), 3) if ordered else float("nan"),
         "max_seconds": round(max(ordered), 3) if ordered else float("nan"),
     }
+
+
+async def engine_seconds(base_url: str, results: list[dict[str, Any]]) -> float:
+    """The engines' own time for the utterances of these sessions, from their jobs, so that
+    the latency can be split into recognition and what the pipeline adds."""
+    total = 0.0
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        for result in results:
+            while True:
+                job = (await client.get(f"/v1/jobs/{result['job_id']}")).json()
+                if job["status"] in ("done", "failed"):
+                    break
+                await asyncio.sleep(0.2)
+            total += job.get("recognition_seconds") or 0.0
+    return total
+
+
+def overhead(latencies: list[float], engine_total: float) -> float:
+    """Mean seconds per utterance from speech stopped to its text, beyond the engine's time."""
+    return round((sum(latencies) - engine_total) / max(len(latencies), 1), 3)
 
 
 async def file_transcript(base_url: str, wav: Path) -> str:
@@ -163,11 +187,14 @@ async def one_engine(engine: str, pcm: bytes, folder: Path) -> dict[str, Any]:
     async with pipeline(folder / engine, engine, 1, 2, 1, 1) as (base_url, _stack, _settings):
         await session(base_url, pcm[: 2 * RATE * 5])  # warm up: the VAD and the slots load
         result = await session(base_url, pcm)
+        engine_total = await engine_seconds(base_url, [result])
         uploaded = await file_transcript(base_url, as_wav(pcm, folder / f"{engine}.wav"))
     live_text = " ".join(result["texts"])
     return {
         "engine": engine,
         **summary(result["latencies"]),
+        "engine_seconds_per_utterance": round(engine_total / max(len(result["texts"]), 1), 3),
+        "pipeline_overhead_seconds": overhead(result["latencies"], engine_total),
         "wer_live": round(wer(reference, live_text), 4),
         "wer_file": round(wer(reference, uploaded), 4),
     }
@@ -187,11 +214,13 @@ async def many_sessions(engine: str, pcm: bytes, sessions: int, folder: Path) ->
             peak_mb = max(peak_mb, rss_mb(gateway))
             await asyncio.sleep(0.2)
         results = await running
+        engine_total = await engine_seconds(base_url, results)
     latencies = [latency for result in results for latency in result["latencies"]]
     return {
         "engine": engine,
         "sessions": sessions,
         **summary(latencies),
+        "pipeline_overhead_seconds": overhead(latencies, engine_total),
         "behind_events": sum(result["behind"] for result in results),
         "gateway_idle_mb": round(idle_mb, 1),
         "gateway_after_one_session_mb": round(warm_mb, 1),
