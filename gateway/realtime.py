@@ -42,8 +42,6 @@ router = APIRouter(tags=["live"])
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
-# OpenAI's limit on one append; more in one message is refused, not buffered.
-MAX_APPEND_BYTES = 15 * 1024 * 1024
 # Without news from the broker, the job's stored pieces are read this often, so an utterance
 # whose event was missed (a gateway reconnecting to the broker) still reaches the client.
 RESULT_POLL_SECONDS = 2.0
@@ -482,10 +480,6 @@ class LiveSession:
     async def _append(self, audio: Any) -> None:
         if not isinstance(audio, str) or not audio:
             raise SessionError("invalid_value", "audio must be base64-encoded PCM16.", "audio")
-        if len(audio) > MAX_APPEND_BYTES * 4 // 3 + 4:
-            raise SessionError(
-                "invalid_value", "One append may carry at most 15 MiB of audio.", "audio"
-            )
         try:
             pcm = base64.b64decode(audio, validate=True)
         except (binascii.Error, ValueError) as error:
