@@ -53,6 +53,7 @@ class LiveHandler:
                     self._store.piece(job.job_id, event.piece_index) as audio,
                     self._pool.reserve() as slot,
                 ):
+                    log.info("job %s: recognizing utterance %d", job.job_id, event.piece_index)
                     request = Request(
                         audio, job.engine, job.language, Steering(job.prompt, job.temperature)
                     )

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,15 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 def secret(key: str) -> str:
     return key.partition(":")[2]
+
+
+async def until_recognizing(live: RunningSystem, job_id: str, index: int) -> None:
+    """Until a recognizer's log says it started on utterance `index` of the session."""
+    started = f"job {job_id}: recognizing utterance {index}"
+    deadline = time.monotonic() + 60
+    while started not in (live.log_dir / "recognizer.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{started!r} not logged in time"
+        await asyncio.sleep(0.02)
 
 
 def items_in_order(client: LiveClient, kind: str) -> list[str]:
@@ -228,8 +238,8 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
         await client.send(transcription_session())
         await client.next("session.updated")
         streaming = asyncio.create_task(client.stream(speech, pace=0.25))
-        await client.next("input_audio_buffer.committed")
-        # The recognizer has the first utterance in hand (one slot, taken at once).
+        await until_recognizing(live, job_id, 0)
+        # The recognizer holds the first utterance: its one slot is on it.
         assert kill(live.only("recognizer")) == -signal.SIGKILL
         await streaming
         live.start("recognizer")
