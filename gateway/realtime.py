@@ -32,7 +32,15 @@ from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, 
 from shared.engines import KNOWN_ENGINES
 from shared.events import UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs import Job, JobError, JobStatus, PieceResult, Progress, new_job_id
+from shared.jobs import (
+    Job,
+    JobError,
+    JobStatus,
+    PieceResult,
+    Progress,
+    deadline_for,
+    new_job_id,
+)
 from shared.live import finish_if_complete
 from shared.transcripts import Transcript
 
@@ -307,7 +315,7 @@ class LiveSession:
     async def _start_job(self) -> None:
         settings = self._settings
         jobs = self._services.jobs
-        await jobs.create(
+        job = await jobs.create(
             self.job_id,
             filename="live session",
             size_bytes=0,
@@ -315,7 +323,7 @@ class LiveSession:
             language=self._config.language,
             engine=self._config.engine,
             owner=self._caller.name,
-            deadline_seconds=settings.job_deadline_seconds + settings.live_max_session_seconds,
+            settings=settings,
         )
         await jobs.advance(
             self.job_id,
@@ -323,6 +331,8 @@ class LiveSession:
             allowed_from=(JobStatus.QUEUED,),
             live=True,
             progress=Progress(pieces_total=0, audio_seconds_total=0.0).model_dump(),
+            # As long as the longest session's audio may need.
+            deadline_at=deadline_for(job, settings, settings.live_max_session_seconds),
         )
         log.info(
             "job %s: live session started%s",
