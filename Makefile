@@ -13,7 +13,7 @@ test: install-dev  ## lint, types, then every test (unit and end-to-end)
 	$(PY) -m pytest
 
 SCENARIO ?= run
-bench: install-dev  ## the benchmark; SCENARIO=long (one long recording) or decoding; BENCH_ARGS="--jobs 20 --workers 2" to change it
+bench: install-dev  ## the benchmark; SCENARIO=long (one long recording), decoding or live (live sessions); BENCH_ARGS="--jobs 20 --workers 2" to change it
 	$(PY) -m bench.$(SCENARIO) $(BENCH_ARGS)
 
 lint: install-dev

@@ -4,6 +4,7 @@
     stt transcribe memo.m4a -o -                            # the text to stdout
     stt transcribe https://example.com/ep12.mp3             # the service fetches it; ep12.txt here
     stt jobs | stt get ID --format vtt | stt cancel ID | stt delete ID
+    stt live meeting.mp3                                    # a live session, at real-time pace
 
 The address and key come from --url and --api-key, or STT_URL and STT_API_KEY. Exit status: 0
 when everything asked for is done, 1 when any of it failed (each failure on stderr), 2 for a
@@ -24,6 +25,8 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from cli.live import LiveFailed, live
 
 FORMATS = ("txt", "srt", "vtt", "json")
 STATUS_WORDS = {
@@ -64,6 +67,16 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "-o", "--output", help="'-' writes a single file's transcript to stdout"
     )
 
+    live = commands.add_parser(
+        "live", help="stream a file ('-': standard input) to a live session at real-time pace"
+    )
+    live.add_argument("source", metavar="FILE|-")
+    live.add_argument("--language")
+    live.add_argument("--engine", help="default: the service's")
+    live.add_argument(
+        "--speed", type=float, default=1.0, help="times real time (default 1: real time)"
+    )
+
     jobs = commands.add_parser("jobs", help="your recent jobs, newest first")
     jobs.add_argument("--status", choices=tuple(STATUS_WORDS))
     jobs.add_argument("--limit", type=int, default=20)
@@ -87,6 +100,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         ]
         if missing:
             parser.error(f"no such file: {', '.join(missing)}")
+    if options.command == "live":
+        if options.source != "-" and not Path(options.source).is_file():
+            parser.error(f"no such file: {options.source}")
+        if options.speed <= 0:
+            parser.error("--speed must be above 0")
     return options
 
 
@@ -101,6 +119,16 @@ async def run(options: argparse.Namespace) -> int:
         try:
             if options.command == "transcribe":
                 return await transcribe_all(client, options)
+            if options.command == "live":
+                return await live(
+                    options.url,
+                    options.api_key,
+                    options.source,
+                    options.language,
+                    options.engine,
+                    options.speed,
+                    errors,
+                )
             if options.command == "jobs":
                 await list_jobs(client, options.status, options.limit)
             elif options.command == "get":
@@ -109,7 +137,7 @@ async def run(options: argparse.Namespace) -> int:
                 await request(client, "DELETE", f"/v1/jobs/{options.job_id}")
             elif options.command == "cancel":
                 await request(client, "POST", f"/v1/jobs/{options.job_id}/cancel")
-        except Failed as failure:
+        except (Failed, LiveFailed) as failure:
             errors.print(f"stt: {failure}")
             return 1
     return 0

@@ -18,6 +18,8 @@ from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.openai_compat import router as openai_router
 from gateway.pages import add_pages
+from gateway.realtime import LiveSessions
+from gateway.realtime import router as realtime_router
 from gateway.routes import health_router, router
 from gateway.settings import GatewaySettings
 from gateway.submit import Services
@@ -36,7 +38,9 @@ USER_AGENT = "stt-pipeline-gateway/1.0"
 HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 # The only routes answered without an API key: probes, metrics without key names, the page and
 # the docs. Every other route refuses a request without a known key.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/", "/docs", "/redoc"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/", "/docs", "/redoc", "/v1/realtime"}
+)
 
 
 def create_app(settings: GatewaySettings, services: Services | None = None) -> FastAPI:
@@ -95,6 +99,9 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
     app.include_router(router, dependencies=documented)
     app.include_router(openai_router, dependencies=documented)
     app.include_router(models_router, dependencies=documented)
+    # The live route finds its caller itself: browsers send the key as a subprotocol, not a header.
+    app.include_router(realtime_router)
+    app.state.live_sessions = LiveSessions()
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))

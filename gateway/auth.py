@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
+from starlette.requests import HTTPConnection
 
 # Declares the bearer scheme in the OpenAPI document; `authentication` does the checking.
 bearer = HTTPBearer(auto_error=False, description="One of the deployment's STT_API_KEYS.")
@@ -85,12 +86,13 @@ class Keys:
 
 def authentication(
     keys: Keys, public_paths: frozenset[str]
-) -> Callable[[Request], Awaitable[Caller | None]]:
+) -> Callable[[HTTPConnection], Awaitable[Caller | None]]:
     """The dependency every route of the app has: it finds the caller, and refuses the request
     (Unauthorized) unless the caller's key is known or the route's path is one of
     `public_paths`. A route is open only by being listed there."""
 
-    async def authenticate(request: Request) -> Caller | None:
+    # HTTPConnection, not Request: the WebSocket route has the dependency too.
+    async def authenticate(request: HTTPConnection) -> Caller | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token.strip().encode() if scheme.lower() == "bearer" else b""
         caller = keys.caller(given)

@@ -67,6 +67,25 @@ class GatewaySettings(CommonSettings):
         16, gt=0, description="Callbacks one gateway delivers at once."
     )
 
+    max_live_sessions: int = Field(
+        20, gt=0, description="Live sessions (`/v1/realtime`) one gateway holds at once."
+    )
+    max_live_sessions_per_key: int | None = Field(
+        None, gt=0, description="When set, live sessions one API key may hold at once."
+    )
+    live_max_session_seconds: float = Field(
+        3600, gt=0, description="A live session is ended after this long."
+    )
+    live_idle_timeout_seconds: float = Field(
+        60, gt=0, description="A live session that sends nothing for this long is ended."
+    )
+    live_max_pending_utterances: int = Field(
+        8,
+        gt=0,
+        description="When this many of a live session's utterances wait to be recognized, the"
+        " gateway stops reading its audio until fewer do, and says so in an `error` event.",
+    )
+
     @field_validator("callback_secret", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:

@@ -17,6 +17,7 @@ from shared.events import (
     Event,
     PieceRecognized,
     RecognitionStarted,
+    UtteranceRecognized,
 )
 from shared.jobs import Job, JobStore, Progress
 
@@ -25,6 +26,13 @@ log = logging.getLogger(__name__)
 # What a follower is told: the job when its status changes, a piece when one is recognized,
 # None when nothing happened for a while.
 Update = Job | PieceRecognized | None
+
+
+# Events whose own fields a follower needs; of the others only the job id is read.
+_KINDS: dict[str, type[Event]] = {
+    PieceRecognized.routing_key: PieceRecognized,
+    UtteranceRecognized.routing_key: UtteranceRecognized,
+}
 
 
 class JobWatcher:
@@ -41,12 +49,13 @@ class JobWatcher:
             f"{AudioReady.piece_routing_key}.*",
             RecognitionStarted.routing_key,
             PieceRecognized.routing_key,
+            UtteranceRecognized.routing_key,
             *FINISHED,
         )
         await self._broker.watch(name, routing_keys, self._on_event)
 
     def _on_event(self, routing_key: str, body: bytes) -> None:
-        kind = PieceRecognized if routing_key == PieceRecognized.routing_key else Event
+        kind = _KINDS.get(routing_key, Event)
         try:
             event = kind.model_validate_json(body)
         except ValidationError as error:
@@ -56,7 +65,8 @@ class JobWatcher:
             listener.put_nowait(event)
 
     @contextlib.contextmanager
-    def _listening(self, job_id: str) -> Iterator[asyncio.Queue[Event]]:
+    def listening(self, job_id: str) -> Iterator[asyncio.Queue[Event]]:
+        """The events of `job_id` as they arrive, for the body of the `with`."""
         listener: asyncio.Queue[Event] = asyncio.Queue()
         self._listeners[job_id].add(listener)
         try:
@@ -71,7 +81,7 @@ class JobWatcher:
         """The job now (and the pieces recognized so far), then the job again each time its
         status changes and each piece as it is recognized, until the job is finished (or gone).
         None after `keepalive_seconds` without news, so a stream can show it is alive."""
-        with self._listening(job_id) as events:
+        with self.listening(job_id) as events:
             last_status = None
             furthest: Progress | None = None
             event: Event | None = None

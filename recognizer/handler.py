@@ -8,6 +8,7 @@ from pathlib import Path
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
+from recognizer.live import live_subscriptions
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
@@ -260,6 +261,8 @@ async def subscriptions(
         subscriptions = tuple(
             Subscription(queue, AudioReady, handler, published=announced) for queue in queues
         )
+        # Live sessions' utterances are taken before any file work: someone is waiting on them.
+        subscriptions = (*live_subscriptions(settings, broker, jobs, pool, health), *subscriptions)
         async with health.reporting():
             yield [
                 Pull(

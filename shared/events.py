@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.jobs import JOB_ID_PATTERN, Progress
+from shared.jobs import JOB_ID_PATTERN, JobError, Progress
 from shared.transcripts import Segment
 
 
@@ -83,6 +83,36 @@ class JobFailed(Event):
     routing_key: ClassVar[str] = "job.failed"
     code: str
     message: str
+
+
+class UtteranceReady(Event):
+    """One utterance of a live session, cut by the gateway at a pause and stored as a piece of
+    the session's job; routed as `live.utterance.<engine>`, a queue recognizers take first."""
+
+    routing_key: ClassVar[str] = "live.utterance"
+    engine: str
+    piece_index: int = Field(ge=0)
+    offset_seconds: float = Field(ge=0, description="Where it starts in the session's audio.")
+    piece_seconds: float = Field(ge=0)
+
+    @staticmethod
+    def topic_for(engine: str) -> str:
+        return f"{UtteranceReady.routing_key}.{engine}"
+
+    @property
+    def topic(self) -> str:
+        return self.topic_for(self.engine)
+
+
+class UtteranceRecognized(Event):
+    """The text of one utterance of a live session, for the gateway that holds the session;
+    stored with the job's pieces before it is published."""
+
+    routing_key: ClassVar[str] = "live.recognized"
+    piece_index: int
+    text: str
+    segments: list[Segment] = Field(default_factory=list)
+    error: JobError | None = Field(None, description="Set when this utterance could not be.")
 
 
 FINISHED = (TranscriptDone.routing_key, JobFailed.routing_key)

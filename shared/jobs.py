@@ -133,6 +133,12 @@ class Job(BaseModel):
     announced_at: UtcDatetime | None = Field(
         None, description="When the broker confirmed the event announcing the job's end."
     )
+    live: bool = Field(
+        False, description="A live session's job (`/v1/realtime`): its pieces are utterances."
+    )
+    live_ended_at: UtcDatetime | None = Field(
+        None, description="When a live session ended; its job is done once every utterance is."
+    )
     queue_position: int | None = Field(
         None,
         description="While the job waits for a slot: how many jobs of its engine wait before it"
@@ -445,6 +451,26 @@ class JobStore:
             return_document=ReturnDocument.AFTER,
         )
         return _to_job(document) if document else None
+
+    async def add_live_piece(self, job_id: str, seconds: float) -> None:
+        """Count one more utterance into a live session's job, before it is handed out."""
+        await self._jobs.update_one(
+            {"_id": job_id},
+            {"$inc": {"progress.pieces_total": 1, "progress.audio_seconds_total": seconds}},
+        )
+
+    async def end_live(self, job_id: str, duration_seconds: float) -> Job | None:
+        """Record that a live session ended; the job after, or None if it had ended before."""
+        document = await self._jobs.find_one_and_update(
+            {"_id": job_id, "live": True, "live_ended_at": None},
+            {"$set": {"live_ended_at": now(), "duration_seconds": duration_seconds}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_job(document) if document else None
+
+    async def piece(self, job_id: str, index: int) -> PieceResult | None:
+        document = await self._pieces.find_one({"_id": f"{job_id}:{index:05d}"}, {"_id": 0})
+        return PieceResult.model_validate(document) if document else None
 
     async def set_eta(self, job_id: str, eta_seconds: float | None) -> None:
         await self._jobs.update_one(

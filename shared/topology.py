@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engines import KNOWN_ENGINES
-from shared.events import FINISHED, AudioReady, MediaUploaded
+from shared.events import FINISHED, AudioReady, MediaUploaded, UtteranceReady
 from shared.settings import CommonSettings
 
 # RabbitMQ's default exchange routes a message to the queue named by its routing key.
@@ -35,6 +35,8 @@ class Topology:
     """One queue per engine, so each engine's pool of recognizers scales on its own."""
     pieces: dict[str, QueueSpec]
     """Per engine, the pieces of recordings cut in several, apart so short jobs pass them."""
+    live: dict[str, QueueSpec]
+    """Per engine, the utterances of live sessions, which recognizers take before file work."""
     janitor_delay: QueueSpec
     janitor: QueueSpec
     callbacks: QueueSpec
@@ -48,6 +50,7 @@ class Topology:
             self.transcoder,
             *self.recognizers.values(),
             *self.pieces.values(),
+            *self.live.values(),
             self.janitor,
             self.callbacks,
         )
@@ -112,6 +115,14 @@ def build_topology(settings: CommonSettings) -> Topology:
         )
         for engine in KNOWN_ENGINES
     }
+    live = {
+        engine: _work_queue(
+            f"{ns}.{UtteranceReady.topic_for(engine)}--recognizer",
+            settings,
+            (UtteranceReady.topic_for(engine),),
+        )
+        for engine in KNOWN_ENGINES
+    }
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
@@ -125,12 +136,20 @@ def build_topology(settings: CommonSettings) -> Topology:
         routing_keys=FINISHED,
     )
     callbacks = _work_queue(f"{ns}.job.finished--gateway", settings, FINISHED)
-    work_queues = (transcoder, *recognizers.values(), *pieces.values(), janitor, callbacks)
+    work_queues = (
+        transcoder,
+        *recognizers.values(),
+        *pieces.values(),
+        *live.values(),
+        janitor,
+        callbacks,
+    )
     return Topology(
         exchange=f"{ns}.events",
         transcoder=transcoder,
         recognizers=recognizers,
         pieces=pieces,
+        live=live,
         janitor_delay=janitor_delay,
         janitor=janitor,
         callbacks=callbacks,

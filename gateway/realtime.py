@@ -1,0 +1,766 @@
+"""`/v1/realtime`: live transcription over a WebSocket, in the shape of OpenAI's Realtime API for
+transcription sessions, so its clients work unchanged.
+
+A session is a job. The gateway cuts the streamed audio into utterances at pauses (gateway/turns.py),
+stores each as a piece of the job and hands it to the recognizers on a queue they take before
+file work; whichever recognizer is free stores the text with the job and tells the gateway
+through the broker. When the session ends the job holds the whole transcript, like any job.
+"""
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import time
+import uuid
+import wave
+from collections import Counter
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from gateway.auth import OPEN, Caller, Keys
+from gateway.settings import GatewaySettings
+from gateway.submit import RefusedChoice, Services, check_served, choose_engine_and_language
+from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
+from shared.engines import KNOWN_ENGINES
+from shared.events import UtteranceReady, UtteranceRecognized
+from shared.faults import BrokerUnavailable
+from shared.jobs import (
+    Job,
+    JobError,
+    JobStatus,
+    PieceResult,
+    Progress,
+    deadline_for,
+    new_job_id,
+)
+from shared.live import finish_if_complete
+from shared.transcripts import Transcript
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live"])
+
+SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
+INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
+# Without news from the broker, the job's stored pieces are read this often, so an utterance
+# whose event was missed (a gateway reconnecting to the broker) still reaches the client.
+RESULT_POLL_SECONDS = 2.0
+# At the end of a session the gateway closes, what is under way may take this long to arrive.
+DRAIN_SECONDS = 30.0
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_POLICY = 1008
+
+
+class SessionError(Exception):
+    """A client event that cannot be done: told in an `error` event, and the session goes on."""
+
+    def __init__(self, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+class LiveSessions:
+    """The sessions this gateway holds, counted overall and per key."""
+
+    def __init__(self) -> None:
+        self.by_key: Counter[str | None] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_key.values())
+
+    def refusal(self, settings: GatewaySettings, caller: Caller) -> str | None:
+        """Why one more session of `caller` is refused, or None if it may start."""
+        if self.total >= settings.max_live_sessions:
+            return (
+                f"This gateway holds {self.total} live sessions, as many as it may"
+                " (STT_MAX_LIVE_SESSIONS); try again later."
+            )
+        per_key = settings.max_live_sessions_per_key
+        if caller.name is not None and per_key is not None and self.by_key[caller.name] >= per_key:
+            return (
+                f"The key {caller.name!r} has {per_key} live sessions open, as many as one key may"
+                " (STT_MAX_LIVE_SESSIONS_PER_KEY); close one first."
+            )
+        return None
+
+    @contextlib.contextmanager
+    def holding(self, caller: Caller) -> Iterator[None]:
+        self.by_key[caller.name] += 1
+        try:
+            yield
+        finally:
+            self.by_key[caller.name] -= 1
+
+
+DEFAULT_VAD = ServerVad()
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """What the client chose with `session.update` (or `transcription_session.update`)."""
+
+    rate: int = 24000
+    vad: ServerVad | None = DEFAULT_VAD
+    model: str = "whisper-1"
+    engine: str = ""
+    language: str = ""
+    prompt: str | None = None
+
+    def ga_session(self, job_id: str) -> dict[str, Any]:
+        return {
+            "id": job_id,
+            "object": "realtime.transcription_session",
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": self.rate},
+                    "transcription": self._transcription(),
+                    "turn_detection": self._turn_detection(),
+                    "noise_reduction": None,
+                }
+            },
+            "include": [],
+        }
+
+    def beta_session(self, job_id: str) -> dict[str, Any]:
+        return {
+            "id": job_id,
+            "object": "realtime.transcription_session",
+            "input_audio_format": "pcm16",
+            "input_audio_transcription": self._transcription(),
+            "turn_detection": self._turn_detection(),
+            "input_audio_noise_reduction": None,
+            "include": [],
+        }
+
+    def _transcription(self) -> dict[str, Any]:
+        return {"model": self.model, "language": self.language, "prompt": self.prompt or ""}
+
+    def _turn_detection(self) -> dict[str, Any] | None:
+        if self.vad is None:
+            return None
+        return {
+            "type": "server_vad",
+            "threshold": self.vad.threshold,
+            "prefix_padding_ms": self.vad.prefix_padding_ms,
+            "silence_duration_ms": self.vad.silence_duration_ms,
+        }
+
+
+def _object(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SessionError("invalid_value", f"{name} must be an object.", name)
+    return value
+
+
+def _number(settings: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
+    value = settings.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise SessionError(
+            "invalid_value", f"{name} must be a number from {low:g} to {high:g}.", name
+        )
+    return float(value)
+
+
+def _turn_detection(value: Any) -> ServerVad | None:
+    if value is None:
+        return None
+    given = _object(value, "turn_detection")
+    if given.get("type") not in ("server_vad", "semantic_vad"):
+        raise SessionError(
+            "invalid_value", "turn_detection.type must be 'server_vad' (or null).", "turn_detection"
+        )
+    defaults = ServerVad()
+    return ServerVad(
+        threshold=_number(given, "threshold", 0.0, 1.0, defaults.threshold),
+        prefix_padding_ms=round(
+            _number(given, "prefix_padding_ms", 0, 5000, defaults.prefix_padding_ms)
+        ),
+        silence_duration_ms=round(
+            _number(given, "silence_duration_ms", 100, 10000, defaults.silence_duration_ms)
+        ),
+    )
+
+
+def _rate(value: Any) -> int:
+    given = _object(value, "format")
+    if given.get("type", "audio/pcm") != "audio/pcm":
+        raise SessionError(
+            "invalid_value",
+            f"Only audio/pcm (16-bit, mono) is taken here, not {given.get('type')!r}.",
+            "format",
+        )
+    rate = given.get("rate", 24000)
+    if rate not in INPUT_RATES:
+        raise SessionError(
+            "invalid_value",
+            f"format.rate must be one of {', '.join(map(str, INPUT_RATES))}.",
+            "format",
+        )
+    return int(rate)
+
+
+def updated_config(config: LiveConfig, kind: str, session: Any) -> LiveConfig:
+    """`config` with what a `session.update` (GA shape) or `transcription_session.update`
+    (beta shape) changes; what the event leaves out stays as it was."""
+    session = _object(session, "session")
+    if kind == "session.update":
+        if session.get("type", "transcription") != "transcription":
+            raise SessionError(
+                "invalid_value",
+                "This service holds transcription sessions only: set session.type to"
+                " 'transcription'.",
+                "session.type",
+            )
+        given = _object(_object(session.get("audio", {}), "audio").get("input", {}), "input")
+        format_key, transcription_key, turns_key = "format", "transcription", "turn_detection"
+    else:
+        given = session
+        if session.get("input_audio_format", "pcm16") != "pcm16":
+            raise SessionError(
+                "invalid_value", "input_audio_format must be 'pcm16'.", "input_audio_format"
+            )
+        format_key, transcription_key = "", "input_audio_transcription"
+        turns_key = "turn_detection"
+    if format_key and format_key in given:
+        config = replace(config, rate=_rate(given[format_key]))
+    if turns_key in given:
+        config = replace(config, vad=_turn_detection(given[turns_key]))
+    if given.get(transcription_key) is not None:
+        transcription = _object(given[transcription_key], transcription_key)
+        model = transcription.get("model") or config.model
+        prompt = transcription.get("prompt")
+        config = replace(
+            config,
+            model=str(model),
+            engine=str(model) if model in KNOWN_ENGINES else "",
+            language=str(transcription.get("language") or ""),
+            prompt=str(prompt) if prompt else None,
+        )
+    return config
+
+
+@dataclass
+class Pending:
+    """An utterance handed to the recognizers whose text has not come back."""
+
+    item_id: str
+    stopped_at: float
+
+
+def _write_wav(path: Path, utterance: Utterance) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.part")
+    with contextlib.closing(wave.open(str(partial), "wb")) as output:
+        output.setnchannels(1)
+        output.setsampwidth(2)
+        output.setframerate(RATE)
+        output.writeframes(utterance.samples.astype("<i2").tobytes())
+    partial.replace(path)
+
+
+class LiveSession:
+    def __init__(self, websocket: WebSocket, services: Services, caller: Caller) -> None:
+        self._socket = websocket
+        self._services = services
+        self._settings = services.settings
+        self._caller = caller
+        self.job_id = new_job_id()
+        self._config = LiveConfig(
+            engine=self._settings.default_engine, language=self._settings.default_language
+        )
+        self._turns: Turns | None = None
+        self._next_index = 0
+        self._pending: dict[int, Pending] = {}
+        self._told = asyncio.Event()  # set each time an utterance's text was sent
+        self._heard_samples = 0  # at 16 kHz, before the audio now buffered
+        self._sending = asyncio.Lock()
+        self._previous_item: str | None = None
+        self._started = time.monotonic()
+
+    def _item_id(self, index: int) -> str:
+        return f"item_{self.job_id[:16]}_{index:05d}"
+
+    async def run(self) -> None:
+        await self._start_job()
+        await self._send(
+            {"type": "session.created", "session": self._config.ga_session(self.job_id)}
+        )
+        results = asyncio.create_task(self._relay_results())
+        try:
+            closing = await self._read()
+            await self._finish_audio()
+            if closing is not None:
+                await self._drain()
+                await self.close(*closing)
+        finally:
+            results.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await results
+            await self._end_job()
+
+    async def _start_job(self) -> None:
+        settings = self._settings
+        jobs = self._services.jobs
+        job = await jobs.create(
+            self.job_id,
+            filename="live session",
+            size_bytes=0,
+            content_type="audio/pcm",
+            language=self._config.language,
+            engine=self._config.engine,
+            owner=self._caller.name,
+            settings=settings,
+        )
+        await jobs.advance(
+            self.job_id,
+            JobStatus.RECOGNIZING,
+            allowed_from=(JobStatus.QUEUED,),
+            live=True,
+            progress=Progress(pieces_total=0, audio_seconds_total=0.0).model_dump(),
+            # As long as the longest session's audio may need.
+            deadline_at=deadline_for(job, settings, settings.live_max_session_seconds),
+        )
+        log.info(
+            "job %s: live session started%s",
+            self.job_id, f" for key {self._caller.name}" if self._caller.name else "",
+        )  # fmt: skip
+
+    async def _read(self) -> tuple[int, str] | None:
+        """Handle client events until the client leaves (None) or a limit ends the session
+        (the close code and reason)."""
+        settings = self._settings
+        while True:
+            session_left = settings.live_max_session_seconds - (time.monotonic() - self._started)
+            if session_left <= 0:
+                await self.error(
+                    "session_expired",
+                    f"The session reached its maximum length of"
+                    f" {settings.live_max_session_seconds:g} s (STT_LIVE_MAX_SESSION_SECONDS).",
+                )
+                return CLOSE_POLICY, "session length limit"
+            await self._wait_for_recognizers()
+            try:
+                async with asyncio.timeout(min(settings.live_idle_timeout_seconds, session_left)):
+                    message = await self._socket.receive()
+            except TimeoutError:
+                if session_left <= settings.live_idle_timeout_seconds:
+                    continue  # the session limit, said at the top of the loop
+                await self.error(
+                    "idle_timeout",
+                    f"Nothing was received for {settings.live_idle_timeout_seconds:g} s"
+                    " (STT_LIVE_IDLE_TIMEOUT_SECONDS); the session ends.",
+                )
+                return CLOSE_POLICY, "idle"
+            if message["type"] == "websocket.disconnect":
+                return None
+            await self._handle_message(message)
+
+    async def _wait_for_recognizers(self) -> None:
+        """Backpressure: while too many utterances wait for their text, stop reading (the
+        client's sends then wait), and say so."""
+        limit = self._settings.live_max_pending_utterances
+        if len(self._pending) < limit:
+            return
+        await self.error(
+            "recognition_behind",
+            f"{len(self._pending)} utterances wait to be recognized; audio is read again once"
+            f" fewer than {limit} wait (STT_LIVE_MAX_PENDING_UTTERANCES).",
+            kind="server_busy",
+        )
+        left = self._settings.live_max_session_seconds - (time.monotonic() - self._started)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(left):
+                while len(self._pending) >= limit:
+                    self._told.clear()
+                    await self._told.wait()
+
+    async def _handle_message(self, message: MutableMapping[str, Any]) -> None:
+        event_id: str | None = None
+        try:
+            text = message.get("text")
+            if text is None:
+                raise SessionError(
+                    "invalid_event", "Events are JSON text messages; this one was binary."
+                )
+            try:
+                event = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise SessionError("invalid_json", f"The event is not JSON: {error}.") from error
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                raise SessionError("invalid_event", "An event is a JSON object with a 'type'.")
+            event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+            await self._handle(event)
+        except SessionError as error:
+            await self.error(error.code, error.message, error.param, event_id)
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind in ("session.update", "transcription_session.update"):
+            await self._update(kind, event.get("session"))
+        elif kind == "input_audio_buffer.append":
+            await self._append(event.get("audio"))
+        elif kind == "input_audio_buffer.commit":
+            utterance = await asyncio.to_thread(self._audio().commit)
+            if utterance is None:
+                raise SessionError(
+                    "input_audio_buffer_commit_empty",
+                    "The buffer holds less than 100 ms of audio; nothing was committed.",
+                )
+            await self._hand_out(utterance)
+        elif kind == "input_audio_buffer.clear":
+            await asyncio.to_thread(self._audio().clear)
+            await self._send({"type": "input_audio_buffer.cleared"})
+        else:
+            raise SessionError(
+                "unknown_event",
+                f"Unknown event type {kind!r}; a transcription session takes session.update,"
+                " input_audio_buffer.append, input_audio_buffer.commit and"
+                " input_audio_buffer.clear.",
+                "type",
+            )
+
+    async def _update(self, kind: str, session: Any) -> None:
+        config = updated_config(self._config, kind, session)
+        engine = config.engine or self._settings.default_engine
+        try:
+            engine, language = choose_engine_and_language(
+                self._settings, engine, config.language or None
+            )
+            await check_served(self._services, engine)
+        except RefusedChoice as refused:
+            raise SessionError("invalid_value", refused.message, refused.field) from refused
+        config = replace(config, engine=engine, language=language)
+        if (engine, language, config.prompt) != (
+            self._config.engine,
+            self._config.language,
+            self._config.prompt,
+        ):
+            if self._next_index > 0:
+                raise SessionError(
+                    "session_in_use",
+                    "The model, language and prompt cannot change once audio was committed;"
+                    " start a new session.",
+                )
+            await self._services.jobs.advance(
+                self.job_id,
+                JobStatus.RECOGNIZING,
+                allowed_from=(JobStatus.RECOGNIZING,),
+                engine=engine,
+                language=language,
+                prompt=config.prompt,
+            )
+        if (config.rate, config.vad) != (self._config.rate, self._config.vad):
+            # What was buffered in the old format is handed out first.
+            await self._finish_audio()
+        self._config = config
+        if kind == "session.update":
+            reply = {"type": "session.updated", "session": config.ga_session(self.job_id)}
+        else:
+            reply = {
+                "type": "transcription_session.updated",
+                "session": config.beta_session(self.job_id),
+            }
+        await self._send(reply)
+
+    def _audio(self) -> Turns:
+        if self._turns is None:
+            self._turns = Turns(self._config.rate, self._config.vad, self._heard_samples)
+        return self._turns
+
+    @property
+    def _seconds(self) -> float:
+        """How much audio the session has had."""
+        samples = self._turns.total_samples if self._turns is not None else self._heard_samples
+        return samples / RATE
+
+    async def _append(self, audio: Any) -> None:
+        if not isinstance(audio, str) or not audio:
+            raise SessionError("invalid_value", "audio must be base64-encoded PCM16.", "audio")
+        try:
+            pcm = base64.b64decode(audio, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise SessionError(
+                "invalid_value", f"audio is not valid base64: {error}.", "audio"
+            ) from error
+        if len(pcm) % 2:
+            raise SessionError(
+                "invalid_value",
+                "audio must be whole 16-bit samples (an even number of bytes).",
+                "audio",
+            )
+        turns = self._audio()
+        for happening in await asyncio.to_thread(turns.append, pcm):
+            if isinstance(happening, SpeechStarted):
+                await self._send(
+                    {
+                        "type": "input_audio_buffer.speech_started",
+                        "audio_start_ms": happening.audio_start_ms,
+                        "item_id": self._item_id(self._next_index),
+                    }
+                )
+            elif isinstance(happening, SpeechStopped):
+                await self._send(
+                    {
+                        "type": "input_audio_buffer.speech_stopped",
+                        "audio_end_ms": happening.audio_end_ms,
+                        "item_id": self._item_id(self._next_index),
+                    }
+                )
+            else:
+                await self._hand_out(happening)
+
+    async def _finish_audio(self) -> None:
+        """Hand out what the session's audio still holds, and start afresh."""
+        if self._turns is None:
+            return
+        utterance = await asyncio.to_thread(self._turns.finish)
+        self._heard_samples = self._turns.total_samples
+        self._turns = None
+        if utterance is not None:
+            await self._hand_out(utterance)
+
+    async def _hand_out(self, utterance: Utterance) -> None:
+        """Store the utterance as the job's next piece and hand it to the recognizers."""
+        index = self._next_index
+        self._next_index += 1
+        item_id = self._item_id(index)
+        services = self._services
+        path = services.store.local.piece(self.job_id, index)
+        await asyncio.to_thread(_write_wav, path, utterance)
+        await services.store.keep_piece(self.job_id, index)
+        await services.jobs.add_live_piece(self.job_id, utterance.seconds)
+        self._pending[index] = Pending(item_id, time.monotonic())
+        await self._send(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": self._previous_item,
+            }
+        )
+        self._previous_item = item_id
+        try:
+            await services.broker.publish(
+                UtteranceReady(
+                    job_id=self.job_id,
+                    engine=self._config.engine,
+                    piece_index=index,
+                    offset_seconds=utterance.start_ms / 1000,
+                    piece_seconds=utterance.seconds,
+                )
+            )
+        except BrokerUnavailable as error:
+            log.warning("job %s: utterance %d not handed out: %s", self.job_id, index, error)
+            await self._give_up(index, "broker_unavailable", "The message broker is away.")
+
+    async def _give_up(self, index: int, code: str, message: str) -> None:
+        """Count an utterance that will not be recognized as an empty piece, so the job still
+        completes, and tell the client."""
+        jobs = self._services.jobs
+        empty = PieceResult(
+            job_id=self.job_id,
+            index=index,
+            offset_seconds=0.0,
+            seconds=0.0,
+            transcript=Transcript(text="", language=self._config.language),
+            engine_seconds=0.0,
+            worker="gateway",
+        )
+        await jobs.save_piece(empty)
+        await jobs.count_piece(self.job_id, index, 0.0)
+        await self._deliver(
+            UtteranceRecognized(
+                job_id=self.job_id,
+                piece_index=index,
+                text="",
+                error=JobError(code=code, message=message),
+            )
+        )
+
+    async def _relay_results(self) -> None:
+        """Send each utterance's text as it comes back through the broker; look in the job's
+        stored pieces too when nothing came for a while."""
+        with self._services.watcher.listening(self.job_id) as events:
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.get(), RESULT_POLL_SECONDS)
+                except TimeoutError:
+                    await self._look_in_store()
+                    continue
+                if isinstance(event, UtteranceRecognized):
+                    await self._deliver(event)
+
+    async def _look_in_store(self) -> None:
+        jobs = self._services.jobs
+        for index in list(self._pending):
+            piece = await jobs.piece(self.job_id, index)
+            if piece is not None:
+                await self._deliver(
+                    UtteranceRecognized(
+                        job_id=self.job_id,
+                        piece_index=index,
+                        text=piece.transcript.text,
+                        segments=piece.transcript.segments,
+                    )
+                )
+        if not self._pending:
+            return
+        job = await jobs.get(self.job_id)
+        if job is None or job.status.is_final:
+            status = job.status if job is not None else "deleted"
+            for index in list(self._pending):
+                await self._deliver(
+                    UtteranceRecognized(
+                        job_id=self.job_id,
+                        piece_index=index,
+                        text="",
+                        error=JobError(code="job_ended", message=f"The session's job is {status}."),
+                    )
+                )
+
+    async def _deliver(self, result: UtteranceRecognized) -> None:
+        pending = self._pending.pop(result.piece_index, None)
+        if pending is None:
+            return  # told already (a copy of the event, or found in the store first)
+        self._told.set()
+        if result.error is not None:
+            await self._send(
+                {
+                    "type": "conversation.item.input_audio_transcription.failed",
+                    "item_id": pending.item_id,
+                    "content_index": 0,
+                    "error": {
+                        "type": "transcription_error",
+                        "code": result.error.code,
+                        "message": result.error.message,
+                        "param": None,
+                    },
+                }
+            )
+            return
+        text = result.text.strip()
+        await self._send(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": pending.item_id,
+                "content_index": 0,
+                "delta": text,
+            }
+        )
+        seconds = sum(segment.end - segment.start for segment in result.segments)
+        await self._send(
+            {
+                "type": "conversation.item.input_audio_transcription.completed",
+                "item_id": pending.item_id,
+                "content_index": 0,
+                "transcript": text,
+                "usage": {"type": "duration", "seconds": round(seconds, 3)},
+                "segments": [segment.model_dump() for segment in result.segments],
+            }
+        )
+
+    async def _drain(self) -> None:
+        """Before the gateway closes a session: let the texts under way arrive."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while self._pending:
+                    self._told.clear()
+                    await self._told.wait()
+
+    async def close(self, code: int, reason: str) -> None:
+        if self._socket.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self._socket.close(code, reason)
+
+    async def _end_job(self) -> None:
+        """Record the session's end; the job is done now if every utterance is recognized, else
+        when the last one is."""
+        jobs = self._services.jobs
+        ended: Job | None = await jobs.end_live(self.job_id, self._seconds)
+        log.info("job %s: live session ended, %d utterance(s)", self.job_id, self._next_index)
+        if ended is None:
+            return
+        done = await finish_if_complete(jobs, ended)
+        if done is not None:
+            with contextlib.suppress(BrokerUnavailable):  # the janitor announces it later
+                await self._services.broker.publish(done)
+                await jobs.note_announced(self.job_id)
+
+    async def error(
+        self,
+        code: str,
+        message: str,
+        param: str | None = None,
+        event_id: str | None = None,
+        kind: str = "invalid_request_error",
+    ) -> None:
+        error = {"type": kind, "code": code, "message": message, "param": param}
+        await self._send({"type": "error", "error": {**error, "event_id": event_id}})
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        event = {"event_id": f"event_{uuid.uuid4().hex[:20]}", **event}
+        async with self._sending:
+            if self._socket.application_state is not WebSocketState.CONNECTED:
+                return
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await self._socket.send_text(json.dumps(event))
+
+
+def presented_key(websocket: WebSocket) -> tuple[str, str | None]:
+    """The API key a client presented, and the subprotocol to answer with: OpenAI's clients
+    send the key as a bearer token, its browser clients as a subprotocol (browsers cannot set
+    headers on a WebSocket)."""
+    authorization = websocket.headers.get("authorization", "")
+    scheme, _, token = authorization.partition(" ")
+    offered = [
+        name.strip()
+        for name in websocket.headers.get("sec-websocket-protocol", "").split(",")
+        if name.strip()
+    ]
+    answered = next((name for name in offered if name == "realtime"), None)
+    for name in offered:
+        if name.startswith(SUBPROTOCOL_KEY_PREFIX):
+            return name.removeprefix(SUBPROTOCOL_KEY_PREFIX), answered or name
+    if scheme.lower() == "bearer" and token:
+        return token.strip(), answered
+    return "", answered
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    sessions: LiveSessions = websocket.app.state.live_sessions
+    settings = services.settings
+    key, subprotocol = presented_key(websocket)
+    keys: Keys = websocket.app.state.keys
+    caller = keys.caller(key.encode())
+    await websocket.accept(subprotocol)
+    session = LiveSession(websocket, services, caller or OPEN)
+    if caller is None:
+        await session.error(
+            "invalid_api_key",
+            "A valid API key is needed: send it as 'Authorization: Bearer <key>' or as the"
+            f" subprotocol '{SUBPROTOCOL_KEY_PREFIX}<key>'.",
+        )
+        await session.close(CLOSE_POLICY, "unauthorized")
+        return
+    refusal = sessions.refusal(settings, caller)
+    if refusal is not None:
+        await session.error("session_limit_reached", refusal, kind="server_busy")
+        await session.close(CLOSE_TRY_AGAIN_LATER, "too many sessions")
+        return
+    with sessions.holding(caller):
+        await session.run()

@@ -1,0 +1,47 @@
+"""The end of a live session's job: done once the session has ended and every utterance it
+handed out is recognized. The gateway (as the session ends) and the recognizer (as the last
+utterance is stored) both ask; the conditional move to `done` lets only one of them finish it."""
+
+import logging
+
+from shared.events import TranscriptDone
+from shared.jobs import Job, JobStatus, JobStore
+from shared.transcripts import joined
+
+log = logging.getLogger(__name__)
+
+
+def is_complete(job: Job) -> bool:
+    return (
+        job.live
+        and job.live_ended_at is not None
+        and job.status is JobStatus.RECOGNIZING
+        and job.progress is not None
+        and job.progress.pieces_done >= job.progress.pieces_total
+    )
+
+
+async def finish_if_complete(jobs: JobStore, job: Job) -> TranscriptDone | None:
+    """Join the utterances into the job's transcript if the session is complete; the event
+    announcing it, or None when it is not complete or another caller finished it."""
+    if not is_complete(job):
+        return None
+    pieces = await jobs.pieces(job.job_id)
+    language = job.detected_language or next(
+        (piece.transcript.language for piece in pieces), job.language
+    )
+    transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
+    done = await jobs.advance(
+        job.job_id,
+        JobStatus.DONE,
+        allowed_from=(JobStatus.RECOGNIZING,),
+        text=transcript.text,
+        segments=[segment.model_dump() for segment in transcript.segments],
+        confidence=transcript.confidence,
+        detected_language=transcript.language,
+        recognition_seconds=sum(piece.engine_seconds for piece in pieces),
+    )
+    if done is None:
+        return None
+    log.info("job %s: live session of %d utterance(s) joined", job.job_id, len(pieces))
+    return TranscriptDone(job_id=job.job_id)

@@ -1,0 +1,340 @@
+"""Live sessions over `/v1/realtime` on the real stack: real speech streamed over a real
+WebSocket, cut at its pauses, recognized by the recognizers through the broker."""
+
+import asyncio
+import base64
+import contextlib
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai import AsyncOpenAI
+from playwright.async_api import async_playwright, expect
+from websockets.exceptions import ConnectionClosed
+
+from tests.integration.api import until_status
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.test_faults import kill
+from tests.integration.test_page import SCREENSHOTS
+from tests.live import (
+    SENTENCES,
+    LiveClient,
+    append,
+    open_session,
+    speech_with_pauses,
+    transcription_session,
+)
+from tests.media import ffmpeg, words_of
+
+KEY = "alice:key-alice"
+OTHER_KEY = "bob:key-bob"
+# Used by the limit test alone, so sessions of other tests still closing do not count.
+LIMITED_KEY = "carol:key-carol"
+SESSIONS_PER_KEY = 2
+
+
+@pytest.fixture(scope="module")
+async def live(
+    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    """The four services with API keys on and two live sessions per key."""
+    async with launched(
+        tmp_path_factory.mktemp("live"),
+        mongodb_url,
+        engines=ONLY_WHISPER,
+        api_keys=f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
+        max_live_sessions_per_key=SESSIONS_PER_KEY,
+        recognizer_slots=1,
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("speech")
+    return speech_with_pauses(folder, tuple(sentence for sentence, _ in SENTENCES))
+
+
+def secret(key: str) -> str:
+    return key.partition(":")[2]
+
+
+async def until_recognizing(live: RunningSystem, job_id: str, index: int) -> None:
+    """Until a recognizer's log says it started on utterance `index` of the session."""
+    started = f"job {job_id}: recognizing utterance {index}"
+    deadline = time.monotonic() + 60
+    while started not in (live.log_dir / "recognizer.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{started!r} not logged in time"
+        await asyncio.sleep(0.02)
+
+
+def items_in_order(client: LiveClient, kind: str) -> list[str]:
+    return [event["item_id"] for event in client.of(kind)]
+
+
+async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_holds_it(
+    live: RunningSystem, speech: bytes
+) -> None:
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        created = await client.next("session.created")
+        job_id = created["session"]["id"]
+        await client.send(transcription_session())
+        await client.next("session.updated")
+        await client.stream(speech, pace=0.25)
+        for _ in SENTENCES:
+            await client.next("conversation.item.input_audio_transcription.completed", 90)
+
+    completed = client.of("conversation.item.input_audio_transcription.completed")
+    for event, (_, words) in zip(completed, SENTENCES, strict=True):
+        assert set(words) <= words_of(event["transcript"]), event["transcript"]
+    kinds = [event["type"] for event in client.events]
+    for item_id in items_in_order(client, "conversation.item.input_audio_transcription.completed"):
+        sequence = [event["type"] for event in client.events if event.get("item_id") == item_id]
+        assert sequence.index("input_audio_buffer.speech_started") < sequence.index(
+            "input_audio_buffer.speech_stopped"
+        )
+        assert sequence.index("input_audio_buffer.speech_stopped") < sequence.index(
+            "input_audio_buffer.committed"
+        )
+        assert sequence.index("input_audio_buffer.committed") < sequence.index(
+            "conversation.item.input_audio_transcription.delta"
+        )
+        assert sequence.index("conversation.item.input_audio_transcription.delta") < (
+            sequence.index("conversation.item.input_audio_transcription.completed")
+        )
+    assert "error" not in kinds
+
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
+        job = await until_status(http, job_id, within=60)
+        assert job["status"] == "done", job
+        assert job["owner"] == "alice"
+        assert job["live"] is True
+        heard = words_of(job["text"])
+        for _, words in SENTENCES:
+            assert set(words) <= heard
+        starts = [segment["start"] for segment in job["segments"]]
+        assert starts == sorted(starts)
+        assert starts[0] > 0.8  # timed from the session's start, which opens with a pause
+        assert job["duration_seconds"] == pytest.approx(len(speech) / 2 / 24000, abs=0.1)
+        listed = (await http.get("/v1/jobs")).json()["jobs"]
+        assert job_id in [each["job_id"] for each in listed]
+        srt = await http.get(f"/v1/jobs/{job_id}/transcript", params={"format": "srt"})
+        assert srt.status_code == 200
+        assert "-->" in srt.text
+        assert (await http.delete(f"/v1/jobs/{job_id}")).status_code == 204
+        assert (await http.get(f"/v1/jobs/{job_id}")).status_code == 404
+
+
+async def test_openai_realtime_client_transcribes_with_manual_commits_at_16_khz(
+    live: RunningSystem, tmp_path: Path
+) -> None:
+    sentence, words = SENTENCES[1]
+    pcm = speech_with_pauses(tmp_path, (sentence,), rate=16000, pause=0.3)
+    client = AsyncOpenAI(base_url=f"{live.base_url}/v1", api_key=secret(KEY))
+    async with client.realtime.connect(model="whisper-1") as connection:
+        # OpenAI's types know 24 kHz only; this service takes 16 kHz as well.
+        session: Any = {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcm", "rate": 16000},
+                    "transcription": {"model": "whisper-1", "language": "en"},
+                    "turn_detection": None,
+                }
+            },
+        }
+        await connection.session.update(session=session)
+        await connection.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+        await connection.input_audio_buffer.commit()
+        seen = []
+        async with asyncio.timeout(60):
+            async for event in connection:
+                seen.append(event.type)
+                if event.type == "conversation.item.input_audio_transcription.completed":
+                    transcript = event.transcript
+                    break
+    assert seen[:2] == ["session.created", "session.updated"]
+    assert "input_audio_buffer.committed" in seen
+    assert "input_audio_buffer.speech_started" not in seen  # no turn detection asked for
+    assert set(words) <= words_of(transcript)
+
+
+async def test_bad_events_and_bad_audio_get_errors_and_the_session_goes_on(
+    live: RunningSystem, tmp_path: Path
+) -> None:
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        await client.next("session.created")
+        await connection.send("this is not json")
+        assert (await client.next("error"))["error"]["code"] == "invalid_json"
+        await client.send({"type": "response.create", "event_id": "mine-1"})
+        unknown = (await client.next("error"))["error"]
+        assert unknown["code"] == "unknown_event"
+        assert unknown["event_id"] == "mine-1"
+        await client.send({"type": "input_audio_buffer.append", "audio": "not base64!"})
+        assert (await client.next("error"))["error"]["param"] == "audio"
+        await client.send(append(b"\x01\x02\x03"))  # half a sample
+        assert "16-bit" in (await client.next("error"))["error"]["message"]
+        await client.send({"type": "input_audio_buffer.commit"})
+        assert (await client.next("error"))["error"]["code"] == "input_audio_buffer_commit_empty"
+        wrong_rate = transcription_session(rate=11025)
+        await client.send(wrong_rate)
+        assert "rate" in (await client.next("error"))["error"]["message"]
+        await client.send(transcription_session(model="no-such-engine-model", language="xx"))
+        assert (await client.next("error"))["error"]["param"] == "language"
+
+        # Still going: a sentence appended and committed is transcribed.
+        sentence, words = SENTENCES[2]
+        await client.send(transcription_session(vad=False))
+        await client.next("session.updated")
+        await client.send(append(speech_with_pauses(tmp_path, (sentence,), pause=0.2)))
+        await client.send({"type": "input_audio_buffer.commit"})
+        completed = await client.next("conversation.item.input_audio_transcription.completed")
+        assert set(words) <= words_of(completed["transcript"])
+
+
+async def test_sessions_over_the_key_limit_or_without_a_key_are_refused(
+    live: RunningSystem,
+) -> None:
+    async with (
+        open_session(live.base_url, secret(LIMITED_KEY)) as first,
+        open_session(live.base_url, secret(LIMITED_KEY)) as second,
+    ):
+        await LiveClient(first).next("session.created")
+        await LiveClient(second).next("session.created")
+        async with open_session(live.base_url, secret(LIMITED_KEY)) as third:
+            refused = LiveClient(third)
+            error = await refused.next("error")
+            assert error["error"]["code"] == "session_limit_reached"
+            with pytest.raises(ConnectionClosed) as closed:
+                await third.recv()
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1013
+        # Another key has its own allowance; browsers send the key as a subprotocol.
+        async with open_session(
+            live.base_url,
+            subprotocols=["realtime", f"openai-insecure-api-key.{secret(OTHER_KEY)}"],
+        ) as other:
+            assert other.subprotocol == "realtime"
+            await LiveClient(other).next("session.created")
+    async with open_session(live.base_url, "wrong-key") as stranger:
+        error = await LiveClient(stranger).next("error")
+        assert error["error"]["code"] == "invalid_api_key"
+
+
+async def test_a_recognizer_killed_mid_session_loses_no_utterance(
+    live: RunningSystem, speech: bytes
+) -> None:
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        job_id = (await client.next("session.created"))["session"]["id"]
+        await client.send(transcription_session())
+        await client.next("session.updated")
+        streaming = asyncio.create_task(client.stream(speech, pace=0.25))
+        await until_recognizing(live, job_id, 0)
+        # The recognizer holds the first utterance: its one slot is on it.
+        assert kill(live.only("recognizer")) == -signal.SIGKILL
+        await streaming
+        live.start("recognizer")
+        await live.until_at_work()
+        for _ in SENTENCES:
+            await client.next("conversation.item.input_audio_transcription.completed", 90)
+    completed = client.of("conversation.item.input_audio_transcription.completed")
+    for event, (_, words) in zip(completed, SENTENCES, strict=True):
+        assert set(words) <= words_of(event["transcript"])
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
+        job = await until_status(http, job_id, within=60)
+        assert job["status"] == "done"
+        assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
+
+
+async def run_cli(
+    live: RunningSystem, *arguments: str, stdin: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "cli", "--url", live.base_url, "--api-key", secret(KEY),
+             *arguments],
+            stdin=source,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("from_stdin", [False, True], ids=["file", "stdin"])
+async def test_stt_live_streams_a_recording_and_prints_each_utterance(
+    live: RunningSystem, speech: bytes, tmp_path: Path, from_stdin: bool
+) -> None:
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(speech)
+    recording = tmp_path / "speech.mp3"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), str(recording))
+    if from_stdin:
+        done = await run_cli(live, "live", "-", "--speed", "4", stdin=recording)
+    else:
+        done = await run_cli(live, "live", str(recording), "--speed", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(SENTENCES)
+    for line, (_, words) in zip(lines, SENTENCES, strict=True):
+        assert set(words) <= words_of(line)
+    assert "3 utterance(s)" in done.stderr
+
+
+async def test_the_page_transcribes_the_microphone_in_its_live_tab(
+    live: RunningSystem, speech: bytes, tmp_path: Path
+) -> None:
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(speech)
+    capture = tmp_path / "microphone.wav"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), "-ar", "48000", str(capture))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={capture}",
+            ],
+        )
+        try:
+            context = await browser.new_context()
+            await context.add_init_script(
+                f"localStorage.setItem('stt-api-key', '{secret(OTHER_KEY)}')"
+            )
+            page = await context.new_page()
+            await page.goto(live.base_url)
+            await page.get_by_role("tab", name="Live").click()
+            await page.get_by_role("button", name="Start").click()
+            lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
+            await expect(lines.filter(has_text="garden")).to_have_count(1, timeout=60_000)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=SCREENSHOTS / "live.png", full_page=True)
+            heard = words_of(" ".join(await lines.all_inner_texts()))
+            for _, words in SENTENCES:
+                assert set(words) <= heard
+            job_text = await page.locator("#live-job").inner_text()
+            await page.get_by_role("button", name="Stop").click()
+            await expect(page.get_by_role("status").first).to_contain_text("Stopped")
+        finally:
+            await browser.close()
+    # The session is a job of the page's key (its last utterances may still be recognized).
+    job_id = job_text.removeprefix("Job ").strip()
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(OTHER_KEY)}"
+        job = (await http.get(f"/v1/jobs/{job_id}")).json()
+        assert job["live"] is True
+        assert job["owner"] == "bob"
+        assert job["status"] in ("recognizing", "done")

@@ -1,0 +1,129 @@
+"""Turn detection of live sessions on real speech, and the session settings clients send."""
+
+from pathlib import Path
+
+import pytest
+
+from gateway.realtime import LiveConfig, SessionError, updated_config
+from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
+from shared.settings import CommonSettings
+from shared.topology import build_topology
+from tests.live import SENTENCES, speech_with_pauses
+
+CHUNK = 4800  # bytes: 100 ms at 24 kHz
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("speech")
+    return speech_with_pauses(folder, tuple(sentence for sentence, _ in SENTENCES[:2]))
+
+
+def fed(turns: Turns, pcm: bytes, chunk: int = CHUNK) -> list[object]:
+    happenings: list[object] = []
+    for offset in range(0, len(pcm), chunk):
+        happenings += turns.append(pcm[offset : offset + chunk])
+    return happenings
+
+
+def test_each_sentence_is_one_utterance_cut_after_its_pause(speech: bytes) -> None:
+    happenings = fed(Turns(24000, ServerVad()), speech)
+    kinds = [type(happening) for happening in happenings]
+    assert kinds == [SpeechStarted, SpeechStopped, Utterance] * 2
+    utterances = [h for h in happenings if isinstance(h, Utterance)]
+    starts = [h.audio_start_ms for h in happenings if isinstance(h, SpeechStarted)]
+    stops = [h.audio_end_ms for h in happenings if isinstance(h, SpeechStopped)]
+    # The speech starts after the opening pause of 1.2 s; the padding goes before it.
+    assert 700 < starts[0] < 1200
+    for utterance, start, stop in zip(utterances, starts, stops, strict=True):
+        assert utterance.start_ms == start
+        assert start < utterance.end_ms <= stop
+        assert stop - utterance.end_ms < 600  # cut soon after the words end
+        assert utterance.samples.dtype.name == "int16"
+    # At 16 kHz, as the recognizers take it.
+    assert utterances[0].seconds == pytest.approx(len(utterances[0].samples) / RATE)
+
+
+def test_chunk_size_does_not_change_where_utterances_are_cut(speech: bytes) -> None:
+    coarse = [h for h in fed(Turns(24000, ServerVad()), speech, 48000) if isinstance(h, Utterance)]
+    fine = [h for h in fed(Turns(24000, ServerVad()), speech, 962) if isinstance(h, Utterance)]
+    assert [u.start_ms for u in coarse] == [u.start_ms for u in fine]
+    assert [len(u.samples) for u in coarse] == pytest.approx([len(u.samples) for u in fine], abs=64)
+
+
+def test_16_khz_audio_is_taken_as_it_is(tmp_path: Path) -> None:
+    pcm = speech_with_pauses(tmp_path, (SENTENCES[0][0],), rate=16000)
+    happenings = fed(Turns(16000, ServerVad()), pcm, 3200)
+    [utterance] = [h for h in happenings if isinstance(h, Utterance)]
+    assert 2.5 < utterance.seconds < 5.5
+
+
+def test_without_turn_detection_the_client_commits(speech: bytes) -> None:
+    turns = Turns(24000, None)
+    assert fed(turns, speech) == []
+    utterance = turns.commit()
+    assert utterance is not None
+    assert utterance.start_ms == 0
+    assert utterance.seconds == pytest.approx(len(speech) / 2 / 24000, abs=0.01)
+    assert turns.commit() is None  # nothing left: too short to commit
+
+
+def test_memory_between_utterances_stays_bounded() -> None:
+    turns = Turns(24000, ServerVad(prefix_padding_ms=300))
+    silence = bytes(CHUNK)
+    for _ in range(600):  # a minute of silence
+        assert turns.append(silence) == []
+    assert len(turns._audio) <= 0.3 * RATE + 512
+    assert turns.seconds == pytest.approx(60, abs=0.1)
+
+
+def test_session_update_in_either_shape_changes_only_what_it_names() -> None:
+    ga = updated_config(
+        LiveConfig(),
+        "session.update",
+        {
+            "type": "transcription",
+            "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}},
+        },
+    )
+    assert ga.rate == 16000
+    assert ga.vad == ServerVad()
+    beta = updated_config(
+        ga,
+        "transcription_session.update",
+        {
+            "input_audio_transcription": {"model": "whisper-base", "language": "de"},
+            "turn_detection": None,
+        },
+    )
+    assert (beta.rate, beta.vad, beta.engine, beta.language) == (16000, None, "whisper-base", "de")
+
+
+@pytest.mark.parametrize(
+    ("kind", "session", "param"),
+    [
+        ("session.update", {"type": "realtime"}, "session.type"),
+        ("session.update", {"audio": {"input": {"format": {"type": "audio/pcmu"}}}}, "format"),
+        ("session.update", {"audio": {"input": {"format": {"rate": 11025}}}}, "format"),
+        (
+            "session.update",
+            {"audio": {"input": {"turn_detection": {"type": "server_vad", "threshold": 2}}}},
+            "threshold",
+        ),
+        ("transcription_session.update", {"input_audio_format": "g711_ulaw"}, "input_audio_format"),
+        ("transcription_session.update", "not an object", "session"),
+    ],
+)
+def test_session_settings_that_cannot_be_done_are_refused(
+    kind: str, session: object, param: str
+) -> None:
+    with pytest.raises(SessionError) as refused:
+        updated_config(LiveConfig(), kind, session)
+    assert refused.value.param == param
+
+
+def test_recognizers_have_a_live_queue_per_engine() -> None:
+    topology = build_topology(CommonSettings(_env_file=None, namespace="acme"))
+    assert topology.live["faster-whisper"].name == "acme.live.utterance.faster-whisper--recognizer"
+    assert topology.live["faster-whisper"].routing_keys == ("live.utterance.faster-whisper",)
+    assert topology.live["sphinx"] in topology.work_queues
