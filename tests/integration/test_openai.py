@@ -99,7 +99,7 @@ async def test_errors_come_in_openai_shape(
     assert "gpt-5-audio" in unknown.value.message
 
     with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as language:
-        await client.audio.transcriptions.create(model="whisper-1", file=file, language="de")
+        await client.audio.transcriptions.create(model="faster-whisper", file=file, language="de")
     assert (language.value.code, language.value.param) == ("unsupported_language", "language")
     assert "Use engine 'whisper-base'" in language.value.message
 
