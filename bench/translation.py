@@ -43,7 +43,9 @@ def main(files: list[Path]) -> None:
             started = time.perf_counter()
             transcript = engine.transcribe(audio, AUTO_LANGUAGE, Steering(task=task))
             seconds = time.perf_counter() - started
-            print(f"{source.name} [{transcript.language}] {task} ({seconds:.1f} s): {transcript.text}")
+            print(
+                f"{source.name} [{transcript.language}] {task} ({seconds:.1f} s): {transcript.text}"
+            )
 
 
 if __name__ == "__main__":
