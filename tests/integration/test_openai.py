@@ -11,7 +11,7 @@ import srt
 import webvtt
 
 from tests import media
-from tests.integration.conftest import RunningSystem
+from tests.integration.conftest import FAST, RunningSystem
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ async def test_temperature_reaches_the_model(
 ) -> None:
     with clips["wav"].open("rb") as file:
         result = await client.audio.transcriptions.create(
-            model="whisper-1", file=file, temperature=0.4, response_format="verbose_json"
+            model=FAST, file=file, temperature=0.4, response_format="verbose_json"
         )
     assert result.segments is not None
     assert {segment.temperature for segment in result.segments} == {0.4}
@@ -75,7 +75,7 @@ async def test_text_and_subtitle_formats(
 ) -> None:
     with clips["mp4"].open("rb") as file:
         result = await client.audio.transcriptions.create(
-            model="whisper-1",
+            model=FAST,
             file=file,
             response_format=response_format,
         )
@@ -99,7 +99,7 @@ async def test_errors_come_in_openai_shape(
     assert "gpt-5-audio" in unknown.value.message
 
     with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as language:
-        await client.audio.transcriptions.create(model="faster-whisper", file=file, language="de")
+        await client.audio.transcriptions.create(model=FAST, file=file, language="de")
     assert (language.value.code, language.value.param) == ("unsupported_language", "language")
     assert "Use engine 'whisper-base'" in language.value.message
 
