@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from recognizer.engines import EngineConfig, Steering, load_engines, read_audio
+from recognizer.engines import EngineConfig, EngineUnavailable, Steering, load_engines, read_audio
+from recognizer.models import TINY_EN_SHA256
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
+from recognizer.provenance import describe_model
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
 from transcoder.convert import to_wav
@@ -78,6 +80,49 @@ async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech
     sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
     assert sphinx.text
     assert sphinx.text != whisper.text
+
+
+async def test_a_transcript_carries_the_provenance_of_its_engine_and_job(
+    pool: SlotPool, speech_wav: Path
+) -> None:
+    steering = Steering(prompt="A report.", temperature=0.2, hotwords=("Friday",))
+    whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en", steering), 60)
+    sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en", steering), 60)
+    assert whisper.provenance is not None
+    assert whisper.provenance.model_dump(exclude={"decoding"}) == (
+        pool.models["faster-whisper"].model_dump()
+    )
+    assert whisper.provenance.model_sha256 == TINY_EN_SHA256
+    assert whisper.provenance.decoding.model_dump() == {
+        "task": "transcribe",
+        "language": "en",
+        "beam_size": 5,
+        "vad_filter": True,
+        "temperature": 0.2,
+        "word_timestamps": True,
+        "batch_size": 0,
+        "prompt": "A report.",
+        "hotwords": ["Friday"],
+    }
+    # Sphinx has no use for Whisper's settings: they are not claimed for it.
+    assert sphinx.provenance is not None
+    assert sphinx.provenance.model_sha256 == pool.models["sphinx"].model_sha256
+    assert sphinx.provenance.decoding.model_dump(exclude={"task", "language"}) == {
+        "beam_size": None,
+        "vad_filter": None,
+        "temperature": None,
+        "word_timestamps": None,
+        "batch_size": None,
+        "prompt": None,
+        "hotwords": [],
+    }
+
+
+def test_weights_that_are_not_the_pinned_ones_stop_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not Whisper base")
+    config = replace(CONFIG, whisper_base_folder=str(tmp_path))
+    with pytest.raises(EngineUnavailable, match=r"SHA-256 \w+, not d01c3014"):
+        describe_model("whisper-base", config)
 
 
 async def test_a_recognition_over_time_is_killed_and_the_slot_replaced(
