@@ -9,7 +9,8 @@ from pydantic import BaseModel, Field
 from gateway.backlog import EngineBacklog
 from gateway.routes import ServicesDep
 from gateway.submit import Services
-from shared.engines import KNOWN_ENGINES, supported_languages
+from shared.engines import KNOWN_ENGINES, supported_languages, supported_tasks
+from shared.provenance import ModelProvenance
 
 router = APIRouter(tags=["fleet"])
 
@@ -20,6 +21,15 @@ class EngineModel(BaseModel):
     created: int = Field(description="When the longest-running recognizer of it started (Unix).")
     owned_by: str = "stt-pipeline"
     languages: list[str]
+    tasks: list[str] = Field(
+        description="`transcribe`, and `translate` (into English) where it can."
+    )
+    default: bool = Field(False, description="The engine of jobs that name none.")
+    provenance: list[ModelProvenance] = Field(
+        default_factory=list,
+        description="What the live recognizers loaded for it: the model, the SHA-256 of its"
+        " weights and the software versions (one entry for each that differs).",
+    )
     recognizers: int = Field(description="Live recognizers serving it.")
     slots: int = Field(description="Their engine slots, and how many are busy.")
     busy: int
@@ -51,10 +61,15 @@ async def list_models(services: ServicesDep) -> ModelList:
 
 def _engine_model(services: Services, engine: str, backlog: EngineBacklog) -> EngineModel:
     started = min((entry.started_at for entry in backlog.serving), default=None)
+    loaded = [entry.models[engine] for entry in backlog.serving if engine in entry.models]
+    whisper_model = services.settings.whisper_model
     return EngineModel(
         id=engine,
         created=int(started.timestamp()) if started else 0,
-        languages=sorted(supported_languages(engine, services.settings.whisper_model)),
+        languages=sorted(supported_languages(engine, whisper_model)),
+        tasks=list(supported_tasks(engine, whisper_model)),
+        default=engine == services.settings.default_engine,
+        provenance=[model for n, model in enumerate(loaded) if model not in loaded[:n]],
         recognizers=len(backlog.serving),
         slots=backlog.slots,
         busy=sum(entry.busy for entry in backlog.serving),

@@ -1,9 +1,11 @@
-"""`POST /v1/audio/transcriptions`, shaped like OpenAI's, so its clients work unchanged.
+"""`POST /v1/audio/transcriptions` and `/v1/audio/translations`, shaped like OpenAI's, so its
+clients work unchanged.
 
 The upload goes through the same pipeline as `POST /v1/jobs`; the request waits for the job's
 own finishing event and answers in OpenAI's response and error shapes.
 """
 
+from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -11,17 +13,23 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pymongo.errors import PyMongoError
 
 from gateway.routes import ServicesDep
-from gateway.schemas import FILE, multipart_form
+from gateway.schemas import FILE, HOTWORDS, multipart_form
 from gateway.settings import GatewaySettings
 from gateway.submit import (
     JobRequest,
     RefusedChoice,
+    Services,
+    UnfitHotwords,
     UnknownEngine,
     UnsupportedLanguage,
+    UnsupportedTask,
     choose_engine_and_language,
+    choose_task,
+    hotwords_field,
     submit_job,
 )
 from gateway.upload import Upload
+from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE
 from shared.faults import BrokerUnavailable
 from shared.jobs import Job, JobStatus
 from shared.transcripts import Segment, to_srt, to_vtt
@@ -34,30 +42,36 @@ ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 GRANULARITIES = ("segment", "word")
 
+# The fields OpenAI's translation form has; its transcription form has a few more.
+TRANSLATION_FIELDS: dict[str, Any] = {
+    "file": FILE,
+    "model": {
+        "type": "string",
+        "description": "'whisper-1' (this service's default) or an engine it offers.",
+    },
+    "prompt": {"type": "string"},
+    "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
+    "temperature": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "Sampling temperature for the Whisper engines; by default Whisper's "
+        "own schedule, which starts at 0 and rises when decoding fails.",
+    },
+    "hotwords": HOTWORDS,
+}
 OPENAI_FORM = multipart_form(
     ["file", "model"],
     {
-        "file": FILE,
-        "model": {
-            "type": "string",
-            "description": "'whisper-1' (this service's default) or an engine it offers.",
-        },
+        **TRANSLATION_FIELDS,
         "language": {"type": "string"},
-        "prompt": {"type": "string"},
-        "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
-        "temperature": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": 1,
-            "description": "Sampling temperature for the Whisper engines; by default Whisper's "
-            "own schedule, which starts at 0 and rises when decoding fails.",
-        },
         "timestamp_granularities[]": {
             "type": "array",
             "items": {"type": "string", "enum": list(GRANULARITIES)},
         },
     },
 )
+TRANSLATION_FORM = multipart_form(["file", "model"], TRANSLATION_FIELDS)
 ERROR_BODY = {
     "content": {
         "application/json": {
@@ -98,7 +112,16 @@ class OpenAIError(Exception):
 
 
 def read_openai_form(settings: GatewaySettings, upload: Upload) -> JobRequest:
-    """What an OpenAI-style form asks of the job; OpenAIError if it cannot be done."""
+    """What an OpenAI-style transcription form asks of the job; OpenAIError if it cannot be done."""
+    return _read_form(settings, upload, TRANSCRIBE)
+
+
+def read_translation_form(settings: GatewaySettings, upload: Upload) -> JobRequest:
+    """What an OpenAI-style translation form asks: English words, from whatever language."""
+    return _read_form(settings, upload, TRANSLATE)
+
+
+def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobRequest:
     model = upload.field("model")
     if not model:
         raise OpenAIError(400, "You must provide a model parameter.", "model")
@@ -114,17 +137,25 @@ def read_openai_form(settings: GatewaySettings, upload: Upload) -> JobRequest:
                 "timestamp_granularities",
             )
     engine = settings.default_engine if model == DEFAULT_MODEL else model
+    # OpenAI's translation form has no language: the recording's is detected.
+    language = upload.field("language") if task == TRANSCRIBE else AUTO_LANGUAGE
     try:
-        engine, language = choose_engine_and_language(settings, engine, upload.field("language"))
+        choose_task(settings, engine, task)
+        engine, language = choose_engine_and_language(settings, engine, language)
+        hotwords = hotwords_field(upload)
     except RefusedChoice as refused:
         raise openai_refusal(refused) from refused
-    return JobRequest(engine, language, upload.field("prompt"), _temperature(upload))
+    return JobRequest(
+        engine, language, upload.field("prompt"), _temperature(upload), task, hotwords
+    )
 
 
 # OpenAI's parameter and error code for each form field this service may refuse.
 _REFUSALS = {
     UnknownEngine.field: ("model", "model_not_found"),
     UnsupportedLanguage.field: ("language", "unsupported_language"),
+    UnsupportedTask.field: ("model", "unsupported_task"),
+    UnfitHotwords.field: ("hotwords", "invalid_value"),
 }
 
 
@@ -146,25 +177,46 @@ def _temperature(upload: Upload) -> float | None:
     raise OpenAIError(400, "temperature must be a number from 0 to 1.", "temperature")
 
 
+OPENAI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/x-subrip": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
+        }
+    },
+    **{code: ERROR_BODY for code in (400, 409, 413, 415, 429, 503, 504)},
+}
+
+
 @router.post(
     f"{OPENAI_PREFIX}transcriptions",
     openapi_extra=OPENAI_FORM,
-    responses={
-        200: {
-            "content": {
-                "application/json": {"schema": {"type": "object"}},
-                "text/plain": {"schema": {"type": "string"}},
-                "application/x-subrip": {"schema": {"type": "string"}},
-                "text/vtt": {"schema": {"type": "string"}},
-            }
-        },
-        **{code: ERROR_BODY for code in (400, 409, 413, 415, 429, 503, 504)},
-    },
+    responses=OPENAI_RESPONSES,
     summary="Transcribe audio, as OpenAI's endpoint of the same name does",
 )
 async def create_transcription(request: Request, services: ServicesDep) -> Response:
+    return await _answer(request, services, read_openai_form)
+
+
+@router.post(
+    f"{OPENAI_PREFIX}translations",
+    openapi_extra=TRANSLATION_FORM,
+    responses=OPENAI_RESPONSES,
+    summary="Translate speech into English text, as OpenAI's endpoint of the same name does",
+)
+async def create_translation(request: Request, services: ServicesDep) -> Response:
+    return await _answer(request, services, read_translation_form)
+
+
+async def _answer(
+    request: Request,
+    services: Services,
+    read_fields: Callable[[GatewaySettings, Upload], JobRequest],
+) -> Response:
     try:
-        job, upload = await submit_job(services, request, read_openai_form)
+        job, upload = await submit_job(services, request, read_fields)
         wait_seconds = services.settings.native_wait_seconds
         finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     except OpenAIError as error:
@@ -201,7 +253,7 @@ def render(job: Job, response_format: str, granularities: list[str]) -> Response
     if response_format == "json":
         return JSONResponse({"text": text})
     body: dict[str, Any] = {
-        "task": "transcribe",
+        "task": job.task,
         "language": job.detected_language or job.language,
         "duration": job.duration_seconds or 0.0,
         "text": text,

@@ -195,6 +195,7 @@ async def get_transcript(
             duration_seconds=job.duration_seconds,
             confidence=job.confidence,
             segments=segments,
+            provenance=job.provenance,
         )
         return JSONResponse(body.model_dump())
     if format == "srt":

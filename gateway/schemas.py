@@ -5,8 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.engines import KNOWN_ENGINES
+from shared.engines import KNOWN_ENGINES, TASKS
 from shared.jobs import JobError, JobStatus, Progress
+from shared.provenance import Provenance
 from shared.transcripts import Segment
 
 
@@ -45,6 +46,7 @@ class TranscriptJson(BaseModel):
     duration_seconds: float | None
     confidence: float | None
     segments: list[Segment]
+    provenance: Provenance | None = None
 
 
 class ProgressUpdate(BaseModel):
@@ -124,6 +126,13 @@ IDEMPOTENCY_KEY = {
 
 
 FILE = {"type": "string", "format": "binary"}
+HOTWORDS = {
+    "type": "string",
+    "maxLength": 200,
+    "description": "Names and terms the recording may hold, comma-separated (at most 20, 200"
+    " characters in all), so that they come out spelled right. Whisper takes them as hotwords,"
+    " online engines as a prompt; Sphinx and Google ignore them.",
+}
 UPLOAD_FIELDS: dict[str, Any] = {
     "file": FILE,
     "language": {
@@ -131,6 +140,13 @@ UPLOAD_FIELDS: dict[str, Any] = {
         "description": "A code such as 'en', or 'auto'; the default is set per deployment.",
     },
     "engine": {"type": "string", "enum": list(KNOWN_ENGINES)},
+    "task": {
+        "type": "string",
+        "enum": list(TASKS),
+        "description": "`translate` gives the words in English (the multilingual Whisper"
+        " engines only); the language, unless sent, is then detected.",
+    },
+    "hotwords": HOTWORDS,
     "callback_url": {
         "type": "string",
         "format": "uri",

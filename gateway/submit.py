@@ -23,7 +23,16 @@ from gateway.upload import FILE_FIELD, Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared import metrics
 from shared.broker import Broker
-from shared.engines import KNOWN_ENGINES, describe, supported_languages
+from shared.engines import (
+    AUTO_LANGUAGE,
+    KNOWN_ENGINES,
+    TASKS,
+    TRANSCRIBE,
+    TRANSLATE,
+    describe,
+    supported_languages,
+    supported_tasks,
+)
 from shared.events import MediaUploaded
 from shared.fairness import should_hold
 from shared.fleet import Fleet
@@ -91,6 +100,14 @@ class UnsupportedLanguage(RefusedChoice):
     field = "language"
 
 
+class UnsupportedTask(RefusedChoice):
+    field = "task"
+
+
+class UnfitHotwords(RefusedChoice):
+    field = "hotwords"
+
+
 def choose_engine_and_language(
     settings: GatewaySettings, engine: str | None, language: str | None
 ) -> tuple[str, str]:
@@ -115,6 +132,49 @@ def choose_engine_and_language(
             f" {language!r}; it does {shown}.{advice}"
         )
     return engine, language
+
+
+def choose_task(settings: GatewaySettings, engine: str | None, task: str | None) -> str:
+    """The form's `task` (transcribe unless sent), refused if the engine cannot do it."""
+    task = TRANSCRIBE if task is None else task
+    if task not in TASKS:
+        raise UnsupportedTask(f"Unknown task {task!r}; ask for {' or '.join(TASKS)}.")
+    engine = settings.default_engine if engine is None else engine
+    # An unknown engine is refused by choose_engine_and_language.
+    if engine in KNOWN_ENGINES and task not in supported_tasks(engine, settings.whisper_model):
+        able = [
+            describe(other, settings.whisper_model)
+            for other in KNOWN_ENGINES
+            if task in supported_tasks(other, settings.whisper_model)
+        ]
+        raise UnsupportedTask(
+            f"The engine {describe(engine, settings.whisper_model)} cannot {task}: it only"
+            f" transcribes. Use engine {' or '.join(able)}."
+        )
+    return task
+
+
+MAX_HOTWORDS = 20
+MAX_HOTWORDS_CHARACTERS = 200
+
+
+def hotwords_field(upload: Upload) -> tuple[str, ...]:
+    """The form's `hotwords`: names and terms, comma-separated, or the field sent once for each.
+    Whisper reads them as the text before the audio, which holds about 220 tokens: hence the cap."""
+    terms = [
+        term.strip()
+        for value in upload.fields.get("hotwords", [])
+        for term in value.split(",")
+        if term.strip()
+    ]
+    hotwords = tuple(dict.fromkeys(terms))
+    if len(hotwords) > MAX_HOTWORDS or len(", ".join(hotwords)) > MAX_HOTWORDS_CHARACTERS:
+        raise UnfitHotwords(
+            f"hotwords takes at most {MAX_HOTWORDS} names or terms and"
+            f" {MAX_HOTWORDS_CHARACTERS} characters in all; got {len(hotwords)} terms,"
+            f" {len(', '.join(hotwords))} characters."
+        )
+    return hotwords
 
 
 async def check_served(services: Services, engine: str) -> None:
@@ -200,13 +260,17 @@ class JobRequest:
     language: str
     prompt: str | None = None
     temperature: float | None = None
+    task: str = TRANSCRIBE
+    hotwords: tuple[str, ...] = ()
 
 
 def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
-    engine, language = choose_engine_and_language(
-        settings, upload.field("engine"), upload.field("language")
-    )
-    return JobRequest(engine, language)
+    task = choose_task(settings, upload.field("engine"), upload.field("task"))
+    language = upload.field("language")
+    if language is None and task == TRANSLATE:
+        language = AUTO_LANGUAGE  # what is translated need not be in the default language
+    engine, language = choose_engine_and_language(settings, upload.field("engine"), language)
+    return JobRequest(engine, language, task=task, hotwords=hotwords_field(upload))
 
 
 async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
@@ -351,6 +415,8 @@ async def submit_job(
             engine=asked.engine,
             prompt=asked.prompt,
             temperature=asked.temperature,
+            task=asked.task,
+            hotwords=asked.hotwords,
             callback_url=callback_url,
             settings=services.settings,
         )

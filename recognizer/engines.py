@@ -5,6 +5,7 @@ process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
 import importlib
+import io
 import math
 import os
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from shared.engines import (
     OPENAI,
     SPHINX,
     SPHINX_LANGUAGES,
+    TRANSCRIBE,
+    TRANSLATE,
     WHISPER_BASE,
 )
 from shared.faults import ServiceUnavailable, StartupError, may_pass
@@ -42,6 +45,14 @@ class Steering:
     prompt: str | None = None
     # None keeps Whisper's own schedule: 0, raised while decoding fails.
     temperature: float | None = None
+    task: str = TRANSCRIBE
+    """`translate`: the words in English (the gateway asks it only of engines that can)."""
+    hotwords: tuple[str, ...] = ()
+    """Names and terms to expect; the hosted engines get them as a prompt."""
+
+    @property
+    def hotwords_text(self) -> str | None:
+        return ", ".join(self.hotwords) or None
 
 
 UNSTEERED = Steering()
@@ -152,6 +163,8 @@ class FasterWhisperEngine:
             vad_filter=self._vad_filter,
             word_timestamps=self._word_timestamps,
             initial_prompt=steering.prompt,
+            task=steering.task,
+            hotwords=steering.hotwords_text,
             **({} if steering.temperature is None else {"temperature": steering.temperature}),
             **self._batched,
         )
@@ -274,11 +287,12 @@ class HostedWhisper:
     key_variable: str
     method: str
     client_module: str
+    client_class: str
 
 
 HOSTED_WHISPER = {
-    OPENAI: HostedWhisper("OpenAI", "OPENAI_API_KEY", "recognize_openai", "openai"),
-    GROQ: HostedWhisper("Groq", "GROQ_API_KEY", "recognize_groq", "groq"),
+    OPENAI: HostedWhisper("OpenAI", "OPENAI_API_KEY", "recognize_openai", "openai", "OpenAI"),
+    GROQ: HostedWhisper("Groq", "GROQ_API_KEY", "recognize_groq", "groq", "Groq"),
 }
 
 
@@ -302,6 +316,8 @@ class HostedWhisperEngine:
         self._provider = provider
         self._recognize = getattr(sr.Recognizer(), provider.method)
         self._model = model
+        # SpeechRecognition only transcribes: translations go to the provider's client directly.
+        self._client: Any = getattr(client, provider.client_class)()
         # The client's own error for no connection or a timeout (it has retried twice by then).
         self._connection_error: type[Exception] = client.APIConnectionError
 
@@ -309,17 +325,28 @@ class HostedWhisperEngine:
         self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
         options: dict[str, str | float] = {}
-        if language != AUTO_LANGUAGE:
+        if language != AUTO_LANGUAGE and steering.task != TRANSLATE:
             options["language"] = language
-        if steering.prompt:
-            options["prompt"] = steering.prompt
+        # Hosted Whisper has no hotwords: the names go in the prompt, which steers spelling.
+        prompt = " ".join(filter(None, (steering.hotwords_text, steering.prompt)))
+        if prompt:
+            options["prompt"] = prompt
         if steering.temperature is not None:
             options["temperature"] = steering.temperature
         try:
-            text = self._recognize(audio, model=self._model, **options)
+            if steering.task == TRANSLATE:
+                text = self._translate(audio, **options)
+            else:
+                text = self._recognize(audio, model=self._model, **options)
         except Exception as error:  # the provider client's own errors
             raise online_failure(self._provider.title, error, self._connection_error) from error
         return _untimed(audio, _tidy(text), language, None)
+
+    def _translate(self, audio: sr.AudioData, **options: str | float) -> str:
+        wav = io.BytesIO(audio.get_wav_data())
+        wav.name = "audio.wav"
+        answer = self._client.audio.translations.create(file=wav, model=self._model, **options)
+        return str(answer.text)
 
 
 class OnlineEngineError(Exception):

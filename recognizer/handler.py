@@ -83,7 +83,7 @@ class RecognizeHandler:
                     audio,
                     job.engine,
                     language,
-                    Steering(job.prompt, job.temperature),
+                    Steering(job.prompt, job.temperature, job.task, tuple(job.hotwords)),
                 )
                 transcript = await slot.transcribe(request, self._timeout_seconds)
             except JobFailure as failure:
@@ -138,6 +138,7 @@ class RecognizeHandler:
             text=transcript.text,
             segments=[segment.model_dump() for segment in transcript.segments],
             confidence=transcript.confidence,
+            provenance=transcript.provenance.model_dump() if transcript.provenance else None,
             detected_language=transcript.language,
             recognition_seconds=engine_seconds,
         )

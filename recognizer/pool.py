@@ -31,8 +31,10 @@ from recognizer.engines import (
     load_engines,
     read_audio,
 )
+from recognizer.provenance import describe_model, provenance
 from shared.faults import ServiceUnavailable
 from shared.jobs import ErrorCode, JobFailure
+from shared.provenance import ModelProvenance
 from shared.transcripts import Transcript
 
 log = logging.getLogger(__name__)
@@ -76,16 +78,23 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
     os.nice(niceness)
     try:
         loaded = load_engines(engines, config)
+        # Hashed once here, from the bytes on disk, rather than trusted from a record of them.
+        models = {name: describe_model(name, config) for name in engines}
     except EngineUnavailable as error:
         conn.send(("unavailable", str(error)))
         return
     # The pipe breaks when the recognizer is gone (it may have been killed): end quietly then.
     with contextlib.suppress(EOFError, BrokenPipeError):
-        conn.send(("ready", None))
+        conn.send(("ready", models))
         while True:
             request: Request | Detect = conn.recv()
             try:
                 answer: Transcript | str | None = _answer(loaded, request)
+                if isinstance(request, Request) and isinstance(answer, Transcript):
+                    made_by = provenance(
+                        models[request.engine], config, request.language, request.steering
+                    )
+                    answer = answer.model_copy(update={"provenance": made_by})
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))
             except OnlineEngineError as error:  # the provider's own words: fit for the job
@@ -139,10 +148,13 @@ class Slot:
         self._process.start()
         child_conn.close()
 
-    async def wait_ready(self) -> None:
+    async def wait_ready(self) -> dict[str, ModelProvenance]:
+        """What the slot loaded for each engine, once it is ready."""
         kind, detail = await self._receive(START_TIMEOUT_SECONDS)
         if kind != "ready":
             raise EngineUnavailable(detail)
+        models: dict[str, ModelProvenance] = detail
+        return models
 
     async def run(self, request: Request | Detect, timeout_seconds: float) -> Any:
         self._conn.send(request)
@@ -250,16 +262,19 @@ class SlotPool:
         self._idle: list[Slot] = []
         self._waiting: collections.deque[asyncio.Future[Slot]] = collections.deque()
         self._all: set[Slot] = set()
+        self.models: dict[str, ModelProvenance] = {}
+        """What the slots loaded for each engine (the same in each)."""
 
     async def start(self) -> None:
         """Start every slot and wait until each has its engines loaded; raises EngineUnavailable."""
         slots = [Slot(self._engines, self._config, self._niceness) for _ in range(self.size)]
         self._all.update(slots)
         try:
-            await asyncio.gather(*(slot.wait_ready() for slot in slots))
+            loaded = await asyncio.gather(*(slot.wait_ready() for slot in slots))
         except BaseException:
             self.close()
             raise
+        self.models = loaded[0]
         self._idle.extend(slots)
         log.info(
             "%d slot(s) ready with %s (pid %d)", self.size, ", ".join(self._engines), os.getpid()

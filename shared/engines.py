@@ -17,6 +17,11 @@ KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI, GROQ)
 
 AUTO_LANGUAGE = "auto"
 
+# What a job asks of the engine: the words as spoken, or their English translation.
+TRANSCRIBE = "transcribe"
+TRANSLATE = "translate"
+TASKS = (TRANSCRIBE, TRANSLATE)
+
 # The languages Whisper models were trained on (ISO 639-1 where one exists).
 _WHISPER_CODES = """
     af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw
@@ -47,6 +52,16 @@ def supported_languages(engine: str, whisper_model: str) -> frozenset[str]:
     if engine == GOOGLE:
         return WHISPER_LANGUAGES
     return frozenset()
+
+
+def supported_tasks(engine: str, whisper_model: str) -> tuple[str, ...]:
+    """What `engine` can do: English-only models, Sphinx and Google only transcribe; the
+    multilingual Whisper models, local or hosted, also translate into English."""
+    if engine in (WHISPER_BASE, OPENAI, GROQ) or (
+        engine == FASTER_WHISPER and not is_english_only(whisper_model)
+    ):
+        return TASKS
+    return (TRANSCRIBE,)
 
 
 def describe(engine: str, whisper_model: str) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.jobs import UtcDatetime, expire_after, now
+from shared.provenance import ModelProvenance
 
 HEARTBEAT_SECONDS = 5.0
 # A recognizer not heard of for this long is taken for gone.
@@ -39,6 +40,9 @@ class RecognizerEntry(BaseModel):
     seen_at: UtcDatetime
     stopped_at: UtcDatetime | None = None
     problem: str | None = Field(None, description="Why it is unhealthy; None while it is not.")
+    models: dict[str, ModelProvenance] = Field(
+        default_factory=dict, description="What its slots loaded for each engine."
+    )
 
     def is_live(self, moment: datetime) -> bool:
         recent = moment - self.seen_at < timedelta(seconds=LIVE_WITHIN_SECONDS)

@@ -17,6 +17,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from shared.engines import TRANSCRIBE
+from shared.provenance import Provenance
 from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
 
@@ -108,6 +110,15 @@ class Job(BaseModel):
     temperature: float | None = Field(
         None, description="Sampling temperature (Whisper only); None for Whisper's own schedule."
     )
+    # What the job asks of the engine besides its language.
+    task: str = Field(
+        TRANSCRIBE, description="`transcribe`, or `translate` into English (multilingual Whisper)."
+    )
+    hotwords: list[str] = Field(
+        default_factory=list,
+        description="Names and terms the engine should expect (Whisper: hotwords; online"
+        " engines: a prompt).",
+    )
     duration_seconds: float | None = None
     conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
     recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
@@ -115,6 +126,9 @@ class Job(BaseModel):
     text: str | None = None
     segments: list[Segment] | None = None
     confidence: float | None = None
+    provenance: Provenance | None = Field(
+        None, description="What produced the transcript: engine, model, versions, settings."
+    )
     error: JobError | None = None
     callback: Callback | None = None
     progress: Progress | None = Field(None, description="Set once the audio is cut into pieces.")
@@ -248,6 +262,8 @@ class JobStore:
         settings: CommonSettings,
         prompt: str | None = None,
         temperature: float | None = None,
+        task: str = TRANSCRIBE,
+        hotwords: tuple[str, ...] = (),
         callback_url: str | None = None,
         owner: str | None = None,
         duration_seconds: float | None = None,
@@ -271,6 +287,8 @@ class JobStore:
             engine=engine,
             prompt=prompt,
             temperature=temperature,
+            task=task,
+            hotwords=list(hotwords),
             callback=Callback(url=callback_url) if callback_url else None,
             created_at=created,
             updated_at=created,

@@ -13,7 +13,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, supported_languages
+from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, WHISPER_BASE, supported_languages
 
 
 def _split_commas(value: Any) -> Any:
@@ -105,7 +105,12 @@ class CommonSettings(BaseSettings):
     engines: Annotated[tuple[str, ...], *CommaSeparated] = Field(
         OFFLINE_ENGINES, description="Comma-separated engines a recognizer serves."
     )
-    default_engine: str = "faster-whisper"
+    default_engine: str = Field(
+        WHISPER_BASE,
+        description="The engine of a job that names none: whisper-base, the most accurate"
+        " offline model (faster-whisper, tiny.en, is the fast English one); unset while"
+        " STT_ENGINES leaves whisper-base out, the first of STT_ENGINES.",
+    )
     default_language: str = "en"
     whisper_model: str = Field(
         "tiny.en",
@@ -128,6 +133,16 @@ class CommonSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_engine_among_engines(cls, values: Any) -> Any:
+        if not isinstance(values, dict) or values.get("default_engine") is not None:
+            return values
+        engines = _split_commas(values.get("engines", OFFLINE_ENGINES))
+        if engines and WHISPER_BASE not in engines:
+            return {**values, "default_engine": engines[0]}
+        return values
 
     @field_validator("retry_delays_seconds")
     @classmethod

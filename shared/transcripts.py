@@ -5,6 +5,8 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
 
+from shared.provenance import Provenance
+
 
 class Word(BaseModel):
     start: float
@@ -44,6 +46,7 @@ class Transcript(BaseModel):
     speakers: list[SpeakerTalk] | None = Field(
         None, description="Who spoke and for how long; None when speakers were not labelled."
     )
+    provenance: Provenance | None = Field(None, description="What produced the transcript.")
 
 
 def shifted(transcript: Transcript, offset_seconds: float) -> Transcript:
@@ -79,6 +82,8 @@ def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcr
         language=language,
         segments=[segment for t, _ in pieces for segment in t.segments],
         confidence=sum(s * c for s, c in rated) / total if total > 0 else None,
+        # The pieces of one job share its engine and decoding settings.
+        provenance=next((t.provenance for t, _ in pieces if t.provenance), None),
     )
 
 

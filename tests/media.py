@@ -66,6 +66,19 @@ GERMAN_STORY = " ".join(
     ]
 )
 
+SPANISH_SENTENCE = (
+    "Buenos días. El tren a Madrid sale a las ocho de la mañana desde la estación central."
+)
+# English words Whisper base's translations of the two sentences above hold run after run (its
+# translation is rough, and of the German varies: see the README), and words of the originals
+# that must not be left.
+TRANSLATED_WORDS = {"de": ("good", "morning"), "es": ("good", "morning", "station")}
+UNTRANSLATED_WORDS = {"de": ("guten", "morgen", "bitte"), "es": ("buenos", "tren", "sale")}
+
+# Made-up names: base hears "Sarvokey" and "Quilmore" unless it is told to expect them.
+NAMES_SENTENCE = "The Zarvokian ambassador met Doctor Quillmore at the harbour on Tuesday."
+NAMES = ("Zarvokian", "Quillmore")
+
 
 def speak(text: str, wav: Path, voice: str = "en-us") -> Path:
     subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)

@@ -44,7 +44,9 @@ async function loadEngines() {
   const response = await call("/v1/models");
   engines = (await response.json()).data;
   const engineSelect = $("#engine");
-  engineSelect.replaceChildren(...engines.map((engine) => new Option(engine.id, engine.id)));
+  engineSelect.replaceChildren(
+    ...engines.map((engine) => new Option(engine.id, engine.id, false, engine.default === true)),
+  );
   fillLanguages();
   $("#service-problem").hidden = true;
 }

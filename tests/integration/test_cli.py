@@ -9,7 +9,7 @@ from pathlib import Path
 import srt
 
 from tests import media
-from tests.integration.conftest import RunningSystem
+from tests.integration.conftest import FAST, RunningSystem
 
 STT = Path(sys.executable).parent / "stt"
 
@@ -32,7 +32,9 @@ async def test_two_files_become_srt_files_beside_them_and_are_listed(
     first, second = tmp_path / "first.mp3", tmp_path / "second.mp4"
     first.write_bytes(clips["mp3"].read_bytes())
     second.write_bytes(clips["mp4"].read_bytes())
-    done = await stt(system, "transcribe", str(first), str(second), "--format", "srt")
+    done = await stt(
+        system, "transcribe", str(first), str(second), "--format", "srt", "--engine", FAST
+    )
     listed = await stt(system, "jobs", "--limit", "5")
     assert done.returncode == 0, done.stderr
     for made in (tmp_path / "first.srt", tmp_path / "second.srt"):
@@ -48,7 +50,14 @@ async def test_a_bad_file_fails_with_its_message_and_the_good_one_still_comes_ou
 ) -> None:
     silent = media.video_without_audio(tmp_path / "silent.mp4")
     result = await stt(
-        system, "transcribe", str(silent), str(clips["wav"]), "--output-dir", str(tmp_path / "out")
+        system,
+        "transcribe",
+        str(silent),
+        str(clips["wav"]),
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--engine",
+        FAST,
     )
     assert result.returncode == 1
     assert "silent.mp4" in result.stderr
@@ -61,7 +70,7 @@ async def test_a_bad_file_fails_with_its_message_and_the_good_one_still_comes_ou
 async def test_one_transcript_goes_to_stdout_and_usage_errors_exit_2(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
-    printed = await stt(system, "transcribe", str(clips["wav"]), "-o", "-")
+    printed = await stt(system, "transcribe", str(clips["wav"]), "-o", "-", "--engine", FAST)
     two_to_stdout = await stt(system, "transcribe", str(clips["wav"]), str(clips["mp3"]), "-o", "-")
     missing = await stt(system, "transcribe", "/no/such/file.mp3")
     assert printed.returncode == 0, printed.stderr

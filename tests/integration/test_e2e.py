@@ -13,7 +13,7 @@ import webvtt
 from shared.media import MediaPaths
 from tests import media
 from tests.integration.api import accepted_job_id, follow, submit, until_status, upload
-from tests.integration.conftest import CLEANUP_DELAY_SECONDS, RunningSystem
+from tests.integration.conftest import CLEANUP_DELAY_SECONDS, FAST, RunningSystem
 
 
 @pytest.mark.parametrize("kind", ["mp4", "mp3", "wav"])
@@ -31,7 +31,7 @@ async def test_spoken_words_come_back(
         assert set(media.EXPECTED_WORDS) <= media.words_of(job["text"])
         assert job["filename"] == f"speech.{kind}"
         assert job["size_bytes"] == clips[kind].stat().st_size
-        assert (job["engine"], job["language"]) == ("faster-whisper", "en")
+        assert (job["engine"], job["language"]) == ("whisper-base", "en")
         assert 2 < job["duration_seconds"] < 8
         assert set(job["stage_times"]) == {"queued", "transcoding", "recognizing", "done"}
         assert 0 < job["conversion_seconds"] < job["recognition_seconds"]
@@ -48,7 +48,7 @@ async def test_a_job_can_be_followed_as_server_sent_events(
     system: RunningSystem, long_speech: Path
 ) -> None:
     async with system.client() as client:
-        job_id = await accepted_job_id(client, long_speech)
+        job_id = await accepted_job_id(client, long_speech, engine=FAST)
         stream = await follow(client, job_id)
         finished = await follow(client, job_id)
         unknown = await client.get(f"/v1/jobs/{'0' * 32}/events")
@@ -69,7 +69,7 @@ async def test_a_finished_job_can_be_deleted_with_its_files(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
     async with system.client() as client:
-        job = await submit(client, clips["wav"])
+        job = await submit(client, clips["wav"], engine=FAST)
         route = f"/v1/jobs/{job['job_id']}"
         files = MediaPaths(Path(system.settings.media_dir)).of_job(job["job_id"])
         assert any(path.exists() for path in files)
@@ -86,7 +86,7 @@ async def test_transcripts_come_as_subtitles_and_timed_json(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
     async with system.client() as client:
-        job = await submit(client, clips["mp3"])
+        job = await submit(client, clips["mp3"], engine=FAST)
         route = f"/v1/jobs/{job['job_id']}/transcript"
         subrip = await client.get(route, params={"format": "srt"})
         webvtt_text = await client.get(route, params={"format": "vtt"})
@@ -123,7 +123,7 @@ async def test_a_language_the_model_cannot_do_is_refused_naming_one_that_can(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
     async with system.client() as client:
-        refused = await upload(client, clips["wav"], language="de")
+        refused = await upload(client, clips["wav"], engine=FAST, language="de")
     assert refused.status_code == 422
     detail = refused.json()["detail"]
     assert "'faster-whisper' (model tiny.en) does not transcribe language 'de'" in detail
@@ -182,7 +182,8 @@ def _write(path: Path, content: bytes) -> Path:
         ("picture.mp3", b"\x89PNG\r\n\x1a\n" + bytes(2000), {}, 415),
         ("empty.wav", b"", {}, 400),
         ("speech.wav", None, {"engine": "vosk"}, 422),
-        ("speech.wav", None, {"language": "de"}, 422),
+        ("speech.wav", None, {"engine": FAST, "language": "de"}, 422),
+        ("speech.wav", None, {"engine": "sphinx", "task": "translate"}, 422),
     ],
 )
 async def test_bad_uploads_get_a_clear_4xx_and_keep_nothing(
@@ -273,7 +274,7 @@ async def test_the_janitor_deletes_the_files_after_the_delay(
 
 async def test_tutorial_routes(system: RunningSystem, clips: dict[str, Path]) -> None:
     async with system.client() as client:
-        task = await upload(client, clips["wav"], route="/stt/task")
+        task = await upload(client, clips["wav"], route="/stt/task", engine=FAST)
         assert task.status_code == 200
         job_id = task.json()["job_id"]
         assert task.json()["file_id"]
@@ -288,7 +289,7 @@ async def test_tutorial_routes(system: RunningSystem, clips: dict[str, Path]) ->
         assert set(finished) == {"job_id", "text"}
         assert "quarterly" in media.words_of(finished["text"])
 
-        native = await upload(client, clips["mp4"], route="/stt/native")
+        native = await upload(client, clips["mp4"], route="/stt/native", engine=FAST)
         assert native.status_code == 200
         assert set(native.json()) == {"job_id", "text"}
         assert set(media.EXPECTED_WORDS) <= media.words_of(native.json()["text"])

@@ -15,6 +15,7 @@ from scripts.stack import SERVICES, Stack, delete_namespace, free_port
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
 from tests.integration.conftest import (
+    FAST,
     ONLY_WHISPER,
     Database,
     RunningSystem,
@@ -60,6 +61,7 @@ async def fleet(
         services=services,
         recognizer_slots=1,
         retry_delays_seconds=(0.2, 0.4, 0.8, 1, 1, 1, 1, 1, 1, 1),
+        default_engine=FAST,
     ) as running:
         yield running
 

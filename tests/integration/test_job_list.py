@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 
 from tests.integration.api import accepted_job_id, until_status
-from tests.integration.conftest import RunningSystem
+from tests.integration.conftest import FAST, RunningSystem
 
 
 async def walk(client: httpx.AsyncClient, on_each_page: Any = None, **filters: str) -> list[str]:
@@ -32,11 +32,11 @@ async def test_paging_walks_every_job_once_while_new_ones_arrive(
 ) -> None:
     since = datetime.now(UTC).isoformat()
     async with system.client() as client:
-        made = [await accepted_job_id(client, clips["wav"]) for _ in range(7)]
+        made = [await accepted_job_id(client, clips["wav"], engine=FAST) for _ in range(7)]
         arrived: list[str] = []
 
         async def another() -> None:
-            arrived.append(await accepted_job_id(client, clips["wav"]))
+            arrived.append(await accepted_job_id(client, clips["wav"], engine=FAST))
 
         listed = await walk(client, another, created_after=since)
         everything = await walk(client, created_after=since)
@@ -47,12 +47,12 @@ async def test_paging_walks_every_job_once_while_new_ones_arrive(
 async def test_the_filters_hold(system: RunningSystem, clips: dict[str, Path]) -> None:
     since = datetime.now(UTC).isoformat()
     async with system.client() as client:
-        early = [await accepted_job_id(client, clips["wav"]) for _ in range(2)]
+        early = [await accepted_job_id(client, clips["wav"], engine=FAST) for _ in range(2)]
         middle = datetime.now(UTC).isoformat()
         sphinx = await accepted_job_id(client, clips["wav"], engine="sphinx")
         for job_id in early:
             await until_status(client, job_id)
-        late = await accepted_job_id(client, clips["wav"])
+        late = await accepted_job_id(client, clips["wav"], engine=FAST)
         before_middle = await walk(client, created_after=since, created_before=middle)
         by_engine = await walk(client, created_after=since, engine="sphinx")
         done = await walk(client, created_after=since, status="done")

@@ -17,7 +17,7 @@ from recognizer.engines import EngineConfig, load_engines, read_audio
 from shared.jobs import JobStore
 from tests import media
 from tests.integration.api import accepted_job_id, follow, until_status
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import FAST, RunningSystem, launched
 from tests.integration.test_faults import engine_runs, kill, until_engine_runs
 from transcoder.convert import to_wav
 
@@ -40,6 +40,7 @@ async def fleet(
         cleanup_delay_seconds=CLEANUP_DELAY_SECONDS,
         events_keepalive_seconds=1,
         delivery_limit=3,
+        default_engine=FAST,
     ) as running:
         yield running
 

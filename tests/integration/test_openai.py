@@ -11,7 +11,7 @@ import srt
 import webvtt
 
 from tests import media
-from tests.integration.conftest import RunningSystem
+from tests.integration.conftest import FAST, RunningSystem
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ async def test_temperature_reaches_the_model(
 ) -> None:
     with clips["wav"].open("rb") as file:
         result = await client.audio.transcriptions.create(
-            model="whisper-1", file=file, temperature=0.4, response_format="verbose_json"
+            model=FAST, file=file, temperature=0.4, response_format="verbose_json"
         )
     assert result.segments is not None
     assert {segment.temperature for segment in result.segments} == {0.4}
@@ -75,7 +75,7 @@ async def test_text_and_subtitle_formats(
 ) -> None:
     with clips["mp4"].open("rb") as file:
         result = await client.audio.transcriptions.create(
-            model="whisper-1",
+            model=FAST,
             file=file,
             response_format=response_format,
         )
@@ -89,6 +89,25 @@ async def test_text_and_subtitle_formats(
     assert "quarterly" in media.words_of(result)
 
 
+async def test_spanish_speech_comes_back_in_english_and_sphinx_refuses_to_translate(
+    client: openai.AsyncOpenAI, tmp_path: Path
+) -> None:
+    spanish = media.speak(media.SPANISH_SENTENCE, tmp_path / "es.wav", voice="es")
+    with spanish.open("rb") as file:
+        # At temperature 0 alone, without the retries at higher ones: the same words, sooner.
+        result = await client.audio.translations.create(
+            model="whisper-1", file=file, response_format="verbose_json", temperature=0
+        )
+    words = media.words_of(result.text)
+    assert set(media.TRANSLATED_WORDS["es"]) <= words, result.text
+    assert not set(media.UNTRANSLATED_WORDS["es"]) & words, result.text
+    assert result.model_dump()["task"] == "translate"
+
+    with spanish.open("rb") as file, pytest.raises(openai.BadRequestError) as refused:
+        await client.audio.translations.create(model="sphinx", file=file)
+    assert (refused.value.code, refused.value.param) == ("unsupported_task", "model")
+
+
 async def test_errors_come_in_openai_shape(
     client: openai.AsyncOpenAI, clips: dict[str, Path], tmp_path: Path
 ) -> None:
@@ -99,7 +118,7 @@ async def test_errors_come_in_openai_shape(
     assert "gpt-5-audio" in unknown.value.message
 
     with clips["wav"].open("rb") as file, pytest.raises(openai.BadRequestError) as language:
-        await client.audio.transcriptions.create(model="whisper-1", file=file, language="de")
+        await client.audio.transcriptions.create(model=FAST, file=file, language="de")
     assert (language.value.code, language.value.param) == ("unsupported_language", "language")
     assert "Use engine 'whisper-base'" in language.value.message
 

@@ -106,6 +106,10 @@ async def test_an_upload_is_stored_recorded_and_announced(
         ({"engine": (None, "gpt-9")}, 422, "Unknown engine 'gpt-9'"),
         ({"engine": (None, "google")}, 422, "No recognizer serves the engine 'google'"),
         ({"language": (None, "xx")}, 422, "does not transcribe language 'xx'"),
+        ({"task": (None, "translate"), "engine": (None, "sphinx")}, 422, "cannot translate"),
+        ({"task": (None, "summarise")}, 422, "Unknown task 'summarise'"),
+        ({"hotwords": (None, ",".join(f"term{n}" for n in range(21)))}, 422, "at most 20"),
+        ({"hotwords": (None, "x" * 201)}, 422, "200 characters"),
         ({"callback_url": (None, "http://u:p@example.com/")}, 422, "user name or password"),
         ({"callback_url": (None, "ftp://example.com/")}, 422, "absolute http or https URL"),
         ({"file": ("big.wav", b"RIFF" + bytes(2 * 1024 * 1024))}, 413, "larger than"),
@@ -129,6 +133,23 @@ async def test_bad_uploads_are_refused_with_a_reason_and_leave_nothing(
     assert message in response.json()["detail"]
     assert (broker.published, jobs.jobs) == ([], {})
     assert await asyncio.to_thread(files_in, tmp_path) == []
+
+
+async def test_task_and_hotwords_are_kept_with_the_job(
+    client: httpx.AsyncClient, jobs: FakeJobs, speech: Form
+) -> None:
+    translate = {"task": (None, "translate"), "hotwords": (None, " Zarvokian, Quillmore,")}
+    asked = await client.post("/v1/jobs", files={**speech, **translate})
+    again = {"hotwords": (None, "Quillmore"), "language": (None, "de")}
+    plain = await client.post("/v1/jobs", files={**speech, **again})
+    assert (asked.status_code, plain.status_code) == (202, 202)
+    translating = jobs.jobs[asked.json()["job_id"]]
+    transcribing = jobs.jobs[plain.json()["job_id"]]
+    # Nothing said of the language: what is translated is detected, not the default language.
+    assert (translating.task, translating.language) == ("translate", "auto")
+    assert translating.hotwords == ["Zarvokian", "Quillmore"]
+    assert (transcribing.task, transcribing.language) == ("transcribe", "de")
+    assert transcribing.hotwords == ["Quillmore"]
 
 
 def files_in(folder: Path) -> list[Path]:
@@ -164,22 +185,41 @@ async def test_with_keys_on_a_request_without_one_is_refused_in_each_routes_shap
 
 
 @pytest.mark.parametrize(
-    ("fields", "code", "param"),
+    ("route", "fields", "code", "param"),
     [
-        ({"model": "gpt-5-audio"}, "model_not_found", "model"),
-        ({"model": "whisper-1", "language": "de"}, "unsupported_language", "language"),
-        ({"model": "whisper-1", "response_format": "mp3"}, None, "response_format"),
+        ("transcriptions", {"model": "gpt-5-audio"}, "model_not_found", "model"),
+        (
+            "transcriptions",
+            {"model": "sphinx", "language": "de"},
+            "unsupported_language",
+            "language",
+        ),
+        (
+            "transcriptions",
+            {"model": "whisper-1", "response_format": "mp3"},
+            None,
+            "response_format",
+        ),
+        (
+            "transcriptions",
+            {"model": "whisper-1", "hotwords": "x" * 201},
+            "invalid_value",
+            "hotwords",
+        ),
+        ("translations", {"model": "faster-whisper"}, "unsupported_task", "model"),
+        ("translations", {"model": "sphinx"}, "unsupported_task", "model"),
     ],
 )
 async def test_openai_errors_name_the_parameter_at_fault(
     client: httpx.AsyncClient,
     speech: Form,
+    route: str,
     fields: dict[str, str],
     code: str | None,
     param: str,
 ) -> None:
     response = await client.post(
-        "/v1/audio/transcriptions",
+        f"/v1/audio/{route}",
         files={**speech, **{name: (None, value) for name, value in fields.items()}},
     )
     assert response.status_code == 400, response.text
@@ -418,7 +458,9 @@ async def test_readiness_names_no_files_or_jobs(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     job_id = "d" * 32
-    health = Health(cast(Any, FakeFleet()), cast(Any, SimpleNamespace(size=1, busy=0)), ("sphinx",))
+    health = Health(
+        cast(Any, FakeFleet()), cast(Any, SimpleNamespace(size=1, busy=0, models={})), ("sphinx",)
+    )
     await health.media_missing(f"/srv/media/{job_id}/piece-00001.wav is missing")
 
     async def live() -> list[Any]:

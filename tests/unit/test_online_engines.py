@@ -98,6 +98,31 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
 
 
 @pytest.mark.parametrize(
+    ("engine", "provider_name", "base_path"),
+    [("openai", "OPENAI", "/v1"), ("groq", "GROQ", "")],
+)
+def test_hosted_whisper_translates_through_the_provider_with_hotwords_in_the_prompt(
+    speech_wav: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    engine: str,
+    provider_name: str,
+    base_path: str,
+) -> None:
+    with http_stand_in(PROVIDER_ANSWER) as stand_in:
+        monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
+        monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
+        steering = Steering(prompt="A call.", task="translate", hotwords=("Zarvokian", "Quillmore"))
+        transcript = load_engine(engine, CONFIG).transcribe(read_audio(speech_wav), "de", steering)
+    [sent] = stand_in.received
+    assert sent.path.endswith("/v1/audio/translations")
+    assert b'name="prompt"\r\n\r\nZarvokian, Quillmore A call.' in sent.body
+    # A translation names no language: the provider hears which it is.
+    assert b'name="language"' not in sent.body
+    assert b"RIFF" in sent.body
+    assert transcript.text == "Please send the quarterly report."
+
+
+@pytest.mark.parametrize(
     ("status", "raised"),
     [
         (429, ServiceUnavailable),

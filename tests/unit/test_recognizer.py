@@ -6,13 +6,15 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import pytest
 
-from recognizer.engines import EngineConfig, Steering, load_engines, read_audio
+from recognizer.engines import EngineConfig, EngineUnavailable, Steering, load_engines, read_audio
 from recognizer.health import Health
+from recognizer.models import TINY_EN_SHA256
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
+from recognizer.provenance import describe_model
 from shared.fleet import RecognizerEntry
 from shared.jobs import ErrorCode, JobFailure
 from tests import media
@@ -81,6 +83,49 @@ async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech
     sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
     assert sphinx.text
     assert sphinx.text != whisper.text
+
+
+async def test_a_transcript_carries_the_provenance_of_its_engine_and_job(
+    pool: SlotPool, speech_wav: Path
+) -> None:
+    steering = Steering(prompt="A report.", temperature=0.2, hotwords=("Friday",))
+    whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en", steering), 60)
+    sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en", steering), 60)
+    assert whisper.provenance is not None
+    assert whisper.provenance.model_dump(exclude={"decoding"}) == (
+        pool.models["faster-whisper"].model_dump()
+    )
+    assert whisper.provenance.model_sha256 == TINY_EN_SHA256
+    assert whisper.provenance.decoding.model_dump() == {
+        "task": "transcribe",
+        "language": "en",
+        "beam_size": 5,
+        "vad_filter": True,
+        "temperature": 0.2,
+        "word_timestamps": True,
+        "batch_size": 0,
+        "prompt": "A report.",
+        "hotwords": ["Friday"],
+    }
+    # Sphinx has no use for Whisper's settings: they are not claimed for it.
+    assert sphinx.provenance is not None
+    assert sphinx.provenance.model_sha256 == pool.models["sphinx"].model_sha256
+    assert sphinx.provenance.decoding.model_dump(exclude={"task", "language"}) == {
+        "beam_size": None,
+        "vad_filter": None,
+        "temperature": None,
+        "word_timestamps": None,
+        "batch_size": None,
+        "prompt": None,
+        "hotwords": [],
+    }
+
+
+def test_weights_that_are_not_the_pinned_ones_stop_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"not Whisper base")
+    config = replace(CONFIG, whisper_base_folder=str(tmp_path))
+    with pytest.raises(EngineUnavailable, match=r"SHA-256 \w+, not d01c3014"):
+        describe_model("whisper-base", config)
 
 
 async def test_a_recognition_over_time_is_killed_and_the_slot_replaced(
@@ -185,6 +230,7 @@ async def test_a_health_problem_tells_the_fleet_no_paths_or_job_ids() -> None:
 
     class Pool:
         size, busy = 2, 1
+        models: ClassVar[dict[str, Any]] = {}
 
     health = Health(cast(Any, Fleet()), cast(Any, Pool()), ("faster-whisper",))
     job_id = "c" * 32

@@ -18,7 +18,7 @@ def test_defaults_run_embedded() -> None:
     assert str(settings.broker_url) == "amqp://guest:guest@127.0.0.1:5672/"
     assert str(settings.mongodb_url) == "mongodb://127.0.0.1:27017"
     assert settings.engines == ("faster-whisper", "whisper-base", "sphinx")
-    assert settings.default_engine == "faster-whisper"
+    assert settings.default_engine == "whisper-base"
 
 
 def test_environment_is_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,6 +27,7 @@ def test_environment_is_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("STT_API_KEYS", "k-one, k-two,")
     settings = GatewaySettings(_env_file=None)
     assert settings.engines == ("sphinx", "faster-whisper")
+    assert settings.default_engine == "sphinx"  # the first, while whisper-base is not served
     assert settings.max_upload_bytes == 1000
     assert [key.get_secret_value() for key in settings.api_keys] == ["k-one", "k-two"]
     assert "k-one" not in repr(settings)
@@ -45,7 +46,7 @@ def test_empty_secrets_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         ("STT_ENGINES", "vosk", "STT_ENGINES must name"),
         ("STT_DEFAULT_ENGINE", "nope", "not in STT_ENGINES"),
-        ("STT_DEFAULT_LANGUAGE", "de", "STT_DEFAULT_LANGUAGE"),
+        ("STT_DEFAULT_LANGUAGE", "klingon", "STT_DEFAULT_LANGUAGE"),
         ("STT_NAMESPACE", "Bad Name", "namespace"),
         ("STT_CLEANUP_DELAY_SECONDS", "0", "cleanup_delay_seconds"),
     ],
