@@ -5,7 +5,6 @@ process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 """
 
 import importlib
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,6 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import speech_recognition as sr
 
+from recognizer import quality
+from recognizer.quality import SAMPLE_RATE
 from shared.engines import (
     AUTO_LANGUAGE,
     FASTER_WHISPER,
@@ -78,15 +79,6 @@ def _tidy(text: str) -> str:
     return " ".join(text.split())
 
 
-def _weighted_probability(segments: list[Segment]) -> float | None:
-    """The segments' mean token probability, weighted by how long each lasts."""
-    timed = [(s.end - s.start, s.avg_logprob) for s in segments if s.avg_logprob is not None]
-    total = sum(duration for duration, _ in timed)
-    if not timed or total <= 0:
-        return None
-    return sum(duration * math.exp(logprob) for duration, logprob in timed) / total
-
-
 def _seconds(audio: sr.AudioData) -> float:
     return float(len(audio.frame_data) / (audio.sample_rate * audio.sample_width))
 
@@ -144,6 +136,19 @@ class FasterWhisperEngine:
     def transcribe(
         self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
+        transcript = self._decoded(audio, language, steering)
+        samples = _float_samples(audio)
+
+        def decode_alone(start: float, end: float) -> list[Segment]:
+            stretch = audio.get_segment(round(start * 1000), round(end * 1000))
+            return self._decoded(stretch, transcript.language, steering).segments
+
+        speech = quality.speech_spans(samples)
+        return quality.trusted(transcript, speech, decode_alone, len(samples) / SAMPLE_RATE)
+
+    def _decoded(
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
+    ) -> Transcript:
         result = self._recognizer.recognize(
             audio,
             show_dict=True,
@@ -167,6 +172,7 @@ class FasterWhisperEngine:
                 avg_logprob=segment.avg_logprob,
                 no_speech_prob=segment.no_speech_prob,
                 temperature=segment.temperature,
+                compression_ratio=segment.compression_ratio,
             )
             for segment in result["segments"]
         ]
@@ -174,7 +180,6 @@ class FasterWhisperEngine:
             text=_tidy(result["text"]),
             language=result["language"],
             segments=segments,
-            confidence=_weighted_probability(segments),
         )
 
     def detect_language(self, audio: sr.AudioData) -> str | None:
@@ -186,7 +191,7 @@ class FasterWhisperEngine:
 
 
 def _float_samples(audio: sr.AudioData) -> Any:
-    pcm = audio.get_raw_data(convert_rate=16_000, convert_width=2)
+    pcm = audio.get_raw_data(convert_rate=SAMPLE_RATE, convert_width=2)
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
