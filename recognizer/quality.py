@@ -41,8 +41,14 @@ WINDOW_SECONDS = 5.0
 HOP_SECONDS = 2.5
 # Speech left without words for at least this long is decoded again on its own.
 SKIPPED_SECONDS = 0.8
-# Words end this much before or after their timestamps say (Whisper's word times are rough).
+# People say two to three words a second; a stretch of speech with far fewer was not heard.
+MIN_WORDS_PER_SECOND = 0.5
+# Whisper's word times are rough: a word is taken to cover this much more on either side, and
+# at most MAX_WORD_SECONDS.
 WORD_SLACK_SECONDS = 0.3
+MAX_WORD_SECONDS = 1.0
+# Skipped stretches this close, with no word between them, are decoded together.
+JOIN_SECONDS = 1.0
 RECOVERY_PAD_SECONDS = 0.25
 
 Span = tuple[float, float]
@@ -203,29 +209,58 @@ def merged(spans: Sequence[Span]) -> list[Span]:
     return result
 
 
-def uncovered(speech: Sequence[Span], segments: Sequence[Segment]) -> list[Span]:
-    """Stretches of `speech` at least SKIPPED_SECONDS long in which the transcript has no word."""
+def _word_spans(segment: Segment) -> list[Span]:
+    if segment.words:
+        return [(word.start, word.end) for word in segment.words]
+    count = len(segment.text.split())
+    step = (segment.end - segment.start) / max(count, 1)
+    return [(segment.start + step * n, segment.start + step * (n + 1)) for n in range(count)]
+
+
+def skipped(speech: Sequence[Span], segments: Sequence[Segment]) -> list[Span]:
+    """Stretches of `speech` the transcript has no words for, at least SKIPPED_SECONDS long.
+
+    Two signs, as Whisper shows a skip in two ways: speech between words (a word is taken to
+    last at most MAX_WORD_SECONDS: Whisper stretches the last word before a skipped turn over
+    it), and stretches of speech with far fewer words than people say."""
+    spans = [span for segment in segments for span in _word_spans(segment)]
+    middles = sorted((start + end) / 2 for start, end in spans)
     covered = merged(
         [
-            (start - WORD_SLACK_SECONDS, end + WORD_SLACK_SECONDS)
-            for segment in segments
-            for start, end in (
-                [(word.start, word.end) for word in segment.words] or [(segment.start, segment.end)]
-            )
+            (start - WORD_SLACK_SECONDS, min(end, start + MAX_WORD_SECONDS) + WORD_SLACK_SECONDS)
+            for start, end in spans
         ]
     )
+    candidates = [gap for span in speech for gap in _gaps(span, covered)]
+    candidates += [
+        (start, end)
+        for start, end in speech
+        if sum(start <= middle < end for middle in middles) < MIN_WORDS_PER_SECOND * (end - start)
+    ]
+    stretches: list[Span] = []
+    for start, end in merged(candidates):
+        joins = stretches and start - stretches[-1][1] < JOIN_SECONDS
+        if joins and not any(stretches[-1][1] <= middle < start for middle in middles):
+            stretches[-1] = (stretches[-1][0], end)
+        else:
+            stretches.append((start, end))
+    return [(start, end) for start, end in stretches if end - start >= SKIPPED_SECONDS]
+
+
+def _gaps(span: Span, covered: Sequence[Span]) -> list[Span]:
+    """The parts of `span` outside every one of `covered` (sorted, not overlapping)."""
+    start, end = span
     gaps: list[Span] = []
-    for start, end in speech:
-        cursor = start
-        for a, b in covered:
-            if b <= cursor or a >= end:
-                continue
-            if a > cursor:
-                gaps.append((cursor, a))
-            cursor = max(cursor, b)
-        if cursor < end:
-            gaps.append((cursor, end))
-    return [(a, b) for a, b in gaps if b - a >= SKIPPED_SECONDS]
+    cursor = start
+    for a, b in covered:
+        if b <= cursor or a >= end:
+            continue
+        if a > cursor:
+            gaps.append((cursor, a))
+        cursor = max(cursor, b)
+    if cursor < end:
+        gaps.append((cursor, end))
+    return gaps
 
 
 @dataclass(frozen=True)
@@ -241,7 +276,7 @@ def recover(
     in place, flagged `recovered`."""
     found: list[Segment] = []
     seconds = 0.0
-    for start, end in uncovered(speech, segments):
+    for start, end in skipped(speech, segments):
         begin, finish = (
             max(start - RECOVERY_PAD_SECONDS, 0.0),
             min(end + RECOVERY_PAD_SECONDS, duration),
