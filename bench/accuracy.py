@@ -36,7 +36,7 @@ LABELS = {WHISPER_BASE: "whisper-base", FASTER_WHISPER: "tiny.en", SPHINX: "sphi
 
 # Hesitations people say and references write down but no engine is asked to transcribe.
 FILLERS = frozenset({"uh", "um", "er", "ah", "hmm", "mm", "mhm"})
-SPELLED = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay"}
+SPELLED = {"mr": "mister", "mrs": "missus", "dr": "doctor", "ok": "okay", "yknow": "you know"}
 ONES = [
     "zero",
     "one",
@@ -77,11 +77,21 @@ def number_words(number: int) -> str:
 
 
 def normalised(text: str) -> list[str]:
-    """Lowercase words without punctuation, digits spelled out, fillers and apostrophes gone."""
-    text = re.sub("['\u2019]", "", text.lower())
+    """Lowercase words without punctuation, digits spelled out, "n't" as " not", fillers and
+    apostrophes gone."""
+    text = re.sub("\u2019", "'", text.lower())
+    text = re.sub(
+        r"\b(ca|wo)n't\b", lambda m: {"ca": "can", "wo": "will"}[m.group(1)] + " not", text
+    )
+    text = re.sub(r"n't\b", " not", text).replace("'", "")
     text = re.sub(r"\d+", lambda digits: f" {number_words(int(digits.group()))} ", text)
     words = re.sub(r"[^\w]|_", " ", text).split()
-    return [SPELLED.get(word, word) for word in words if word not in FILLERS]
+    return [
+        spelled
+        for word in words
+        if word not in FILLERS
+        for spelled in SPELLED.get(word, word).split()
+    ]
 
 
 def engine_config(name: str) -> EngineConfig:

@@ -56,8 +56,9 @@ class Engine(Protocol):
 
 @runtime_checkable
 class DetectsLanguage(Protocol):
-    def detect_language(self, audio: sr.AudioData) -> str | None:
-        """The language spoken in `audio`; None when nobody speaks in it."""
+    def language_votes(self, audio: sr.AudioData, windows: int) -> list[quality.Vote]:
+        """The languages heard in up to `windows` stretches of speech spread over `audio`
+        (none when nobody speaks in it)."""
 
 
 @dataclass(frozen=True)
@@ -136,8 +137,14 @@ class FasterWhisperEngine:
     def transcribe(
         self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
-        transcript = self._decoded(audio, language, steering)
         samples = _float_samples(audio)
+        heard = None
+        if language == AUTO_LANGUAGE:
+            heard = quality.majority_language(self._votes(samples, quality.DETECTION_WINDOWS))
+            language = heard.language if heard else language
+        transcript = self._decoded(audio, language, steering)
+        if heard is not None:
+            transcript = transcript.model_copy(update={"language_probability": heard.probability})
 
         def decode_alone(start: float, end: float) -> list[Segment]:
             stretch = audio.get_segment(round(start * 1000), round(end * 1000))
@@ -182,12 +189,22 @@ class FasterWhisperEngine:
             segments=segments,
         )
 
-    def detect_language(self, audio: sr.AudioData) -> str | None:
-        samples = _float_samples(audio)
-        if not self._speech_timestamps(samples):
-            return None
-        language, _probability, _all = self._model.detect_language(samples, vad_filter=True)
-        return str(language)
+    def language_votes(self, audio: sr.AudioData, windows: int) -> list[quality.Vote]:
+        return self._votes(_float_samples(audio), windows)
+
+    def _votes(self, samples: Any, windows: int) -> list[quality.Vote]:
+        speech = [
+            (found["start"] / SAMPLE_RATE, found["end"] / SAMPLE_RATE)
+            for found in self._speech_timestamps(samples)
+        ]
+        votes = []
+        for window in quality.detection_windows(speech, windows):
+            heard = np.concatenate(
+                [samples[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in window]
+            )
+            _language, _probability, probabilities = self._model.detect_language(heard)
+            votes.append(quality.Vote(sum(b - a for a, b in window), probabilities))
+        return votes
 
 
 def _float_samples(audio: sr.AudioData) -> Any:

@@ -310,3 +310,68 @@ def trusted(
             "recovered_seconds": round(recovery.recovered_seconds, 2),
         }
     )
+
+
+# Language detection over the whole recording: up to DETECTION_WINDOWS windows of Whisper's
+# 30 s, spread evenly over the speech, each voting with its probabilities for every language.
+DETECTION_WINDOWS = 5
+DETECTION_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One window's language probabilities, weighted by the seconds of speech it holds."""
+
+    seconds: float
+    probabilities: Sequence[tuple[str, float]]
+
+
+@dataclass(frozen=True)
+class Heard:
+    language: str
+    probability: float
+
+
+def detection_windows(speech: Sequence[Span], windows: int = DETECTION_WINDOWS) -> list[list[Span]]:
+    """Up to `windows` stretches of DETECTION_SECONDS of speech (each a list of spans), spread
+    evenly over all the speech in `speech`."""
+    total = sum(end - start for start, end in speech)
+    if total <= 0:
+        return []
+    count = max(1, min(windows, math.ceil(total / DETECTION_SECONDS)))
+    length = min(DETECTION_SECONDS, total)
+    # Where each window starts, in seconds of speech counted from the first.
+    starts = [(total - length) * n / max(count - 1, 1) for n in range(count)]
+    chosen: list[list[Span]] = []
+    for begin in starts:
+        window: list[Span] = []
+        elapsed = 0.0
+        for start, end in speech:
+            lo = max(begin, elapsed)
+            hi = min(begin + length, elapsed + end - start)
+            if hi > lo:
+                window.append((start + lo - elapsed, start + hi - elapsed))
+            elapsed += end - start
+        chosen.append(window)
+    return chosen
+
+
+def majority_language(votes: Sequence[Vote]) -> Heard | None:
+    """The language most of the speech is in: each window's probabilities summed, weighted by its
+    speech; the probability is that language's weighted mean."""
+    total = sum(vote.seconds for vote in votes)
+    if total <= 0:
+        return None
+    summed: dict[str, float] = {}
+    for vote in votes:
+        for language, probability in vote.probabilities:
+            summed[language] = summed.get(language, 0.0) + vote.seconds * probability
+    language = max(summed, key=lambda name: summed[name])
+    return Heard(language, round(summed[language] / total, 4))
+
+
+def spread(count: int, wanted: int = DETECTION_WINDOWS) -> list[int]:
+    """Up to `wanted` indices out of `count`, spread evenly from the first to the last."""
+    if count <= wanted:
+        return list(range(count))
+    return sorted({round(n * (count - 1) / (wanted - 1)) for n in range(wanted)})

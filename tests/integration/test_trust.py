@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from recognizer import quality
 from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
 from recognizer.models import whisper_base
 from recognizer.quality import RECOVERED
@@ -76,3 +77,30 @@ def test_a_voice_answering_closely_is_not_left_without_words(
     # The other voice's lines are all there, once.
     assert media.word_list(transcript.text).count("dashwood") == 1
     assert "amiable" in media.words_of(transcript.text)
+
+
+@pytest.mark.timeout(300)
+def test_a_recording_in_two_languages_is_labelled_by_the_one_most_of_it_is_in(
+    engines: dict[str, FasterWhisperEngine], tmp_path: Path
+) -> None:
+    english = media.speak(
+        " ".join([media.PARAGRAPH, *media.STORY.split(". ")[:4]]), tmp_path / "en.wav"
+    )
+    german = media.speak(" ".join([media.GERMAN_STORY] * 3), tmp_path / "de.wav", voice="de")
+    both = tmp_path / "both.wav"
+    media.ffmpeg(
+        "-i", str(english), "-i", str(german), "-filter_complex", "concat=n=2:v=0:a=1",
+        "-ar", "16000", "-ac", "1", str(both),
+    )  # fmt: skip
+    audio = read_audio(both)
+    engine = engines["base"]
+    first_minute = audio.get_segment(0, 60_000)
+    # Whisper's own detection reads the first 30 s: English.
+    first = quality.majority_language(engine.language_votes(first_minute, 1))
+    assert first is not None
+    assert first.language == "en"
+    heard = quality.majority_language(engine.language_votes(audio, quality.DETECTION_WINDOWS))
+    assert heard is not None
+    assert heard.language == "de"
+    # A third of the speech is in English: less sure than of a recording in one language.
+    assert 0.3 < heard.probability < first.probability

@@ -125,3 +125,31 @@ def test_a_recovered_stretch_that_yields_nothing_adds_nothing() -> None:
     trusted = quality.trusted(transcript, [(1.0, 3.0)], lambda _s, _e: [], duration=5.0)
     assert trusted.segments == []
     assert trusted.recovered_seconds == 0.0
+
+
+def test_detection_windows_are_spread_over_all_the_speech() -> None:
+    speech = [(0.0, 60.0), (70.0, 130.0), (140.0, 200.0)]  # three minutes of speech
+    windows = quality.detection_windows(speech, windows=3)
+    assert windows == [[(0.0, 30.0)], [(85.0, 115.0)], [(170.0, 200.0)]]
+
+
+def test_a_detection_window_joins_short_stretches_of_speech() -> None:
+    speech = [(1.0, 11.0), (20.0, 30.0)]
+    assert quality.detection_windows(speech) == [[(1.0, 11.0), (20.0, 30.0)]]
+    assert quality.detection_windows([]) == []
+
+
+def test_the_language_of_most_of_the_speech_wins() -> None:
+    votes = [
+        quality.Vote(30.0, [("en", 0.95), ("de", 0.04)]),
+        quality.Vote(30.0, [("de", 0.9), ("en", 0.05)]),
+        quality.Vote(30.0, [("de", 0.8), ("nl", 0.15)]),
+    ]
+    heard = quality.majority_language(votes)
+    assert heard == quality.Heard("de", pytest.approx(0.58))
+    assert quality.majority_language([]) is None
+
+
+def test_pieces_for_detection_are_spread_from_first_to_last() -> None:
+    assert quality.spread(3) == [0, 1, 2]
+    assert quality.spread(33) == [0, 8, 16, 24, 32]
