@@ -6,7 +6,6 @@ process instead of once per call as `Recognizer.recognize_faster_whisper` would.
 
 import importlib
 import io
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import speech_recognition as sr
 
+from recognizer import quality
+from recognizer.quality import SAMPLE_RATE
 from shared.engines import (
     AUTO_LANGUAGE,
     FASTER_WHISPER,
@@ -66,8 +67,9 @@ class Engine(Protocol):
 
 @runtime_checkable
 class DetectsLanguage(Protocol):
-    def detect_language(self, audio: sr.AudioData) -> str | None:
-        """The language spoken in `audio`; None when nobody speaks in it."""
+    def language_votes(self, audio: sr.AudioData, windows: int) -> list[quality.Vote]:
+        """The languages heard in up to `windows` stretches of speech spread over `audio`
+        (none when nobody speaks in it)."""
 
 
 @dataclass(frozen=True)
@@ -87,15 +89,6 @@ class EngineConfig:
 
 def _tidy(text: str) -> str:
     return " ".join(text.split())
-
-
-def _weighted_probability(segments: list[Segment]) -> float | None:
-    """The segments' mean token probability, weighted by how long each lasts."""
-    timed = [(s.end - s.start, s.avg_logprob) for s in segments if s.avg_logprob is not None]
-    total = sum(duration for duration, _ in timed)
-    if not timed or total <= 0:
-        return None
-    return sum(duration * math.exp(logprob) for duration, logprob in timed) / total
 
 
 def _seconds(audio: sr.AudioData) -> float:
@@ -155,6 +148,25 @@ class FasterWhisperEngine:
     def transcribe(
         self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
     ) -> Transcript:
+        samples = _float_samples(audio)
+        heard = None
+        if language == AUTO_LANGUAGE:
+            heard = quality.majority_language(self._votes(samples, quality.DETECTION_WINDOWS))
+            language = heard.language if heard else language
+        transcript = self._decoded(audio, language, steering)
+        if heard is not None:
+            transcript = transcript.model_copy(update={"language_probability": heard.probability})
+
+        def decode_alone(start: float, end: float) -> list[Segment]:
+            stretch = audio.get_segment(round(start * 1000), round(end * 1000))
+            return self._decoded(stretch, transcript.language, steering).segments
+
+        speech = quality.speech_spans(samples)
+        return quality.trusted(transcript, speech, decode_alone, len(samples) / SAMPLE_RATE)
+
+    def _decoded(
+        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
+    ) -> Transcript:
         result = self._recognizer.recognize(
             audio,
             show_dict=True,
@@ -180,6 +192,7 @@ class FasterWhisperEngine:
                 avg_logprob=segment.avg_logprob,
                 no_speech_prob=segment.no_speech_prob,
                 temperature=segment.temperature,
+                compression_ratio=segment.compression_ratio,
             )
             for segment in result["segments"]
         ]
@@ -187,19 +200,28 @@ class FasterWhisperEngine:
             text=_tidy(result["text"]),
             language=result["language"],
             segments=segments,
-            confidence=_weighted_probability(segments),
         )
 
-    def detect_language(self, audio: sr.AudioData) -> str | None:
-        samples = _float_samples(audio)
-        if not self._speech_timestamps(samples):
-            return None
-        language, _probability, _all = self._model.detect_language(samples, vad_filter=True)
-        return str(language)
+    def language_votes(self, audio: sr.AudioData, windows: int) -> list[quality.Vote]:
+        return self._votes(_float_samples(audio), windows)
+
+    def _votes(self, samples: Any, windows: int) -> list[quality.Vote]:
+        speech = [
+            (found["start"] / SAMPLE_RATE, found["end"] / SAMPLE_RATE)
+            for found in self._speech_timestamps(samples)
+        ]
+        votes = []
+        for window in quality.detection_windows(speech, windows):
+            heard = np.concatenate(
+                [samples[round(a * SAMPLE_RATE) : round(b * SAMPLE_RATE)] for a, b in window]
+            )
+            _language, _probability, probabilities = self._model.detect_language(heard)
+            votes.append(quality.Vote(sum(b - a for a, b in window), probabilities))
+        return votes
 
 
 def _float_samples(audio: sr.AudioData) -> Any:
-    pcm = audio.get_raw_data(convert_rate=16_000, convert_width=2)
+    pcm = audio.get_raw_data(convert_rate=SAMPLE_RATE, convert_width=2)
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 

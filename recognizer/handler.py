@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+from recognizer import quality
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
 from recognizer.live import live_subscriptions
@@ -25,6 +26,8 @@ from shared.transcripts import Transcript, joined, shifted
 from shared.worker import Halt
 
 log = logging.getLogger(__name__)
+
+PIECES_WAIT_SECONDS = 10.0
 
 
 class RecognizeHandler:
@@ -92,6 +95,7 @@ class RecognizeHandler:
         self._health.fine()
         audio_seconds = event.piece_seconds or event.duration_seconds
         metrics.audio_recognized.labels(job.engine).inc(audio_seconds)
+        metrics.speech_recovered.labels(job.engine).inc(transcript.recovered_seconds)
         if audio_seconds > 0:
             metrics.recognition_ratio.labels(job.engine).observe(engine_seconds / audio_seconds)
         log.info(
@@ -109,24 +113,39 @@ class RecognizeHandler:
 
     async def _language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
         """The language to decode in: with `auto`, the pieces of one recording share the
-        language heard in the first piece with speech, so it never comes back in two."""
+        language most of its speech is in, heard in pieces spread over the whole recording."""
         if job.language != AUTO_LANGUAGE or event.piece_count == 1:
             return job.language
         if job.detected_language is not None:
             return job.detected_language
         if job.engine not in LOCAL_WHISPER_ENGINES:
             return job.language
+        stored = await self._pieces_stored(job.job_id, event)
         async with contextlib.AsyncExitStack() as fetched:
-            earlier = [
-                await fetched.enter_async_context(self._store.piece(job.job_id, index))
-                for index in range(event.piece_index + 1)
-            ]
+            spread_pieces = []
+            for index in quality.spread(stored):
+                with contextlib.suppress(MediaUnavailable):
+                    spread_pieces.append(
+                        await fetched.enter_async_context(self._store.piece(job.job_id, index))
+                    )
             heard = await slot.detect_language(
-                Detect(tuple(earlier), job.engine), self._timeout_seconds
+                Detect(tuple(spread_pieces), job.engine), self._timeout_seconds
             )
         if heard is None:
             return job.language
-        return await self._jobs.claim_language(job.job_id, heard)
+        return await self._jobs.claim_language(job.job_id, heard.language, heard.probability)
+
+    async def _pieces_stored(self, job_id: str, event: AudioReady) -> int:
+        """How many pieces of the recording are stored: all of them once the transcoder has
+        handed the last one out, which it does within a second or two of the first; if it has
+        not after PIECES_WAIT_SECONDS, those up to this one."""
+        deadline = time.monotonic() + PIECES_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            job = await self._jobs.get(job_id)
+            if job is None or job.audio_ready_at is not None:
+                return event.piece_count
+            await asyncio.sleep(0.25)
+        return event.piece_index + 1
 
     async def _done(
         self, job_id: str, transcript: Transcript, engine_seconds: float
@@ -140,6 +159,8 @@ class RecognizeHandler:
             confidence=transcript.confidence,
             provenance=transcript.provenance.model_dump() if transcript.provenance else None,
             detected_language=transcript.language,
+            language_probability=transcript.language_probability,
+            recovered_seconds=transcript.recovered_seconds,
             recognition_seconds=engine_seconds,
         )
         if done is None:
@@ -192,6 +213,9 @@ class RecognizeHandler:
         pieces = await self._jobs.pieces(job.job_id)
         language = job.detected_language or pieces[0].transcript.language
         transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
+        transcript = transcript.model_copy(
+            update={"language_probability": job.language_probability}
+        )
         log.info("job %s: joined %d pieces", job.job_id, len(pieces))
         engine_seconds = sum(piece.engine_seconds for piece in pieces)
         return await self._done(job.job_id, transcript, engine_seconds)

@@ -32,6 +32,7 @@ from recognizer.engines import (
     read_audio,
 )
 from recognizer.provenance import describe_model, provenance
+from recognizer.quality import DETECTION_WINDOWS, Heard, majority_language
 from shared.faults import ServiceUnavailable
 from shared.jobs import ErrorCode, JobFailure
 from shared.provenance import ModelProvenance
@@ -56,7 +57,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Detect:
-    """Tell the language of the first of `audios` in which somebody speaks (None if nobody)."""
+    """Tell the language most of the speech in `audios` is in (None if nobody speaks)."""
 
     audios: tuple[Path, ...]
     engine: str
@@ -89,7 +90,7 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
         while True:
             request: Request | Detect = conn.recv()
             try:
-                answer: Transcript | str | None = _answer(loaded, request)
+                answer: Transcript | Heard | None = _answer(loaded, request)
                 if isinstance(request, Request) and isinstance(answer, Transcript):
                     made_by = provenance(
                         models[request.engine], config, request.language, request.steering
@@ -119,18 +120,21 @@ except OSError:  # not glibc: nothing to trim with
     _LIBC = None
 
 
-def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | str | None:
+def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | Heard | None:
     if isinstance(request, Request):
         return loaded[request.engine].transcribe(
             read_audio(request.audio), request.language, request.steering
         )
     engine = loaded[request.engine]
     assert isinstance(engine, DetectsLanguage)
-    for audio in request.audios:
-        language = engine.detect_language(read_audio(audio))
-        if language is not None:
-            return language
-    return None
+    windows = max(1, DETECTION_WINDOWS // len(request.audios))
+    return majority_language(
+        [
+            vote
+            for audio in request.audios
+            for vote in engine.language_votes(read_audio(audio), windows)
+        ]
+    )
 
 
 def _resolve(future: "asyncio.Future[None]") -> None:
@@ -213,10 +217,10 @@ class Reservation:
         assert isinstance(transcript, Transcript)
         return transcript
 
-    async def detect_language(self, request: Detect, timeout_seconds: float) -> str | None:
-        language = await self._run(request, timeout_seconds)
-        assert language is None or isinstance(language, str)
-        return language
+    async def detect_language(self, request: Detect, timeout_seconds: float) -> Heard | None:
+        heard = await self._run(request, timeout_seconds)
+        assert heard is None or isinstance(heard, Heard)
+        return heard
 
     async def _run(self, request: Request | Detect, timeout_seconds: float) -> Any:
         if self._slot is None:

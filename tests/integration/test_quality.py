@@ -1,0 +1,106 @@
+"""Trust in the words, on real audio decoded in process: nothing from noise or music, and no
+turn of a real voice left without words."""
+
+from pathlib import Path
+
+import pytest
+
+from recognizer import quality
+from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
+from recognizer.models import whisper_base
+from recognizer.quality import RECOVERED
+from recognizer.settings import RecognizerSettings
+from shared.transcripts import Transcript
+from tests import media
+
+pytestmark = pytest.mark.integration
+
+TINY = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> FasterWhisperEngine:
+    return FasterWhisperEngine(TINY)
+
+
+@pytest.fixture(scope="module")
+def engines(tiny: FasterWhisperEngine) -> dict[str, FasterWhisperEngine]:
+    base = whisper_base(RecognizerSettings().models_dir / "whisper-base")
+    return {
+        "tiny.en": tiny,
+        "base": FasterWhisperEngine(EngineConfig(str(base), cpu_threads=1, beam_size=5)),
+    }
+
+
+@pytest.mark.parametrize("sound", ["white", "pink", "music"])
+def test_noise_and_music_give_no_words(
+    sound: str, engines: dict[str, FasterWhisperEngine], tmp_path: Path
+) -> None:
+    wav = tmp_path / f"{sound}.wav"
+    media.plucked_tones(wav) if sound == "music" else media.noise(wav, sound)
+    for name, engine in engines.items():
+        transcript = engine.transcribe(read_audio(wav), "en")
+        assert (name, transcript.text, transcript.segments) == (name, "", [])
+
+
+def words_within(transcript: Transcript, start: float, end: float) -> list[str]:
+    return [
+        word.word
+        for segment in transcript.segments
+        for word in segment.words
+        if start - 0.3 <= (word.start + word.end) / 2 <= end + 0.3
+    ]
+
+
+@pytest.mark.timeout(300)  # two decodings of 50 s of audio, slow on a busy machine
+def test_a_voice_answering_closely_is_not_left_without_words(
+    tiny: FasterWhisperEngine, tmp_path: Path
+) -> None:
+    wav = tmp_path / "turns.wav"
+    answers = media.cold_voice_answering(wav, gap_seconds=0.6)
+    audio = read_audio(wav)
+    engine = tiny
+    # Decoded once, as Whisper does it, the first two answers get no words of their own (at
+    # most the last word before them, stretched over them).
+    first_pass = engine._decoded(audio, "en")
+    assert [len(words_within(first_pass, *answer)) <= 1 for answer in answers[:2]] == [True, True]
+
+    transcript = engine.transcribe(audio, "en")
+    for start, end in answers[:2]:
+        assert len(words_within(transcript, start, end)) >= 3
+        assert any(
+            RECOVERED in segment.flags and start - 0.5 <= segment.start <= end
+            for segment in transcript.segments
+        )
+    assert transcript.recovered_seconds >= 1.5
+    assert "sick" in media.words_of(transcript.text)
+    # The other voice's lines are all there, once.
+    assert media.word_list(transcript.text).count("dashwood") == 1
+    assert "amiable" in media.words_of(transcript.text)
+
+
+@pytest.mark.timeout(300)
+def test_a_recording_in_two_languages_is_labelled_by_the_one_most_of_it_is_in(
+    engines: dict[str, FasterWhisperEngine], tmp_path: Path
+) -> None:
+    english = media.speak(
+        " ".join([media.PARAGRAPH, *media.STORY.split(". ")[:4]]), tmp_path / "en.wav"
+    )
+    german = media.speak(" ".join([media.GERMAN_STORY] * 3), tmp_path / "de.wav", voice="de")
+    both = tmp_path / "both.wav"
+    media.ffmpeg(
+        "-i", str(english), "-i", str(german), "-filter_complex", "concat=n=2:v=0:a=1",
+        "-ar", "16000", "-ac", "1", str(both),
+    )  # fmt: skip
+    audio = read_audio(both)
+    engine = engines["base"]
+    first_minute = audio.get_segment(0, 60_000)
+    # Whisper's own detection reads the first 30 s: English.
+    first = quality.majority_language(engine.language_votes(first_minute, 1))
+    assert first is not None
+    assert first.language == "en"
+    heard = quality.majority_language(engine.language_votes(audio, quality.DETECTION_WINDOWS))
+    assert heard is not None
+    assert heard.language == "de"
+    # A third of the speech is in English: less sure than of a recording in one language.
+    assert 0.3 < heard.probability < first.probability
