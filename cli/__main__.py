@@ -2,6 +2,7 @@
 
     stt transcribe talk.mp4 interview.mp3 --format srt      # writes talk.srt, interview.srt
     stt transcribe memo.m4a -o -                            # the text to stdout
+    stt transcribe call.mp3 --speakers 2                    # who said what (--speakers alone: count them)
     stt jobs | stt get ID --format vtt | stt cancel ID | stt delete ID
 
 The address and key come from --url and --api-key, or STT_URL and STT_API_KEY. Exit status: 0
@@ -36,6 +37,16 @@ TIMEOUT = httpx.Timeout(30, read=None)  # the event stream stays open as long as
 errors = Console(stderr=True, highlight=False)
 
 
+AUTOMATIC = 0
+MAX_SPEAKERS = 20
+
+
+def speaker_count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_SPEAKERS:
+        raise argparse.ArgumentTypeError(f"give a number of speakers from 1 to {MAX_SPEAKERS}")
+    return int(value)
+
+
 class Failed(Exception):
     """Something asked for did not come out; the message says what, in words."""
 
@@ -51,6 +62,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     transcribe.add_argument("--engine")
     transcribe.add_argument("--language")
     transcribe.add_argument("--format", choices=FORMATS, default="txt")
+    transcribe.add_argument(
+        "--speakers",
+        type=speaker_count,
+        nargs="?",
+        const=AUTOMATIC,
+        metavar="N",
+        help="label who speaks; N says how many speakers there are (without N they are counted)",
+    )
     transcribe.add_argument("--output-dir", type=Path, help="default: beside each file")
     transcribe.add_argument(
         "-o", "--output", help="'-' writes a single file's transcript to stdout"
@@ -162,11 +181,7 @@ async def transcribe_one(
 ) -> str:
     """Upload, follow, fetch: the transcript itself for stdout, else the file written."""
     task = progress.add_task("", total=100, name=path.name, state="uploading")
-    fields = {
-        name: value
-        for name, value in (("engine", options.engine), ("language", options.language))
-        if value
-    }
+    fields = upload_fields(options)
     with path.open("rb") as file:
         accepted = await request(client, "POST", "/v1/jobs", files={"file": file}, data=fields)
     job_id = accepted.json()["job_id"]
@@ -186,6 +201,20 @@ async def transcribe_one(
     target = folder / f"{path.stem}.{options.format}"
     await asyncio.to_thread(target.write_text, text)
     return str(target)
+
+
+def upload_fields(options: argparse.Namespace) -> dict[str, str]:
+    """The form fields `transcribe` sends besides the file."""
+    fields = {
+        name: value
+        for name, value in (("engine", options.engine), ("language", options.language))
+        if value
+    }
+    if options.speakers is not None:
+        fields["diarize"] = "true"
+        if options.speakers != AUTOMATIC:
+            fields["speakers"] = str(options.speakers)
+    return fields
 
 
 def follow(progress: Progress, task: TaskID, event: str, data: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES
-from shared.jobs import JobError, JobStatus, Progress
-from shared.transcripts import Segment
+from shared.jobs import MAX_SPEAKERS, JobError, JobStatus, Progress
+from shared.transcripts import Segment, SpeakerTalk
 
 
 class JobSummary(BaseModel):
@@ -45,6 +45,9 @@ class TranscriptJson(BaseModel):
     duration_seconds: float | None
     confidence: float | None
     segments: list[Segment]
+    speakers: list[SpeakerTalk] | None = Field(
+        None, description="Who speaks, and how long: when the job labels speakers."
+    )
 
 
 class ProgressUpdate(BaseModel):
@@ -134,6 +137,30 @@ UPLOAD_BODY = multipart_form(
             "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
             "maxLength": 2048,
             "description": "Where to POST the job document once it is done or failed.",
+        },
+        "diarize": {
+            "type": "boolean",
+            "description": "Label who speaks: every segment and word gets `speaker` (S1, S2, ... in"
+            " order of first appearance, or a known speaker's name).",
+        },
+        **{
+            name: {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKERS, "description": what}
+            for name, what in (
+                ("speakers", "With diarize: exactly this many speakers."),
+                ("min_speakers", "With diarize: at least this many speakers."),
+                ("max_speakers", "With diarize: at most this many speakers."),
+            )
+        },
+        "speaker_names[]": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 64},
+            "description": "Known speakers' names, in the order of their reference clips.",
+        },
+        "speaker_references[]": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Each known speaker's voice: 2 to 10 seconds of audio as a data URL"
+            " (data:audio/wav;base64,...), at most 4 MiB each.",
         },
     },
 )

@@ -17,6 +17,7 @@ from gateway.auth import caller_of
 from gateway.backlog import Backlog
 from gateway.settings import GatewaySettings
 from gateway.sniff import declared_seconds
+from gateway.speakers import SpeakerAsk, check_labelling, references_of, speaker_fields
 from gateway.upload import Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared import metrics
@@ -137,13 +138,14 @@ class JobRequest:
     language: str
     prompt: str | None = None
     temperature: float | None = None
+    speakers: SpeakerAsk | None = None
 
 
 def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
     engine, language = choose_engine_and_language(
         settings, upload.field("engine"), upload.field("language")
     )
-    return JobRequest(engine, language)
+    return JobRequest(engine, language, speakers=speaker_fields(upload, engine))
 
 
 async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
@@ -260,6 +262,10 @@ async def submit_job(
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
         await check_served(services, asked.engine)
+        references = []
+        if asked.speakers is not None:
+            await check_labelling(services.fleet, asked.engine)
+            references = await references_of(asked.speakers)
         if retried is not None:
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
@@ -279,6 +285,8 @@ async def submit_job(
             engine=asked.engine,
             prompt=asked.prompt,
             temperature=asked.temperature,
+            speaker_labels=asked.speakers.labels if asked.speakers else None,
+            speaker_references=references,
             callback_url=callback_url,
             settings=services.settings,
         )

@@ -30,6 +30,8 @@ from recognizer.engines import (
     load_engines,
     read_audio,
 )
+from recognizer.labelling import SPEAKER_WORK, SpeakerWork
+from recognizer.labelling import answer as answer_speakers
 from shared.faults import ServiceUnavailable
 from shared.jobs import ErrorCode, JobFailure
 from shared.transcripts import Transcript
@@ -82,9 +84,9 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
     with contextlib.suppress(EOFError, BrokenPipeError):
         conn.send(("ready", None))
         while True:
-            request: Request | Detect = conn.recv()
+            request: Request | Detect | SpeakerWork = conn.recv()
             try:
-                answer: Transcript | str | None = _answer(loaded, request)
+                answer: Any = _answer(loaded, request)
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))
             except Exception as error:
@@ -107,7 +109,9 @@ except OSError:  # not glibc: nothing to trim with
     _LIBC = None
 
 
-def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | str | None:
+def _answer(loaded: dict[str, Engine], request: Request | Detect | SpeakerWork) -> Any:
+    if isinstance(request, SPEAKER_WORK):
+        return answer_speakers(request)
     if isinstance(request, Request):
         return loaded[request.engine].transcribe(
             read_audio(request.audio), request.language, request.steering
@@ -141,7 +145,7 @@ class Slot:
         if kind != "ready":
             raise EngineUnavailable(detail)
 
-    async def run(self, request: Request | Detect, timeout_seconds: float) -> Any:
+    async def run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
         self._conn.send(request)
         kind, detail = await self._receive(timeout_seconds)
         if kind == "retry":
@@ -198,7 +202,11 @@ class Reservation:
         assert language is None or isinstance(language, str)
         return language
 
-    async def _run(self, request: Request | Detect, timeout_seconds: float) -> Any:
+    async def ask(self, request: SpeakerWork, timeout_seconds: float) -> Any:
+        """Speaker work, of a slot that serves no engine: the speaker process."""
+        return await self._run(request, timeout_seconds)
+
+    async def _run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
         if self._slot is None:
             raise NoSlots("the slot of this reservation was lost")
         try:

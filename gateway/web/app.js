@@ -56,6 +56,13 @@ function fillLanguages() {
   $("#language").replaceChildren(
     ...languages.map((code) => new Option(code === "auto" ? "auto (detect)" : code, code, false, code === preferred)),
   );
+  // Only engines that time their words, with a recognizer that has the speaker model, label speakers.
+  const speakers = $("#speakers");
+  speakers.disabled = !(engine && engine.labels_speakers);
+  if (speakers.disabled) speakers.checked = false;
+  $("#speakers-hint").textContent = speakers.disabled
+    ? "not offered for this engine here"
+    : "S1, S2, … in the transcript, by who speaks";
 }
 
 // One card per file: status, progress, the transcript as it grows, then the player and downloads.
@@ -86,11 +93,12 @@ class Card {
     this.problem.hidden = false;
   }
 
-  async run(engine, language) {
+  async run(engine, language, speakers) {
     const form = new FormData();
     form.append("file", this.file);
     form.append("engine", engine);
     form.append("language", language);
+    if (speakers) form.append("diarize", "true");
     try {
       const accepted = await (await call("/v1/jobs", { method: "POST", body: form })).json();
       this.jobId = accepted.job_id;
@@ -147,8 +155,17 @@ class Card {
         time.textContent = clock(segment.start);
         const words = document.createElement("span");
         words.textContent = segment.text;
-        button.append(time, words);
-        button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${segment.text}`);
+        button.append(time);
+        if (segment.speaker) {
+          const speaker = document.createElement("b");
+          speaker.className = "speaker";
+          speaker.dataset.speaker = segment.speaker;
+          speaker.textContent = segment.speaker;
+          button.append(speaker);
+        }
+        button.append(words);
+        const who = segment.speaker ? `${segment.speaker}: ` : "";
+        button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${who}${segment.text}`);
         item.append(button);
         return item;
       }),
@@ -239,7 +256,8 @@ async function loadRecent() {
 function transcribe(files) {
   const engine = $("#engine").value;
   const language = $("#language").value;
-  for (const file of files) new Card(file).run(engine, language);
+  const speakers = $("#speakers").checked;
+  for (const file of files) new Card(file).run(engine, language, speakers);
 }
 
 async function start() {
