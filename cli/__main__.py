@@ -3,6 +3,7 @@
     stt transcribe talk.mp4 interview.mp3 --format srt      # writes talk.srt, interview.srt
     stt transcribe memo.m4a -o -                            # the text to stdout
     stt transcribe https://example.com/ep12.mp3             # the service fetches it; ep12.txt here
+    stt transcribe call.mp3 --speakers 2                    # who said what (--speakers alone: count them)
     stt jobs | stt get ID --format vtt | stt cancel ID | stt delete ID
     stt live meeting.mp3                                    # a live session, at real-time pace
 
@@ -41,6 +42,16 @@ TIMEOUT = httpx.Timeout(30, read=None)  # the event stream stays open as long as
 errors = Console(stderr=True, highlight=False)
 
 
+AUTOMATIC = 0
+MAX_SPEAKERS = 20
+
+
+def speaker_count(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= MAX_SPEAKERS:
+        raise argparse.ArgumentTypeError(f"give a number of speakers from 1 to {MAX_SPEAKERS}")
+    return int(value)
+
+
 class Failed(Exception):
     """Something asked for did not come out; the message says what, in words."""
 
@@ -60,6 +71,14 @@ def parse(argv: list[str]) -> argparse.Namespace:
     transcribe.add_argument("--engine")
     transcribe.add_argument("--language")
     transcribe.add_argument("--format", choices=FORMATS, default="txt")
+    transcribe.add_argument(
+        "--speakers",
+        type=speaker_count,
+        nargs="?",
+        const=AUTOMATIC,
+        metavar="N",
+        help="label who speaks; N says how many speakers there are (without N they are counted)",
+    )
     transcribe.add_argument(
         "--output-dir", type=Path, help="default: beside each file, here for a URL"
     )
@@ -216,11 +235,7 @@ async def transcribe_one(
     file written."""
     name = name_of(source)
     task = progress.add_task("", total=100, name=name, state="uploading")
-    fields = {
-        name: value
-        for name, value in (("engine", options.engine), ("language", options.language))
-        if value
-    }
+    fields = upload_fields(options)
     if is_url(source):
         form = {"url": (None, source), **{key: (None, value) for key, value in fields.items()}}
         accepted = await request(client, "POST", "/v1/jobs", files=form)
@@ -244,6 +259,20 @@ async def transcribe_one(
     target = folder / f"{Path(name).stem or 'transcript'}.{options.format}"
     await asyncio.to_thread(target.write_text, text)
     return str(target)
+
+
+def upload_fields(options: argparse.Namespace) -> dict[str, str]:
+    """The form fields `transcribe` sends besides the file."""
+    fields = {
+        name: value
+        for name, value in (("engine", options.engine), ("language", options.language))
+        if value
+    }
+    if options.speakers is not None:
+        fields["diarize"] = "true"
+        if options.speakers != AUTOMATIC:
+            fields["speakers"] = str(options.speakers)
+    return fields
 
 
 def follow(progress: Progress, task: TaskID, event: str, data: dict[str, Any]) -> None:

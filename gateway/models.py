@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from gateway.backlog import EngineBacklog
 from gateway.routes import ServicesDep
 from gateway.submit import Services
-from shared.engines import KNOWN_ENGINES, supported_languages, supported_tasks
+from shared.engines import KNOWN_ENGINES, SPEAKER_ENGINES, supported_languages, supported_tasks
 from shared.provenance import ModelProvenance
 
 router = APIRouter(tags=["fleet"])
@@ -38,6 +38,11 @@ class EngineModel(BaseModel):
         description="An estimate: the queue times the recent recognition time per message, over"
         " the live slots. None while no slot serves the engine or nothing was measured yet."
     )
+    labels_speakers: bool = Field(
+        False,
+        description="Whether jobs of the engine may ask for speaker labels (`diarize`): it times"
+        " words, and a recognizer with the speaker model loaded served it within the hour.",
+    )
 
 
 class ModelList(BaseModel):
@@ -50,16 +55,19 @@ class ModelList(BaseModel):
 )
 async def list_models(services: ServicesDep) -> ModelList:
     offered = set(services.settings.engines) | await services.fleet.served_recently()
+    labelling = await services.fleet.labelling_recently()
     return ModelList(
         data=[
-            _engine_model(services, engine, await services.backlog.of(engine))
+            _engine_model(services, engine, await services.backlog.of(engine), labelling)
             for engine in KNOWN_ENGINES
             if engine in offered
         ]
     )
 
 
-def _engine_model(services: Services, engine: str, backlog: EngineBacklog) -> EngineModel:
+def _engine_model(
+    services: Services, engine: str, backlog: EngineBacklog, labelling: set[str]
+) -> EngineModel:
     started = min((entry.started_at for entry in backlog.serving), default=None)
     loaded = [entry.models[engine] for entry in backlog.serving if engine in entry.models]
     whisper_model = services.settings.whisper_model
@@ -75,4 +83,5 @@ def _engine_model(services: Services, engine: str, backlog: EngineBacklog) -> En
         busy=sum(entry.busy for entry in backlog.serving),
         queued=backlog.queued,
         estimated_wait_seconds=backlog.wait_seconds(backlog.queued),
+        labels_speakers=engine in SPEAKER_ENGINES and engine in labelling,
     )

@@ -15,6 +15,7 @@ from pymongo.errors import PyMongoError
 from gateway.routes import ServicesDep
 from gateway.schemas import FILE, HOTWORDS, multipart_form
 from gateway.settings import GatewaySettings
+from gateway.speakers import SpeakersRefused, speaker_fields
 from gateway.submit import (
     JobRequest,
     RefusedChoice,
@@ -38,7 +39,10 @@ router = APIRouter(tags=["OpenAI-compatible"])
 
 OPENAI_PREFIX = "/v1/audio/"
 DEFAULT_MODEL = "whisper-1"
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+# OpenAI's model that labels speakers: here the default engine, with labels.
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
+DIARIZED = "diarized_json"
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 GRANULARITIES = ("segment", "word")
 
@@ -64,10 +68,25 @@ OPENAI_FORM = multipart_form(
     ["file", "model"],
     {
         **TRANSLATION_FIELDS,
+        "model": {
+            "type": "string",
+            "description": "'whisper-1' (this service's default) or an engine it offers;"
+            f" '{DIARIZE_MODEL}' is the default engine with speaker labels.",
+        },
         "language": {"type": "string"},
         "timestamp_granularities[]": {
             "type": "array",
             "items": {"type": "string", "enum": list(GRANULARITIES)},
+        },
+        "known_speaker_names[]": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Names of known speakers, with `diarized_json`; one clip each.",
+        },
+        "known_speaker_references[]": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Each known speaker's voice: 2 to 10 seconds of audio as a data URL.",
         },
     },
 )
@@ -136,17 +155,27 @@ def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobReque
                 "timestamp_granularities[] takes 'segment' and 'word'.",
                 "timestamp_granularities",
             )
-    engine = settings.default_engine if model == DEFAULT_MODEL else model
+    engine = settings.default_engine if model in (DEFAULT_MODEL, DIARIZE_MODEL) else model
     # OpenAI's translation form has no language: the recording's is detected.
     language = upload.field("language") if task == TRANSCRIBE else AUTO_LANGUAGE
     try:
         choose_task(settings, engine, task)
         engine, language = choose_engine_and_language(settings, engine, language)
         hotwords = hotwords_field(upload)
+        diarized = upload.field("response_format") == DIARIZED or model == DIARIZE_MODEL
+        speakers = speaker_fields(upload, engine, asked=diarized)
     except RefusedChoice as refused:
         raise openai_refusal(refused) from refused
+    except SpeakersRefused as refused:
+        raise speakers_refusal(refused) from refused
     return JobRequest(
-        engine, language, upload.field("prompt"), _temperature(upload), task, hotwords
+        engine,
+        language,
+        upload.field("prompt"),
+        _temperature(upload),
+        task=task,
+        hotwords=hotwords,
+        speakers=speakers,
     )
 
 
@@ -162,6 +191,19 @@ _REFUSALS = {
 def openai_refusal(refused: RefusedChoice) -> OpenAIError:
     param, code = _REFUSALS[refused.field]
     return OpenAIError(400, refused.message, param, code)
+
+
+# OpenAI's names for the speaker fields of POST /v1/jobs.
+_SPEAKER_PARAMS = {
+    "diarize": "response_format",
+    "speaker_names": "known_speaker_names",
+    "speaker_references": "known_speaker_references",
+}
+
+
+def speakers_refusal(refused: SpeakersRefused) -> OpenAIError:
+    param = _SPEAKER_PARAMS.get(refused.param, refused.param)
+    return OpenAIError(400, refused.message, param, "unsupported_diarization")
 
 
 def _temperature(upload: Upload) -> float | None:
@@ -223,6 +265,8 @@ async def _answer(
         return error.response()
     except RefusedChoice as refused:
         return openai_refusal(refused).response()
+    except SpeakersRefused as refused:
+        return speakers_refusal(refused).response()
     except HTTPException as error:
         code = "rate_limit_exceeded" if error.status_code == 429 else None
         # OpenAI answers every malformed request 400.
@@ -252,6 +296,8 @@ def render(job: Job, response_format: str, granularities: list[str]) -> Response
         return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
     if response_format == "json":
         return JSONResponse({"text": text})
+    if response_format == DIARIZED:
+        return JSONResponse(_diarized(job))
     body: dict[str, Any] = {
         "task": job.task,
         "language": job.detected_language or job.language,
@@ -265,6 +311,27 @@ def render(job: Job, response_format: str, granularities: list[str]) -> Response
             {"word": w.word, "start": w.start, "end": w.end} for s in segments for w in s.words
         ]
     return JSONResponse(body)
+
+
+def _diarized(job: Job) -> dict[str, Any]:
+    """OpenAI's diarized shape; the speakers are this service's labels (S1, S2, ... or the
+    known speakers' names)."""
+    return {
+        "task": "transcribe",
+        "duration": job.duration_seconds or 0.0,
+        "text": job.text or "",
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": f"seg_{number}",
+                "start": segment.start,
+                "end": segment.end,
+                "text": segment.text,
+                "speaker": segment.speaker or "",
+            }
+            for number, segment in enumerate(job.segments or [])
+        ],
+    }
 
 
 def _openai_segment(number: int, segment: Segment) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from shared import metrics
 from shared.faults import BrokerUnavailable
 from shared.jobs import JOB_ID_PATTERN, LIST_KEY, ErrorCode, Job, JobStatus, Listing, list_key
 from shared.pipeline import final_event
-from shared.transcripts import to_srt, to_vtt
+from shared.transcripts import to_srt, to_turns, to_vtt
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +196,15 @@ async def get_transcript(
             confidence=job.confidence,
             segments=segments,
             provenance=job.provenance,
+            speakers=job.speakers,
         )
         return JSONResponse(body.model_dump())
     if format == "srt":
         return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
     if format == "vtt":
         return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
+    if job.speakers is not None:
+        return PlainTextResponse(to_turns(segments))
     return PlainTextResponse(job.text)
 
 

@@ -6,9 +6,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES, TASKS
-from shared.jobs import JobError, JobStatus, Progress
+from shared.jobs import MAX_SPEAKERS, JobError, JobStatus, Progress
 from shared.provenance import Provenance
-from shared.transcripts import Segment
+from shared.transcripts import Segment, SpeakerTalk
 
 
 class JobSummary(BaseModel):
@@ -47,6 +47,9 @@ class TranscriptJson(BaseModel):
     confidence: float | None
     segments: list[Segment]
     provenance: Provenance | None = None
+    speakers: list[SpeakerTalk] | None = Field(
+        None, description="Who speaks, and how long: when the job labels speakers."
+    )
 
 
 class ProgressUpdate(BaseModel):
@@ -170,6 +173,30 @@ JOB_BODY = multipart_form(
             "description": "Instead of `file`: where the service fetches the media from (http or"
             " https, no user name or password). The job id comes back at once; a fetch that"
             " fails ends the job `failed` (`fetch_refused`, `fetch_failed`, `too_large`).",
+        },
+        "diarize": {
+            "type": "boolean",
+            "description": "Label who speaks: every segment and word gets `speaker` (S1, S2, ... in"
+            " order of first appearance, or a known speaker's name).",
+        },
+        **{
+            name: {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKERS, "description": what}
+            for name, what in (
+                ("speakers", "With diarize: exactly this many speakers."),
+                ("min_speakers", "With diarize: at least this many speakers."),
+                ("max_speakers", "With diarize: at most this many speakers."),
+            )
+        },
+        "speaker_names[]": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 64},
+            "description": "Known speakers' names, in the order of their reference clips.",
+        },
+        "speaker_references[]": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Each known speaker's voice: 2 to 10 seconds of audio as a data URL"
+            " (data:audio/wav;base64,...), at most 4 MiB each.",
         },
     },
     one_of=["file", "url"],

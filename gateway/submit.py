@@ -19,6 +19,7 @@ from gateway.auth import caller_of
 from gateway.backlog import Backlog
 from gateway.settings import GatewaySettings
 from gateway.sniff import declared_seconds
+from gateway.speakers import SpeakerAsk, check_labelling, references_of, speaker_fields
 from gateway.upload import FILE_FIELD, Upload, UploadError, receive_upload
 from gateway.watcher import JobWatcher
 from shared import metrics
@@ -262,6 +263,7 @@ class JobRequest:
     temperature: float | None = None
     task: str = TRANSCRIBE
     hotwords: tuple[str, ...] = ()
+    speakers: SpeakerAsk | None = None
 
 
 def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
@@ -270,7 +272,13 @@ def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
     if language is None and task == TRANSLATE:
         language = AUTO_LANGUAGE  # what is translated need not be in the default language
     engine, language = choose_engine_and_language(settings, upload.field("engine"), language)
-    return JobRequest(engine, language, task=task, hotwords=hotwords_field(upload))
+    return JobRequest(
+        engine,
+        language,
+        task=task,
+        hotwords=hotwords_field(upload),
+        speakers=speaker_fields(upload, engine),
+    )
 
 
 async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
@@ -394,6 +402,10 @@ async def submit_job(
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
         await check_served(services, asked.engine)
+        references = []
+        if asked.speakers is not None:
+            await check_labelling(services.fleet, asked.engine)
+            references = await references_of(asked.speakers)
         if retried is not None:
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
@@ -417,6 +429,8 @@ async def submit_job(
             temperature=asked.temperature,
             task=asked.task,
             hotwords=asked.hotwords,
+            speaker_labels=asked.speakers.labels if asked.speakers else None,
+            speaker_references=references,
             callback_url=callback_url,
             settings=services.settings,
         )

@@ -23,6 +23,11 @@ MAX_FIELDS_BYTES = 64 * 1024
 # Generous for any real form; what a form holds beyond them is only there to cost memory.
 MAX_PARTS = 100
 MAX_HEADER_BYTES = 64 * 1024
+# Fields that carry short clips as data URLs (known speakers' voices), each with a budget of its
+# own: a few seconds of audio are far more than all the other fields together.
+CLIP_FIELDS = ("speaker_references[]", "speaker_references", "known_speaker_references[]")
+MAX_CLIP_FIELD_BYTES = 4 * 1024 * 1024
+MAX_CLIP_FIELDS = 10
 WRITE_BYTES = 1024 * 1024
 # Multipart headers and boundaries on top of the file itself.
 ENVELOPE_BYTES = 64 * 1024
@@ -71,6 +76,7 @@ class _FormReader:
         self.fields_size = 0
         self.parts = 0
         self.header_size = 0
+        self.clip_fields = 0
         self.file_seen = False
         self.filename: str | None = None
         self.content_type: str | None = None
@@ -107,6 +113,10 @@ class _FormReader:
         _, options = parse_options_header(self.part.headers.get("content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
         self.part.name = name
+        if name in CLIP_FIELDS:
+            self.clip_fields += 1
+            if self.clip_fields > MAX_CLIP_FIELDS:
+                raise UploadError(400, f"Send at most {MAX_CLIP_FIELDS} reference clips.")
         if name == FILE_FIELD and b"filename" in options:
             if self.file_seen:
                 raise UploadError(400, f"Send exactly one file in the form field '{FILE_FIELD}'.")
@@ -124,6 +134,14 @@ class _FormReader:
                     413, f"The file is larger than the limit of {self.max_bytes} bytes."
                 )
             self.pending += data[start:end]
+        elif self.part.name in CLIP_FIELDS:
+            self.part.value += data[start:end]
+            if len(self.part.value) > MAX_CLIP_FIELD_BYTES:
+                raise UploadError(
+                    413,
+                    f"A clip in {self.part.name} is larger than {MAX_CLIP_FIELD_BYTES} bytes;"
+                    " send 2 to 10 seconds of audio.",
+                )
         else:
             self.part.value += data[start:end]
             self.fields_size += end - start
@@ -167,7 +185,9 @@ async def receive_upload(
     """Write the form's file to `destination`; on any UploadError nothing is left behind. A form
     without a file is the caller's to judge (`Upload.has_file`)."""
     boundary = boundary_of(content_type)
-    if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES:
+    # The clips' budget on top: each is checked as it arrives.
+    clips_bytes = MAX_CLIP_FIELDS * MAX_CLIP_FIELD_BYTES
+    if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES + clips_bytes:
         raise UploadError(413, f"The file is larger than the limit of {max_bytes} bytes.")
     reader = _FormReader(max_bytes)
     parser = MultipartParser(boundary, callbacks=_callbacks(reader))

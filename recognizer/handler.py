@@ -9,6 +9,7 @@ from pathlib import Path
 from recognizer import quality
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
+from recognizer.labelling import Speakers, start_speakers
 from recognizer.live import live_subscriptions
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
@@ -17,12 +18,21 @@ from shared import metrics
 from shared.broker import Broker, Publish, Pull, Subscription
 from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
 from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
-from shared.faults import MediaUnavailable
+from shared.faults import MediaUnavailable, ServiceUnavailable
 from shared.fleet import Fleet
-from shared.jobs import Job, JobFailure, JobStatus, JobStore, PieceResult, Progress, now
+from shared.jobs import (
+    Job,
+    JobFailure,
+    JobStatus,
+    JobStore,
+    PieceResult,
+    Progress,
+    StoredVoice,
+    now,
+)
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
-from shared.transcripts import Transcript, joined, shifted
+from shared.transcripts import Segment, Transcript, joined, shifted
 from shared.worker import Halt
 
 log = logging.getLogger(__name__)
@@ -42,8 +52,10 @@ class RecognizeHandler:
         publish: Publish,
         timeout_seconds: float,
         health: Health,
+        speakers: Speakers | None = None,
     ) -> None:
         self._jobs = jobs
+        self._speakers = speakers
         self._store = store
         self._pool = pool
         self._health = health
@@ -54,6 +66,9 @@ class RecognizeHandler:
         job = await self._jobs.get(event.job_id)
         if job is None or job.status.is_final:
             return await already_handled(self._jobs, event.job_id)
+        if job.speaker_labels is not None and self._speakers is None:
+            # Another recognizer of the fleet may label (and join): the message goes back for it.
+            raise ServiceUnavailable("this recognizer does not label speakers (STT_SPEAKER_LABELS)")
         if event.piece_count > 1 and await self._jobs.is_recognized(job.job_id, event.piece_index):
             return await self._join_if_complete(event)
         try:
@@ -64,6 +79,7 @@ class RecognizeHandler:
             raise
 
     async def _recognize(self, job: Job, event: AudioReady, audio: Path) -> Event | None:
+        voices: list[StoredVoice] | None = None
         async with self._pool.reserve() as slot:
             started_job, first = await self._jobs.start_recognizing(
                 event.job_id,
@@ -89,6 +105,14 @@ class RecognizeHandler:
                     Steering(job.prompt, job.temperature, job.task, tuple(job.hotwords)),
                 )
                 transcript = await slot.transcribe(request, self._timeout_seconds)
+                if self._speakers is not None and job.speaker_labels is not None:
+                    # While the engine slot stays reserved: a recognizer keeps no more
+                    # processes busy than it has slots.
+                    voices = await self._speakers.voices(audio, transcript, event.offset_seconds)
+                    if event.piece_count == 1:
+                        transcript = await self._speakers.label(
+                            self._jobs, job.job_id, transcript, voices, job.speaker_labels
+                        )
             except JobFailure as failure:
                 return await fail_job(self._jobs, job.job_id, failure)
             engine_seconds = time.perf_counter() - started
@@ -109,7 +133,7 @@ class RecognizeHandler:
         )  # fmt: skip
         if event.piece_count == 1:
             return await self._done(job.job_id, transcript, engine_seconds)
-        return await self._piece_done(job, event, transcript, engine_seconds)
+        return await self._piece_done(job, event, transcript, engine_seconds, voices)
 
     async def _language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
         """The language to decode in: with `auto`, the pieces of one recording share the
@@ -162,13 +186,23 @@ class RecognizeHandler:
             language_probability=transcript.language_probability,
             recovered_seconds=transcript.recovered_seconds,
             recognition_seconds=engine_seconds,
+            speakers=(
+                None
+                if transcript.speakers is None
+                else [talk.model_dump() for talk in transcript.speakers]
+            ),
         )
         if done is None:
             return await already_handled(self._jobs, job_id)
         return TranscriptDone(job_id=job_id)
 
     async def _piece_done(
-        self, job: Job, event: AudioReady, transcript: Transcript, engine_seconds: float
+        self,
+        job: Job,
+        event: AudioReady,
+        transcript: Transcript,
+        engine_seconds: float,
+        voices: list[StoredVoice] | None,
     ) -> Event | None:
         piece = PieceResult(
             job_id=job.job_id,
@@ -178,6 +212,7 @@ class RecognizeHandler:
             transcript=shifted(transcript, event.offset_seconds),
             engine_seconds=engine_seconds,
             worker=self._health.worker,
+            voices=voices,
         )
         await self._jobs.save_piece(piece)
         counted = await self._jobs.count_piece(job.job_id, piece.index, piece.seconds)
@@ -194,7 +229,34 @@ class RecognizeHandler:
             job_id=job.job_id,
             piece_index=piece.index,
             progress=progress,
-            segments=piece.transcript.segments,
+            segments=await self._provisional(counted, piece),
+        )
+
+    async def _provisional(self, job: Job, piece: PieceResult) -> list[Segment]:
+        """The piece's segments, labelled as the voices of the pieces done so far tell: labels
+        may still change when the rest of the recording is heard."""
+        if self._speakers is None or job.speaker_labels is None:
+            return piece.transcript.segments
+        try:
+            labelled = await self._label(job, await self._jobs.pieces(job.job_id))
+        except JobFailure as failure:  # the join tries again, and fails the job if it must
+            log.warning("job %s: no provisional labels: %s", job.job_id, failure.message)
+            return piece.transcript.segments
+        end = piece.offset_seconds + piece.seconds
+        return [s for s in labelled.segments if piece.offset_seconds <= s.start < end]
+
+    async def _label(self, job: Job, pieces: list[PieceResult]) -> Transcript:
+        """The pieces joined, and labelled if the job asks for speaker labels."""
+        language = job.detected_language or pieces[0].transcript.language
+        transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
+        transcript = transcript.model_copy(
+            update={"language_probability": job.language_probability}
+        )
+        if self._speakers is None or job.speaker_labels is None:
+            return transcript
+        voices = [voice for piece in pieces for voice in piece.voices or ()]
+        return await self._speakers.label(
+            self._jobs, job.job_id, transcript, voices, job.speaker_labels
         )
 
     async def _join_if_complete(self, event: AudioReady) -> Event | None:
@@ -211,11 +273,10 @@ class RecognizeHandler:
     async def _join(self, job: Job) -> Event | None:
         """Join the pieces of `job`, read after its last piece was counted."""
         pieces = await self._jobs.pieces(job.job_id)
-        language = job.detected_language or pieces[0].transcript.language
-        transcript = joined([(piece.transcript, piece.seconds) for piece in pieces], language)
-        transcript = transcript.model_copy(
-            update={"language_probability": job.language_probability}
-        )
+        try:
+            transcript = await self._label(job, pieces)
+        except JobFailure as failure:
+            return await fail_job(self._jobs, job.job_id, failure)
         log.info("job %s: joined %d pieces", job.job_id, len(pieces))
         engine_seconds = sum(piece.engine_seconds for piece in pieces)
         return await self._done(job.job_id, transcript, engine_seconds)
@@ -266,7 +327,13 @@ async def subscriptions(
     await pool.start()
     fleet = Fleet(jobs.database, settings.namespace)
     await fleet.ensure_indexes()
-    health = Health(fleet, pool, settings.engines)
+    speakers = None
+    if settings.speaker_labels:
+        speaker_processes = SlotPool(
+            settings.speaker_processes, (), config, settings.recognizer_niceness, halt
+        )
+        speakers = await start_speakers(speaker_processes, settings.recognition_timeout_seconds)
+    health = Health(fleet, pool, settings.engines, labels_speakers=speakers is not None)
     metrics.slots.labels("busy").set_function(lambda: pool.busy)
     metrics.slots.labels("total").set_function(lambda: pool.size)
     try:
@@ -277,6 +344,7 @@ async def subscriptions(
             broker.publish,
             settings.recognition_timeout_seconds,
             health,
+            speakers,
         )
         announced = noting_announcements(jobs)
         # Whole recordings (short jobs) are taken before pieces of long ones, up to an age.
@@ -298,3 +366,5 @@ async def subscriptions(
             ]
     finally:
         await asyncio.to_thread(pool.close)
+        if speakers is not None:
+            await asyncio.to_thread(speakers.close)

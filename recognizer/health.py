@@ -22,7 +22,13 @@ MAX_REST_SECONDS = 30.0
 
 
 class Health:
-    def __init__(self, fleet: Fleet, pool: SlotPool, engines: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        fleet: Fleet,
+        pool: SlotPool,
+        engines: tuple[str, ...],
+        labels_speakers: bool = False,
+    ) -> None:
         self._fleet = fleet
         self._pool = pool
         self._rest_seconds = FIRST_REST_SECONDS
@@ -35,6 +41,7 @@ class Health:
             engines=list(engines),
             slots=pool.size,
             models=pool.models,
+            labels_speakers=labels_speakers,
             started_at=started,
             seen_at=started,
         )

@@ -31,6 +31,8 @@ from recognizer.engines import (
     load_engines,
     read_audio,
 )
+from recognizer.labelling import SPEAKER_WORK, SpeakerWork
+from recognizer.labelling import answer as answer_speakers
 from recognizer.provenance import describe_model, provenance
 from recognizer.quality import DETECTION_WINDOWS, Heard, majority_language
 from shared.faults import ServiceUnavailable
@@ -88,9 +90,9 @@ def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, nic
     with contextlib.suppress(EOFError, BrokenPipeError):
         conn.send(("ready", models))
         while True:
-            request: Request | Detect = conn.recv()
+            request: Request | Detect | SpeakerWork = conn.recv()
             try:
-                answer: Transcript | Heard | None = _answer(loaded, request)
+                answer: Any = _answer(loaded, request)
                 if isinstance(request, Request) and isinstance(answer, Transcript):
                     made_by = provenance(
                         models[request.engine], config, request.language, request.steering
@@ -120,7 +122,9 @@ except OSError:  # not glibc: nothing to trim with
     _LIBC = None
 
 
-def _answer(loaded: dict[str, Engine], request: Request | Detect) -> Transcript | Heard | None:
+def _answer(loaded: dict[str, Engine], request: Request | Detect | SpeakerWork) -> Any:
+    if isinstance(request, SPEAKER_WORK):
+        return answer_speakers(request)
     if isinstance(request, Request):
         return loaded[request.engine].transcribe(
             read_audio(request.audio), request.language, request.steering
@@ -160,7 +164,7 @@ class Slot:
         models: dict[str, ModelProvenance] = detail
         return models
 
-    async def run(self, request: Request | Detect, timeout_seconds: float) -> Any:
+    async def run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
         self._conn.send(request)
         kind, detail = await self._receive(timeout_seconds)
         if kind == "retry":
@@ -222,7 +226,11 @@ class Reservation:
         assert heard is None or isinstance(heard, Heard)
         return heard
 
-    async def _run(self, request: Request | Detect, timeout_seconds: float) -> Any:
+    async def ask(self, request: SpeakerWork, timeout_seconds: float) -> Any:
+        """Speaker work, of a slot that serves no engine: the speaker process."""
+        return await self._run(request, timeout_seconds)
+
+    async def _run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
         if self._slot is None:
             raise NoSlots("the slot of this reservation was lost")
         try:

@@ -43,6 +43,14 @@ class RecognizerSettings(CommonSettings):
         " little; once a piece has waited this long, pieces and whole recordings go oldest"
         " first, so a steady stream of clips cannot hold a long recording back for ever.",
     )
+    speaker_labels: bool = Field(
+        True,
+        description="Offer speaker labels: the speaker processes load the speaker model at"
+        " start (if it cannot, the recognizer runs on without offering labels).",
+    )
+    speaker_processes: int = Field(
+        1, ge=1, description="Speaker processes per recognizer, each with the model loaded once."
+    )
     recognition_timeout_seconds: float = Field(
         600, gt=0, description="A recognition running longer is killed and its job fails."
     )

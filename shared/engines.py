@@ -14,6 +14,9 @@ OFFLINE_ENGINES = (FASTER_WHISPER, WHISPER_BASE, SPHINX)
 # Whisper models run here, which can tell the language of a piece of audio.
 LOCAL_WHISPER_ENGINES = (FASTER_WHISPER, WHISPER_BASE)
 KNOWN_ENGINES = (*OFFLINE_ENGINES, GOOGLE, OPENAI, GROQ)
+# Speaker labels need to know when each word was said: the engines that run here time them; the
+# online ones give text alone.
+SPEAKER_ENGINES = OFFLINE_ENGINES
 
 AUTO_LANGUAGE = "auto"
 

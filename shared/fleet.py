@@ -43,6 +43,9 @@ class RecognizerEntry(BaseModel):
     models: dict[str, ModelProvenance] = Field(
         default_factory=dict, description="What its slots loaded for each engine."
     )
+    labels_speakers: bool = Field(
+        False, description="Its speaker model is loaded: it labels speakers for its engines."
+    )
 
     def is_live(self, moment: datetime) -> bool:
         recent = moment - self.seen_at < timedelta(seconds=LIVE_WITHIN_SECONDS)
@@ -81,5 +84,15 @@ class Fleet:
             engine
             for entry in await self.entries()
             if entry.seen_at > since
+            for engine in entry.engines
+        }
+
+    async def labelling_recently(self) -> set[str]:
+        """Engines that some recognizer which labels speakers served within the last hour."""
+        since = now() - SERVED_WITHIN
+        return {
+            engine
+            for entry in await self.entries()
+            if entry.seen_at > since and entry.labels_speakers
             for engine in entry.engines
         }

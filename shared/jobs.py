@@ -6,6 +6,7 @@ job backwards or overwrite a finished one.
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -20,7 +21,7 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 from shared.engines import TRANSCRIBE
 from shared.provenance import Provenance
 from shared.settings import CommonSettings
-from shared.transcripts import Segment, Transcript
+from shared.transcripts import Segment, SpeakerTalk, Transcript
 
 JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -87,6 +88,33 @@ class Progress(BaseModel):
     )
 
 
+MAX_SPEAKERS = 20
+
+
+class SpeakerLabels(BaseModel):
+    """What a job asks of speaker labelling: how many speakers to find (None leaves it to the
+    clustering), and the names of known speakers whose clips are kept beside the job."""
+
+    speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS, description="Exactly this many.")
+    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
+    names: list[str] = Field(
+        default_factory=list, description="Known speakers, one reference clip each."
+    )
+
+
+class StoredVoice(BaseModel):
+    """A stretch of one piece's speech and its speaker embedding, timed from the recording's
+    start: what the join clusters, whichever recognizer heard the piece."""
+
+    start: float
+    end: float
+    embedding: bytes = Field(
+        description="Little-endian float32s: a third of the size of a BSON list of doubles, and"
+        " read at every piece of a long recording for its provisional labels."
+    )
+
+
 class Job(BaseModel):
     job_id: str
     status: JobStatus
@@ -119,12 +147,18 @@ class Job(BaseModel):
         description="Names and terms the engine should expect (Whisper: hotwords; online"
         " engines: a prompt).",
     )
+    speaker_labels: SpeakerLabels | None = Field(
+        None, description="Set when the job labels who speaks (`diarize`); None when it does not."
+    )
     duration_seconds: float | None = None
     conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
     recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
     detected_language: str | None = None
     text: str | None = None
     segments: list[Segment] | None = None
+    speakers: list[SpeakerTalk] | None = Field(
+        None, description="Who speaks, and how long, when the job labels speakers."
+    )
     confidence: float | None = None
     provenance: Provenance | None = Field(
         None, description="What produced the transcript: engine, model, versions, settings."
@@ -216,10 +250,24 @@ class PieceResult(BaseModel):
     transcript: Transcript = Field(description="Timed from the start of the whole recording.")
     engine_seconds: float = Field(description="Wall time the engine took for this piece.")
     worker: str = Field(description="The recognizer that did it: host and process id.")
+    voices: list[StoredVoice] | None = Field(
+        None, description="The piece's speaker voices, when its job labels speakers."
+    )
+
+
+class SpeakerReference(BaseModel):
+    """A known speaker's clip (16 kHz mono 16-bit PCM), and its embedding once a recognizer
+    has computed it."""
+
+    name: str
+    pcm: bytes
+    embedding: list[float] | None = None
 
 
 _UNFINISHED = [str(status) for status in JobStatus if not status.is_final]
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# Known speakers' clips outlive any job that can still use them; the job's deletion removes them.
+REFERENCES_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -258,6 +306,7 @@ class JobStore:
         self._requests: AsyncCollection[dict[str, Any]] = client[database]["idempotency_keys"]
         # Jobs deleted while their callback was still owed, kept until it is delivered or given up.
         self._owed: AsyncCollection[dict[str, Any]] = client[database]["callbacks_owed"]
+        self._references: AsyncCollection[dict[str, Any]] = client[database]["speaker_references"]
 
     async def create(
         self,
@@ -278,6 +327,8 @@ class JobStore:
         duration_seconds: float | None = None,
         held: bool = False,
         source_url: str | None = None,
+        speaker_labels: SpeakerLabels | None = None,
+        speaker_references: Sequence[SpeakerReference] = (),
     ) -> Job:
         # To the millisecond, as BSON keeps it, so the job read back has the same list key.
         moment = now()
@@ -298,6 +349,7 @@ class JobStore:
             temperature=temperature,
             task=task,
             hotwords=list(hotwords),
+            speaker_labels=speaker_labels,
             callback=Callback(url=callback_url) if callback_url else None,
             created_at=created,
             updated_at=created,
@@ -305,6 +357,15 @@ class JobStore:
         )
         job.deadline_at = deadline_for(job, settings)
         document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
+        if speaker_references:
+            # Beside the job, not in it: the job document is read often, the clips once a piece.
+            await self._references.insert_one(
+                {
+                    "_id": job_id,
+                    "created_at": created,
+                    "references": [reference.model_dump() for reference in speaker_references],
+                }
+            )
         await self._jobs.insert_one({"_id": job_id, "list_key": list_key(job), **document})
         return job
 
@@ -324,6 +385,22 @@ class JobStore:
             await self._owed.replace_one({"_id": job_id}, document, upsert=True)
         await self._jobs.delete_one({"_id": job_id})
         await self.delete_pieces(job_id)
+        await self._references.delete_one({"_id": job_id})
+
+    async def speaker_references(self, job_id: str) -> list[SpeakerReference]:
+        """The job's known speakers' clips, in the order their names were given."""
+        document = await self._references.find_one({"_id": job_id})
+        references = document.get("references", []) if document else []
+        return [SpeakerReference.model_validate(reference) for reference in references]
+
+    async def note_reference_embeddings(
+        self, job_id: str, references: Sequence[SpeakerReference]
+    ) -> None:
+        """Keep the references' embeddings, so later pieces need not compute them again."""
+        await self._references.update_one(
+            {"_id": job_id},
+            {"$set": {"references": [reference.model_dump() for reference in references]}},
+        )
 
     async def owed_callback(self, job_id: str) -> Job | None:
         """A job deleted before its callback was delivered or given up."""
@@ -634,6 +711,7 @@ class JobStore:
         await expire_after(self._jobs, "finished_at", retention)
         await expire_after(self._pieces, "saved_at", retention)
         await expire_after(self._owed, "finished_at", retention)
+        await expire_after(self._references, "created_at", REFERENCES_KEPT.total_seconds())
 
     async def claim_request(self, key: str, job_id: str) -> str | None:
         """Tie an idempotency `key` to `job_id`; if an earlier request within the window has it,

@@ -126,16 +126,49 @@ def _cues(segments: Iterable[Segment]) -> list[Segment]:
 
 
 def to_srt(segments: Iterable[Segment]) -> str:
+    """SubRip cues; a labelled segment's text starts with its speaker ("S1: ...")."""
     blocks = [
-        f"{number}\n{_clock(cue.start, ',')} --> {_clock(cue.end, ',')}\n{cue.text.strip()}\n"
+        f"{number}\n{_clock(cue.start, ',')} --> {_clock(cue.end, ',')}\n{_said(cue)}\n"
         for number, cue in enumerate(_cues(segments), start=1)
     ]
     return "\n".join(blocks)
 
 
+def _said(cue: Segment) -> str:
+    return f"{cue.speaker}: {cue.text.strip()}" if cue.speaker else cue.text.strip()
+
+
 def to_vtt(segments: Iterable[Segment]) -> str:
+    """WebVTT cues; a labelled segment's text is in a voice span (`<v S1>...</v>`)."""
     blocks = [
-        f"{_clock(cue.start, '.')} --> {_clock(cue.end, '.')}\n{cue.text.strip()}\n"
+        f"{_clock(cue.start, '.')} --> {_clock(cue.end, '.')}\n{_voiced(cue)}\n"
         for cue in _cues(segments)
     ]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _voiced(cue: Segment) -> str:
+    text = _vtt_escaped(cue.text.strip())
+    return f"<v {_vtt_escaped(cue.speaker)}>{text}</v>" if cue.speaker else text
+
+
+def _vtt_escaped(text: str) -> str:
+    # A cue's text is markup: "&" and "<" would start an entity or a tag, ">" ends a voice name.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_turns(segments: Iterable[Segment]) -> str:
+    """The text by turns, one paragraph each time the speaker changes: "S1: ..."."""
+    turns: list[tuple[str | None, list[str]]] = []
+    for segment in segments:
+        text = segment.text.strip()
+        if not text:
+            continue
+        if turns and turns[-1][0] == segment.speaker:
+            turns[-1][1].append(text)
+        else:
+            turns.append((segment.speaker, [text]))
+    paragraphs = [
+        f"{speaker}: {' '.join(texts)}" if speaker else " ".join(texts) for speaker, texts in turns
+    ]
+    return "\n\n".join(paragraphs)

@@ -15,6 +15,7 @@ from shared.jobs import (
     JobStatus,
     Listing,
     Progress,
+    SpeakerReference,
     deadline_for,
     list_key,
     now,
@@ -50,6 +51,7 @@ class FakeJobs:
     requests: dict[str, str] = field(default_factory=dict)
     owed: dict[str, Job] = field(default_factory=dict)
     recognized: dict[str, dict[int, float]] = field(default_factory=dict)
+    references: dict[str, list[SpeakerReference]] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -66,6 +68,9 @@ class FakeJobs:
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
     async def create(self, job_id: str, *, settings: CommonSettings, **fields: Any) -> Job:
+        references = fields.pop("speaker_references", ())
+        if references:
+            self.references[job_id] = list(references)
         callback_url = fields.pop("callback_url", None)
         callback = {"callback": {"url": callback_url}} if callback_url else {}
         job = a_job(job_id, JobStatus.QUEUED, created_at=now(), **fields, **callback)
@@ -270,7 +275,10 @@ class FakeBroker:
 
 @dataclass
 class FakeFleet:
-    """No recognizer has reported: only the configured engines are served."""
+    """No recognizer has reported: only the configured engines are served (and labelled for,
+    when `labelling` names them)."""
+
+    labelling: set[str] = field(default_factory=set)
 
     async def live(self) -> list[Any]:
         return []
@@ -280,6 +288,9 @@ class FakeFleet:
 
     async def report(self, _entry: Any) -> None:
         return None
+
+    async def labelling_recently(self) -> set[str]:
+        return set(self.labelling)
 
 
 async def no_fetch(url: str, _destination: Path) -> Fetched:

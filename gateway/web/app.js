@@ -58,6 +58,13 @@ function fillLanguages() {
   $("#language").replaceChildren(
     ...languages.map((code) => new Option(code === "auto" ? "auto (detect)" : code, code, false, code === preferred)),
   );
+  // Only engines that time their words, with a recognizer that has the speaker model, label speakers.
+  const speakers = $("#speakers");
+  speakers.disabled = !(engine && engine.labels_speakers);
+  if (speakers.disabled) speakers.checked = false;
+  $("#speakers-hint").textContent = speakers.disabled
+    ? "not offered for this engine here"
+    : "S1, S2, … in the transcript, by who speaks";
 }
 
 // The name a recording given by its address goes by: the last part of its path, or its host.
@@ -97,12 +104,13 @@ class Card {
     this.problem.hidden = false;
   }
 
-  async run(engine, language) {
+  async run(engine, language, speakers) {
     const form = new FormData();
     if (this.file) form.append("file", this.file);
     else form.append("url", this.url);
     form.append("engine", engine);
     form.append("language", language);
+    if (speakers) form.append("diarize", "true");
     try {
       const accepted = await (await call("/v1/jobs", { method: "POST", body: form })).json();
       this.jobId = accepted.job_id;
@@ -157,8 +165,17 @@ class Card {
         button.disabled = !playable;
         const time = document.createElement("time");
         time.textContent = clock(segment.start);
-        button.append(time, spokenWords(segment));
-        button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${segment.text}`);
+        button.append(time);
+        if (segment.speaker) {
+          const speaker = document.createElement("b");
+          speaker.className = "speaker";
+          speaker.dataset.speaker = segment.speaker;
+          speaker.textContent = segment.speaker;
+          button.append(speaker);
+        }
+        button.append(spokenWords(segment));
+        const who = segment.speaker ? `${segment.speaker}: ` : "";
+        button.setAttribute("aria-label", `Play from ${clock(segment.start)}: ${who}${segment.text}`);
         item.append(button);
         return item;
       }),
@@ -252,7 +269,8 @@ async function loadRecent() {
 function transcribe(sources) {
   const engine = $("#engine").value;
   const language = $("#language").value;
-  for (const source of sources) new Card(source).run(engine, language);
+  const speakers = $("#speakers").checked;
+  for (const source of sources) new Card(source).run(engine, language, speakers);
 }
 
 async function start() {

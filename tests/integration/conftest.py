@@ -149,7 +149,14 @@ async def launched(
 ) -> AsyncIterator[RunningSystem]:
     """The four services as real processes in a namespace of their own."""
     port = free_port()
-    gateway = {"port": port, "max_upload_bytes": 5 * 1024 * 1024, "native_wait_seconds": 60}
+    gateway = {
+        "port": port,
+        "max_upload_bytes": 5 * 1024 * 1024,
+        "native_wait_seconds": 60,
+        # The speaker model (torch: ~300 MB and seconds to load per recognizer) only where a
+        # test asks for it with speaker_labels=True.
+        "speaker_labels": False,
+    }
     common_overrides = {k: v for k, v in overrides.items() if k in CommonSettings.model_fields}
     common = namespaced_settings(mongodb_url, root / "media", **common_overrides)
     env = as_environment(common, **{**gateway, **overrides})

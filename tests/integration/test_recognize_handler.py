@@ -83,11 +83,11 @@ def handler(jobs: JobStore, tmp_path: Path, health: Health) -> tuple[RecognizeHa
     return RecognizeHandler(jobs, store, slots, published, 60, noted), published
 
 
-async def cut_job(jobs: JobStore, tmp_path: Path, pieces: int) -> str:
+async def cut_job(jobs: JobStore, tmp_path: Path, pieces: int, **fields: Any) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
-        engine="faster-whisper", settings=SETTINGS,
+        engine="faster-whisper", settings=SETTINGS, **fields,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     await jobs.plan_pieces(

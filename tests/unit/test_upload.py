@@ -4,7 +4,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.upload import Upload, UploadError, receive_upload
+from gateway.upload import (
+    MAX_CLIP_FIELD_BYTES,
+    MAX_CLIP_FIELDS,
+    Upload,
+    UploadError,
+    receive_upload,
+)
 
 MAX_BYTES = 64 * 1024
 
@@ -99,7 +105,7 @@ async def test_declared_oversize_is_refused_before_reading(tmp_path: Path) -> No
         await receive_upload(
             never_read(),
             "multipart/form-data; boundary=x",
-            10 * MAX_BYTES,
+            10 * MAX_BYTES + MAX_CLIP_FIELDS * MAX_CLIP_FIELD_BYTES,
             tmp_path / "j",
             MAX_BYTES,
         )
