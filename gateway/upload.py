@@ -185,9 +185,9 @@ async def receive_upload(
     """Write the form's file to `destination`; on any UploadError nothing is left behind. A form
     without a file is the caller's to judge (`Upload.has_file`)."""
     boundary = boundary_of(content_type)
-    # The clips' budget on top: each is checked as it arrives.
-    clips_bytes = MAX_CLIP_FIELDS * MAX_CLIP_FIELD_BYTES
-    if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES + clips_bytes:
+    # A request declared larger than the limit is refused before its body is read: known
+    # speakers' clips, if any, share the limit with the file.
+    if content_length is not None and content_length > max_bytes + ENVELOPE_BYTES:
         raise UploadError(413, f"The file is larger than the limit of {max_bytes} bytes.")
     reader = _FormReader(max_bytes)
     parser = MultipartParser(boundary, callbacks=_callbacks(reader))

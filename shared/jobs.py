@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, TypeAdapter
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -32,6 +32,8 @@ def _as_utc(moment: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# A date as read back raw: the MongoDB stand-in may hand one back as its ISO string.
+_RAW_DATE: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
 
 
 class JobStatus(StrEnum):
@@ -658,7 +660,9 @@ class JobStore:
             },
             {"created_at": 1},
         )
-        return sorted([_as_utc(document["created_at"]) async for document in cursor])
+        return sorted(
+            [_RAW_DATE.validate_python(document["created_at"]) async for document in cursor]
+        )
 
     async def recognition_seconds_per_piece(self, engine: str, sample: int) -> float | None:
         """The mean recognition time of one piece (most jobs are one) over the last `sample`

@@ -144,20 +144,22 @@ async def test_the_event_stream_shows_progress_and_the_transcript_as_it_grows(
     assert all(update["progress"]["eta_seconds"] is not None for update in stream.progress)
 
 
-async def test_with_auto_every_piece_is_heard_in_the_language_of_the_first(
+@pytest.mark.timeout(240)
+async def test_with_auto_every_piece_is_heard_in_the_language_most_of_it_is_in(
     fleet: RunningSystem, tmp_path: Path, store: JobStore
 ) -> None:
-    """German, then English: one language for the whole recording, the first one heard."""
+    """English (32 s), then German (twice 26 s): one language for the whole recording, the one
+    most of it is in, though English is heard first."""
     german = media.speak(media.GERMAN_STORY, tmp_path / "de.wav", voice="de")
     english = media.speak(media.PARAGRAPH, tmp_path / "en.wav")
-    speech = tmp_path / "de-en.mp3"
+    speech = tmp_path / "en-de-de.mp3"
     media.ffmpeg(
-        "-i", str(german), "-i", str(english),
-        "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", str(speech),
+        "-i", str(english), "-i", str(german), "-i", str(german),
+        "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1", str(speech),
     )  # fmt: skip
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, speech, engine="whisper-base", language="auto")
-        job = await until_status(client, job_id, within=120)
+        job = await until_status(client, job_id, within=180)
         pieces = await store.pieces(job_id)
     assert job["status"] == "done", job
     assert len(pieces) >= 2

@@ -20,13 +20,15 @@ def run_service(service: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_worker_gives_up_on_an_absent_broker_with_a_message() -> None:
+    port = free_port()
     result = run_service(
         "transcoder",
-        STT_BROKER_URL=f"amqp://guest:guest@127.0.0.1:{free_port()}/",
+        STT_BROKER_URL=f"amqp://guest:s3cret@127.0.0.1:{port}/",
         STT_STARTUP_TIMEOUT_SECONDS="1",
     )
     assert result.returncode == 1
-    assert "RabbitMQ at 127.0.0.1 did not answer for 1 s" in result.stderr
+    assert f"RabbitMQ at 127.0.0.1:{port} did not answer for 1 s" in result.stderr
+    assert "s3cret" not in result.stderr
 
 
 def test_invalid_settings_stop_a_service_naming_the_setting() -> None:
