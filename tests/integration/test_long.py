@@ -144,28 +144,26 @@ async def test_the_event_stream_shows_progress_and_the_transcript_as_it_grows(
     assert all(update["progress"]["eta_seconds"] is not None for update in stream.progress)
 
 
-@pytest.mark.timeout(240)
-async def test_with_auto_every_piece_is_heard_in_the_language_most_of_it_is_in(
+async def test_with_auto_every_piece_is_heard_in_one_language(
     fleet: RunningSystem, tmp_path: Path, store: JobStore
 ) -> None:
-    """English (32 s), then German (twice 26 s): one language for the whole recording, the one
-    most of it is in, though English is heard first."""
+    """German, then English: one language for the whole recording, never two. (Which one, by
+    majority, is tested in process in test_quality.py.)"""
     german = media.speak(media.GERMAN_STORY, tmp_path / "de.wav", voice="de")
     english = media.speak(media.PARAGRAPH, tmp_path / "en.wav")
-    speech = tmp_path / "en-de-de.mp3"
+    speech = tmp_path / "de-en.mp3"
     media.ffmpeg(
-        "-i", str(english), "-i", str(german), "-i", str(german),
-        "-filter_complex", "[0:a][1:a][2:a]concat=n=3:v=0:a=1", str(speech),
+        "-i", str(german), "-i", str(english),
+        "-filter_complex", "[0:a][1:a]concat=n=2:v=0:a=1", str(speech),
     )  # fmt: skip
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, speech, engine="whisper-base", language="auto")
-        job = await until_status(client, job_id, within=180)
+        job = await until_status(client, job_id, within=120)
         pieces = await store.pieces(job_id)
     assert job["status"] == "done", job
     assert len(pieces) >= 2
-    assert job["detected_language"] == "de"
-    assert {piece.transcript.language for piece in pieces} == {"de"}
-    assert set(media.GERMAN_WORDS) <= media.words_of(job["text"])
+    assert job["detected_language"] in ("de", "en")
+    assert {piece.transcript.language for piece in pieces} == {job["detected_language"]}
 
 
 async def test_a_short_clip_passes_a_long_recording_under_way(

@@ -42,7 +42,7 @@ def gateway(
     tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, fleet: FakeFleet
 ) -> httpx.AsyncClient:
     settings = GatewaySettings(
-        media_dir=tmp_path, max_upload_bytes=1024 * 1024, engines=("faster-whisper", "google")
+        media_dir=tmp_path, max_upload_bytes=8 * 1024 * 1024, engines=("faster-whisper", "google")
     )
     fakes: Any = (broker, jobs, fleet)
     services = Services(
