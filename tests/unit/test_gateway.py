@@ -346,6 +346,23 @@ async def test_the_job_list_pages_newest_first_with_a_cursor(
     assert (await client.get("/v1/jobs?limit=101")).status_code == 422
 
 
+@pytest.mark.parametrize(
+    ("created_after", "status"),
+    [
+        ("2026-11-29T09:30:00+22:00", 200),
+        ("2026-11-29T09:30:00", 200),
+        ("0001-01-01T00:00:00+22:00", 422),
+        ("9999-12-31T23:59:59-12:00", 422),
+        ("1764408600", 422),
+    ],
+)
+async def test_the_job_list_reads_times_in_any_zone_and_refuses_one_utc_cannot_hold(
+    client: httpx.AsyncClient, created_after: str, status: int
+) -> None:
+    answer = await client.get("/v1/jobs", params={"created_after": created_after})
+    assert answer.status_code == status, answer.text
+
+
 async def test_with_a_fair_share_a_busy_key_waits_behind_its_own_jobs_not_before_others(
     tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
