@@ -1,25 +1,33 @@
 # The two commands a fresh machine needs: `make run` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: run test lint format bench install install-dev clean
+.PHONY: run test lint docs format bench install install-dev clean
 
 run: install  ## the whole system on embedded defaults: gateway on :8000, one of each worker
 	$(PY) -m scripts.stack
 
-test: install-dev  ## lint, types, then every test (unit and end-to-end)
+test: install-dev  ## lint, types, the docs, then every test (unit and end-to-end)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(PY) -m scripts.settings_reference --check
+	$(PY) -m mkdocs build --strict --quiet
 	$(PY) -m pytest
 
 SCENARIO ?= run
 bench: install-dev  ## the benchmark; SCENARIO=long (one long recording), decoding or live (live sessions); BENCH_ARGS="--jobs 20 --workers 2" to change it
 	$(PY) -m bench.$(SCENARIO) $(BENCH_ARGS)
 
-lint: install-dev
+lint: install-dev  ## the static checks: ruff, mypy, the settings reference and the docs' links
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(PY) -m scripts.settings_reference --check
+	$(PY) -m mkdocs build --strict --quiet
+
+docs: install-dev  ## the documentation site on http://127.0.0.1:8001, rebuilt as pages change
+	$(PY) -m scripts.settings_reference
+	$(PY) -m mkdocs serve --dev-addr 127.0.0.1:8001
 
 format: install-dev
 	$(PY) -m ruff check --fix .

@@ -6,8 +6,10 @@ from shared.settings import CommaSeparated, CommonSettings
 
 
 class GatewaySettings(CommonSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
+    host: str = Field(
+        "127.0.0.1", description="The address the gateway listens on (`0.0.0.0` for every one)."
+    )
+    port: int = Field(8000, ge=1, le=65535, description="The port the gateway listens on.")
     native_wait_seconds: float = Field(
         120,
         gt=0,

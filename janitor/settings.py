@@ -4,7 +4,9 @@ from shared.settings import CommonSettings
 
 
 class JanitorSettings(CommonSettings):
-    janitor_concurrency: int = Field(8, ge=1)
+    janitor_concurrency: int = Field(
+        8, ge=1, description="Finished jobs whose files the janitor deletes at once."
+    )
     sweep_interval_seconds: float = Field(
         60, gt=0, description="How often jobs past their deadline are looked for."
     )

@@ -13,13 +13,14 @@ class RecognizerSettings(CommonSettings):
     recognizer_slots: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="Engine processes per recognizer, each with its models loaded once.",
+        description="Engine processes per recognizer, each with its models loaded once; by"
+        " default one per CPU core.",
     )
     recognizer_cpu_threads: int = Field(1, ge=1, description="Threads per Whisper model.")
     recognizer_niceness: int = Field(
         10, ge=0, le=19, description="Scheduling niceness of the engine processes."
     )
-    whisper_beam_size: int = Field(5, ge=1)
+    whisper_beam_size: int = Field(5, ge=1, description="Width of Whisper's beam search.")
     whisper_batch_size: int = Field(
         0,
         ge=0,

@@ -44,9 +44,15 @@ class CommonSettings(BaseSettings):
         env_prefix="STT_", env_file=".env", extra="ignore", frozen=True
     )
 
-    broker_url: AmqpDsn = AmqpDsn("amqp://guest:guest@127.0.0.1:5672/")
-    mongodb_url: MongoDsn = MongoDsn("mongodb://127.0.0.1:27017")
-    mongodb_database: str = "stt"
+    broker_url: AmqpDsn = Field(
+        AmqpDsn("amqp://guest:guest@127.0.0.1:5672/"),
+        description="RabbitMQ. Logs and messages name only its host, never the password.",
+    )
+    mongodb_url: MongoDsn = Field(
+        MongoDsn("mongodb://127.0.0.1:27017"),
+        description="MongoDB; when unset, `make run` starts the embedded stand-in here.",
+    )
+    mongodb_database: str = Field("stt", description="The MongoDB database of jobs and pieces.")
     namespace: str = Field(
         "stt",
         pattern=r"^[a-z0-9][a-z0-9_-]*$",
@@ -57,7 +63,11 @@ class CommonSettings(BaseSettings):
         description="Where media lives between services: `folder` (STT_MEDIA_DIR, shared by all)"
         " or `gridfs` (MongoDB; STT_MEDIA_DIR is then each service's private scratch folder).",
     )
-    media_dir: Path = Path("var/media")
+    media_dir: Path = Field(
+        Path("var/media"),
+        description="With `folder`, the uploads and WAV pieces, shared by every service; with"
+        " `gridfs`, each service's private scratch folder.",
+    )
     max_upload_bytes: int = Field(
         1024**3,
         gt=0,
@@ -111,12 +121,18 @@ class CommonSettings(BaseSettings):
         " offline model (faster-whisper, tiny.en, is the fast English one); unset while"
         " STT_ENGINES leaves whisper-base out, the first of STT_ENGINES.",
     )
-    default_language: str = "en"
+    default_language: str = Field(
+        "en",
+        description="The language of a job that names none: a code such as `de`, or `auto`;"
+        " the default engine must transcribe it.",
+    )
     whisper_model: str = Field(
         "tiny.en",
         description="'tiny.en' (installed from PyPI), a local faster-whisper model folder, or a model name.",
     )
-    log_level: str = "INFO"
+    log_level: str = Field(
+        "INFO", description="The least severe log level written: DEBUG, INFO, WARNING or ERROR."
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="`json` writes one JSON object a line, for log collectors."
     )
