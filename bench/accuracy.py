@@ -1,6 +1,6 @@
 """Word error rate per engine on real speech, and the engine time per second of audio.
 
-    python -m bench.accuracy                   # the README's table and chart
+    python -m bench.accuracy                   # the figures and chart of docs/performance.md
     python -m bench.accuracy --engines whisper-base
 
 Decodes the 15 recordings of `bench/speech.py` (read, poetry, spontaneous speech with a cold,

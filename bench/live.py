@@ -1,7 +1,7 @@
 """Live sessions: how soon each utterance's text arrives after its speech stopped, streaming
 real speech at real-time pace to `/v1/realtime`, and what a session costs the gateway.
 
-    python -m bench.live                  # the README's figures (make bench SCENARIO=live)
+    python -m bench.live                  # the figures of docs/performance.md (make bench SCENARIO=live)
     python -m bench.live --sessions 10 --engines faster-whisper
 
 For each engine it starts the system (one recognizer of 2 slots), streams espeak-ng sentences

@@ -1,7 +1,7 @@
 """Long recordings: one recording of over 30 minutes cut into pieces across the slots, against
 the same recording decoded whole in one slot, in one run on one machine.
 
-    python -m bench.long                       # the README's figures
+    python -m bench.long                       # the figures of docs/performance.md
     python -m bench.long --piece-seconds 30 60 120 --skip-memory
 
 It speaks the GPL-3 text (Debian ships it in /usr/share/common-licenses; about 37 minutes with

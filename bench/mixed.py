@@ -1,7 +1,7 @@
 """Mixed load: one long recording's pieces against a steady stream of short clips, with and
 without the age at which pieces go before new whole recordings (STT_OLDEST_FIRST_AFTER_SECONDS).
 
-    python -m bench.mixed                                  # the README's figures
+    python -m bench.mixed                                  # the figures of docs/performance.md
     python -m bench.mixed --clips-per-second 3.6 --ages 2 5 10 none
 
 It measures the recognizers' order of work, not the engines: the real broker, topology and

@@ -1,6 +1,6 @@
 """Benchmark: N concurrent uploads through the pipeline and through the naive design.
 
-    python -m bench.run                      # the README's table: both designs at 1, 2, 4 workers
+    python -m bench.run                      # docs/performance.md's table: both designs at 1, 2, 4 workers
     python -m bench.run --jobs 20 --engine sphinx --workers 2 --skip-memory
 
 It makes a ~15 s speech clip (espeak-ng, mp4), measures one job's CPU cost alone, starts each

@@ -2,7 +2,7 @@
 number of speakers is found without a hint, whole and in pieces, and what labelling costs next
 to recognition with the default engine (Whisper base).
 
-    python -m bench.speakers                  # the README's figures (make bench SCENARIO=speakers)
+    python -m bench.speakers                  # the figures of docs/performance.md (make bench SCENARIO=speakers)
     python -m bench.speakers --piece-seconds 20
 
 Recordings (fetched once into var/voices by tests/voices.py, never installed): pyannote's

@@ -131,7 +131,7 @@ class FasterWhisperEngine:
         self._batched: dict[str, Any] = {}
         if config.batch_size > 1:
             # Stretches of at most 25 s: at Whisper's full 30 s window the batched pipeline
-            # dropped a tenth of the words in our measurements (see the README).
+            # dropped a tenth of the words in our measurements (see docs/performance.md).
             decoder: Any = BatchedInferencePipeline(model)
             self._batched = {
                 "batch_size": config.batch_size,

@@ -71,7 +71,7 @@ SPANISH_SENTENCE = (
     "Buenos días. El tren a Madrid sale a las ocho de la mañana desde la estación central."
 )
 # English words Whisper base's translations of the two sentences above hold run after run (its
-# translation is rough, and of the German varies: see the README), and words of the originals
+# translation is rough, and of the German varies: see docs/transcripts.md), and words of the originals
 # that must not be left.
 TRANSLATED_WORDS = {"de": ("good", "morning"), "es": ("good", "morning", "station")}
 UNTRANSLATED_WORDS = {"de": ("guten", "morgen", "bitte"), "es": ("buenos", "tren", "sale")}

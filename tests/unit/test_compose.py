@@ -1,5 +1,5 @@
 """compose.yaml, checked without a Docker engine: valid by the Compose Specification, and every
-service wired as the README promises."""
+service wired as docs/deployment.md promises."""
 
 import importlib.util
 from pathlib import Path
