@@ -93,7 +93,7 @@ class RecognizeHandler:
                 await self._publish(RecognitionStarted(job_id=job.job_id))
             started = time.perf_counter()
             try:
-                language = await self._language(slot, job, event)
+                language = await self._language(slot, job, event, audio)
                 log.info(
                     "job %s: recognizing piece %d of %d",
                     job.job_id, event.piece_index + 1, event.piece_count,
@@ -135,15 +135,26 @@ class RecognizeHandler:
             return await self._done(job.job_id, transcript, engine_seconds)
         return await self._piece_done(job, event, transcript, engine_seconds, voices)
 
-    async def _language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
+    async def _language(
+        self, slot: Reservation, job: Job, event: AudioReady, audio: Path
+    ) -> str:
         """The language to decode in: with `auto`, the pieces of one recording share the
-        language most of its speech is in, heard in pieces spread over the whole recording."""
+        language most of its speech is in, heard in pieces spread over the whole recording,
+        except a piece that is clearly in another language."""
         if job.language != AUTO_LANGUAGE or event.piece_count == 1:
             return job.language
-        if job.detected_language is not None:
-            return job.detected_language
         if job.engine not in LOCAL_WHISPER_ENGINES:
-            return job.language
+            return job.detected_language or job.language
+        majority = job.detected_language or await self._majority_language(slot, job, event)
+        own = await slot.detect_language(
+            Detect((audio,), job.engine, quality.OWN_LANGUAGE_WINDOWS), self._timeout_seconds
+        )
+        if own is not None and own.language != majority:
+            if own.probability >= quality.SURE_OF_OWN_LANGUAGE:
+                return own.language
+        return majority
+
+    async def _majority_language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
         stored = await self._pieces_stored(job.job_id, event)
         async with contextlib.AsyncExitStack() as fetched:
             spread_pieces = []

@@ -63,6 +63,8 @@ class Detect:
 
     audios: tuple[Path, ...]
     engine: str
+    windows: int = DETECTION_WINDOWS
+    """Windows of speech heard in all, shared among the audios."""
 
 
 class SlotCrashed(Exception):
@@ -131,7 +133,7 @@ def _answer(loaded: dict[str, Engine], request: Request | Detect | SpeakerWork) 
         )
     engine = loaded[request.engine]
     assert isinstance(engine, DetectsLanguage)
-    windows = max(1, DETECTION_WINDOWS // len(request.audios))
+    windows = max(1, request.windows // len(request.audios))
     return majority_language(
         [
             vote

@@ -315,6 +315,10 @@ def trusted(
 # Language detection over the whole recording: up to DETECTION_WINDOWS windows of Whisper's
 # 30 s, spread evenly over the speech, each voting with its probabilities for every language.
 DETECTION_WINDOWS = 5
+# A piece of a long recording is decoded in its own language, not the recording's, only when
+# its own windows are this sure of it: one clearly in another language, not one that wavers.
+OWN_LANGUAGE_WINDOWS = 2
+SURE_OF_OWN_LANGUAGE = 0.7
 DETECTION_SECONDS = 30.0
 
 

@@ -25,6 +25,11 @@ class Segment(BaseModel):
     no_speech_prob: float | None = None
     temperature: float | None = Field(None, description="The sampling temperature Whisper used.")
     speaker: str | None = None
+    language: str | None = Field(
+        None,
+        description="The language the segment was heard in, given when the pieces of a long"
+        " recording were heard in different languages.",
+    )
     # How far the segment can be trusted (recognizer/quality.py).
     confidence: float | None = Field(
         None,
@@ -98,7 +103,13 @@ def shifted_segment(segment: Segment, offset_seconds: float) -> Segment:
 
 def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcript:
     """One transcript of consecutive pieces, each given with its length in seconds; the
-    confidence is the pieces' own, weighted by how long each piece lasts."""
+    confidence is the pieces' own, weighted by how long each piece lasts. When the pieces were
+    heard in different languages, each segment says its own."""
+    if len({t.language for t, _ in pieces}) > 1:
+        pieces = [
+            (t.model_copy(update={"segments": [_in(s, t.language) for s in t.segments]}), seconds)
+            for t, seconds in pieces
+        ]
     rated = [(seconds, t.confidence) for t, seconds in pieces if t.confidence is not None]
     total = sum(seconds for seconds, _ in rated)
     return Transcript(
@@ -110,6 +121,10 @@ def joined(pieces: Sequence[tuple[Transcript, float]], language: str) -> Transcr
         provenance=next((t.provenance for t, _ in pieces if t.provenance), None),
         recovered_seconds=sum(t.recovered_seconds for t, _ in pieces),
     )
+
+
+def _in(segment: Segment, language: str) -> Segment:
+    return segment.model_copy(update={"language": language})
 
 
 def _clock(seconds: float, decimal: str) -> str:

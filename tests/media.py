@@ -181,10 +181,11 @@ def cold_voice_answering(wav: Path, gap_seconds: float = 0.6) -> list[tuple[floa
     return answers
 
 
-def noise(wav: Path, colour: str, seconds: float = 60) -> Path:
-    ffmpeg(
-        "-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c={colour}:r=16000:a=0.3", "-ac", "1", str(wav)
-    )
+def noise(
+    wav: Path, colour: str, seconds: float = 60, amplitude: float = 0.3, seed: int = 1
+) -> Path:
+    source = f"anoisesrc=d={seconds}:c={colour}:r=16000:a={amplitude}:seed={seed}"
+    ffmpeg("-f", "lavfi", "-i", source, "-ac", "1", str(wav))
     return wav
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from recognizer import quality
-from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
+from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
 from recognizer.models import whisper_base
 from recognizer.quality import RECOVERED
 from recognizer.settings import RecognizerSettings
@@ -41,6 +41,26 @@ def test_noise_and_music_give_no_words(
     for name, engine in engines.items():
         transcript = engine.transcribe(read_audio(wav), "en")
         assert (name, transcript.text, transcript.segments) == (name, "", [])
+
+
+@pytest.mark.parametrize(("model", "colour"), [("tiny.en", "white"), ("base", "brown")])
+def test_without_the_speech_filter_whisper_invents_words_on_noise_and_they_are_dropped(
+    model: str, colour: str, tmp_path: Path
+) -> None:
+    """The voice-activity filter hides it; with the filter off and the temperature held at 0
+    (as a job may ask), Whisper invents a sentence on a minute of noise, over and over, and the
+    trust rules alone keep it out of the transcript."""
+    name = (
+        model
+        if model == "tiny.en"
+        else str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
+    )
+    engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5, vad_filter=False))
+    audio = read_audio(media.noise(tmp_path / "noise.wav", colour, amplitude=1.0))
+    held = Steering(temperature=0.0)
+    assert len(media.word_list(engine._decoded(audio, "en", held).text)) >= 10
+    transcript = engine.transcribe(audio, "en", held)
+    assert (transcript.text, transcript.segments) == ("", [])
 
 
 def words_within(transcript: Transcript, start: float, end: float) -> list[str]:

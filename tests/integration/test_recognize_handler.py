@@ -14,7 +14,7 @@ import pytest
 
 from recognizer.handler import RecognizeHandler
 from recognizer.pool import Detect, Request
-from recognizer.quality import Heard
+from recognizer.quality import OWN_LANGUAGE_WINDOWS, Heard
 from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
 from shared.jobs import JobStatus, JobStore, new_job_id, now
@@ -41,14 +41,23 @@ class ScriptedSlots:
     async def reserve(self) -> AsyncIterator["ScriptedSlots"]:
         yield self
 
+    # What each piece, heard alone, sounds like; the recording as a whole sounds English.
+    heard_alone: dict[int, Heard] = {}
+
     async def transcribe(self, request: Request, _timeout: float) -> Transcript:
-        index = int(request.audio.stem.split("-")[1])
+        index = _index(request.audio)
         words = WORDS[index] if index < len(WORDS) else f"part {index}"
         segment = Segment(start=1.0, end=3.0, text=words)
-        return Transcript(text=words, language="en", segments=[segment])
+        return Transcript(text=words, language=request.language, segments=[segment])
 
-    async def detect_language(self, _request: Detect, _timeout: float) -> Heard:
-        return Heard("en", 0.9)
+    async def detect_language(self, request: Detect, _timeout: float) -> Heard:
+        if request.windows == OWN_LANGUAGE_WINDOWS:
+            return self.heard_alone.get(_index(request.audios[0]), Heard("en", 0.9))
+        return Heard("en", 0.7)
+
+
+def _index(piece: Path) -> int:
+    return int(piece.stem.split("-")[1])
 
 
 class Health:
@@ -83,10 +92,12 @@ def handler(jobs: JobStore, tmp_path: Path, health: Health) -> tuple[RecognizeHa
     return RecognizeHandler(jobs, store, slots, published, 60, noted), published
 
 
-async def cut_job(jobs: JobStore, tmp_path: Path, pieces: int, **fields: Any) -> str:
+async def cut_job(
+    jobs: JobStore, tmp_path: Path, pieces: int, language: str = "en", **fields: Any
+) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
+        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language=language,
         engine="faster-whisper", settings=SETTINGS, **fields,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
@@ -138,6 +149,24 @@ async def test_pieces_in_any_order_join_once_in_the_order_of_the_recording(
     assert [segment.start for segment in job.segments or []] == pytest.approx([1.0, 11.0, 21.0])
     assert isinstance(repeated, TranscriptDone)  # done, but its end not yet confirmed
     assert after_announcement is None
+
+
+async def test_with_auto_a_piece_clearly_in_another_language_is_decoded_in_its_own(
+    handler: tuple[RecognizeHandler, Published], jobs: JobStore, tmp_path: Path
+) -> None:
+    recognize, _ = handler
+    ScriptedSlots.heard_alone = {0: Heard("de", 0.95), 2: Heard("fr", 0.6)}
+    try:
+        job_id = await cut_job(jobs, tmp_path, 3, language="auto")
+        for index in range(3):
+            await recognize(piece(job_id, index, 3))
+    finally:
+        ScriptedSlots.heard_alone = {}
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert (job.status, job.detected_language) == (JobStatus.DONE, "en")
+    # The unsure French guess of the last piece is overruled by the recording's language.
+    assert [segment.language for segment in job.segments or []] == ["de", "en", "en"]
 
 
 async def test_a_missing_piece_goes_back_for_another_worker_without_failing_the_job(

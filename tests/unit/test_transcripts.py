@@ -6,7 +6,7 @@ from datetime import timedelta
 import srt
 import webvtt
 
-from shared.transcripts import Segment, to_srt, to_vtt
+from shared.transcripts import Segment, Transcript, joined, to_srt, to_vtt
 
 SEGMENTS = [
     Segment(start=0.0, end=2.5, text="Please send the quarterly report"),
@@ -37,3 +37,17 @@ def test_vtt_is_valid_webvtt_with_the_segment_times() -> None:
 def test_no_segments_still_make_valid_files() -> None:
     assert list(srt.parse(to_srt([]))) == []
     assert webvtt.from_buffer(io.StringIO(to_vtt([]))).captions == []
+
+
+def piece_in(language: str, text: str, start: float) -> Transcript:
+    segment = Segment(start=start, end=start + 2, text=text)
+    return Transcript(text=text, language=language, segments=[segment])
+
+
+def test_segments_say_their_language_only_when_the_pieces_were_heard_in_different_ones() -> None:
+    german, english = piece_in("de", "Guten Morgen", 0), piece_in("en", "Good morning", 30)
+    mixed = joined([(german, 30), (english, 30), (english, 30)], "en")
+    alike = joined([(english, 30), (english, 30)], "en")
+    assert [segment.language for segment in mixed.segments] == ["de", "en", "en"]
+    assert mixed.language == "en"
+    assert [segment.language for segment in alike.segments] == [None, None]
