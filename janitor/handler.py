@@ -10,7 +10,7 @@ from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
 from shared.fairness import release_held
-from shared.jobs import ErrorCode, JobFailure, JobStore, now
+from shared.jobs import EXPIRED_MESSAGE, ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue
@@ -99,11 +99,7 @@ class Sweeper:
     async def expire_overdue_jobs(self) -> int:
         expired = 0
         for job_id in await self._jobs.overdue(now()):
-            failure = JobFailure(
-                ErrorCode.EXPIRED,
-                "The job did not finish by its deadline (STT_JOB_DEADLINE_SECONDS after upload,"
-                " plus STT_DEADLINE_SECONDS_PER_AUDIO_SECOND for each second of audio).",
-            )
+            failure = JobFailure(ErrorCode.EXPIRED, EXPIRED_MESSAGE)
             job = await self._jobs.fail(job_id, failure.code, failure.message)
             announcement = final_event(job) if job is not None else None
             if announcement is not None:

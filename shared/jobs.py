@@ -224,14 +224,31 @@ class JobFailure(Exception):
         self.message = message
 
 
-def deadline_for(job: Job, settings: CommonSettings, audio_seconds: float = 0.0) -> datetime:
-    """When `job` fails as `expired`: the one rule, wherever a deadline is set. It counts from
-    when the job entered the queues (its upload, or its release from a hold), never from a
-    moment it spent waiting its turn, and grows with the audio once its length is known."""
+def deadline_for(
+    job: Job,
+    settings: CommonSettings,
+    audio_seconds: float = 0.0,
+    *,
+    released_at: datetime | None = None,
+) -> datetime:
+    """When `job` fails as `expired`: the one rule, wherever a deadline is set (upload, release
+    from a fair-share hold, replay, the audio's length once known, a live session's start).
+
+    It counts from when the job entered the queues (`released_at` when it is entering them now,
+    else its release or replay on record, else its upload), never from a moment it spent held
+    waiting its turn, and grows with the audio once its length is known. A held job has no
+    running deadline: the sweep passes it over (JobStore.overdue) and its release sets a new one."""
     allowance = settings.job_deadline_seconds + (
         audio_seconds * settings.deadline_seconds_per_audio_second
     )
-    return (job.released_at or job.created_at) + timedelta(seconds=allowance)
+    start = released_at or job.released_at or job.created_at
+    return start + timedelta(seconds=allowance)
+
+
+EXPIRED_MESSAGE = (
+    "The job did not finish by its deadline (STT_JOB_DEADLINE_SECONDS after upload,"
+    " plus STT_DEADLINE_SECONDS_PER_AUDIO_SECOND for each second of audio)."
+)
 
 
 def new_job_id() -> str:
@@ -455,7 +472,7 @@ class JobStore:
         if job is None:
             return None
         reopened = now()
-        deadline_at = deadline_for(job.model_copy(update={"released_at": reopened}), settings)
+        deadline_at = deadline_for(job, settings, released_at=reopened)
         document = await self._jobs.find_one_and_update(
             {
                 "_id": job_id,
@@ -629,7 +646,7 @@ class JobStore:
     async def release(self, job: Job, settings: CommonSettings) -> bool:
         """Let a held job go on (its deadline counts from now); False if it was not held."""
         released_at = now()
-        deadline_at = deadline_for(job.model_copy(update={"released_at": released_at}), settings)
+        deadline_at = deadline_for(job, settings, released_at=released_at)
         released = await self._jobs.update_one(
             {"_id": job.job_id, "held": True},
             {
