@@ -42,6 +42,7 @@ from shared.jobs import (
     new_job_id,
 )
 from shared.live import finish_if_complete
+from shared.pipeline import announce_end
 from shared.transcripts import Transcript
 
 log = logging.getLogger(__name__)
@@ -696,8 +697,7 @@ class LiveSession:
         done = await finish_if_complete(jobs, ended)
         if done is not None:
             with contextlib.suppress(BrokerUnavailable):  # the janitor announces it later
-                await self._services.broker.publish(done)
-                await jobs.note_announced(self.job_id)
+                await announce_end(jobs, self._services.broker.publish, done)
 
     async def error(
         self,

@@ -33,7 +33,7 @@ from gateway.watcher import Update
 from shared import metrics
 from shared.faults import BrokerUnavailable
 from shared.jobs import JOB_ID_PATTERN, LIST_KEY, ErrorCode, Job, JobStatus, Listing, list_key
-from shared.pipeline import final_event
+from shared.pipeline import announce_end
 from shared.transcripts import to_srt, to_turns, to_vtt
 
 log = logging.getLogger(__name__)
@@ -308,15 +308,11 @@ async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
         )
     if cancelled is None:
         raise HTTPException(409, f"Job {job_id} has already finished: it is {job.status}.")
-    announcement = final_event(cancelled)
-    assert announcement is not None
     try:
-        await services.broker.publish(announcement)
+        await announce_end(services.jobs, services.broker.publish, cancelled)
     except BrokerUnavailable:
         # The job has ended all the same; the janitor's sweep announces it once it can.
         log.warning("job %s: cancelled, but its end could not be announced yet", job_id)
-    else:
-        await services.jobs.note_announced(job_id)
     return cancelled
 
 

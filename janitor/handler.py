@@ -11,7 +11,7 @@ from shared.broker import Broker, Subscription, current_message, gave_up_retryin
 from shared.events import Event
 from shared.fairness import release_held
 from shared.jobs import EXPIRED_MESSAGE, ErrorCode, JobFailure, JobStore, now
-from shared.pipeline import already_handled, final_event, noting_announcements
+from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue
 from shared.worker import Halt
@@ -101,11 +101,10 @@ class Sweeper:
         for job_id in await self._jobs.overdue(now()):
             failure = JobFailure(ErrorCode.EXPIRED, EXPIRED_MESSAGE)
             job = await self._jobs.fail(job_id, failure.code, failure.message)
-            announcement = final_event(job) if job is not None else None
-            if announcement is not None:
-                log.warning("job %s: expired", job_id)
-                await self._broker.publish(announcement)
-                await self._jobs.note_announced(job_id)
+            if job is None:
+                continue
+            log.warning("job %s: expired", job_id)
+            if await announce_end(self._jobs, self._broker.publish, job):
                 expired += 1
         return expired
 
@@ -116,13 +115,9 @@ class Sweeper:
         before = now() - timedelta(seconds=UNANNOUNCED_GRACE_SECONDS)
         announced = 0
         for job in await self._jobs.unannounced(before):
-            announcement = final_event(job)
-            if announcement is None:
-                continue
             log.warning("job %s: %s but never announced; announcing it", job.job_id, job.status)
-            await self._broker.publish(announcement)
-            await self._jobs.note_announced(job.job_id)
-            announced += 1
+            if await announce_end(self._jobs, self._broker.publish, job):
+                announced += 1
         return announced
 
     async def release_held_jobs(self) -> int:
