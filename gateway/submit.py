@@ -35,7 +35,7 @@ from shared.engines import (
     supported_tasks,
 )
 from shared.events import MediaUploaded
-from shared.fairness import should_hold
+from shared.fairness import FairShare
 from shared.fleet import Fleet
 from shared.jobs import Job, JobStore, new_job_id
 from shared.media import delete_files
@@ -80,6 +80,10 @@ class Services:
     fleet: Fleet
     backlog: Backlog
     uploads: UploadsInFlight = field(default_factory=UploadsInFlight)
+
+    @property
+    def fair_share(self) -> FairShare:
+        return FairShare(self.jobs, self.broker.publish, self.settings)
 
 
 class RefusedChoice(HTTPException):
@@ -411,7 +415,7 @@ async def submit_job(
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
         duration = await check_limits(services, caller, path if upload.has_file else None)
-        held = await should_hold(services.jobs, caller, services.settings.fair_share_per_key)
+        held = await services.fair_share.holds(caller)
         if upload.has_file:
             await services.store.keep_upload(job_id)
         job = await services.jobs.create(

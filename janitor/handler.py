@@ -9,7 +9,7 @@ from janitor.settings import JanitorSettings
 from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
-from shared.fairness import release_held
+from shared.fairness import FairShare
 from shared.jobs import EXPIRED_MESSAGE, ErrorCode, JobFailure, JobStore, now
 from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
@@ -83,7 +83,7 @@ class Sweeper:
         self._broker = broker
         self._jobs = jobs
         self._store = store
-        self._fair_share = settings.fair_share_per_key
+        self._fair_share = FairShare(jobs, broker.publish, settings)
         self._settings = settings
 
     async def sweep(self) -> None:
@@ -123,14 +123,7 @@ class Sweeper:
     async def release_held_jobs(self) -> int:
         """Send on held jobs whose key has room in its share again, should the gateway have
         missed the moment (a lost announcement, a gateway stopped mid-release)."""
-        if self._fair_share is None:
-            return 0
-        released = 0
-        for owner in await self._jobs.owners_holding():
-            released += await release_held(
-                self._jobs, self._broker.publish, owner, self._fair_share, self._settings
-            )
-        return released
+        return await self._fair_share.release_every_key()
 
     async def run_every(self, interval_seconds: float) -> None:
         while True:
