@@ -7,7 +7,8 @@ from datetime import datetime
 
 from shared.broker import Broker
 from shared.fleet import Fleet, RecognizerEntry
-from shared.jobs import Job, JobStore
+from shared.jobs.models import Job
+from shared.jobs.store import JobStore
 
 REFRESH_SECONDS = 2.0
 # How many recent jobs the pace of recognition is measured from.

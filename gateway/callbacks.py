@@ -27,7 +27,8 @@ from shared.addresses import resolve_target
 from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
-from shared.jobs import JobStore, owes_callback
+from shared.jobs.models import owes_callback
+from shared.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from shared import metrics
 from shared.broker import Publish, current_message, retries_of
 from shared.events import Event
 from shared.fairness import FairShare
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 
 

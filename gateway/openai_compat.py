@@ -32,7 +32,7 @@ from gateway.submit import (
 from gateway.upload import Upload
 from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE
 from shared.faults import BrokerUnavailable
-from shared.jobs import Job, JobStatus
+from shared.jobs.models import Job, JobStatus
 from shared.transcripts import Segment, to_srt, to_vtt
 
 router = APIRouter(tags=["OpenAI-compatible"])

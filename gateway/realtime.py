@@ -32,15 +32,8 @@ from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, 
 from shared.engines import KNOWN_ENGINES
 from shared.events import UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs import (
-    Job,
-    JobError,
-    JobStatus,
-    PieceResult,
-    Progress,
-    deadline_for,
-    new_job_id,
-)
+from shared.jobs.deadline import deadline_for
+from shared.jobs.models import Job, JobError, JobStatus, PieceResult, Progress, new_job_id
 from shared.live import finish_if_complete
 from shared.pipeline import announce_end
 from shared.transcripts import Transcript

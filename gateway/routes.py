@@ -32,7 +32,8 @@ from gateway.submit import Services, submit_job
 from gateway.watcher import Update
 from shared import metrics
 from shared.faults import BrokerUnavailable
-from shared.jobs import JOB_ID_PATTERN, LIST_KEY, ErrorCode, Job, JobStatus, Listing, list_key
+from shared.jobs.listing import LIST_KEY, Listing, list_key
+from shared.jobs.models import JOB_ID_PATTERN, ErrorCode, Job, JobStatus
 from shared.pipeline import announce_end
 from shared.transcripts import to_srt, to_turns, to_vtt
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES, TASKS
-from shared.jobs import MAX_SPEAKERS, JobError, JobStatus, Progress
+from shared.jobs.models import MAX_SPEAKERS, JobError, JobStatus, Progress
 from shared.provenance import Provenance
 from shared.transcripts import Segment, SpeakerTalk
 

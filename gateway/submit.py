@@ -37,7 +37,8 @@ from shared.engines import (
 from shared.events import MediaUploaded
 from shared.fairness import FairShare
 from shared.fleet import Fleet
-from shared.jobs import Job, JobStore, new_job_id
+from shared.jobs.models import Job, new_job_id
+from shared.jobs.store import JobStore
 from shared.media import delete_files
 from shared.store import MediaStore
 

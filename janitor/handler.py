@@ -10,7 +10,9 @@ from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
 from shared.fairness import FairShare
-from shared.jobs import EXPIRED_MESSAGE, ErrorCode, JobFailure, JobStore, now
+from shared.jobs.deadline import EXPIRED_MESSAGE
+from shared.jobs.models import ErrorCode, JobFailure, now
+from shared.jobs.store import JobStore
 from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue

@@ -14,7 +14,8 @@ from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import Event, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs import JobError, JobFailure, JobStore, PieceResult
+from shared.jobs.models import JobError, JobFailure, PieceResult
+from shared.jobs.store import JobStore
 from shared.live import finish_if_complete
 from shared.pipeline import announce_end
 from shared.store import MediaStore, open_store

@@ -12,7 +12,7 @@ import logging
 
 from shared.broker import Publish
 from shared.events import MediaUploaded
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 
 log = logging.getLogger(__name__)

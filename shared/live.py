@@ -5,7 +5,8 @@ that one announces it (shared.pipeline.announce_end)."""
 
 import logging
 
-from shared.jobs import Job, JobStatus, JobStore
+from shared.jobs.models import Job, JobStatus
+from shared.jobs.store import JobStore
 from shared.transcripts import joined
 
 log = logging.getLogger(__name__)

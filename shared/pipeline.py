@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable
 
 from shared.broker import Publish
 from shared.events import Event, JobFailed, TranscriptDone
-from shared.jobs import Job, JobFailure, JobStatus, JobStore
+from shared.jobs.models import Job, JobFailure, JobStatus
+from shared.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from gateway.settings import GatewaySettings
 from gateway.submit import Services
 from recognizer.health import Health
 from shared.events import MediaUploaded, TranscriptDone
-from shared.jobs import JobStatus
+from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs
