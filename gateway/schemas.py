@@ -205,3 +205,6 @@ JOB_BODY = multipart_form(
 
 def problems(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem} for code in status_codes}
+
+
+UPLOAD_PROBLEMS = problems(400, 409, 413, 415, 422, 429, 503)

@@ -18,8 +18,8 @@ import webvtt
 from gateway.app import create_app
 from gateway.backlog import Backlog
 from gateway.openai_compat import render
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.submit import Services
 from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
