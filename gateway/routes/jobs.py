@@ -16,6 +16,7 @@ from gateway.schemas import (
     UPLOAD_PROBLEMS,
     JobAccepted,
     JobList,
+    JobPublic,
     JobSummary,
     problems,
 )
@@ -111,14 +112,14 @@ def read_cursor(cursor: str) -> str:
     return key
 
 
-@router.get("/v1/jobs/{job_id}", response_model=Job, responses=problems(404, 503))
-async def get_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Job:
+@router.get("/v1/jobs/{job_id}", response_model=JobPublic, responses=problems(404, 503))
+async def get_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> JobPublic:
     job = await find_job(services, caller, job_id)
     if job.status in (JobStatus.QUEUED, JobStatus.TRANSCODING):
         # The job is in the database; only its place in the queues needs the broker.
         with contextlib.suppress(BrokerUnavailable):
             return await services.backlog.place_of(job)
-    return job
+    return JobPublic.of(job)
 
 
 @router.delete(
@@ -140,11 +141,11 @@ async def delete_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
 
 @router.post(
     "/v1/jobs/{job_id}/cancel",
-    response_model=Job,
+    response_model=JobPublic,
     responses=problems(404, 409, 503),
     summary="Cancel a job under way: it ends `failed` with the code `cancelled`",
 )
-async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> Job:
+async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> JobPublic:
     job = await find_job(services, caller, job_id)
     cancelled = None
     if not job.status.is_final:
@@ -158,4 +159,4 @@ async def cancel_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
     except BrokerUnavailable:
         # The job has ended all the same; the janitor's sweep announces it once it can.
         log.warning("job %s: cancelled, but its end could not be announced yet", job_id)
-    return cancelled
+    return JobPublic.of(cancelled)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
 
 from gateway.routes.deps import CallerDep, JobId, ServicesDep, find_job
-from gateway.schemas import ProgressUpdate, TranscriptJson, problems
+from gateway.schemas import JobPublic, ProgressUpdate, TranscriptJson, problems
 from gateway.watcher import Update
 from shared.jobs.models import Job, JobStatus
 from shared.transcripts import to_srt, to_turns, to_vtt
@@ -78,7 +78,7 @@ def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _component_refs(model: type[BaseModel]) -> dict[str, Any]:
-    # The models it is made of are components of the document already, through Job.
+    # The models it is made of are components of the document already, through JobPublic.
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
     return schema
@@ -87,7 +87,7 @@ def _component_refs(model: type[BaseModel]) -> dict[str, Any]:
 # One event of the stream (OpenAPI 3.1 describes the events of a stream one at a time).
 STREAM_EVENT = {
     "oneOf": [
-        _event_schema("status", {"$ref": "#/components/schemas/Job"}),
+        _event_schema("status", {"$ref": "#/components/schemas/JobPublic"}),
         _event_schema("progress", _component_refs(ProgressUpdate)),
     ]
 }
@@ -129,7 +129,7 @@ def server_sent(update: Update) -> str:
     if update is None:
         return ": still working\n\n"
     if isinstance(update, Job):
-        return f"event: status\ndata: {update.model_dump_json()}\n\n"
+        return f"event: status\ndata: {JobPublic.of(update).model_dump_json()}\n\n"
     data = ProgressUpdate(
         job_id=update.job_id,
         piece_index=update.piece_index,

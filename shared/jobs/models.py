@@ -104,7 +104,10 @@ class StoredVoice(BaseModel):
     )
 
 
-class Job(BaseModel):
+class JobBase(BaseModel):
+    """What a job is and how it stands: the fields its owner sees (gateway.schemas.JobPublic),
+    and the stored document's core."""
+
     job_id: str
     status: JobStatus
     owner: str | None = Field(
@@ -168,6 +171,20 @@ class Job(BaseModel):
         None,
         description="When the job fails as `expired` if it has not finished; grows with the audio.",
     )
+    live: bool = Field(
+        False, description="A live session's job (`/v1/realtime`): its pieces are utterances."
+    )
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    stage_times: dict[JobStatus, UtcDatetime] = Field(
+        default_factory=dict, description="When the job entered each status it has been in."
+    )
+
+
+class Job(JobBase):
+    """The job's document as stored, with the bookkeeping the services keep on it; never an API
+    response as it is (gateway.schemas.JobPublic is)."""
+
     released_at: UtcDatetime | None = Field(
         None,
         description="When the job entered the queues, if not on upload: its release from a"
@@ -179,26 +196,8 @@ class Job(BaseModel):
     announced_at: UtcDatetime | None = Field(
         None, description="When the broker confirmed the event announcing the job's end."
     )
-    live: bool = Field(
-        False, description="A live session's job (`/v1/realtime`): its pieces are utterances."
-    )
     live_ended_at: UtcDatetime | None = Field(
         None, description="When a live session ended; its job is done once every utterance is."
-    )
-    queue_position: int | None = Field(
-        None,
-        description="While the job waits for a slot: how many jobs of its engine wait before it"
-        " (not stored; given by GET /v1/jobs/{job_id}).",
-    )
-    estimated_start_seconds: float | None = Field(
-        None,
-        description="While the job waits: an estimate of when a slot starts on it, from the"
-        " work queued before it, the recent recognition time per piece and the live slots.",
-    )
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
-    stage_times: dict[JobStatus, UtcDatetime] = Field(
-        default_factory=dict, description="When the job entered each status it has been in."
     )
 
 

@@ -98,7 +98,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
             stage_times={JobStatus.QUEUED: created},
         )
         job.deadline_at = deadline_for(job, settings)
-        document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
+        document = job.model_dump(exclude={"job_id"})
         if speaker_references:
             # Beside the job, not in it: the job document is read often, the clips once a piece.
             await self._references.insert_one(
