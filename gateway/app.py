@@ -14,15 +14,12 @@ from gateway.auth import Keys, Unauthorized, authentication, bearer
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
 from gateway.finished import FinishedHandler
-from gateway.models import router as models_router
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
-from gateway.openai_compat import router as openai_router
 from gateway.pages import add_pages
 from gateway.realtime import LiveSessions
-from gateway.realtime import router as realtime_router
-from gateway.routes import health_router, router
+from gateway.routes import health, jobs, live, models, openai, transcripts, tutorial
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.submit import Services
 from gateway.watcher import JobWatcher
 from shared.broker import Subscription
 from shared.events import Event
@@ -36,11 +33,6 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 USER_AGENT = "stt-pipeline-gateway/1.0"
 HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
-# The only routes answered without an API key: probes, metrics without key names, the page and
-# the docs. Every other route refuses a request without a known key.
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/", "/docs", "/redoc", "/v1/realtime"}
-)
 
 
 def create_app(settings: GatewaySettings, services: Services | None = None) -> FastAPI:
@@ -80,7 +72,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
 
     keys = Keys(settings.api_keys, settings.admin_keys)
     app = FastAPI(
-        dependencies=[Depends(authentication(keys, PUBLIC_PATHS))],
+        dependencies=[Depends(authentication(keys))],
         title="Speech-to-text service",
         summary="Upload media, get a job id at once, collect the transcript when it is done.",
         version="1.0.0",
@@ -95,12 +87,11 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
     app.state.keys = keys
     # Without keys configured the API is open, and its OpenAPI document declares no security.
     documented = [Security(bearer)] if keys.required else []
-    app.include_router(health_router)
-    app.include_router(router, dependencies=documented)
-    app.include_router(openai_router, dependencies=documented)
-    app.include_router(models_router, dependencies=documented)
+    app.include_router(health.router)
+    for protected in (jobs, transcripts, tutorial, openai, models):
+        app.include_router(protected.router, dependencies=documented)
     # The live route finds its caller itself: browsers send the key as a subprotocol, not a header.
-    app.include_router(realtime_router)
+    app.include_router(live.router)
     app.state.live_sessions = LiveSessions()
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)

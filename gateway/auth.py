@@ -84,12 +84,18 @@ class Keys:
         return Caller(key.name, sees_all=admin)
 
 
-def authentication(
-    keys: Keys, public_paths: frozenset[str]
-) -> Callable[[HTTPConnection], Awaitable[Caller | None]]:
+# The only paths answered without an API key: probes, metrics without key names, the page, the
+# docs, and the live route (which finds its caller itself: browsers cannot send the header).
+# Every other route refuses a request without a known key.
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/", "/docs", "/redoc", "/v1/realtime"}
+)
+
+
+def authentication(keys: Keys) -> Callable[[HTTPConnection], Awaitable[Caller | None]]:
     """The dependency every route of the app has: it finds the caller, and refuses the request
     (Unauthorized) unless the caller's key is known or the route's path is one of
-    `public_paths`. A route is open only by being listed there."""
+    PUBLIC_PATHS. A route is open only by being listed there."""
 
     # HTTPConnection, not Request: the WebSocket route has the dependency too.
     async def authenticate(request: HTTPConnection) -> Caller | None:
@@ -97,7 +103,7 @@ def authentication(
         given = token.strip().encode() if scheme.lower() == "bearer" else b""
         caller = keys.caller(given)
         route = request.scope.get("route")
-        if caller is None and getattr(route, "path", None) not in public_paths:
+        if caller is None and getattr(route, "path", None) not in PUBLIC_PATHS:
             raise Unauthorized
         request.state.caller = caller
         return caller

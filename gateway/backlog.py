@@ -5,9 +5,11 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from gateway.schemas import JobPublic
 from shared.broker import Broker
 from shared.fleet import Fleet, RecognizerEntry
-from shared.jobs import Job, JobStore
+from shared.jobs.models import Job
+from shared.jobs.store import JobStore
 
 REFRESH_SECONDS = 2.0
 # How many recent jobs the pace of recognition is measured from.
@@ -52,11 +54,11 @@ class Backlog:
                 self._read[engine] = read
         return read[1]
 
-    async def place_of(self, job: Job) -> Job:
+    async def place_of(self, job: Job) -> JobPublic:
         """`job`, waiting for a slot, with its queue position and an estimated start."""
         backlog = await self.of(job.engine)
         position = sum(1 for uploaded in backlog.waiting_since if uploaded < job.created_at)
-        return job.model_copy(
+        return JobPublic.of(job).model_copy(
             update={
                 "queue_position": position,
                 "estimated_start_seconds": backlog.wait_seconds(backlog.queued + position),

@@ -22,12 +22,14 @@ import time
 import httpx
 from pydantic import SecretStr
 
+from gateway.schemas import JobPublic
 from shared.addresses import AddressRefused as CallbackRefused
 from shared.addresses import resolve_target
 from shared.broker import Broker
 from shared.events import Event
 from shared.faults import ServiceUnavailable, may_pass
-from shared.jobs import JobStore, owes_callback
+from shared.jobs.models import owes_callback
+from shared.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class CallbackHandler:
         if job is None or job.callback is None or not owes_callback(job):
             return
         callback = job.callback
-        body = job.model_dump_json().encode()
+        body = JobPublic.of(job).model_dump_json().encode()
         headers = {"Content-Type": "application/json", JOB_ID_HEADER: job.job_id}
         if self._secret is not None:
             headers[SIGNATURE_HEADER] = signature(self._secret, body, int(time.time()))

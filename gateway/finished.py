@@ -5,8 +5,8 @@ from gateway.callbacks import CallbackHandler
 from shared import metrics
 from shared.broker import Publish, current_message, retries_of
 from shared.events import Event
-from shared.fairness import release_held
-from shared.jobs import JobStore
+from shared.fairness import FairShare
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 
 
@@ -19,8 +19,7 @@ class FinishedHandler:
         callbacks: CallbackHandler,
     ) -> None:
         self._jobs = jobs
-        self._publish = publish
-        self._settings = settings
+        self._fair_share = FairShare(jobs, publish, settings)
         self._callbacks = callbacks
 
     async def __call__(self, event: Event) -> None:
@@ -29,9 +28,7 @@ class FinishedHandler:
             if _first_try():
                 code = job.error.code if job.error else ""
                 metrics.jobs_finished.labels(job.engine, job.status, code).inc()
-            share = self._settings.fair_share_per_key
-            if job.owner is not None and share is not None:
-                await release_held(self._jobs, self._publish, job.owner, share, self._settings)
+            await self._fair_share.release(job.owner)
         await self._callbacks(event)
 
 

@@ -8,18 +8,17 @@ own finishing event and answers in OpenAI's response and error shapes.
 from collections.abc import Callable
 from typing import Any, Literal, get_args
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pymongo.errors import PyMongoError
 
-from gateway.routes import ServicesDep
 from gateway.schemas import FILE, HOTWORDS, multipart_form
+from gateway.services import Services
 from gateway.settings import GatewaySettings
 from gateway.speakers import SpeakersRefused, speaker_fields
 from gateway.submit import (
     JobRequest,
     RefusedChoice,
-    Services,
     UnfitHotwords,
     UnknownEngine,
     UnsupportedLanguage,
@@ -32,10 +31,8 @@ from gateway.submit import (
 from gateway.upload import Upload
 from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE
 from shared.faults import BrokerUnavailable
-from shared.jobs import Job, JobStatus
+from shared.jobs.models import Job, JobStatus
 from shared.transcripts import Segment, to_srt, to_vtt
-
-router = APIRouter(tags=["OpenAI-compatible"])
 
 OPENAI_PREFIX = "/v1/audio/"
 DEFAULT_MODEL = "whisper-1"
@@ -232,27 +229,7 @@ OPENAI_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    f"{OPENAI_PREFIX}transcriptions",
-    openapi_extra=OPENAI_FORM,
-    responses=OPENAI_RESPONSES,
-    summary="Transcribe audio, as OpenAI's endpoint of the same name does",
-)
-async def create_transcription(request: Request, services: ServicesDep) -> Response:
-    return await _answer(request, services, read_openai_form)
-
-
-@router.post(
-    f"{OPENAI_PREFIX}translations",
-    openapi_extra=TRANSLATION_FORM,
-    responses=OPENAI_RESPONSES,
-    summary="Translate speech into English text, as OpenAI's endpoint of the same name does",
-)
-async def create_translation(request: Request, services: ServicesDep) -> Response:
-    return await _answer(request, services, read_translation_form)
-
-
-async def _answer(
+async def answer(
     request: Request,
     services: Services,
     read_fields: Callable[[GatewaySettings, Upload], JobRequest],

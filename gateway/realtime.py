@@ -22,31 +22,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from gateway.auth import OPEN, Caller, Keys
+from gateway.auth import Caller
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.submit import RefusedChoice, Services, check_served, choose_engine_and_language
+from gateway.submit import RefusedChoice, check_served, choose_engine_and_language
 from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
 from shared.engines import KNOWN_ENGINES
 from shared.events import UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs import (
-    Job,
-    JobError,
-    JobStatus,
-    PieceResult,
-    Progress,
-    deadline_for,
-    new_job_id,
-)
+from shared.jobs.deadline import deadline_for
+from shared.jobs.models import Job, JobError, JobStatus, PieceResult, Progress, new_job_id
 from shared.live import finish_if_complete
+from shared.pipeline import announce_end
 from shared.transcripts import Transcript
 
 log = logging.getLogger(__name__)
-
-router = APIRouter(tags=["live"])
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
 INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
@@ -696,8 +689,7 @@ class LiveSession:
         done = await finish_if_complete(jobs, ended)
         if done is not None:
             with contextlib.suppress(BrokerUnavailable):  # the janitor announces it later
-                await self._services.broker.publish(done)
-                await jobs.note_announced(self.job_id)
+                await announce_end(jobs, self._services.broker.publish, done)
 
     async def error(
         self,
@@ -737,30 +729,3 @@ def presented_key(websocket: WebSocket) -> tuple[str, str | None]:
     if scheme.lower() == "bearer" and token:
         return token.strip(), answered
     return "", answered
-
-
-@router.websocket("/v1/realtime")
-async def realtime(websocket: WebSocket) -> None:
-    services: Services = websocket.app.state.services
-    sessions: LiveSessions = websocket.app.state.live_sessions
-    settings = services.settings
-    key, subprotocol = presented_key(websocket)
-    keys: Keys = websocket.app.state.keys
-    caller = keys.caller(key.encode())
-    await websocket.accept(subprotocol)
-    session = LiveSession(websocket, services, caller or OPEN)
-    if caller is None:
-        await session.error(
-            "invalid_api_key",
-            "A valid API key is needed: send it as 'Authorization: Bearer <key>' or as the"
-            f" subprotocol '{SUBPROTOCOL_KEY_PREFIX}<key>'.",
-        )
-        await session.close(CLOSE_POLICY, "unauthorized")
-        return
-    refusal = sessions.refusal(settings, caller)
-    if refusal is not None:
-        await session.error("session_limit_reached", refusal, kind="server_busy")
-        await session.close(CLOSE_TRY_AGAIN_LATER, "too many sessions")
-        return
-    with sessions.holding(caller):
-        await session.run()

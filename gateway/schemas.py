@@ -1,4 +1,4 @@
-"""Response bodies of the HTTP API, besides the Job document itself."""
+"""Response bodies of the HTTP API."""
 
 from datetime import datetime
 from typing import Any, Literal
@@ -6,9 +6,29 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES, TASKS
-from shared.jobs import MAX_SPEAKERS, JobError, JobStatus, Progress
+from shared.jobs.models import MAX_SPEAKERS, Job, JobBase, JobError, JobStatus, Progress
 from shared.provenance import Provenance
 from shared.transcripts import Segment, SpeakerTalk
+
+
+class JobPublic(JobBase):
+    """A job as the API shows it (GET /v1/jobs/{job_id}, the event stream, callbacks): the stored
+    document without the services' bookkeeping, and, while it waits, its place in the queues."""
+
+    queue_position: int | None = Field(
+        None,
+        description="While the job waits for a slot: how many jobs of its engine wait before it"
+        " (not stored; given by GET /v1/jobs/{job_id}).",
+    )
+    estimated_start_seconds: float | None = Field(
+        None,
+        description="While the job waits: an estimate of when a slot starts on it, from the"
+        " work queued before it, the recent recognition time per piece and the live slots.",
+    )
+
+    @classmethod
+    def of(cls, job: Job) -> "JobPublic":
+        return cls.model_validate(job, from_attributes=True)
 
 
 class JobSummary(BaseModel):
@@ -205,3 +225,6 @@ JOB_BODY = multipart_form(
 
 def problems(*status_codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem} for code in status_codes}
+
+
+UPLOAD_PROBLEMS = problems(400, 409, 413, 415, 422, 429, 503)

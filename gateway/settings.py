@@ -18,7 +18,7 @@ class GatewaySettings(CommonSettings):
     api_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
         (),
         description="Comma-separated keys; when set, every route but health, metrics, the page"
-        " and the docs (gateway.app.PUBLIC_PATHS) needs `Authorization: Bearer <key>`.",
+        " and the docs (gateway.auth.PUBLIC_PATHS) needs `Authorization: Bearer <key>`.",
     )
     admin_keys: Annotated[tuple[SecretStr, ...], *CommaSeparated] = Field(
         (),

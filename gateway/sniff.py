@@ -3,7 +3,7 @@ all is judged by `shared.sniff`.)"""
 
 from pathlib import Path
 
-from shared.jobs import JobFailure
+from shared.jobs.models import JobFailure
 from shared.probe import probe_audio
 
 

@@ -15,7 +15,7 @@ from pydub.utils import get_encoder_name
 from gateway.upload import CLIP_FIELDS, Upload
 from shared.engines import SPEAKER_ENGINES
 from shared.fleet import Fleet
-from shared.jobs import MAX_SPEAKERS, SpeakerLabels, SpeakerReference
+from shared.jobs.models import MAX_SPEAKERS, SpeakerLabels, SpeakerReference
 
 DIARIZE_FIELD = "diarize"
 COUNT_FIELDS = ("speakers", "min_speakers", "max_speakers")

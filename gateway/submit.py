@@ -4,10 +4,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
@@ -16,14 +14,12 @@ from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
 from gateway.auth import caller_of
-from gateway.backlog import Backlog
+from gateway.limits import check_limits
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.sniff import declared_seconds
 from gateway.speakers import SpeakerAsk, check_labelling, references_of, speaker_fields
 from gateway.upload import FILE_FIELD, Upload, UploadError, receive_upload
-from gateway.watcher import JobWatcher
 from shared import metrics
-from shared.broker import Broker
 from shared.engines import (
     AUTO_LANGUAGE,
     KNOWN_ENGINES,
@@ -35,51 +31,10 @@ from shared.engines import (
     supported_tasks,
 )
 from shared.events import MediaUploaded
-from shared.fairness import should_hold
-from shared.fleet import Fleet
-from shared.jobs import Job, JobStore, new_job_id
+from shared.jobs.models import Job, new_job_id
 from shared.media import delete_files
-from shared.store import MediaStore
 
 log = logging.getLogger(__name__)
-
-
-class UploadsInFlight:
-    """How many uploads each key is sending to this gateway process right now."""
-
-    def __init__(self) -> None:
-        self._sending: Counter[str] = Counter()
-
-    @contextlib.contextmanager
-    def receiving(self, caller: str | None, limit: int) -> Iterator[None]:
-        """Count one more upload of `caller` while the body is received; 429 past `limit`."""
-        if caller is None:
-            yield
-            return
-        if self._sending[caller] >= limit:
-            raise _busy(
-                f"The key {caller!r} is sending {self._sending[caller]} uploads already, as many"
-                " as one key may at once (STT_MAX_UPLOADS_PER_KEY); send this one when one has"
-                " arrived.",
-                headers={"Connection": "close"},
-            )
-        self._sending[caller] += 1
-        try:
-            yield
-        finally:
-            self._sending[caller] -= 1
-
-
-@dataclass(frozen=True)
-class Services:
-    settings: GatewaySettings
-    broker: Broker
-    jobs: JobStore
-    store: MediaStore
-    watcher: JobWatcher
-    fleet: Fleet
-    backlog: Backlog
-    uploads: UploadsInFlight = field(default_factory=UploadsInFlight)
 
 
 class RefusedChoice(HTTPException):
@@ -293,7 +248,6 @@ async def _withdraw(services: Services, job_id: str, retried: str | None = None)
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-BACKLOG_RETRY_AFTER_SECONDS = 30
 
 
 def request_key(request: Request, caller: str | None) -> str | None:
@@ -320,50 +274,6 @@ async def _earlier_job(services: Services, earlier: str, job_id: str) -> Job:
         )
     log.info("job %s: returned again for a retried request", earlier)
     return job
-
-
-async def check_limits(services: Services, caller: str | None, upload: Path | None) -> float | None:
-    """Raise 429 if the upload would take the service, or its caller's key, past a limit the
-    deployment set; return its length as its container declares it, when a limit needs it.
-    Media given by URL (`upload` None) counts as no audio until it is fetched."""
-    settings = services.settings
-    if caller is not None and settings.max_jobs_per_key is not None:
-        under_way = await services.jobs.count_unfinished(caller)
-        if under_way >= settings.max_jobs_per_key:
-            raise _busy(
-                f"The key {caller!r} has {under_way} jobs under way, as many as one key may"
-                " (STT_MAX_JOBS_PER_KEY); try again once one has finished."
-            )
-    limits: list[tuple[float | None, str | None, str, str]] = [
-        (settings.max_backlog_seconds, None, "The service", "STT_MAX_BACKLOG_SECONDS")
-    ]
-    if caller is not None:
-        limits.append(
-            (
-                settings.max_backlog_seconds_per_key,
-                caller,
-                f"The key {caller!r}",
-                "STT_MAX_BACKLOG_SECONDS_PER_KEY",
-            )
-        )
-    if all(limit is None for limit, *_ in limits):
-        return None
-    seconds = await asyncio.to_thread(declared_seconds, upload) if upload else None
-    for limit, owner, who, setting in limits:
-        if limit is None:
-            continue
-        queued = await services.jobs.queued_audio_seconds(owner)
-        if queued + (seconds or 0.0) > limit:
-            raise _busy(
-                f"{who} has {queued:.0f} s of audio waiting, and may have at most {limit:.0f} s"
-                f" ({setting}); try again later."
-            )
-    return seconds
-
-
-def _busy(message: str, headers: dict[str, str] | None = None) -> HTTPException:
-    retry = {"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)}
-    return HTTPException(429, message, headers={**retry, **(headers or {})})
 
 
 async def submit_job(
@@ -410,8 +320,10 @@ async def submit_job(
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
-        duration = await check_limits(services, caller, path if upload.has_file else None)
-        held = await should_hold(services.jobs, caller, services.settings.fair_share_per_key)
+        duration = await check_limits(
+            services.jobs, services.settings, caller, path if upload.has_file else None
+        )
+        held = await services.fair_share.holds(caller)
         if upload.has_file:
             await services.store.keep_upload(job_id)
         job = await services.jobs.create(

@@ -19,7 +19,8 @@ from shared.events import (
     RecognitionStarted,
     UtteranceRecognized,
 )
-from shared.jobs import Job, JobStore, Progress
+from shared.jobs.models import Job, Progress
+from shared.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

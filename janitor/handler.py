@@ -9,9 +9,11 @@ from janitor.settings import JanitorSettings
 from shared import metrics
 from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
 from shared.events import Event
-from shared.fairness import release_held
-from shared.jobs import ErrorCode, JobFailure, JobStore, now
-from shared.pipeline import already_handled, final_event, noting_announcements
+from shared.fairness import FairShare
+from shared.jobs.deadline import EXPIRED_MESSAGE
+from shared.jobs.models import ErrorCode, JobFailure, now
+from shared.jobs.store import JobStore
+from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue
 from shared.worker import Halt
@@ -83,7 +85,7 @@ class Sweeper:
         self._broker = broker
         self._jobs = jobs
         self._store = store
-        self._fair_share = settings.fair_share_per_key
+        self._fair_share = FairShare(jobs, broker.publish, settings)
         self._settings = settings
 
     async def sweep(self) -> None:
@@ -99,17 +101,12 @@ class Sweeper:
     async def expire_overdue_jobs(self) -> int:
         expired = 0
         for job_id in await self._jobs.overdue(now()):
-            failure = JobFailure(
-                ErrorCode.EXPIRED,
-                "The job did not finish by its deadline (STT_JOB_DEADLINE_SECONDS after upload,"
-                " plus STT_DEADLINE_SECONDS_PER_AUDIO_SECOND for each second of audio).",
-            )
+            failure = JobFailure(ErrorCode.EXPIRED, EXPIRED_MESSAGE)
             job = await self._jobs.fail(job_id, failure.code, failure.message)
-            announcement = final_event(job) if job is not None else None
-            if announcement is not None:
-                log.warning("job %s: expired", job_id)
-                await self._broker.publish(announcement)
-                await self._jobs.note_announced(job_id)
+            if job is None:
+                continue
+            log.warning("job %s: expired", job_id)
+            if await announce_end(self._jobs, self._broker.publish, job):
                 expired += 1
         return expired
 
@@ -120,26 +117,15 @@ class Sweeper:
         before = now() - timedelta(seconds=UNANNOUNCED_GRACE_SECONDS)
         announced = 0
         for job in await self._jobs.unannounced(before):
-            announcement = final_event(job)
-            if announcement is None:
-                continue
             log.warning("job %s: %s but never announced; announcing it", job.job_id, job.status)
-            await self._broker.publish(announcement)
-            await self._jobs.note_announced(job.job_id)
-            announced += 1
+            if await announce_end(self._jobs, self._broker.publish, job):
+                announced += 1
         return announced
 
     async def release_held_jobs(self) -> int:
         """Send on held jobs whose key has room in its share again, should the gateway have
         missed the moment (a lost announcement, a gateway stopped mid-release)."""
-        if self._fair_share is None:
-            return 0
-        released = 0
-        for owner in await self._jobs.owners_holding():
-            released += await release_held(
-                self._jobs, self._broker.publish, owner, self._fair_share, self._settings
-            )
-        return released
+        return await self._fair_share.release_every_key()
 
     async def run_every(self, interval_seconds: float) -> None:
         while True:

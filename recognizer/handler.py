@@ -20,16 +20,8 @@ from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
 from shared.events import AudioReady, Event, PieceRecognized, RecognitionStarted, TranscriptDone
 from shared.faults import MediaUnavailable, ServiceUnavailable
 from shared.fleet import Fleet
-from shared.jobs import (
-    Job,
-    JobFailure,
-    JobStatus,
-    JobStore,
-    PieceResult,
-    Progress,
-    StoredVoice,
-    now,
-)
+from shared.jobs.models import Job, JobFailure, JobStatus, PieceResult, Progress, StoredVoice, now
+from shared.jobs.store import JobStore
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.transcripts import Segment, Transcript, joined, shifted

@@ -13,7 +13,7 @@ from pymongo.errors import PyMongoError
 
 from recognizer.pool import SlotPool
 from shared.fleet import HEARTBEAT_SECONDS, Fleet, RecognizerEntry, worker_id
-from shared.jobs import now
+from shared.jobs.models import now
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shared.jobs import JobStore, SpeakerLabels, StoredVoice
+from shared.jobs.models import SpeakerLabels, StoredVoice
+from shared.jobs.store import JobStore
 from shared.transcripts import Segment, Transcript
 
 if TYPE_CHECKING:

@@ -14,8 +14,10 @@ from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import Event, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs import JobError, JobFailure, JobStore, PieceResult
+from shared.jobs.models import JobError, JobFailure, PieceResult
+from shared.jobs.store import JobStore
 from shared.live import finish_if_complete
+from shared.pipeline import announce_end
 from shared.store import MediaStore, open_store
 from shared.transcripts import Transcript, shifted
 
@@ -88,8 +90,7 @@ class LiveHandler:
         if current is not None:
             finished = await finish_if_complete(self._jobs, current)
             if finished is not None:
-                await self._publish(finished)
-                await self._jobs.note_announced(job.job_id)
+                await announce_end(self._jobs, self._publish, finished)
         recognized = UtteranceRecognized(
             job_id=job.job_id,
             piece_index=piece.index,

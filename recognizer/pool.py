@@ -36,7 +36,7 @@ from recognizer.labelling import answer as answer_speakers
 from recognizer.provenance import describe_model, provenance
 from recognizer.quality import DETECTION_WINDOWS, Heard, majority_language
 from shared.faults import ServiceUnavailable
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 from shared.provenance import ModelProvenance
 from shared.transcripts import Transcript
 

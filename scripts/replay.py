@@ -15,7 +15,7 @@ import asyncio
 import sys
 
 from shared.events import MediaUploaded
-from shared.jobs import ErrorCode
+from shared.jobs.models import ErrorCode
 from shared.settings import CommonSettings
 from shared.store import open_store
 from shared.worker import connected

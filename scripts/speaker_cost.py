@@ -15,7 +15,7 @@ import psutil
 from recognizer.engines import EngineConfig
 from recognizer.labelling import LabelSpeakers, start_speakers
 from recognizer.pool import Request, SlotPool
-from shared.jobs import SpeakerLabels
+from shared.jobs.models import SpeakerLabels
 
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
 TIMEOUT_SECONDS = 600

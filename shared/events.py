@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.jobs import JOB_ID_PATTERN, JobError, Progress
+from shared.jobs.models import JOB_ID_PATTERN, JobError, Progress
 from shared.transcripts import Segment
 
 

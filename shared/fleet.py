@@ -11,7 +11,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.jobs import UtcDatetime, expire_after, now
+from shared.jobs.models import UtcDatetime, now
+from shared.jobs.store import expire_after
 from shared.provenance import ModelProvenance
 
 HEARTBEAT_SECONDS = 5.0

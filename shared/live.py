@@ -1,11 +1,12 @@
 """The end of a live session's job: done once the session has ended and every utterance it
 handed out is recognized. The gateway (as the session ends) and the recognizer (as the last
-utterance is stored) both ask; the conditional move to `done` lets only one of them finish it."""
+utterance is stored) both ask; the conditional move to `done` lets only one of them finish it, and
+that one announces it (shared.pipeline.announce_end)."""
 
 import logging
 
-from shared.events import TranscriptDone
-from shared.jobs import Job, JobStatus, JobStore
+from shared.jobs.models import Job, JobStatus
+from shared.jobs.store import JobStore
 from shared.transcripts import joined
 
 log = logging.getLogger(__name__)
@@ -21,9 +22,9 @@ def is_complete(job: Job) -> bool:
     )
 
 
-async def finish_if_complete(jobs: JobStore, job: Job) -> TranscriptDone | None:
-    """Join the utterances into the job's transcript if the session is complete; the event
-    announcing it, or None when it is not complete or another caller finished it."""
+async def finish_if_complete(jobs: JobStore, job: Job) -> Job | None:
+    """Join the utterances into the job's transcript if the session is complete; the job, done,
+    or None when it is not complete or another caller finished it."""
     if not is_complete(job):
         return None
     pieces = await jobs.pieces(job.job_id)
@@ -44,4 +45,4 @@ async def finish_if_complete(jobs: JobStore, job: Job) -> TranscriptDone | None:
     if done is None:
         return None
     log.info("job %s: live session of %d utterance(s) joined", job.job_id, len(pieces))
-    return TranscriptDone(job_id=job.job_id)
+    return done

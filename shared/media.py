@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.jobs import JOB_ID_PATTERN
+from shared.jobs.models import JOB_ID_PATTERN
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 

@@ -1,10 +1,18 @@
-"""What every stage does when a job ends or was already handled, so redeliveries stay harmless."""
+"""What every stage does when a job ends or was already handled, so redeliveries stay harmless.
+
+A job's end is announced in one of two ways, and recorded the same way in both: a handler returns
+the announcement and the broker publishes it before acknowledging the message it handled
+(`noting_announcements` records it); anything else that ends a job (a cancellation, the
+janitor's sweep, a live session's last utterance) calls `announce_end`.
+"""
 
 import logging
 from collections.abc import Awaitable, Callable
 
+from shared.broker import Publish
 from shared.events import Event, JobFailed, TranscriptDone
-from shared.jobs import Job, JobFailure, JobStatus, JobStore
+from shared.jobs.models import Job, JobFailure, JobStatus
+from shared.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +48,28 @@ async def fail_job(jobs: JobStore, job_id: str, failure: JobFailure) -> Event | 
     return final_event(job)
 
 
+async def announce_end(jobs: JobStore, publish: Publish, job: Job) -> bool:
+    """Publish the event announcing that `job` has ended, and record on it that the broker
+    confirmed it; False, with nothing published, while the job is under way. Raises
+    BrokerUnavailable: the job then stays unannounced, and the janitor's sweep announces it."""
+    announcement = final_event(job)
+    if announcement is None:
+        return False
+    await publish(announcement)
+    await _record_announced(jobs, announcement)
+    return True
+
+
 def noting_announcements(jobs: JobStore) -> Callable[[Event], Awaitable[None]]:
     """For `Subscription.published`: record on the job that its end was announced, so later
     redeliveries do not announce it again."""
 
     async def note(event: Event) -> None:
-        if isinstance(event, (TranscriptDone, JobFailed)):
-            await jobs.note_announced(event.job_id)
+        await _record_announced(jobs, event)
 
     return note
+
+
+async def _record_announced(jobs: JobStore, event: Event) -> None:
+    if isinstance(event, (TranscriptDone, JobFailed)):
+        await jobs.note_announced(event.job_id)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydub.utils import get_prober_name
 
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 
 # ffprobe reads headers, not the whole file: a file that keeps it busy longer is hostile.
 PROBE_TIMEOUT_SECONDS = 30.0

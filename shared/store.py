@@ -21,7 +21,7 @@ from gridfs.errors import NoFile
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.faults import MediaUnavailable
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from shared.media import MediaPaths, delete_files, job_of, stale_paths
 from shared.settings import CommonSettings, StoreKind
 

@@ -16,7 +16,7 @@ from pymongo.errors import ConnectionFailure
 from shared import metrics
 from shared.broker import Broker, Pull, Subscription
 from shared.faults import StartupError
-from shared.jobs import JobStore, connect_store
+from shared.jobs.store import JobStore, connect_store
 from shared.logs import configure_logging
 from shared.media import MediaPaths
 from shared.settings import CommonSettings, location

@@ -8,16 +8,15 @@ from typing import Any
 
 from shared.events import Event
 from shared.faults import BrokerUnavailable
-from shared.jobs import (
+from shared.jobs.deadline import deadline_for
+from shared.jobs.listing import Listing, list_key
+from shared.jobs.models import (
     ErrorCode,
     Job,
     JobError,
     JobStatus,
-    Listing,
     Progress,
     SpeakerReference,
-    deadline_for,
-    list_key,
     now,
     owes_callback,
 )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydub.utils import get_encoder_name
 
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio, undecodable
 
 SAMPLE_RATE = 16_000

@@ -16,7 +16,7 @@ from typing import IO
 import httpx
 
 from shared.addresses import AddressRefused, resolve_target
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 from shared.sniff import SNIFF_BYTES, not_media_reason
 from transcoder.settings import TranscoderSettings
 

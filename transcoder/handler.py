@@ -13,7 +13,9 @@ import httpx
 from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
-from shared.jobs import Job, JobFailure, JobStatus, JobStore, deadline_for
+from shared.jobs.deadline import deadline_for
+from shared.jobs.models import Job, JobFailure, JobStatus
+from shared.jobs.store import JobStore
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.worker import Halt

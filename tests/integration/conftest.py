@@ -15,7 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from scripts.stack import SERVICES, Stack, delete_namespace, free_port, until_consuming
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 
 BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"

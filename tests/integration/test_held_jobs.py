@@ -12,7 +12,8 @@ import pytest
 from janitor.handler import Sweeper
 from janitor.settings import JanitorSettings
 from shared.events import AudioReady, MediaUploaded
-from shared.jobs import ErrorCode, JobStatus, JobStore, new_job_id, now
+from shared.jobs.models import ErrorCode, JobStatus, new_job_id, now
+from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.settings import CommonSettings
 from shared.store import FolderStore, GridFSStore, delete_local_orphans, orphan_age_seconds

@@ -11,7 +11,8 @@ from janitor.handler import ParkedHandler
 from shared.broker import Broker, Subscription
 from shared.events import Event, JobFailed, TranscriptDone
 from shared.faults import BrokerUnavailable
-from shared.jobs import JobStatus, JobStore, new_job_id
+from shared.jobs.models import JobStatus, new_job_id
+from shared.jobs.store import JobStore
 from shared.pipeline import noting_announcements
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, parking_queue

@@ -14,7 +14,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from tests import media
 from tests.integration.api import accepted_job_id, follow, until_status
 from tests.integration.conftest import FAST, RunningSystem, launched

@@ -8,7 +8,8 @@ from aio_pika.abc import AbstractIncomingMessage
 from janitor.handler import ParkedHandler
 from shared.broker import RETRY_HEADER, current_message
 from shared.events import JobFailed, MediaUploaded
-from shared.jobs import ErrorCode, JobStatus, JobStore
+from shared.jobs.models import ErrorCode, JobStatus
+from shared.jobs.store import JobStore
 from tests.integration.test_store import new_job
 
 

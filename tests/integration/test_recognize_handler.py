@@ -17,7 +17,8 @@ from recognizer.pool import Detect, Request
 from recognizer.quality import OWN_LANGUAGE_WINDOWS, Heard
 from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
-from shared.jobs import JobStatus, JobStore, new_job_id, now
+from shared.jobs.models import JobStatus, new_job_id, now
+from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.settings import CommonSettings
 from shared.store import FolderStore

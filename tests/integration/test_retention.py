@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from shared.fleet import Fleet, RecognizerEntry
-from shared.jobs import JobStatus, JobStore, PieceResult, new_job_id, now
+from shared.jobs.models import JobStatus, PieceResult, new_job_id, now
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.transcripts import Transcript
 from shared.worker import connected

@@ -14,7 +14,8 @@ import pytest
 from recognizer.handler import RecognizeHandler
 from shared.events import PieceRecognized, TranscriptDone
 from shared.faults import ServiceUnavailable
-from shared.jobs import JobStatus, JobStore, SpeakerLabels, SpeakerReference, StoredVoice
+from shared.jobs.models import JobStatus, SpeakerLabels, SpeakerReference, StoredVoice
+from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from shared.transcripts import SpeakerTalk, Transcript

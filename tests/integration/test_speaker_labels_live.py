@@ -24,7 +24,8 @@ from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
 from recognizer.labelling import FindVoices, LabelSpeakers, answer
-from shared.jobs import JobStore, SpeakerLabels
+from shared.jobs.models import SpeakerLabels
+from shared.jobs.store import JobStore
 from shared.transcripts import Transcript
 from tests import voices
 from tests.integration import test_page

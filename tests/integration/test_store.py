@@ -5,15 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.jobs import (
-    ErrorCode,
-    JobStatus,
-    JobStore,
-    PieceResult,
-    new_job_id,
-    now,
-    owes_callback,
-)
+from shared.jobs.models import ErrorCode, JobStatus, PieceResult, new_job_id, now, owes_callback
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
 

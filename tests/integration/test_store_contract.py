@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from shared.jobs import ErrorCode, JobStatus, JobStore, Listing, list_key, new_job_id, now
+from shared.jobs.listing import Listing, list_key
+from shared.jobs.models import ErrorCode, JobStatus, new_job_id, now
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from tests.fakes import FakeJobs
 

@@ -20,7 +20,7 @@ from scripts.stack import free_port
 from shared.addresses import AddressRefused, is_public, resolve_target
 from shared.events import TranscriptDone
 from shared.faults import ServiceUnavailable
-from shared.jobs import Callback, JobStatus
+from shared.jobs.models import Callback, JobStatus
 from tests.fakes import FakeJobs, a_job
 from tests.stand_in import StandIn, http_stand_in
 

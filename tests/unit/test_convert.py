@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared import probe
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio
 from tests import media
 from transcoder import convert as convert_module

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.events import AudioReady, JobFailed, MediaUploaded
-from shared.jobs import ErrorCode, JobFailure, JobStatus
+from shared.jobs.models import ErrorCode, JobFailure, JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeJobs, a_job

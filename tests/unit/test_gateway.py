@@ -11,15 +11,16 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway.app import PUBLIC_PATHS, create_app
+from gateway.app import create_app
+from gateway.auth import PUBLIC_PATHS
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler
 from gateway.finished import FinishedHandler
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.submit import Services
 from recognizer.health import Health
 from shared.events import MediaUploaded, TranscriptDone
-from shared.jobs import JobStatus
+from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs

@@ -12,7 +12,7 @@ from janitor.handler import Sweeper
 from janitor.settings import JanitorSettings
 from shared.events import JobFailed, MediaUploaded
 from shared.faults import BrokerUnavailable
-from shared.jobs import JobStatus, now
+from shared.jobs.models import JobStatus, now
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeBroker, FakeJobs, a_job

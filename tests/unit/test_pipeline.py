@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.events import JobFailed, MediaUploaded, TranscriptDone
-from shared.jobs import Job, JobError, JobStatus
+from shared.jobs.models import Job, JobError, JobStatus
 from shared.pipeline import final_event
 
 

@@ -16,7 +16,7 @@ from recognizer.models import TINY_EN_SHA256
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
 from recognizer.provenance import describe_model
 from shared.fleet import RecognizerEntry
-from shared.jobs import ErrorCode, JobFailure
+from shared.jobs.models import ErrorCode, JobFailure
 from tests import media
 from transcoder.convert import to_wav
 

@@ -8,7 +8,7 @@ from pymongo.errors import ConnectionFailure
 from gateway.settings import GatewaySettings
 from shared.broker import Broker
 from shared.faults import StartupError
-from shared.jobs import JobStore
+from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.worker import connected
 

@@ -18,9 +18,9 @@ import webvtt
 from gateway.app import create_app
 from gateway.backlog import Backlog
 from gateway.openai_compat import render
+from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.submit import Services
-from shared.jobs import JobStatus
+from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from shared.transcripts import Segment, Word, to_srt, to_turns, to_vtt

@@ -9,7 +9,7 @@ import pytest
 
 from shared.events import AudioReady, Event, JobFailed, MediaUploaded
 from shared.faults import BrokerUnavailable
-from shared.jobs import ErrorCode, JobStatus
+from shared.jobs.models import ErrorCode, JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests import media

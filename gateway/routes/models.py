@@ -7,8 +7,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from gateway.backlog import EngineBacklog
-from gateway.routes import ServicesDep
-from gateway.submit import Services
+from gateway.routes.deps import ServicesDep
+from gateway.services import Services
 from shared.engines import KNOWN_ENGINES, SPEAKER_ENGINES, supported_languages, supported_tasks
 from shared.provenance import ModelProvenance
 

@@ -4,304 +4,44 @@ Every transition names the statuses it may start from, so a redelivered message 
 job backwards or overwrite a finished one.
 """
 
-import re
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, Field, TypeAdapter
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import OperationFailure
 
 from shared.engines import TRANSCRIBE
-from shared.provenance import Provenance
+from shared.jobs.deadline import deadline_for
+from shared.jobs.documents import UNFINISHED, stored_before, to_job, unfinished_of
+from shared.jobs.idempotency import IDEMPOTENCY_WINDOW, IdempotencyRecords
+from shared.jobs.listing import JobPages, list_key
+from shared.jobs.models import (
+    Callback,
+    ErrorCode,
+    Job,
+    JobError,
+    JobStatus,
+    PieceResult,
+    Progress,
+    SpeakerLabels,
+    SpeakerReference,
+    now,
+    owes_callback,
+)
+from shared.jobs.pace import PaceStatistics
 from shared.settings import CommonSettings
-from shared.transcripts import Segment, SpeakerTalk, Transcript
 
-JOB_ID_PATTERN = r"^[0-9a-f]{32}$"
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # BSON dates are UTC; some servers hand them back without the zone.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-# A date as read back raw: the MongoDB stand-in may hand one back as its ISO string.
-_RAW_DATE: TypeAdapter[datetime] = TypeAdapter(UtcDatetime)
-
-
-class JobStatus(StrEnum):
-    QUEUED = "queued"
-    TRANSCODING = "transcoding"
-    RECOGNIZING = "recognizing"
-    DONE = "done"
-    FAILED = "failed"
-
-    @property
-    def is_final(self) -> bool:
-        return self in (JobStatus.DONE, JobStatus.FAILED)
-
-
-class ErrorCode(StrEnum):
-    NO_AUDIO = "no_audio"
-    UNDECODABLE_MEDIA = "undecodable_media"
-    TIMEOUT = "timeout"
-    RECOGNITION_FAILED = "recognition_failed"
-    RETRIES_EXHAUSTED = "retries_exhausted"
-    PROCESSING_ERROR = "processing_error"
-    EXPIRED = "expired"
-    TOO_LONG = "too_long"
-    CANCELLED = "cancelled"
-    FETCH_REFUSED = "fetch_refused"
-    FETCH_FAILED = "fetch_failed"
-    TOO_LARGE = "too_large"
-
-
-class JobError(BaseModel):
-    code: str
-    message: str
-
-
-class Callback(BaseModel):
-    """Where the finished job is POSTed, and how that went."""
-
-    url: str
-    attempts: int = 0
-    delivered_at: UtcDatetime | None = None
-    error: str | None = Field(None, description="Why the last attempt failed.")
-    gave_up: bool = Field(False, description="True once no further attempt will be made.")
-
-
-class Progress(BaseModel):
-    """How far recognition has come, in pieces of audio and in seconds of it."""
-
-    pieces_done: int = 0
-    pieces_total: int
-    audio_seconds_done: float = 0.0
-    audio_seconds_total: float
-    eta_seconds: float | None = Field(
-        None, description="Estimated seconds until done, from the pace so far; None until known."
-    )
-
-
-MAX_SPEAKERS = 20
-
-
-class SpeakerLabels(BaseModel):
-    """What a job asks of speaker labelling: how many speakers to find (None leaves it to the
-    clustering), and the names of known speakers whose clips are kept beside the job."""
-
-    speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS, description="Exactly this many.")
-    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
-    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
-    names: list[str] = Field(
-        default_factory=list, description="Known speakers, one reference clip each."
-    )
-
-
-class StoredVoice(BaseModel):
-    """A stretch of one piece's speech and its speaker embedding, timed from the recording's
-    start: what the join clusters, whichever recognizer heard the piece."""
-
-    start: float
-    end: float
-    embedding: bytes = Field(
-        description="Little-endian float32s: a third of the size of a BSON list of doubles, and"
-        " read at every piece of a long recording for its provisional labels."
-    )
-
-
-class Job(BaseModel):
-    job_id: str
-    status: JobStatus
-    owner: str | None = Field(
-        None, description="The name of the API key that created the job (None without keys)."
-    )
-    held: bool = Field(
-        False,
-        description="Waiting in the database behind its key's earlier jobs (fair share between"
-        " keys); it enters the queues when one of them finishes.",
-    )
-    filename: str | None = None
-    source_url: str | None = Field(
-        None, description="Where the media is fetched from, when it was given by URL."
-    )
-    size_bytes: int = Field(description="The media's size; 0 until media given by URL arrives.")
-    content_type: str | None = None
-    language: str
-    engine: str
-    prompt: str | None = Field(None, description="Text to steer the engine (Whisper only).")
-    temperature: float | None = Field(
-        None, description="Sampling temperature (Whisper only); None for Whisper's own schedule."
-    )
-    # What the job asks of the engine besides its language.
-    task: str = Field(
-        TRANSCRIBE, description="`transcribe`, or `translate` into English (multilingual Whisper)."
-    )
-    hotwords: list[str] = Field(
-        default_factory=list,
-        description="Names and terms the engine should expect (Whisper: hotwords; online"
-        " engines: a prompt).",
-    )
-    speaker_labels: SpeakerLabels | None = Field(
-        None, description="Set when the job labels who speaks (`diarize`); None when it does not."
-    )
-    duration_seconds: float | None = None
-    conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
-    recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
-    detected_language: str | None = None
-    text: str | None = None
-    segments: list[Segment] | None = None
-    speakers: list[SpeakerTalk] | None = Field(
-        None, description="Who speaks, and how long, when the job labels speakers."
-    )
-    confidence: float | None = None
-    provenance: Provenance | None = Field(
-        None, description="What produced the transcript: engine, model, versions, settings."
-    )
-    # Trust in the transcript (recognizer/quality.py).
-    language_probability: float | None = Field(
-        None, description="How sure language detection was of `detected_language` (0 to 1)."
-    )
-    recovered_seconds: float | None = Field(
-        None,
-        description="Seconds of speech the first decoding left without words and a second"
-        " decoding, of that stretch alone, recovered (their segments are flagged `recovered`).",
-    )
-    error: JobError | None = None
-    callback: Callback | None = None
-    progress: Progress | None = Field(None, description="Set once the audio is cut into pieces.")
-    deadline_at: UtcDatetime | None = Field(
-        None,
-        description="When the job fails as `expired` if it has not finished; grows with the audio.",
-    )
-    released_at: UtcDatetime | None = Field(
-        None,
-        description="When the job entered the queues, if not on upload: its release from a"
-        " fair-share hold, or a replay. Its deadline counts from then.",
-    )
-    audio_ready_at: UtcDatetime | None = Field(
-        None, description="When the last piece of audio was handed to the recognizers."
-    )
-    announced_at: UtcDatetime | None = Field(
-        None, description="When the broker confirmed the event announcing the job's end."
-    )
-    live: bool = Field(
-        False, description="A live session's job (`/v1/realtime`): its pieces are utterances."
-    )
-    live_ended_at: UtcDatetime | None = Field(
-        None, description="When a live session ended; its job is done once every utterance is."
-    )
-    queue_position: int | None = Field(
-        None,
-        description="While the job waits for a slot: how many jobs of its engine wait before it"
-        " (not stored; given by GET /v1/jobs/{job_id}).",
-    )
-    estimated_start_seconds: float | None = Field(
-        None,
-        description="While the job waits: an estimate of when a slot starts on it, from the"
-        " work queued before it, the recent recognition time per piece and the live slots.",
-    )
-    created_at: UtcDatetime
-    updated_at: UtcDatetime
-    stage_times: dict[JobStatus, UtcDatetime] = Field(
-        default_factory=dict, description="When the job entered each status it has been in."
-    )
-
-
-class JobFailure(Exception):
-    """A permanent failure of one job: retrying cannot help, the job ends `failed` with this code."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def deadline_for(job: Job, settings: CommonSettings, audio_seconds: float = 0.0) -> datetime:
-    """When `job` fails as `expired`: the one rule, wherever a deadline is set. It counts from
-    when the job entered the queues (its upload, or its release from a hold), never from a
-    moment it spent waiting its turn, and grows with the audio once its length is known."""
-    allowance = settings.job_deadline_seconds + (
-        audio_seconds * settings.deadline_seconds_per_audio_second
-    )
-    return (job.released_at or job.created_at) + timedelta(seconds=allowance)
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-class PieceResult(BaseModel):
-    """One piece's transcript, stored on its own until the last piece joins them all."""
-
-    job_id: str
-    index: int
-    offset_seconds: float
-    seconds: float
-    transcript: Transcript = Field(description="Timed from the start of the whole recording.")
-    engine_seconds: float = Field(description="Wall time the engine took for this piece.")
-    worker: str = Field(description="The recognizer that did it: host and process id.")
-    voices: list[StoredVoice] | None = Field(
-        None, description="The piece's speaker voices, when its job labels speakers."
-    )
-
-
-class SpeakerReference(BaseModel):
-    """A known speaker's clip (16 kHz mono 16-bit PCM), and its embedding once a recognizer
-    has computed it."""
-
-    name: str
-    pcm: bytes
-    embedding: list[float] | None = None
-
-
-_UNFINISHED = [str(status) for status in JobStatus if not status.is_final]
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
 # Known speakers' clips outlive any job that can still use them; the job's deletion removes them.
 REFERENCES_KEPT = timedelta(days=7)
 
 
-@dataclass(frozen=True)
-class Listing:
-    """Which jobs a page of the job list shows; `after` is the `list_key` of the last job of the
-    page before."""
+class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
+    """The job documents and what is kept beside them; the job list, idempotency keys and the
+    figures behind queue estimates are parts of it written in their own modules."""
 
-    owner: str | None = None
-    status: JobStatus | None = None
-    engine: str | None = None
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-    after: str | None = None
-
-
-def list_key(job: Job) -> str:
-    """The job's creation time and id as one string that sorts as they do, newest last. The job
-    list pages on it rather than on the date itself: the MongoDB stand-in compares dates only
-    to the second (and takes strings that look like ISO dates for dates), so it is digits."""
-    return f"{_time_key(job.created_at)}/{job.job_id}"
-
-
-def _time_key(moment: datetime) -> str:
-    return _as_utc(moment).astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
-
-
-LIST_KEY = re.compile(r"\d{20}/[0-9a-f]{32}")
-# Sorts after the "/" and hex id that follow a time in a list key.
-_AFTER_EVERY_ID = "/~"
-
-
-class JobStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
         self._pieces: AsyncCollection[dict[str, Any]] = client[database]["pieces"]
@@ -358,7 +98,7 @@ class JobStore:
             stage_times={JobStatus.QUEUED: created},
         )
         job.deadline_at = deadline_for(job, settings)
-        document = job.model_dump(exclude={"job_id", "queue_position", "estimated_start_seconds"})
+        document = job.model_dump(exclude={"job_id"})
         if speaker_references:
             # Beside the job, not in it: the job document is read often, the clips once a piece.
             await self._references.insert_one(
@@ -377,13 +117,13 @@ class JobStore:
 
     async def get(self, job_id: str) -> Job | None:
         document = await self._jobs.find_one({"_id": job_id})
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def delete(self, job_id: str) -> None:
         """Delete the job and its pieces; a finished job whose callback is still owed is kept
         aside for the callback (see owed_callback)."""
         document = await self._jobs.find_one({"_id": job_id})
-        if document is not None and owes_callback(_to_job(document)):
+        if document is not None and owes_callback(to_job(document)):
             await self._owed.replace_one({"_id": job_id}, document, upsert=True)
         await self._jobs.delete_one({"_id": job_id})
         await self.delete_pieces(job_id)
@@ -407,7 +147,7 @@ class JobStore:
     async def owed_callback(self, job_id: str) -> Job | None:
         """A job deleted before its callback was delivered or given up."""
         document = await self._owed.find_one({"_id": job_id})
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def delete_pieces(self, job_id: str) -> None:
         """Forget the pieces' transcripts; once the job is done, its own transcript has them."""
@@ -438,7 +178,7 @@ class JobStore:
             },
             return_document=ReturnDocument.AFTER,
         )
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def fail(self, job_id: str, code: ErrorCode, message: str) -> Job | None:
         """Fail a job that is not finished yet; None when it already was."""
@@ -455,7 +195,7 @@ class JobStore:
         if job is None:
             return None
         reopened = now()
-        deadline_at = deadline_for(job.model_copy(update={"released_at": reopened}), settings)
+        deadline_at = deadline_for(job, settings, released_at=reopened)
         document = await self._jobs.find_one_and_update(
             {
                 "_id": job_id,
@@ -483,7 +223,7 @@ class JobStore:
         if document is None:
             return None
         await self.delete_pieces(job_id)
-        job = _to_job(document)
+        job = to_job(document)
         if job.callback is not None:
             # A replayed job ends anew, and its receiver hears of that end too.
             callback = Callback(url=job.callback.url)
@@ -505,7 +245,7 @@ class JobStore:
         must not touch a plan the recognizers already count against."""
         progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
         await self._jobs.update_one(
-            {"_id": job_id, "status": {"$in": _UNFINISHED}, "progress": None},
+            {"_id": job_id, "status": {"$in": UNFINISHED}, "progress": None},
             {"$set": {"progress": progress.model_dump(), "deadline_at": deadline_at}},
         )
 
@@ -559,7 +299,7 @@ class JobStore:
             {"$set": {f"recognized_pieces.{index}": seconds, "updated_at": now()}},
             return_document=ReturnDocument.AFTER,
         )
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def add_live_piece(self, job_id: str, seconds: float) -> None:
         """Count one more utterance into a live session's job, before it is handed out."""
@@ -575,7 +315,7 @@ class JobStore:
             {"$set": {"live_ended_at": now(), "duration_seconds": duration_seconds}},
             return_document=ReturnDocument.AFTER,
         )
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def piece(self, job_id: str, index: int) -> PieceResult | None:
         document = await self._pieces.find_one({"_id": f"{job_id}:{index:05d}"}, {"_id": 0})
@@ -583,7 +323,7 @@ class JobStore:
 
     async def set_eta(self, job_id: str, eta_seconds: float | None) -> None:
         await self._jobs.update_one(
-            {"_id": job_id, "status": {"$in": _UNFINISHED}},
+            {"_id": job_id, "status": {"$in": UNFINISHED}},
             {"$set": {"progress.eta_seconds": eta_seconds}},
         )
 
@@ -608,28 +348,28 @@ class JobStore:
 
     async def overdue(self, moment: datetime) -> list[str]:
         """Ids of jobs under way (not held) whose deadline has passed at `moment`."""
-        cursor = self._jobs.find({"status": {"$in": _UNFINISHED}}, {"deadline_at": 1, "held": 1})
+        cursor = self._jobs.find({"status": {"$in": UNFINISHED}}, {"deadline_at": 1, "held": 1})
         return [
             document["_id"]
             async for document in cursor
-            if not document.get("held") and _before(document.get("deadline_at"), moment)
+            if not document.get("held") and stored_before(document.get("deadline_at"), moment)
         ]
 
     async def count_dispatched(self, owner: str) -> int:
         """`owner`'s unfinished jobs that are in the queues (not held)."""
-        return await self._jobs.count_documents({**_unfinished_of(owner), "held": False})
+        return await self._jobs.count_documents({**unfinished_of(owner), "held": False})
 
     async def next_held(self, owner: str) -> Job | None:
         """`owner`'s oldest held job."""
         document = await self._jobs.find_one(
-            {**_unfinished_of(owner), "held": True}, {"segments": 0}, sort=[("list_key", 1)]
+            {**unfinished_of(owner), "held": True}, {"segments": 0}, sort=[("list_key", 1)]
         )
-        return _to_job(document) if document else None
+        return to_job(document) if document else None
 
     async def release(self, job: Job, settings: CommonSettings) -> bool:
         """Let a held job go on (its deadline counts from now); False if it was not held."""
         released_at = now()
-        deadline_at = deadline_for(job.model_copy(update={"released_at": released_at}), settings)
+        deadline_at = deadline_for(job, settings, released_at=released_at)
         released = await self._jobs.update_one(
             {"_id": job.job_id, "held": True},
             {
@@ -648,40 +388,8 @@ class JobStore:
 
     async def owners_holding(self) -> set[str]:
         """The keys that have held jobs."""
-        cursor = self._jobs.find({**_unfinished_of(None), "held": True}, {"owner": 1})
+        cursor = self._jobs.find({**unfinished_of(None), "held": True}, {"owner": 1})
         return {str(document["owner"]) async for document in cursor if document.get("owner")}
-
-    async def waiting_since(self, engine: str) -> list[datetime]:
-        """When the jobs of `engine` that wait to be recognized were uploaded, oldest first."""
-        cursor = self._jobs.find(
-            {
-                "engine": engine,
-                "status": {"$in": [str(JobStatus.QUEUED), str(JobStatus.TRANSCODING)]},
-            },
-            {"created_at": 1},
-        )
-        return sorted(
-            [_RAW_DATE.validate_python(document["created_at"]) async for document in cursor]
-        )
-
-    async def recognition_seconds_per_piece(self, engine: str, sample: int) -> float | None:
-        """The mean recognition time of one piece (most jobs are one) over the last `sample`
-        jobs the engine finished; None before there are any."""
-        cursor = (
-            self._jobs.find(
-                {"engine": engine, "status": str(JobStatus.DONE)},
-                {"recognition_seconds": 1, "progress": 1},
-            )
-            .sort("created_at", -1)
-            .limit(sample)
-        )
-        paces = [
-            document["recognition_seconds"]
-            / ((document.get("progress") or {}).get("pieces_total") or 1)
-            async for document in cursor
-            if document.get("recognition_seconds")
-        ]
-        return sum(paces) / len(paces) if paces else None
 
     async def unannounced(self, before: datetime) -> list[Job]:
         """Jobs that ended before `before` without their end being announced (the event was not
@@ -691,9 +399,9 @@ class JobStore:
             {"status": {"$in": finished}, "announced_at": None}, {"segments": 0}
         )
         return [
-            _to_job(document)
+            to_job(document)
             async for document in cursor
-            if _before(document.get("updated_at"), before)
+            if stored_before(document.get("updated_at"), before)
         ]
 
     async def ensure_indexes(self, retention_days: float) -> None:
@@ -717,63 +425,8 @@ class JobStore:
         await expire_after(self._owed, "finished_at", retention)
         await expire_after(self._references, "created_at", REFERENCES_KEPT.total_seconds())
 
-    async def claim_request(self, key: str, job_id: str) -> str | None:
-        """Tie an idempotency `key` to `job_id`; if an earlier request within the window has it,
-        leave it and return that request's job id instead."""
-        document = {"_id": key, "job_id": job_id, "created_at": now()}
-        try:
-            await self._requests.insert_one(document)
-            return None
-        except DuplicateKeyError:
-            earlier = await self._requests.find_one({"_id": key})
-        if earlier is None or _before(earlier.get("created_at"), now() - IDEMPOTENCY_WINDOW):
-            # Expired (a TTL index removes it in time; this does not wait for it): start over.
-            await self._requests.update_one({"_id": key}, {"$set": document}, upsert=True)
-            return None
-        return str(earlier["job_id"])
-
-    async def page(self, listing: Listing, limit: int) -> list[Job]:
-        """Up to `limit` jobs that match `listing`, newest first, without their transcripts."""
-        query: dict[str, Any] = {}
-        for name, value in (
-            ("owner", listing.owner),
-            ("status", listing.status),
-            ("engine", listing.engine),
-        ):
-            if value is not None:
-                query[name] = str(value)
-        bounds: dict[str, str] = {}
-        if listing.created_after is not None:
-            bounds["$gt"] = _time_key(listing.created_after) + _AFTER_EVERY_ID
-        upper = [_time_key(listing.created_before)] if listing.created_before else []
-        upper += [listing.after] if listing.after is not None else []
-        if upper:
-            bounds["$lt"] = min(upper)
-        if bounds:
-            query["list_key"] = bounds
-        cursor = (
-            self._jobs.find(query, {"segments": 0, "text": 0}).sort([("list_key", -1)]).limit(limit)
-        )
-        return [_to_job(document) async for document in cursor]
-
     async def count_unfinished(self, owner: str) -> int:
-        return await self._jobs.count_documents(_unfinished_of(owner))
-
-    async def release_request(self, key: str, job_id: str) -> None:
-        """Untie `key` from a request that did not become a job, so a retry may try again."""
-        await self._requests.delete_one({"_id": key, "job_id": job_id})
-
-    async def queued_audio_seconds(self, owner: str | None = None) -> float:
-        """Seconds of audio accepted and not yet recognized (of `owner`'s jobs, if named); jobs
-        whose length is not known yet count as nothing."""
-        cursor = self._jobs.find(
-            _unfinished_of(owner), {"duration_seconds": 1, "recognized_pieces": 1}
-        )
-        total = 0.0
-        async for document in cursor:
-            done = sum((document.get("recognized_pieces") or {}).values())
-            total += max((document.get("duration_seconds") or 0.0) - done, 0.0)
-        return total
+        return await self._jobs.count_documents(unfinished_of(owner))
 
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
@@ -807,45 +460,8 @@ _INDEX_OPTIONS_CONFLICT = 85
 _INDEX_KEY_SPECS_CONFLICT = 86
 
 
-def owes_callback(job: Job) -> bool:
-    """Whether the job has finished and its callback is yet to be delivered or given up."""
-    callback = job.callback
-    return (
-        job.status.is_final
-        and callback is not None
-        and callback.delivered_at is None
-        and not callback.gave_up
-    )
-
-
-def _before(moment: Any, limit: datetime) -> bool:
-    """Whether a stored date is before `limit`. Compared here, not in the query: the MongoDB
-    stand-in keeps dates written by `$set` as strings, which a range query does not compare."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return isinstance(moment, datetime) and _as_utc(moment) < limit
-
-
-def _to_job(document: dict[str, Any]) -> Job:
-    job = Job.model_validate({**document, "job_id": document["_id"]})
-    if job.progress is not None:
-        # Counted from the pieces recognized, never from a counter beside them: whatever runs
-        # twice, the job is complete exactly when every piece of the plan is in the set.
-        recognized = document.get("recognized_pieces") or {}
-        job.progress.pieces_done = len(recognized)
-        job.progress.audio_seconds_done = float(sum(recognized.values()))
-    return job
-
-
 def connect_store(url: str, database: str) -> tuple[AsyncMongoClient[dict[str, Any]], JobStore]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         url, tz_aware=True, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000
     )
     return client, JobStore(client, database)
-
-
-def _unfinished_of(owner: str | None) -> dict[str, Any]:
-    query: dict[str, Any] = {"status": {"$in": _UNFINISHED}}
-    if owner is not None:
-        query["owner"] = owner
-    return query

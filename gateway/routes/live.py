@@ -1,0 +1,45 @@
+"""`/v1/realtime`: live sessions over a WebSocket (the sessions themselves are
+gateway.realtime's). Its path is one of gateway.auth.PUBLIC_PATHS: browsers send the key as a
+subprotocol, not a header, so the route finds its caller itself and refuses an unknown one."""
+
+from fastapi import APIRouter, WebSocket
+
+from gateway.auth import OPEN, Keys
+from gateway.realtime import (
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN_LATER,
+    SUBPROTOCOL_KEY_PREFIX,
+    LiveSession,
+    LiveSessions,
+    presented_key,
+)
+from gateway.services import Services
+
+router = APIRouter(tags=["live"])
+
+
+@router.websocket("/v1/realtime")
+async def realtime(websocket: WebSocket) -> None:
+    services: Services = websocket.app.state.services
+    sessions: LiveSessions = websocket.app.state.live_sessions
+    settings = services.settings
+    key, subprotocol = presented_key(websocket)
+    keys: Keys = websocket.app.state.keys
+    caller = keys.caller(key.encode())
+    await websocket.accept(subprotocol)
+    session = LiveSession(websocket, services, caller or OPEN)
+    if caller is None:
+        await session.error(
+            "invalid_api_key",
+            "A valid API key is needed: send it as 'Authorization: Bearer <key>' or as the"
+            f" subprotocol '{SUBPROTOCOL_KEY_PREFIX}<key>'.",
+        )
+        await session.close(CLOSE_POLICY, "unauthorized")
+        return
+    refusal = sessions.refusal(settings, caller)
+    if refusal is not None:
+        await session.error("session_limit_reached", refusal, kind="server_busy")
+        await session.close(CLOSE_TRY_AGAIN_LATER, "too many sessions")
+        return
+    with sessions.holding(caller):
+        await session.run()

@@ -1,0 +1,139 @@
+"""A job's results: its transcript in each format, and the stream of its progress."""
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import BaseModel
+
+from gateway.routes.deps import CallerDep, JobId, ServicesDep, find_job
+from gateway.schemas import JobPublic, ProgressUpdate, TranscriptJson, problems
+from gateway.watcher import Update
+from shared.jobs.models import Job, JobStatus
+from shared.transcripts import to_srt, to_turns, to_vtt
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.get(
+    "/v1/jobs/{job_id}/transcript",
+    response_model=TranscriptJson,
+    responses={
+        200: {
+            "content": {
+                media_type: {"schema": {"type": "string"}}
+                for media_type in ("text/plain", "application/x-subrip", "text/vtt")
+            }
+        },
+        **problems(404, 409, 503),
+    },
+)
+async def get_transcript(
+    job_id: JobId,
+    services: ServicesDep,
+    caller: CallerDep,
+    format: Annotated[Literal["txt", "json", "srt", "vtt"], Query()] = "txt",
+) -> Response:
+    job = await find_job(services, caller, job_id)
+    if job.status is not JobStatus.DONE or job.text is None:
+        reason = f": {job.error.message}" if job.error else ""
+        raise HTTPException(409, f"Job {job_id} is {job.status}, not done{reason}")
+    segments = job.segments or []
+    if format == "json":
+        body = TranscriptJson(
+            job_id=job.job_id,
+            text=job.text,
+            language=job.detected_language or job.language,
+            duration_seconds=job.duration_seconds,
+            confidence=job.confidence,
+            segments=segments,
+            provenance=job.provenance,
+            speakers=job.speakers,
+        )
+        return JSONResponse(body.model_dump())
+    if format == "srt":
+        return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
+    if format == "vtt":
+        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
+    if job.speakers is not None:
+        return PlainTextResponse(to_turns(segments))
+    return PlainTextResponse(job.text)
+
+
+def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"const": name},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data,
+            },
+        },
+    }
+
+
+def _component_refs(model: type[BaseModel]) -> dict[str, Any]:
+    # The models it is made of are components of the document already, through JobPublic.
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
+# One event of the stream (OpenAPI 3.1 describes the events of a stream one at a time).
+STREAM_EVENT = {
+    "oneOf": [
+        _event_schema("status", {"$ref": "#/components/schemas/JobPublic"}),
+        _event_schema("progress", _component_refs(ProgressUpdate)),
+    ]
+}
+
+
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `status`, with the job document as data, when"
+            " the job's status changes; `progress`, with the progress and the newly recognized"
+            " segments, each time a piece of a long recording is recognized.",
+            "content": {"text/event-stream": {"schema": STREAM_EVENT}},
+        },
+        **problems(404, 503),
+    },
+    summary="Follow a job as it moves through the pipeline",
+)
+async def follow_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
+    await find_job(services, caller, job_id)
+    keepalive = services.settings.events_keepalive_seconds
+
+    async def stream() -> AsyncIterator[str]:
+        changes = services.watcher.changes(job_id, keepalive)
+        async with contextlib.aclosing(changes):
+            async for update in changes:
+                yield server_sent(update)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        # Proxies must pass each event on as it comes, not buffer the stream.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def server_sent(update: Update) -> str:
+    if update is None:
+        return ": still working\n\n"
+    if isinstance(update, Job):
+        return f"event: status\ndata: {JobPublic.of(update).model_dump_json()}\n\n"
+    data = ProgressUpdate(
+        job_id=update.job_id,
+        piece_index=update.piece_index,
+        progress=update.progress,
+        segments=update.segments,
+    )
+    return f"event: progress\ndata: {data.model_dump_json()}\n\n"

@@ -1,0 +1,29 @@
+"""What the gateway's routes work with, made once as the gateway starts (or given by a test)."""
+
+from dataclasses import dataclass, field
+
+from gateway.backlog import Backlog
+from gateway.limits import UploadsInFlight
+from gateway.settings import GatewaySettings
+from gateway.watcher import JobWatcher
+from shared.broker import Broker
+from shared.fairness import FairShare
+from shared.fleet import Fleet
+from shared.jobs.store import JobStore
+from shared.store import MediaStore
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: GatewaySettings
+    broker: Broker
+    jobs: JobStore
+    store: MediaStore
+    watcher: JobWatcher
+    fleet: Fleet
+    backlog: Backlog
+    uploads: UploadsInFlight = field(default_factory=UploadsInFlight)
+
+    @property
+    def fair_share(self) -> FairShare:
+        return FairShare(self.jobs, self.broker.publish, self.settings)
