@@ -127,9 +127,7 @@ class RecognizeHandler:
             return await self._done(job.job_id, transcript, engine_seconds)
         return await self._piece_done(job, event, transcript, engine_seconds, voices)
 
-    async def _language(
-        self, slot: Reservation, job: Job, event: AudioReady, audio: Path
-    ) -> str:
+    async def _language(self, slot: Reservation, job: Job, event: AudioReady, audio: Path) -> str:
         """The language to decode in: with `auto`, the pieces of one recording share the
         language most of its speech is in, heard in pieces spread over the whole recording,
         except a piece that is clearly in another language."""
@@ -141,9 +139,8 @@ class RecognizeHandler:
         own = await slot.detect_language(
             Detect((audio,), job.engine, quality.OWN_LANGUAGE_WINDOWS), self._timeout_seconds
         )
-        if own is not None and own.language != majority:
-            if own.probability >= quality.SURE_OF_OWN_LANGUAGE:
-                return own.language
+        if own is not None and own.probability >= quality.SURE_OF_OWN_LANGUAGE:
+            return own.language
         return majority
 
     async def _majority_language(self, slot: Reservation, job: Job, event: AudioReady) -> str:

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -43,7 +43,7 @@ class ScriptedSlots:
         yield self
 
     # What each piece, heard alone, sounds like; the recording as a whole sounds English.
-    heard_alone: dict[int, Heard] = {}
+    heard_alone: ClassVar[dict[int, Heard]] = {}
 
     async def transcribe(self, request: Request, _timeout: float) -> Transcript:
         index = _index(request.audio)
