@@ -3,6 +3,7 @@
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,14 @@ from typing import Any
 import httpx
 
 FINAL = ("done", "failed")
+
+
+async def until(check: Callable[[], bool], within: float = 10) -> None:
+    """Until `check` holds, looked at every 20 ms; it fails the test after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "not in time"
+        await asyncio.sleep(0.02)
 
 
 async def upload(

@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
@@ -19,6 +19,7 @@ from shared.broker import (
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
+from tests.integration.api import until
 
 # Job ids of the messages these tests send (events carry well-formed job ids only).
 FIRST = "1" * 32
@@ -136,16 +137,18 @@ async def test_stopping_waits_for_work_in_hand_and_hands_back_what_overruns(
     broker: Broker,
 ) -> None:
     spec = broker.topology.transcoder
+    started: list[str] = []
     finished: list[str] = []
 
     async def handler(event: MediaUploaded) -> None:
-        await asyncio.sleep(0.3 if event.job_id == QUICK else 30)
+        started.append(event.job_id)
+        await asyncio.sleep(0.3 if event.job_id == QUICK else 30)  # the work in hand
         finished.append(event.job_id)
 
     await broker.consume(Subscription(spec, MediaUploaded, handler, prefetch=2))
     await broker.publish(MediaUploaded(job_id=QUICK))
     await broker.publish(MediaUploaded(job_id=SLOW))
-    await asyncio.sleep(0.1)
+    await until(lambda: len(started) == 2)
     await broker.stop_consuming(grace_seconds=1)
     assert finished == [QUICK]
     handed_back = await take(broker, spec.name)
@@ -227,13 +230,6 @@ async def test_pulled_queues_hold_no_more_than_the_limit_together_and_take_the_f
     assert held_back == [1, 1]
     assert taken == [FIRST, QUICK, SLOW]
     assert [await depth(broker, whole.name), await depth(broker, pieces.name)] == [0, 0]
-
-
-async def until(check: Callable[[], bool], within: float = 10) -> None:
-    deadline = time.monotonic() + within
-    while not check():
-        assert time.monotonic() < deadline, "not in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_a_message_says_when_it_was_published_to_the_millisecond(broker: Broker) -> None:

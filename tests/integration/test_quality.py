@@ -48,15 +48,15 @@ def test_without_the_speech_filter_whisper_invents_words_on_noise_and_they_are_d
     model: str, colour: str, tmp_path: Path
 ) -> None:
     """The voice-activity filter hides it; with the filter off and the temperature held at 0
-    (as a job may ask), Whisper invents a sentence on a minute of noise, over and over, and the
-    trust rules alone keep it out of the transcript."""
+    (as a job may ask), Whisper invents a sentence on half a minute of noise, over and over,
+    and the trust rules alone keep it out of the transcript."""
     name = (
         model
         if model == "tiny.en"
         else str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
     )
     engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5, vad_filter=False))
-    audio = read_audio(media.noise(tmp_path / "noise.wav", colour, amplitude=1.0))
+    audio = read_audio(media.noise(tmp_path / "noise.wav", colour, seconds=30, amplitude=1.0))
     held = Steering(temperature=0.0)
     assert len(media.word_list(engine._decoded(audio, "en", held).text)) >= 10
     transcript = engine.transcribe(audio, "en", held)
