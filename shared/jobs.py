@@ -546,7 +546,8 @@ class JobStore:
             {
                 "_id": job_id,
                 "status": {"$in": _UNFINISHED},
-                "$or": [{"progress": None}, {"progress.pieces_total": None}],
+                # Also matches a job without progress (MongoDB takes a missing path for null).
+                "progress.pieces_total": None,
             },
             {
                 "$set": {

@@ -108,11 +108,13 @@ def _prepare(source: Path, target: Path, max_seconds: float) -> Path:
 
 def _command(source: Path, target: str, max_seconds: float, form: str = "wav") -> list[str]:
     # A file can declare a short length and hold hours: ffmpeg stops a second past the limit,
-    # so that _finish sees it is too long without gigabytes written first.
+    # so that it is found too long without gigabytes written first. Its output goes out a
+    # second at a time: written to a pipe one packet at a time, it took twice as long.
     return [
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-i", str(source),
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
+        "-af", f"asetnsamples=n={SAMPLE_RATE}:p=0", "-flush_packets", "0",
         "-t", f"{max_seconds + 1:g}", "-f", form, target,
     ]  # fmt: skip
 
