@@ -9,8 +9,8 @@ espeak-ng) to MP3 and starts the system itself for each layout. It measures the 
 upload to `done`, when the first partial segments arrive on the event stream, the word error
 rate against the spoken text, a 10 s clip submitted while the long one is recognized (5 tries),
 the throughput of 20 short clips on the same system, and the recognizer's memory while it
-recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png`. Run it on an
-idle machine: other load skews every figure.
+recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png` (`--name` for
+another name). Run it on an idle machine: other load skews every figure.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ async def transcribe(base_url: str, media: Path) -> dict[str, Any]:
         with media.open("rb") as file:
             response = await client.post("/v1/jobs", files={"file": (media.name, file)})
         response.raise_for_status()
+        accepted = time.time() - submitted
         job_id = response.json()["job_id"]
         first_partial = None
         progress: list[tuple[float, float]] = []
@@ -86,6 +87,7 @@ async def transcribe(base_url: str, media: Path) -> dict[str, Any]:
     assert ok, job.get("error")
     return {
         "latency_s": done_at - submitted,
+        "accepted_s": accepted,
         "first_partial_s": first_partial,
         "progress": progress,
         "job": job,
@@ -167,6 +169,7 @@ async def main(options: argparse.Namespace) -> None:
     report["audio_seconds"] = duration
     report["whole"] = {
         "latency_s": whole["latency_s"],
+        "conversion_s": whole["job"]["conversion_seconds"],
         "wer": word_error_rate(reference, whole["job"]["text"]),
     }
     print(f"{duration / 60:.1f} min of speech; whole in one slot: {whole['latency_s']:.1f} s,"
@@ -186,13 +189,17 @@ async def main(options: argparse.Namespace) -> None:
                 "latency_vs_whole": pieces["latency_s"] / whole["latency_s"],
                 "audio_s_per_wall_s": duration / pieces["latency_s"],
                 "first_partial_s": pieces["first_partial_s"],
+                "first_partial_after_accepted_s": pieces["first_partial_s"] - pieces["accepted_s"],
+                "conversion_s": pieces["job"]["conversion_seconds"],
                 "wer": word_error_rate(reference, pieces["job"]["text"]),
                 "progress": pieces["progress"],
             }
             print(f"pieces of {piece_seconds} s ({run['pieces']}): {run['latency_s']:.1f} s"
                   f" = {run['latency_vs_whole']:.2f} x whole, first partial"
-                  f" {run['first_partial_s']:.1f} s, WER {run['wer']:.3f}", flush=True)  # fmt: skip
-            if piece_seconds == options.piece_seconds[0]:
+                  f" {run['first_partial_s']:.1f} s after the upload began"
+                  f" ({run['first_partial_after_accepted_s']:.1f} s after it was accepted),"
+                  f" WER {run['wer']:.3f}", flush=True)  # fmt: skip
+            if piece_seconds == options.piece_seconds[0] and not options.latency_only:
                 await burst_pipeline(base_url, batch_clip, cores)  # warm-up
                 _, _, makespan, _ = await burst_pipeline(base_url, batch_clip, 20)
                 report["batch_audio_s_per_wall_s"] = 20 * batch_clip_seconds / makespan
@@ -212,9 +219,9 @@ async def main(options: argparse.Namespace) -> None:
                           f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)",
                           flush=True)  # fmt: skip
         report["runs"][str(piece_seconds)] = run
-    out = RESULTS / "long.json"
+    out = RESULTS / f"{options.name}.json"
     out.write_text(json.dumps(report, indent=2))
-    plot(report, RESULTS / "long.png")
+    plot(report, out.with_suffix(".png"))
     print(f"wrote {out.relative_to(ROOT)} and {out.with_suffix('.png').relative_to(ROOT)}")
 
 
@@ -251,4 +258,10 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=60, help="at most; the text lasts ~37")
     parser.add_argument("--piece-seconds", type=float, nargs="+", default=[60])
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the long recording's latency: no short clips, no memory",
+    )
+    parser.add_argument("--name", default="long", help="results file in bench/results")
     asyncio.run(main(parser.parse_args()))

@@ -517,7 +517,8 @@ class JobStore:
             {"_id": job_id, "piece_slots": None}, {"$set": {"piece_slots": slots}}
         )
         document = await self._jobs.find_one({"_id": job_id}, {"piece_slots": 1})
-        return int((document or {}).get("piece_slots") or slots)
+        held = (document or {}).get("piece_slots")
+        return slots if held is None else int(held)
 
     async def start_pieces(self, job_id: str) -> None:
         """Give the job a progress before its first piece is handed out, while the total is

@@ -22,7 +22,7 @@ from shared.store import MediaStore, open_store
 from shared.worker import Halt
 from transcoder.convert import pcm_stream, timed_out, too_long
 from transcoder.fetch import Fetch, MediaFetcher, fetch_client
-from transcoder.pieces import FIRST_PIECE_SECONDS, Cutter, Piece, PieceFiles
+from transcoder.pieces import FIRST_PIECE_SECONDS, MAX_SLOTS, Cutter, Piece, PieceFiles
 from transcoder.settings import TranscoderSettings
 
 log = logging.getLogger(__name__)
@@ -90,9 +90,8 @@ class TranscodeHandler:
             if fetched is None:
                 return await already_handled(self._jobs, job.job_id)
             job = fetched
-        slots = await self._jobs.claim_piece_slots(
-            job.job_id, await self._slots_serving(job.engine)
-        )
+        serving = min(max(await self._slots_serving(job.engine), 1), MAX_SLOTS)
+        slots = await self._jobs.claim_piece_slots(job.job_id, serving)
         cutter = Cutter(
             self._settings.piece_seconds, first_seconds=FIRST_PIECE_SECONDS, slots=slots
         )

@@ -68,6 +68,8 @@ class Cutter:
         slots: int = 1,
         sample_rate: int = SAMPLE_RATE,
     ) -> None:
+        if not 1 <= slots <= MAX_SLOTS:
+            raise ValueError(f"slots must be 1 to {MAX_SLOTS}, not {slots}")
         self.sample_rate = sample_rate
         self.samples = 0
         self._frame = round(FRAME_SECONDS * sample_rate)
@@ -75,7 +77,7 @@ class Cutter:
         first = piece_seconds if first_seconds is None else first_seconds
         self._first = min(self._longest, int(first / FRAME_SECONDS))
         self._shortest = min(self._longest, int(SHORTEST_PIECE_SECONDS / FRAME_SECONDS))
-        self._slots = min(max(slots, 1), MAX_SLOTS)
+        self._slots = slots
         self._span = max(1, round(QUIET_SPAN_SECONDS / FRAME_SECONDS))
         self._index = 0
         # In frames of FRAME_SECONDS: where the next piece starts, and the energy from there on.

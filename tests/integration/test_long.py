@@ -265,7 +265,7 @@ def first_recognized(job: Job) -> bool:
 async def test_the_first_words_come_back_before_a_long_recording_is_converted(
     fleet: RunningSystem, spoken: list[Path], store: JobStore, tmp_path: Path
 ) -> None:
-    recording = media.slow_to_convert(spoken, 60, tmp_path / "slow.opus")
+    recording = media.slow_to_convert(spoken, 30, tmp_path / "slow.opus")
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, recording)
         first = await until_job(store, job_id, first_recognized)
@@ -282,7 +282,7 @@ async def test_the_first_words_come_back_before_a_long_recording_is_converted(
     assert converted.audio_ready_at is not None
     assert min(saved) < converted.audio_ready_at
     assert converted.progress is not None
-    assert (converted.progress.pieces_total or 0) > 100
+    assert (converted.progress.pieces_total or 0) > 50
     assert cancelled.status_code == 200, cancelled.text
 
 

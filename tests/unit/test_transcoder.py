@@ -204,3 +204,21 @@ async def test_a_transcoder_that_fails_mid_hand_out_keeps_no_copy_of_the_audio(
             await transcode(MediaUploaded(job_id=JOB_ID))
     # In a shared folder the pieces are the store (written again by the retry); no more.
     assert only_pieces_in(MediaPaths(tmp_path).audio_folder(JOB_ID)) >= 2
+
+
+async def test_a_recording_longer_than_it_declares_fails_as_too_long_at_the_limit(
+    tmp_path: Path,
+) -> None:
+    jobs, published = FakeJobs(), Published()
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8, max_audio_seconds=20)
+    with ThreadPoolExecutor(1) as executor:
+        fake: Any = jobs
+        store = FolderStore(MediaPaths(tmp_path))
+        transcode = TranscodeHandler(fake, store, executor, published, settings, no_fetch)
+        uploaded(tmp_path, jobs, media.lying_about_its_length(tmp_path / "lying.mp3", 120))
+        announced = await transcode(MediaUploaded(job_id=JOB_ID))
+    assert isinstance(announced, JobFailed)
+    assert announced.code == "too_long"
+    assert jobs.jobs[JOB_ID].audio_ready_at is None
+    # What went out before the limit was reached ends before it.
+    assert all(offset + (seconds or 0) <= 20 for offset, seconds in cuts(published))
