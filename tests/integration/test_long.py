@@ -23,6 +23,7 @@ from tests.integration.api import accepted_job_id, follow, until_status
 from tests.integration.conftest import FAST, RunningSystem, launched
 from tests.integration.test_faults import engine_runs, kill, until_engine_runs
 from transcoder.convert import to_wav
+from transcoder.pieces import FIRST_PIECE_SECONDS, plan_pieces
 
 PIECE_SECONDS = 15
 CLEANUP_DELAY_SECONDS = 3
@@ -184,7 +185,7 @@ async def test_a_short_clip_passes_a_long_recording_under_way(
 
 
 async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
-    fleet: RunningSystem, story: Path
+    fleet: RunningSystem, story: Path, tmp_path: Path
 ) -> None:
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, story)
@@ -197,10 +198,15 @@ async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
         await asyncio.sleep(CLEANUP_DELAY_SECONDS + 3)
     assert cancelled.status_code == 200, cancelled.text
     assert (job["status"], job["error"]["code"]) == ("failed", "cancelled")
-    assert job["progress"]["pieces_total"] > 4
+    # Cancelled while it was still being converted, it may have no total: what it would have.
+    wav = tmp_path / "story.wav"
+    to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
+    pieces = len(plan_pieces(wav, PIECE_SECONDS, first_seconds=FIRST_PIECE_SECONDS, slots=2))
+    assert job["progress"]["pieces_total"] in (None, pieces)
+    assert pieces > 4
     # Only the pieces already in a slot may finish; the rest never reach an engine.
     assert engine_runs(fleet, job_id) <= runs_at_cancel + 2
-    assert engine_runs(fleet, job_id) < job["progress"]["pieces_total"]
+    assert engine_runs(fleet, job_id) < pieces
     assert (again.status_code, unknown.status_code) == (409, 404)
     media_dir = Path(fleet.settings.media_dir)
     assert not (media_dir / "uploads" / job_id).exists()
@@ -289,14 +295,15 @@ async def test_the_first_words_come_back_before_a_long_recording_is_converted(
 async def test_a_transcoder_killed_while_handing_out_pieces_leaves_every_piece_once(
     fleet: RunningSystem, spoken: list[Path], store: JobStore, tmp_path: Path
 ) -> None:
-    """Killed once a piece is recognized, before the conversion has ended: its message comes
-    back to the transcoder started in its place, which converts and hands out the pieces
-    again. Pieces recognized are not recognized again, the progress never goes back, and the
-    job ends with every piece once, in order."""
+    """Killed once its first piece is handed out, before the conversion has ended: its
+    message comes back to the transcoder started in its place, which converts and hands out
+    the pieces again while the recognizers work on those handed out before. Pieces recognized
+    are not recognized again, the progress never goes back, and the job ends with every piece
+    once, in order."""
     recording = media.slow_to_convert(spoken, 20, tmp_path / "slow.opus")
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, recording)
-        await until_job(store, job_id, first_recognized)
+        await until_job(store, job_id, lambda job: job.progress is not None)
         [transcoder] = fleet.stack.running("transcoder")
         assert kill(transcoder) == -signal.SIGKILL
         at_kill = await store.get(job_id)
@@ -310,7 +317,7 @@ async def test_a_transcoder_killed_while_handing_out_pieces_leaves_every_piece_o
     assert job.status is JobStatus.DONE, job.error
     done = [later.progress.pieces_done for later in seen if later.progress is not None]
     assert done == sorted(done)
-    assert done[0] >= at_kill.progress.pieces_done >= 1
+    assert done[0] >= at_kill.progress.pieces_done
     assert job.progress is not None
     total = job.progress.pieces_total or 0
     assert [piece.index for piece in pieces] == list(range(total))
