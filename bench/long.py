@@ -9,8 +9,8 @@ espeak-ng) to MP3 and starts the system itself for each layout. It measures the 
 upload to `done`, when the first partial segments arrive on the event stream, the word error
 rate against the spoken text, a 10 s clip submitted while the long one is recognized (5 tries),
 the throughput of 20 short clips on the same system, and the recognizer's memory while it
-recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png`. Run it on an
-idle machine: other load skews every figure.
+recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png` (`--name` for
+another name). Run it on an idle machine: other load skews every figure.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 from bench.decoding import errors, spoken_text, words
 from bench.run import RESULTS, burst_pipeline, finished_at, machine, make_clip, pipeline, rss_mb
@@ -60,13 +61,28 @@ def repeated(mp3: Path, times: int, target: Path) -> Path:
     return target
 
 
-async def transcribe(base_url: str, media: Path) -> dict[str, Any]:
-    """Upload, follow the event stream to the end; when things happened, and the job."""
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) of the process and of its children alive now."""
+    process = psutil.Process(pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [process, *process.children(recursive=True)])
+
+
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent, on all its cores, whoever spent it."""
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+async def transcribe(base_url: str, media: Path, recognizer_pid: int) -> dict[str, Any]:
+    """Upload, follow the event stream to the end; when things happened, the job, and how much
+    CPU the recognizer (with its slots) and the whole machine spent meanwhile."""
+    cpu_before, busy_before = cpu_seconds(recognizer_pid), busy_seconds()
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
         submitted = time.time()
         with media.open("rb") as file:
             response = await client.post("/v1/jobs", files={"file": (media.name, file)})
         response.raise_for_status()
+        accepted = time.time() - submitted
         job_id = response.json()["job_id"]
         first_partial = None
         progress: list[tuple[float, float]] = []
@@ -84,8 +100,14 @@ async def transcribe(base_url: str, media: Path) -> dict[str, Any]:
         done_at, ok = await finished_at(client, job_id, poll_seconds=0.05)
         job = (await client.get(f"/v1/jobs/{job_id}")).json()
     assert ok, job.get("error")
+    wall = time.time() - submitted
+    recognizer_cores = (cpu_seconds(recognizer_pid) - cpu_before) / wall
     return {
         "latency_s": done_at - submitted,
+        "recognizer_cores": recognizer_cores,
+        # Everything else the machine ran meanwhile (the other services, and other work).
+        "other_cores": (busy_seconds() - busy_before) / wall - recognizer_cores,
+        "accepted_s": accepted,
         "first_partial_s": first_partial,
         "progress": progress,
         "job": job,
@@ -143,6 +165,13 @@ async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[s
     return {"idle_mb": idle, "peak_mb": peak, "audio_s": job["duration_seconds"]}
 
 
+def cpu_use(measured: dict[str, Any]) -> str:
+    return (
+        f"cores: {measured['recognizer_cores']:.2f} to the recognizer,"
+        f" {measured['other_cores']:.2f} to everything else"
+    )
+
+
 def word_error_rate(reference: list[str], text: str) -> float:
     return sum(errors(reference, words(text)).values()) / len(reference)
 
@@ -161,16 +190,20 @@ async def main(options: argparse.Namespace) -> None:
     async with pipeline(
         work / "whole", "faster-whisper", recognizers=1, slots=1, threads=1, transcoders=1,
         env={"STT_PIECE_SECONDS": "86400"},
-    ) as (base_url, _stack, _settings):  # fmt: skip
-        whole = await transcribe(base_url, recording)
+    ) as (base_url, stack, _settings):  # fmt: skip
+        [recognizer] = stack.running("recognizer")
+        whole = await transcribe(base_url, recording, recognizer.pid)
     duration = whole["job"]["duration_seconds"]
     report["audio_seconds"] = duration
     report["whole"] = {
         "latency_s": whole["latency_s"],
+        "recognizer_cores": whole["recognizer_cores"],
+        "other_cores": whole["other_cores"],
+        "conversion_s": whole["job"]["conversion_seconds"],
         "wer": word_error_rate(reference, whole["job"]["text"]),
     }
     print(f"{duration / 60:.1f} min of speech; whole in one slot: {whole['latency_s']:.1f} s,"
-          f" WER {report['whole']['wer']:.3f}", flush=True)  # fmt: skip
+          f" WER {report['whole']['wer']:.3f}; {cpu_use(whole)}", flush=True)  # fmt: skip
 
     cores = os.cpu_count() or 1
     for piece_seconds in options.piece_seconds:
@@ -179,20 +212,27 @@ async def main(options: argparse.Namespace) -> None:
             work / f"pieces-{piece_seconds}", "faster-whisper", recognizers=1, slots=cores,
             threads=1, transcoders=1, env=env,
         ) as (base_url, stack, _settings):  # fmt: skip
-            pieces = await transcribe(base_url, recording)
+            [recognizer] = stack.running("recognizer")
+            pieces = await transcribe(base_url, recording, recognizer.pid)
             run: dict[str, Any] = {
                 "pieces": pieces["job"]["progress"]["pieces_total"],
                 "latency_s": pieces["latency_s"],
                 "latency_vs_whole": pieces["latency_s"] / whole["latency_s"],
                 "audio_s_per_wall_s": duration / pieces["latency_s"],
                 "first_partial_s": pieces["first_partial_s"],
+                "first_partial_after_accepted_s": pieces["first_partial_s"] - pieces["accepted_s"],
+                "conversion_s": pieces["job"]["conversion_seconds"],
+                "recognizer_cores": pieces["recognizer_cores"],
+                "other_cores": pieces["other_cores"],
                 "wer": word_error_rate(reference, pieces["job"]["text"]),
                 "progress": pieces["progress"],
             }
             print(f"pieces of {piece_seconds} s ({run['pieces']}): {run['latency_s']:.1f} s"
                   f" = {run['latency_vs_whole']:.2f} x whole, first partial"
-                  f" {run['first_partial_s']:.1f} s, WER {run['wer']:.3f}", flush=True)  # fmt: skip
-            if piece_seconds == options.piece_seconds[0]:
+                  f" {run['first_partial_s']:.1f} s after the upload began"
+                  f" ({run['first_partial_after_accepted_s']:.1f} s after it was accepted),"
+                  f" WER {run['wer']:.3f}; {cpu_use(pieces)}", flush=True)  # fmt: skip
+            if piece_seconds == options.piece_seconds[0] and not options.latency_only:
                 await burst_pipeline(base_url, batch_clip, cores)  # warm-up
                 _, _, makespan, _ = await burst_pipeline(base_url, batch_clip, 20)
                 report["batch_audio_s_per_wall_s"] = 20 * batch_clip_seconds / makespan
@@ -204,7 +244,6 @@ async def main(options: argparse.Namespace) -> None:
                       f" ({', '.join(f'{s:.1f}' for s in short)})", flush=True)  # fmt: skip
                 if not options.skip_memory:
                     three_hours = repeated(recording, 5, work / "three-hours.mp3")
-                    [recognizer] = stack.running("recognizer")
                     report["memory"] = await memory_over(base_url, recognizer.pid, three_hours)
                     memory = report["memory"]
                     print(f"recognizer RSS over {memory['audio_s'] / 3600:.1f} h of audio:"
@@ -212,9 +251,9 @@ async def main(options: argparse.Namespace) -> None:
                           f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)",
                           flush=True)  # fmt: skip
         report["runs"][str(piece_seconds)] = run
-    out = RESULTS / "long.json"
+    out = RESULTS / f"{options.name}.json"
     out.write_text(json.dumps(report, indent=2))
-    plot(report, RESULTS / "long.png")
+    plot(report, out.with_suffix(".png"))
     print(f"wrote {out.relative_to(ROOT)} and {out.with_suffix('.png').relative_to(ROOT)}")
 
 
@@ -251,4 +290,10 @@ if __name__ == "__main__":
     parser.add_argument("--minutes", type=float, default=60, help="at most; the text lasts ~37")
     parser.add_argument("--piece-seconds", type=float, nargs="+", default=[60])
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only the long recording's latency: no short clips, no memory",
+    )
+    parser.add_argument("--name", default="long", help="results file in bench/results")
     asyncio.run(main(parser.parse_args()))

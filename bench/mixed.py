@@ -48,7 +48,7 @@ class Recognizers:
 
     async def __call__(self, event: AudioReady) -> None:
         started = time.monotonic()
-        if event.piece_count > 1:
+        if event.is_piece:
             await asyncio.sleep(self.piece_work)
             self.pieces_left -= 1
             if self.pieces_left == 0:

@@ -61,7 +61,7 @@ class RecognizeHandler:
         if job.speaker_labels is not None and self._speakers is None:
             # Another recognizer of the fleet may label (and join): the message goes back for it.
             raise ServiceUnavailable("this recognizer does not label speakers (STT_SPEAKER_LABELS)")
-        if event.piece_count > 1 and await self._jobs.is_recognized(job.job_id, event.piece_index):
+        if event.is_piece and await self._jobs.is_recognized(job.job_id, event.piece_index):
             return await self._join_if_complete(event)
         try:
             async with self._store.piece(job.job_id, event.piece_index) as audio:
@@ -73,10 +73,13 @@ class RecognizeHandler:
     async def _recognize(self, job: Job, event: AudioReady, audio: Path) -> Event | None:
         voices: list[StoredVoice] | None = None
         async with self._pool.reserve() as slot:
+            # Of a recording in pieces, the transcoder records these once it is converted.
+            whole = {
+                "duration_seconds": event.duration_seconds,
+                "conversion_seconds": event.conversion_seconds,
+            }
             started_job, first = await self._jobs.start_recognizing(
-                event.job_id,
-                duration_seconds=event.duration_seconds,
-                conversion_seconds=event.conversion_seconds,
+                event.job_id, **({} if event.is_piece else whole)
             )
             if started_job is None:  # it ended (cancelled, say) while it waited for a slot
                 return await already_handled(self._jobs, event.job_id)
@@ -87,8 +90,8 @@ class RecognizeHandler:
             try:
                 language = await self._language(slot, job, event, audio)
                 log.info(
-                    "job %s: recognizing piece %d of %d",
-                    job.job_id, event.piece_index + 1, event.piece_count,
+                    "job %s: recognizing piece %d of %s",
+                    job.job_id, event.piece_index + 1, event.piece_count or "?",
                 )  # fmt: skip
                 request = Request(
                     audio,
@@ -101,7 +104,7 @@ class RecognizeHandler:
                     # While the engine slot stays reserved: a recognizer keeps no more
                     # processes busy than it has slots.
                     voices = await self._speakers.voices(audio, transcript, event.offset_seconds)
-                    if event.piece_count == 1:
+                    if not event.is_piece:
                         transcript = await self._speakers.label(
                             self._jobs, job.job_id, transcript, voices, job.speaker_labels
                         )
@@ -123,7 +126,7 @@ class RecognizeHandler:
                 "engine": job.engine,
             },
         )  # fmt: skip
-        if event.piece_count == 1:
+        if not event.is_piece:
             return await self._done(job.job_id, transcript, engine_seconds)
         return await self._piece_done(job, event, transcript, engine_seconds, voices)
 
@@ -131,7 +134,7 @@ class RecognizeHandler:
         """The language to decode in: with `auto`, the pieces of one recording share the
         language most of its speech is in, heard in pieces spread over the whole recording,
         except a piece that is clearly in another language."""
-        if job.language != AUTO_LANGUAGE or event.piece_count == 1:
+        if job.language != AUTO_LANGUAGE or not event.is_piece:
             return job.language
         if job.engine not in LOCAL_WHISPER_ENGINES:
             return job.detected_language or job.language
@@ -161,13 +164,15 @@ class RecognizeHandler:
 
     async def _pieces_stored(self, job_id: str, event: AudioReady) -> int:
         """How many pieces of the recording are stored: all of them once the transcoder has
-        handed the last one out, which it does within a second or two of the first; if it has
-        not after PIECES_WAIT_SECONDS, those up to this one."""
+        handed the last one out, which it does within seconds of the first for most
+        recordings; if it has not after PIECES_WAIT_SECONDS, those up to this one."""
         deadline = time.monotonic() + PIECES_WAIT_SECONDS
         while time.monotonic() < deadline:
             job = await self._jobs.get(job_id)
-            if job is None or job.audio_ready_at is not None:
-                return event.piece_count
+            if job is None:
+                break
+            if job.audio_ready_at is not None and job.progress and job.progress.pieces_total:
+                return job.progress.pieces_total
             await asyncio.sleep(0.25)
         return event.piece_index + 1
 
@@ -218,7 +223,7 @@ class RecognizeHandler:
         counted = await self._jobs.count_piece(job.job_id, piece.index, piece.seconds)
         if counted is None or counted.progress is None:  # a copy of this message counted it
             return await self._join_if_complete(event)
-        if counted.progress.pieces_done >= event.piece_count:
+        if counted.progress.complete:
             return await self._join(counted)
         started = counted.stage_times.get(JobStatus.RECOGNIZING)
         progress = counted.progress.model_copy(
@@ -265,7 +270,7 @@ class RecognizeHandler:
             job is not None
             and job.status is JobStatus.RECOGNIZING
             and job.progress is not None
-            and job.progress.pieces_done >= event.piece_count
+            and job.progress.complete
         ):
             return await self._join(job)
         return await already_handled(self._jobs, event.job_id)
@@ -284,7 +289,7 @@ class RecognizeHandler:
 
 def estimate_eta(progress: Progress, started: datetime | None, moment: datetime) -> float | None:
     """Seconds until the rest of the audio is recognized, at the pace seen so far."""
-    if started is None or progress.audio_seconds_done <= 0:
+    if started is None or progress.audio_seconds_done <= 0 or progress.audio_seconds_total is None:
         return None
     pace = progress.audio_seconds_done / max((moment - started).total_seconds(), 1e-3)
     remaining = max(progress.audio_seconds_total - progress.audio_seconds_done, 0.0)

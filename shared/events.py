@@ -38,10 +38,19 @@ class AudioReady(Event):
     routing_key: ClassVar[str] = "audio.ready"
     piece_routing_key: ClassVar[str] = "audio.piece"
     engine: str
-    duration_seconds: float = Field(description="The whole recording's length.")
+    duration_seconds: float = Field(
+        description="The whole recording's length; of a piece handed out while the recording is"
+        " still being converted, the length converted so far."
+    )
     conversion_seconds: float | None = None
     piece_index: int = Field(0, ge=0)
-    piece_count: int = Field(1, ge=1)
+    piece_count: int | None = Field(
+        1,
+        ge=1,
+        description="How many pieces the recording is cut into; None for a piece handed out"
+        " while it is still being converted, before that is known (the job's progress has the"
+        " total once it is).",
+    )
     offset_seconds: float = Field(0.0, ge=0, description="Where the piece starts in the recording.")
     piece_seconds: float | None = Field(None, description="The piece's length; None for a whole.")
 
@@ -51,8 +60,13 @@ class AudioReady(Event):
         return f"{prefix}.{engine}"
 
     @property
+    def is_piece(self) -> bool:
+        """One piece of a recording cut in several, rather than a whole one."""
+        return self.piece_count != 1
+
+    @property
     def topic(self) -> str:
-        return self.topic_for(self.engine, pieces=self.piece_count > 1)
+        return self.topic_for(self.engine, pieces=self.is_piece)
 
     @property
     def length_seconds(self) -> float:

@@ -78,6 +78,10 @@ class Fleet:
         moment = now()
         return [entry for entry in await self.entries() if entry.is_live(moment)]
 
+    async def slots_serving(self, engine: str) -> int:
+        """How many slots the live recognizers have for `engine`."""
+        return sum(entry.slots for entry in await self.live() if engine in entry.engines)
+
     async def served_recently(self) -> set[str]:
         """Engines some recognizer served within the last hour, running or not."""
         since = now() - SERVED_WITHIN

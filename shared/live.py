@@ -18,7 +18,7 @@ def is_complete(job: Job) -> bool:
         and job.live_ended_at is not None
         and job.status is JobStatus.RECOGNIZING
         and job.progress is not None
-        and job.progress.pieces_done >= job.progress.pieces_total
+        and job.progress.complete
     )
 
 

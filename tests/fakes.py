@@ -50,6 +50,7 @@ class FakeJobs:
     requests: dict[str, str] = field(default_factory=dict)
     owed: dict[str, Job] = field(default_factory=dict)
     recognized: dict[str, dict[int, float]] = field(default_factory=dict)
+    piece_slots: dict[str, int] = field(default_factory=dict)
     references: dict[str, list[SpeakerReference]] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
@@ -189,29 +190,56 @@ class FakeJobs:
         self.jobs[job_id] = moved
         return moved
 
+    async def claim_piece_slots(self, job_id: str, slots: int) -> int:
+        return self.piece_slots.setdefault(job_id, slots)
+
+    async def start_pieces(self, job_id: str) -> None:
+        job = self.jobs[job_id]
+        if job.progress is None and not job.status.is_final:
+            self._update(job_id, progress=self._counted(job_id, Progress()))
+
     async def plan_pieces(
-        self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
+        self,
+        job_id: str,
+        *,
+        pieces: int,
+        audio_seconds: float,
+        deadline_at: datetime,
+        conversion_seconds: float | None = None,
     ) -> None:
-        if self.jobs[job_id].progress is None:
-            progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
-            self._update(job_id, progress=progress, deadline_at=deadline_at)
+        job = self.jobs[job_id]
+        if job.status.is_final or (job.progress and job.progress.pieces_total is not None):
+            return
+        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        self._update(
+            job_id,
+            progress=self._counted(job_id, progress),
+            deadline_at=deadline_at,
+            duration_seconds=audio_seconds,
+            conversion_seconds=conversion_seconds,
+        )
 
     async def is_recognized(self, job_id: str, index: int) -> bool:
         return index in self.recognized.get(job_id, {})
 
     async def count_piece(self, job_id: str, index: int, seconds: float) -> Job | None:
         job = self.jobs.get(job_id)
-        if job is None or job.progress is None or await self.is_recognized(job_id, index):
+        if job is None or await self.is_recognized(job_id, index):
             return None
         self.recognized.setdefault(job_id, {})[index] = seconds
-        progress = job.progress.model_copy(
-            update={
-                "pieces_done": job.progress.pieces_done + 1,
-                "audio_seconds_done": job.progress.audio_seconds_done + seconds,
-            }
-        )
+        progress = job.progress and self._counted(job_id, job.progress)
         self._update(job_id, progress=progress, updated_at=now())
         return self.jobs[job_id]
+
+    def _counted(self, job_id: str, progress: Progress) -> Progress:
+        """As the real store does: the progress counted from the pieces recognized."""
+        recognized = self.recognized.get(job_id, {})
+        return progress.model_copy(
+            update={
+                "pieces_done": len(recognized),
+                "audio_seconds_done": float(sum(recognized.values())),
+            }
+        )
 
     async def audio_ready(self, job_id: str) -> None:
         self._update(job_id, audio_ready_at=now())

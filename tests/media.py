@@ -113,6 +113,23 @@ def video_without_audio(mp4: Path, seconds: float = 1) -> Path:
     return mp4
 
 
+def slow_to_convert(speech: list[Path], silence_minutes: int, target: Path) -> Path:
+    """The `speech` recordings with `silence_minutes` of silence after the first, as Opus (in
+    Ogg): little to recognize, and a small file, but seconds of work for ffmpeg (it decodes
+    Opus at a few hundred times real time here). The parts are joined without re-encoding."""
+    opus = ("-ac", "1", "-c:a", "libopus", "-b:a", "16k")
+    minute = target.with_suffix(".silence.opus")
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "60", *opus, str(minute))
+    spoken = [target.with_suffix(f".{index}.opus") for index in range(len(speech))]
+    for wav, encoded in zip(speech, spoken, strict=True):
+        ffmpeg("-i", str(wav), *opus, str(encoded))
+    parts = [spoken[0], *[minute] * silence_minutes, *spoken[1:]]
+    listing = target.with_suffix(".txt")
+    listing.write_text("".join(f"file '{part}'\n" for part in parts))
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(target))
+    return target
+
+
 def silence(wav: Path, seconds: float) -> Path:
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", str(seconds), str(wav))
     return wav

@@ -1,7 +1,9 @@
-"""Media to 16 kHz mono 16-bit WAV.
+"""Media to 16 kHz mono 16-bit audio.
 
-ffprobe inspects the streams first (`shared.probe`); the conversion itself calls ffmpeg file to
-file, because pydub's decoder would hold the whole decoded track in memory at its original rate.
+ffprobe inspects the streams first (`shared.probe`); the conversion itself calls ffmpeg, not
+pydub, whose decoder would hold the whole decoded track in memory at its original rate. The
+transcoder reads ffmpeg's output as it comes (`pcm_stream`), so the pieces of a long recording
+go out while the rest is still being converted.
 """
 
 import asyncio
@@ -9,6 +11,7 @@ import contextlib
 import subprocess
 import uuid
 import wave
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from pydub.utils import get_encoder_name
@@ -17,53 +20,79 @@ from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio, undecodable
 
 SAMPLE_RATE = 16_000
+# What a read of ffmpeg's output waits for: ten seconds of audio (the last read may be less).
+BLOCK_BYTES = 10 * SAMPLE_RATE * 2
 
 
 def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: float) -> float:
     """Convert `source` into `target` and return the audio's duration in seconds (blocking:
-    for tools and tests; the transcoder uses `convert`)."""
+    for tools and tests; the transcoder reads a `pcm_stream`)."""
     partial = _prepare(source, target, max_seconds)
     try:
         subprocess.run(
-            _command(source, partial, max_seconds),
+            _command(source, str(partial), max_seconds),
             capture_output=True,
             check=True,
             timeout=timeout_seconds,
         )
     except subprocess.TimeoutExpired as error:
         partial.unlink(missing_ok=True)
-        raise _timed_out(timeout_seconds) from error
+        raise timed_out(timeout_seconds) from error
     except subprocess.CalledProcessError as error:
         partial.unlink(missing_ok=True)
         raise undecodable() from error
     return _finish(partial, target, max_seconds)
 
 
-async def convert(source: Path, target: Path, timeout_seconds: float, max_seconds: float) -> float:
-    """`to_wav` without blocking the event loop. ffmpeg is killed, and its partial file
-    deleted, when the conversion times out or is cancelled (a shutdown, or a redelivery's
-    twin), so no ffmpeg outlives the attempt that started it."""
-    partial = await asyncio.to_thread(_prepare, source, target, max_seconds)
+class PcmStream:
+    """ffmpeg's output as it comes: 16 kHz mono 16-bit PCM."""
+
+    def __init__(self, ffmpeg: asyncio.subprocess.Process) -> None:
+        self._ffmpeg = ffmpeg
+
+    async def read(self) -> bytes:
+        """The next block of audio; empty once ffmpeg has finished (and converted all)."""
+        assert self._ffmpeg.stdout is not None
+        try:
+            return await self._ffmpeg.stdout.readexactly(BLOCK_BYTES)
+        except asyncio.IncompleteReadError as end:
+            if end.partial:
+                return end.partial
+        if await self._ffmpeg.wait() != 0:
+            raise undecodable()
+        return b""
+
+
+@contextlib.asynccontextmanager
+async def pcm_stream(source: Path, max_seconds: float) -> AsyncIterator[PcmStream]:
+    """Convert `source` with ffmpeg, for the body of the `async with` to read as it goes. ffmpeg
+    is killed when the body ends before it has (a failure, a timeout, a cancellation), so no
+    ffmpeg outlives the attempt that started it."""
+    declared = await asyncio.to_thread(probe_audio, source)
+    if declared is not None and declared > max_seconds:
+        raise too_long(declared, max_seconds)
     ffmpeg = await asyncio.create_subprocess_exec(
-        *_command(source, partial, max_seconds),
+        *_command(source, "-", max_seconds, "s16le"),
         stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
+        limit=BLOCK_BYTES,
     )
     try:
-        async with asyncio.timeout(timeout_seconds):
-            status = await ffmpeg.wait()
-    except TimeoutError as error:
-        raise _timed_out(timeout_seconds) from error
+        yield PcmStream(ffmpeg)
     finally:
         if ffmpeg.returncode is None:
             ffmpeg.kill()
-            await asyncio.shield(ffmpeg.wait())
-            partial.unlink(missing_ok=True)
-    if status != 0:
-        partial.unlink(missing_ok=True)
-        raise undecodable()
-    return await asyncio.to_thread(_finish, partial, target, max_seconds)
+            await asyncio.shield(_ended(ffmpeg))
+
+
+async def _ended(ffmpeg: asyncio.subprocess.Process) -> None:
+    """Wait for a killed ffmpeg. Its output is read to the end first: asyncio's wait returns
+    only once the pipe has closed, which a reader that stopped reading never sees."""
+    assert ffmpeg.stdout is not None
+    while await ffmpeg.stdout.read(BLOCK_BYTES):
+        pass
+    await ffmpeg.wait()
 
 
 def _prepare(source: Path, target: Path, max_seconds: float) -> Path:
@@ -77,14 +106,16 @@ def _prepare(source: Path, target: Path, max_seconds: float) -> Path:
     return target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
 
 
-def _command(source: Path, partial: Path, max_seconds: float) -> list[str]:
+def _command(source: Path, target: str, max_seconds: float, form: str = "wav") -> list[str]:
     # A file can declare a short length and hold hours: ffmpeg stops a second past the limit,
-    # so that _finish sees it is too long without gigabytes written first.
+    # so that it is found too long without gigabytes written first. Its output goes out a
+    # second at a time: written to a pipe one packet at a time, it took twice as long.
     return [
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-i", str(source),
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-        "-t", f"{max_seconds + 1:g}", "-f", "wav", str(partial),
+        "-af", f"asetnsamples=n={SAMPLE_RATE}:p=0", "-flush_packets", "0",
+        "-t", f"{max_seconds + 1:g}", "-f", form, target,
     ]  # fmt: skip
 
 
@@ -101,7 +132,7 @@ def _finish(partial: Path, target: Path, max_seconds: float) -> float:
     return duration
 
 
-def _timed_out(timeout_seconds: float) -> JobFailure:
+def timed_out(timeout_seconds: float) -> JobFailure:
     return JobFailure(
         ErrorCode.TIMEOUT, f"Converting the media took longer than {timeout_seconds:.0f} s."
     )

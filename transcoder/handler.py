@@ -4,8 +4,10 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import httpx
@@ -13,15 +15,16 @@ import httpx
 from shared import metrics
 from shared.broker import Broker, Publish, Subscription
 from shared.events import AudioReady, Event, MediaUploaded
+from shared.fleet import Fleet
 from shared.jobs.deadline import deadline_for
 from shared.jobs.models import Job, JobFailure, JobStatus
 from shared.jobs.store import JobStore
 from shared.pipeline import already_handled, fail_job, noting_announcements
 from shared.store import MediaStore, open_store
 from shared.worker import Halt
-from transcoder.convert import convert
+from transcoder.convert import pcm_stream, timed_out, too_long
 from transcoder.fetch import Fetch, MediaFetcher, fetch_client
-from transcoder.pieces import Piece, plan_pieces, write_piece
+from transcoder.pieces import FIRST_PIECE_SECONDS, MAX_SLOTS, Cutter, Piece, PieceFiles
 from transcoder.settings import TranscoderSettings
 
 log = logging.getLogger(__name__)
@@ -29,10 +32,16 @@ log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
 
+SlotsServing = Callable[[str], Awaitable[int]]
+
+
+async def one_slot(_engine: str) -> int:
+    return 1
+
 
 class TranscodeHandler:
-    """Converts the upload to WAV, cuts it at pauses and hands each piece to the recognizers
-    as soon as it is written."""
+    """Converts the upload to 16 kHz audio and, for a long recording, cuts it at pauses as the
+    conversion goes, handing each piece to the recognizers as soon as it is cut."""
 
     def __init__(
         self,
@@ -42,8 +51,10 @@ class TranscodeHandler:
         publish: Publish,
         settings: TranscoderSettings,
         fetch: Fetch,
+        slots_serving: SlotsServing = one_slot,
     ) -> None:
-        """`fetch` gets the media of jobs given by URL."""
+        """`fetch` gets the media of jobs given by URL; `slots_serving` tells how many
+        recognizer slots serve an engine, which the last pieces of a recording are cut for."""
         self._jobs = jobs
         self._fetch = fetch
         self._store = store
@@ -51,6 +62,7 @@ class TranscodeHandler:
         self._executor = executor
         self._publish = publish
         self._settings = settings
+        self._slots_serving = slots_serving
 
     async def __call__(self, event: MediaUploaded) -> Event | None:
         job = await self._jobs.advance(
@@ -69,7 +81,6 @@ class TranscodeHandler:
         finally:
             # Whatever happened, what is left here is a copy: the pieces handed out are stored
             # (in a shared folder, they are the store and stay).
-            await self._run(self._media.whole_audio(job.job_id).unlink, missing_ok=True)
             await self._store.release_local(job.job_id)
 
     async def _transcode(self, job: Job) -> Event | None:
@@ -81,40 +92,73 @@ class TranscodeHandler:
             if fetched is None:
                 return await already_handled(self._jobs, job.job_id)
             job = fetched
-        started = time.perf_counter()
+        serving = min(max(await self._slots_serving(job.engine), 1), MAX_SLOTS)
+        slots = await self._jobs.claim_piece_slots(job.job_id, serving)
+        cutter = Cutter(
+            self._settings.piece_seconds, first_seconds=FIRST_PIECE_SECONDS, slots=slots
+        )
+        # Each attempt spools to its own file, so a twin attempt never writes into it.
         whole = self._media.whole_audio(job.job_id)
+        spool = whole.with_name(f"{whole.stem}.{uuid.uuid4().hex[:8]}{whole.suffix}")
         try:
             async with self._store.upload(job.job_id) as upload:
-                duration = await convert(
-                    upload,
-                    whole,
-                    self._settings.transcode_timeout_seconds,
-                    self._settings.max_audio_seconds,
-                )
-            pieces = await self._run(plan_pieces, whole, self._settings.piece_seconds)
+                files = await self._run(PieceFiles, spool, self._piece_path(job), cutter)
+                try:
+                    return await self._convert_in_pieces(job, upload, files)
+                finally:
+                    await self._run(files.close)
         except JobFailure as failure:
             return await fail_job(self._jobs, job.job_id, failure)
+        finally:
+            await self._run(spool.unlink, missing_ok=True)
+
+    def _piece_path(self, job: Job) -> Callable[[int], Path]:
+        return functools.partial(self._media.piece, job.job_id)
+
+    async def _convert_in_pieces(self, job: Job, upload: Path, files: PieceFiles) -> Event | None:
+        """Hand out the pieces as the conversion cuts them; the total is recorded once the
+        conversion has ended, before the last piece goes out."""
+        started = time.perf_counter()
+        max_seconds = self._settings.max_audio_seconds
+        handed_out = 0
+        try:
+            async with (
+                asyncio.timeout(self._settings.transcode_timeout_seconds),
+                pcm_stream(upload, max_seconds) as stream,
+            ):
+                while block := await stream.read():
+                    pieces = await self._run(files.feed, block)
+                    if files.seconds > max_seconds:
+                        raise too_long(files.seconds, max_seconds)
+                    for piece in pieces:
+                        if handed_out == 0:
+                            await self._jobs.start_pieces(job.job_id)
+                        if not await self._hand_out(job, piece, None, files.seconds, None):
+                            return await already_handled(self._jobs, job.job_id)
+                        handed_out += 1
+                rest = await self._run(files.finish)
+        except TimeoutError as error:
+            raise timed_out(self._settings.transcode_timeout_seconds) from error
+        duration, count = files.seconds, handed_out + len(rest)
         conversion_seconds = time.perf_counter() - started
         metrics.conversion_seconds.observe(conversion_seconds)
         log.info(
-            "job %s: %.1f s of audio converted and cut in %.2f s",
-            job.job_id, duration, conversion_seconds,
+            "job %s: %.1f s of audio converted in %.2f s, %d piece(s)",
+            job.job_id, duration, conversion_seconds, count,
             extra={"duration_seconds": conversion_seconds, "audio_seconds": duration},
         )  # fmt: skip
-        await self._jobs.plan_pieces(
-            job.job_id,
-            pieces=len(pieces),
-            audio_seconds=duration,
-            deadline_at=deadline_for(job, self._settings, duration),
-        )
-        for piece in pieces:
-            if await self._has_ended(job.job_id):
-                log.info("job %s: ended (cancelled?); no more pieces handed out", job.job_id)
+        if count > 1:
+            await self._jobs.plan_pieces(
+                job.job_id,
+                pieces=count,
+                audio_seconds=duration,
+                deadline_at=deadline_for(job, self._settings, duration),
+                conversion_seconds=conversion_seconds,
+            )
+        for piece in rest:
+            if not await self._hand_out(job, piece, count, duration, conversion_seconds):
                 return await already_handled(self._jobs, job.job_id)
-            await self._hand_out(job, piece, len(pieces), duration, conversion_seconds)
         await self._jobs.audio_ready(job.job_id)
-        if len(pieces) > 1:
-            log.info("job %s: %.0f s of audio in %d pieces", job.job_id, duration, len(pieces))
         return None
 
     async def _fetch_media(self, job: Job, url: str) -> Job | None:
@@ -135,19 +179,20 @@ class TranscodeHandler:
             content_type=fetched.content_type,
         )
 
-    async def _has_ended(self, job_id: str) -> bool:
-        job = await self._jobs.get(job_id)
-        return job is None or job.status.is_final
-
     async def _hand_out(
-        self, job: Job, piece: Piece, count: int, duration: float, conversion_seconds: float
-    ) -> None:
-        target = self._media.piece(job.job_id, piece.index)
-        whole = self._media.whole_audio(job.job_id)
-        if count == 1:
-            await self._run(whole.replace, target)
-        else:
-            await self._run(write_piece, whole, piece, target)
+        self,
+        job: Job,
+        piece: Piece,
+        count: int | None,
+        duration: float,
+        conversion_seconds: float | None,
+    ) -> bool:
+        """Store the piece (written already) and publish it; False if the job has ended
+        (cancelled, say), so no more pieces are to go out."""
+        current = await self._jobs.get(job.job_id)
+        if current is None or current.status.is_final:
+            log.info("job %s: ended (cancelled?); no more pieces handed out", job.job_id)
+            return False
         await self._store.keep_piece(job.job_id, piece.index)
         await self._publish(
             AudioReady(
@@ -161,6 +206,7 @@ class TranscodeHandler:
                 piece_seconds=piece.seconds,
             )
         )
+        return True
 
     async def _run(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         call = functools.partial(function, *args, **kwargs)
@@ -179,7 +225,10 @@ async def subscriptions(
     with ThreadPoolExecutor(settings.transcoder_concurrency, "transcode") as executor:
         async with fetch_client(settings) as client:
             fetch = MediaFetcher(client, settings)
-            handler = TranscodeHandler(jobs, store, executor, broker.publish, settings, fetch)
+            fleet = Fleet(jobs.database, settings.namespace)
+            handler = TranscodeHandler(
+                jobs, store, executor, broker.publish, settings, fetch, fleet.slots_serving
+            )
             yield [
                 Subscription(
                     broker.topology.transcoder,

@@ -69,12 +69,23 @@ class Progress(BaseModel):
     """How far recognition has come, in pieces of audio and in seconds of it."""
 
     pieces_done: int = 0
-    pieces_total: int
+    pieces_total: int | None = Field(
+        None,
+        description="None while the recording is still being converted: its pieces are"
+        " recognized as they are cut, and counted once the last one is.",
+    )
     audio_seconds_done: float = 0.0
-    audio_seconds_total: float
+    audio_seconds_total: float | None = Field(
+        None, description="None while the recording is still being converted."
+    )
     eta_seconds: float | None = Field(
         None, description="Estimated seconds until done, from the pace so far; None until known."
     )
+
+    @property
+    def complete(self) -> bool:
+        """Every piece is recognized (never before the total is known)."""
+        return self.pieces_total is not None and self.pieces_done >= self.pieces_total
 
 
 MAX_SPEAKERS = 20

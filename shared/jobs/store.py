@@ -209,6 +209,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
                     "finished_at": None,
                     "progress": None,
                     "recognized_pieces": {},
+                    "piece_slots": None,
                     "detected_language": None,
                     "audio_ready_at": None,
                     "announced_at": None,
@@ -237,16 +238,55 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         """Record that the event announcing the job's end was confirmed by the broker."""
         await self._jobs.update_one({"_id": job_id}, {"$set": {"announced_at": now()}})
 
-    async def plan_pieces(
-        self, job_id: str, *, pieces: int, audio_seconds: float, deadline_at: datetime
-    ) -> None:
-        """Record how the audio was cut, and move the deadline to what its length needs; once: a
-        transcoder that runs again (redelivered, or racing another) cuts the same pieces and
-        must not touch a plan the recognizers already count against."""
-        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+    async def claim_piece_slots(self, job_id: str, slots: int) -> int:
+        """Fix how many slots the last pieces of the job's recording are cut for, unless an
+        earlier run of the transcoder did (a run again must cut the same pieces); the number
+        that holds. Kept in the document, not on the job."""
+        await self._jobs.update_one(
+            {"_id": job_id, "piece_slots": None}, {"$set": {"piece_slots": slots}}
+        )
+        document = await self._jobs.find_one({"_id": job_id}, {"piece_slots": 1})
+        held = (document or {}).get("piece_slots")
+        return slots if held is None else int(held)
+
+    async def start_pieces(self, job_id: str) -> None:
+        """Give the job a progress before its first piece is handed out, while the total is
+        not known yet; once: a transcoder that runs again leaves the progress as it is."""
         await self._jobs.update_one(
             {"_id": job_id, "status": {"$in": UNFINISHED}, "progress": None},
-            {"$set": {"progress": progress.model_dump(), "deadline_at": deadline_at}},
+            {"$set": {"progress": Progress().model_dump()}},
+        )
+
+    async def plan_pieces(
+        self,
+        job_id: str,
+        *,
+        pieces: int,
+        audio_seconds: float,
+        deadline_at: datetime,
+        conversion_seconds: float | None = None,
+    ) -> None:
+        """Record how many pieces the audio was cut into and how long it is, and move the
+        deadline to what its length needs; before the last piece is handed out, so that the
+        piece which completes the set sees the total. Once: a transcoder that runs again
+        (redelivered, or racing another) cuts the same pieces and must not touch totals the
+        recognizers already count against."""
+        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        await self._jobs.update_one(
+            {
+                "_id": job_id,
+                "status": {"$in": UNFINISHED},
+                # Also matches a job without progress (MongoDB takes a missing path for null).
+                "progress.pieces_total": None,
+            },
+            {
+                "$set": {
+                    "progress": progress.model_dump(),
+                    "deadline_at": deadline_at,
+                    "duration_seconds": audio_seconds,
+                    "conversion_seconds": conversion_seconds,
+                }
+            },
         )
 
     async def audio_ready(self, job_id: str) -> None:

@@ -1,24 +1,30 @@
 """Long recordings, cut into pieces that every free slot works on at once: the same words as
-decoding them whole, progress as it happens, a fleet that survives losing a worker, short jobs
-that do not wait behind long ones, and cancelling."""
+decoding them whole, progress as it happens, the first words before the conversion has ended, a
+fleet that survives losing a worker or its transcoder, short jobs that do not wait behind long
+ones, and cancelling."""
 
+import asyncio
 import difflib
 import itertools
 import signal
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter
 from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
+from shared.jobs.models import Job, JobStatus, UtcDatetime
 from shared.jobs.store import JobStore
 from tests import media
 from tests.integration.api import accepted_job_id, follow, until, until_status
 from tests.integration.conftest import FAST, RunningSystem, launched
 from tests.integration.test_faults import engine_runs, kill, until_engine_runs
 from transcoder.convert import to_wav
+from transcoder.pieces import FIRST_PIECE_SECONDS, plan_pieces
 
 PIECE_SECONDS = 15
 CLEANUP_DELAY_SECONDS = 3
@@ -188,7 +194,7 @@ async def test_a_short_clip_passes_a_long_recording_under_way(
 
 
 async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
-    fleet: RunningSystem, story: Path
+    fleet: RunningSystem, story: Path, tmp_path: Path
 ) -> None:
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, story)
@@ -205,10 +211,15 @@ async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
         )
     assert cancelled.status_code == 200, cancelled.text
     assert (job["status"], job["error"]["code"]) == ("failed", "cancelled")
-    assert job["progress"]["pieces_total"] > 4
+    # Cancelled while it was still being converted, it may have no total: what it would have.
+    wav = tmp_path / "story.wav"
+    to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
+    pieces = len(plan_pieces(wav, PIECE_SECONDS, first_seconds=FIRST_PIECE_SECONDS, slots=2))
+    assert job["progress"]["pieces_total"] in (None, pieces)
+    assert pieces > 4
     # Only the pieces already in a slot may finish; the rest never reach an engine.
     assert engine_runs(fleet, job_id) <= runs_at_cancel + 2
-    assert engine_runs(fleet, job_id) < job["progress"]["pieces_total"]
+    assert engine_runs(fleet, job_id) < pieces
     assert (again.status_code, unknown.status_code) == (409, 404)
 
 
@@ -231,3 +242,99 @@ async def test_two_recognizers_share_a_recording_and_losing_one_mid_piece_loses_
         if piece.transcript.text:
             assert job["text"].count(piece.transcript.text) == 1
     assert word_error_rate(media.STORY, job["text"]) < 0.3
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The story and the paragraph, spoken."""
+    folder = tmp_path_factory.mktemp("spoken")
+    return [
+        media.speak(media.STORY, folder / "story.wav"),
+        media.speak(media.PARAGRAPH, folder / "paragraph.wav"),
+    ]
+
+
+async def until_job(
+    store: JobStore,
+    job_id: str,
+    condition: Callable[[Job], bool],
+    within: float = 60,
+    seen: list[Job] | None = None,
+) -> Job:
+    """The job once `condition` holds, read from the store (each reading kept in `seen`)."""
+    deadline = time.monotonic() + within
+    while True:
+        job = await store.get(job_id)
+        if job is not None:
+            if seen is not None:
+                seen.append(job)
+            if condition(job):
+                return job
+        assert time.monotonic() < deadline, f"job {job_id}: not as awaited within {within} s"
+        await asyncio.sleep(0.02)
+
+
+def first_recognized(job: Job) -> bool:
+    return job.progress is not None and job.progress.pieces_done >= 1
+
+
+async def test_the_first_words_come_back_before_a_long_recording_is_converted(
+    fleet: RunningSystem, spoken: list[Path], store: JobStore, tmp_path: Path
+) -> None:
+    recording = media.slow_to_convert(spoken, 30, tmp_path / "slow.opus")
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, recording)
+        first = await until_job(store, job_id, first_recognized)
+        converted = await until_job(store, job_id, lambda job: job.audio_ready_at is not None)
+        cursor = store.database["pieces"].find({"job_id": job_id}, {"saved_at": 1})
+        saved = [
+            TypeAdapter(UtcDatetime).validate_python(piece["saved_at"]) async for piece in cursor
+        ]
+        cancelled = await client.post(f"/v1/jobs/{job_id}/cancel")
+        await until_status(client, job_id)
+    # When the first piece was recognized, the conversion had not ended.
+    assert first.progress is not None
+    assert (first.progress.pieces_total, first.audio_ready_at) == (None, None)
+    assert converted.audio_ready_at is not None
+    assert min(saved) < converted.audio_ready_at
+    assert converted.progress is not None
+    assert (converted.progress.pieces_total or 0) > 50
+    assert cancelled.status_code == 200, cancelled.text
+
+
+async def test_a_transcoder_killed_while_handing_out_pieces_leaves_every_piece_once(
+    fleet: RunningSystem, spoken: list[Path], store: JobStore, tmp_path: Path
+) -> None:
+    """Killed once its first piece is handed out, before the conversion has ended: its
+    message comes back to the transcoder started in its place, which converts and hands out
+    the pieces again while the recognizers work on those handed out before. Pieces recognized
+    are not recognized again, the progress never goes back, and the job ends with every piece
+    once, in order."""
+    recording = media.slow_to_convert(spoken, 20, tmp_path / "slow.opus")
+    async with fleet.client() as client:
+        job_id = await accepted_job_id(client, recording)
+        await until_job(store, job_id, lambda job: job.progress is not None)
+        [transcoder] = fleet.stack.running("transcoder")
+        assert kill(transcoder) == -signal.SIGKILL
+        at_kill = await store.get(job_id)
+        fleet.start("transcoder")
+        seen: list[Job] = []
+        job = await until_job(store, job_id, lambda job: job.status.is_final, 240, seen)
+        pieces = await store.pieces(job_id)
+    assert at_kill is not None
+    assert at_kill.progress is not None
+    assert (at_kill.progress.pieces_total, at_kill.audio_ready_at) == (None, None)
+    assert job.status is JobStatus.DONE, job.error
+    done = [later.progress.pieces_done for later in seen if later.progress is not None]
+    assert done == sorted(done)
+    assert done[0] >= at_kill.progress.pieces_done
+    assert job.progress is not None
+    total = job.progress.pieces_total or 0
+    assert [piece.index for piece in pieces] == list(range(total))
+    for before, after in itertools.pairwise(pieces):
+        assert after.offset_seconds == pytest.approx(before.offset_seconds + before.seconds)
+    assert sum(piece.seconds for piece in pieces) == pytest.approx(job.duration_seconds)
+    # Only a piece in a slot (one each) as it was handed out again may have run twice.
+    assert total <= engine_runs(fleet, job_id) <= total + 2
+    assert job.text == " ".join(piece.transcript.text for piece in pieces if piece.transcript.text)
+    assert word_error_rate(f"{media.STORY} {media.PARAGRAPH}", job.text or "") < 0.3

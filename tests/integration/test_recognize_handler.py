@@ -94,17 +94,24 @@ def handler(jobs: JobStore, tmp_path: Path, health: Health) -> tuple[RecognizeHa
 
 
 async def cut_job(
-    jobs: JobStore, tmp_path: Path, pieces: int, language: str = "en", **fields: Any
+    jobs: JobStore,
+    tmp_path: Path,
+    pieces: int,
+    planned: bool = True,
+    language: str = "en",
+    **fields: Any,
 ) -> str:
+    """A job whose audio is cut into `pieces`, counted if `planned`."""
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="talk.mp3", size_bytes=10, content_type=None, language=language,
         engine="faster-whisper", settings=SETTINGS, **fields,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
-    await jobs.plan_pieces(
-        job_id, pieces=pieces, audio_seconds=pieces * PIECE_SECONDS, deadline_at=now()
-    )
+    if planned:
+        await jobs.plan_pieces(
+            job_id, pieces=pieces, audio_seconds=pieces * PIECE_SECONDS, deadline_at=now()
+        )
     paths = MediaPaths(tmp_path)
     for index in range(pieces):
         piece = paths.piece(job_id, index)
@@ -113,11 +120,11 @@ async def cut_job(
     return job_id
 
 
-def piece(job_id: str, index: int, count: int) -> AudioReady:
+def piece(job_id: str, index: int, count: int | None) -> AudioReady:
     return AudioReady(
         job_id=job_id,
         engine="faster-whisper",
-        duration_seconds=count * PIECE_SECONDS,
+        duration_seconds=(count or index + 1) * PIECE_SECONDS,
         piece_index=index,
         piece_count=count,
         offset_seconds=index * PIECE_SECONDS,
@@ -168,6 +175,34 @@ async def test_with_auto_a_piece_clearly_in_another_language_is_decoded_in_its_o
     assert (job.status, job.detected_language) == (JobStatus.DONE, "en")
     # The unsure French guess of the last piece is overruled by the recording's language.
     assert [segment.language for segment in job.segments or []] == ["de", "en", "en"]
+
+
+async def test_pieces_recognized_before_the_count_is_known_join_once_it_is(
+    handler: tuple[RecognizeHandler, Published], jobs: JobStore, tmp_path: Path
+) -> None:
+    """The transcoder hands pieces out as it converts, and counts them only at the end: the
+    pieces recognized before that show progress, and the last one, handed out after the
+    count, joins them all."""
+    recognize, _ = handler
+    job_id = await cut_job(jobs, tmp_path, 3, planned=False)
+    await jobs.start_pieces(job_id)
+    early = [await recognize(piece(job_id, index, None)) for index in (1, 0)]
+    await jobs.plan_pieces(job_id, pieces=3, audio_seconds=30.0, deadline_at=now())
+    again = await recognize(piece(job_id, 0, None))  # a redelivery, after the count
+    last = await recognize(piece(job_id, 2, 3))
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert [type(answer) for answer in early] == [PieceRecognized, PieceRecognized]
+    progress = [answer.progress for answer in early if isinstance(answer, PieceRecognized)]
+    assert [(p.pieces_done, p.pieces_total, p.eta_seconds) for p in progress] == [
+        (1, None, None),
+        (2, None, None),
+    ]
+    assert again is None
+    assert isinstance(last, TranscriptDone)
+    assert job.status is JobStatus.DONE
+    assert job.text == "first part second part third part"
+    assert job.duration_seconds == 30.0
 
 
 async def test_a_missing_piece_goes_back_for_another_worker_without_failing_the_job(

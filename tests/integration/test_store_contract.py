@@ -121,6 +121,35 @@ async def test_a_piece_counts_once_however_often_it_is_delivered(store: Any) -> 
     assert await store.is_recognized(job_id, 1)
 
 
+async def test_pieces_recognized_before_the_total_is_known_count_once_it_is(store: Any) -> None:
+    """A recording handed out while it is converted: its progress starts without totals,
+    pieces are counted as they come, and the totals are set once, by the first run."""
+    job_id = await new_job(store)
+    await store.start_pieces(job_id)
+    early = await store.count_piece(job_id, 1, 10.0)
+    await store.start_pieces(job_id)  # a transcoder run again
+    await store.plan_pieces(
+        job_id, pieces=3, audio_seconds=25.0, deadline_at=now(), conversion_seconds=2.0
+    )
+    await store.plan_pieces(job_id, pieces=9, audio_seconds=90.0, deadline_at=now())
+    await store.count_piece(job_id, 0, 10.0)
+    before_last = await store.get(job_id)
+    last = await store.count_piece(job_id, 2, 5.0)
+    assert (early.progress.pieces_done, early.progress.pieces_total) == (1, None)
+    assert not early.progress.complete
+    assert (before_last.progress.pieces_done, before_last.progress.pieces_total) == (2, 3)
+    assert not before_last.progress.complete
+    assert (last.progress.pieces_done, last.progress.audio_seconds_done) == (3, 25.0)
+    assert last.progress.complete
+    assert (last.duration_seconds, last.conversion_seconds) == (25.0, 2.0)
+
+
+async def test_the_slots_a_recording_is_cut_for_are_claimed_once(store: Any) -> None:
+    job_id = await new_job(store)
+    assert await store.claim_piece_slots(job_id, 3) == 3
+    assert await store.claim_piece_slots(job_id, 1) == 3
+
+
 async def test_held_jobs_go_on_oldest_first_and_only_once(store: Any, owner: str) -> None:
     await new_job(store, owner=owner)
     held = [await store.get(await new_job(store, owner=owner, held=True)) for _ in range(2)]

@@ -12,7 +12,7 @@ from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio
 from tests import media
 from transcoder import convert as convert_module
-from transcoder.convert import convert, to_wav
+from transcoder.convert import BLOCK_BYTES, pcm_stream, to_wav
 
 
 @pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])
@@ -66,14 +66,22 @@ def test_media_over_the_maximum_length_fails_as_too_long(
 
 
 @pytest.mark.parametrize("kind", ["wav", "mp3", "mp4"])
-async def test_the_async_conversion_gives_the_same_audio(
+async def test_the_streamed_conversion_gives_the_same_audio(
     clips: dict[str, Path], tmp_path: Path, kind: str
 ) -> None:
-    duration = await convert(
-        clips[kind], tmp_path / "out.wav", timeout_seconds=60, max_seconds=3600
-    )
-    assert duration == pytest.approx(to_wav(clips[kind], tmp_path / "sync.wav", 60, 3600))
-    assert await asyncio.to_thread(names_in, tmp_path) == ["out.wav", "sync.wav"]
+    blocks = await streamed(clips[kind])
+    await asyncio.to_thread(to_wav, clips[kind], tmp_path / "whole.wav", 60, 3600)
+    with wave.open(str(tmp_path / "whole.wav")) as whole:
+        assert b"".join(blocks) == whole.readframes(whole.getnframes())
+    assert all(len(block) == BLOCK_BYTES for block in blocks[:-1])
+
+
+async def test_damaged_media_streams_fail_as_undecodable(tmp_path: Path) -> None:
+    source = tmp_path / "broken.mp3"
+    source.write_bytes(b"ID3" + bytes((i * 7919) % 251 for i in range(5000)))
+    with pytest.raises(JobFailure) as failure:
+        await streamed(source)
+    assert failure.value.code is ErrorCode.UNDECODABLE_MEDIA
 
 
 @pytest.fixture(scope="module")
@@ -85,27 +93,41 @@ def slow_to_convert(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("end", ["timeout", "cancel"])
-async def test_a_conversion_that_ends_early_kills_its_ffmpeg_and_leaves_no_file(
-    slow_to_convert: Path, tmp_path: Path, end: str
-) -> None:
-    source = slow_to_convert
-    target = tmp_path / "out" / "out.wav"
+async def test_a_stream_that_ends_early_kills_its_ffmpeg(slow_to_convert: Path, end: str) -> None:
+    """However the reading stops (a timeout, a cancellation), no ffmpeg is left behind."""
     before = ffmpeg_processes()
-    conversion = asyncio.create_task(
-        convert(source, target, timeout_seconds=1 if end == "timeout" else 60, max_seconds=7200)
-    )
     running: set[int] = set()
+    reading_started = asyncio.Event()
+
+    async def read_slowly() -> None:
+        async with pcm_stream(slow_to_convert, max_seconds=7200) as stream:
+            while await stream.read():
+                running.update(ffmpeg_processes() - before)
+                reading_started.set()
+                await asyncio.sleep(0.05)
+
+    reading = asyncio.create_task(read_slowly())
     async with asyncio.timeout(10):
-        while not running:
-            await asyncio.sleep(0.01)
-            running = ffmpeg_processes() - before
+        await reading_started.wait()
     if end == "cancel":
-        conversion.cancel()
-    with pytest.raises(asyncio.CancelledError if end == "cancel" else JobFailure):
-        await conversion
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+    else:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await reading
     assert len(running) == 1
     assert not (ffmpeg_processes() & running)
-    assert await asyncio.to_thread(names_in, target.parent) == []
+
+
+async def streamed(source: Path) -> list[bytes]:
+    """The blocks of a whole conversion."""
+    blocks = []
+    async with pcm_stream(source, max_seconds=3600) as stream:
+        while block := await stream.read():
+            blocks.append(block)
+    return blocks
 
 
 def ffmpeg_processes() -> set[int]:
@@ -118,10 +140,6 @@ def ffmpeg_processes() -> set[int]:
             if comm.endswith("(ffmpeg") and int(rest.split()[1]) == os.getpid():
                 found.add(int(status.parent.name))
     return found
-
-
-def names_in(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
 
 
 def test_a_file_that_lies_about_its_length_is_cut_off_at_the_limit(

@@ -4,6 +4,7 @@ the media folder, ffmpeg and the cutting are real."""
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,9 @@ from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests import media
 from tests.fakes import FakeJobs, a_job, no_fetch
+from transcoder.convert import to_wav
 from transcoder.handler import TranscodeHandler
+from transcoder.pieces import FIRST_PIECE_SECONDS, plan_pieces
 from transcoder.settings import TranscoderSettings
 
 JOB_ID = "c" * 32
@@ -53,17 +56,70 @@ async def test_a_long_recording_is_handed_out_in_contiguous_pieces(
     paths = MediaPaths(tmp_path)
     assert len(pieces) == len(published) >= 3
     assert [piece.piece_index for piece in pieces] == list(range(len(pieces)))
-    assert {piece.piece_count for piece in pieces} == {len(pieces)}
+    # The first pieces went out while the rest was being converted, before the count was known.
+    assert pieces[0].piece_count is None
+    assert pieces[-1].piece_count == len(pieces)
+    assert {piece.piece_count for piece in pieces} == {None, len(pieces)}
+    assert all(piece.topic == f"audio.piece.{piece.engine}" for piece in pieces)
     lengths = [piece.piece_seconds or 0.0 for piece in pieces]
     ends = [piece.offset_seconds + length for piece, length in zip(pieces, lengths, strict=True)]
     assert [piece.offset_seconds for piece in pieces[1:]] == pytest.approx(ends[:-1])
-    assert sum(lengths) == pytest.approx(pieces[0].duration_seconds)
-    assert all(paths.piece(JOB_ID, piece.piece_index).exists() for piece in pieces)
-    assert not paths.whole_audio(JOB_ID).exists()
+    assert sum(lengths) == pytest.approx(pieces[-1].duration_seconds)
+    assert only_pieces_in(paths.audio_folder(JOB_ID)) == len(pieces)
     assert job.status is JobStatus.TRANSCODING
     assert job.progress is not None
     assert job.progress.pieces_total == len(pieces)
+    assert job.duration_seconds == pytest.approx(sum(lengths))
+    assert job.conversion_seconds is not None
     assert job.audio_ready_at is not None
+
+
+def cuts(published: list[Event]) -> list[tuple[float, float | None]]:
+    return [
+        (event.offset_seconds, event.piece_seconds)
+        for event in published
+        if isinstance(event, AudioReady)
+    ]
+
+
+def only_pieces_in(folder: Path) -> int:
+    """How many pieces `folder` holds; it holds nothing else (no spool of the whole audio)."""
+    names = [path.name for path in folder.iterdir()]
+    assert all(name.startswith("piece-") and name.endswith(".wav") for name in names), names
+    return len(names)
+
+
+async def test_the_last_pieces_are_cut_for_the_slots_of_the_fleet_once_and_for_all(
+    tmp_path: Path, long_speech: Path
+) -> None:
+    """Cut for the slots serving the engine when the job is first converted; a transcoder
+    that converts it again cuts the same pieces, whatever the fleet has become."""
+    jobs, published = FakeJobs(), Published()
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=20)
+    fleet_slots = [3]
+
+    async def slots_serving(_engine: str) -> int:
+        return fleet_slots[0]
+
+    store = FolderStore(MediaPaths(tmp_path))
+    with ThreadPoolExecutor(1) as executor:
+        fake: Any = jobs
+        transcode = TranscodeHandler(
+            fake, store, executor, published, settings, no_fetch, slots_serving
+        )
+        uploaded(tmp_path, jobs, long_speech)
+        await transcode(MediaUploaded(job_id=JOB_ID))
+        first = cuts(published)
+        published.clear()
+        fleet_slots[0] = 1
+        await jobs.advance(JOB_ID, JobStatus.QUEUED, allowed_from=(JobStatus.TRANSCODING,))
+        await transcode(MediaUploaded(job_id=JOB_ID))
+    again = cuts(published)
+    wav = tmp_path / "whole.wav"
+    to_wav(long_speech, wav, 60, 3600)
+    planned = plan_pieces(wav, 20, first_seconds=FIRST_PIECE_SECONDS, slots=3)
+    assert first == again == [(piece.offset_seconds, piece.seconds) for piece in planned]
+    assert planned != plan_pieces(wav, 20, first_seconds=FIRST_PIECE_SECONDS, slots=1)
 
 
 async def test_a_short_clip_goes_out_whole(
@@ -125,7 +181,7 @@ async def test_a_cancelled_job_gets_no_further_pieces(tmp_path: Path, long_speec
         await transcode(MediaUploaded(job_id=JOB_ID))
     assert [event.piece_index for event in published if isinstance(event, AudioReady)] == [0]
     assert jobs.jobs[JOB_ID].audio_ready_at is None
-    assert not MediaPaths(tmp_path).whole_audio(JOB_ID).exists()
+    only_pieces_in(MediaPaths(tmp_path).audio_folder(JOB_ID))
 
 
 class BrokerGoesAway(Published):
@@ -147,5 +203,22 @@ async def test_a_transcoder_that_fails_mid_hand_out_keeps_no_copy_of_the_audio(
         with pytest.raises(BrokerUnavailable):  # retried later from the upload
             await transcode(MediaUploaded(job_id=JOB_ID))
     # In a shared folder the pieces are the store (written again by the retry); no more.
-    audio = MediaPaths(tmp_path).audio_folder(JOB_ID)
-    assert {path.name for path in audio.iterdir()} == {"piece-00000.wav", "piece-00001.wav"}
+    assert only_pieces_in(MediaPaths(tmp_path).audio_folder(JOB_ID)) >= 2
+
+
+async def test_a_recording_longer_than_it_declares_fails_as_too_long_at_the_limit(
+    tmp_path: Path,
+) -> None:
+    jobs, published = FakeJobs(), Published()
+    settings = TranscoderSettings(media_dir=tmp_path, piece_seconds=8, max_audio_seconds=20)
+    with ThreadPoolExecutor(1) as executor:
+        fake: Any = jobs
+        store = FolderStore(MediaPaths(tmp_path))
+        transcode = TranscodeHandler(fake, store, executor, published, settings, no_fetch)
+        uploaded(tmp_path, jobs, media.lying_about_its_length(tmp_path / "lying.mp3", 120))
+        announced = await transcode(MediaUploaded(job_id=JOB_ID))
+    assert isinstance(announced, JobFailed)
+    assert announced.code == "too_long"
+    assert jobs.jobs[JOB_ID].audio_ready_at is None
+    # What went out before the limit was reached ends before it.
+    assert all(offset + (seconds or 0) <= 20 for offset, seconds in cuts(published))
