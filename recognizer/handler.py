@@ -29,8 +29,6 @@ from shared.worker import Halt
 
 log = logging.getLogger(__name__)
 
-PIECES_WAIT_SECONDS = 10.0
-
 
 class RecognizeHandler:
     """Recognizes one piece of a job's audio (most jobs are one piece). The piece that
@@ -133,48 +131,45 @@ class RecognizeHandler:
     async def _language(self, slot: Reservation, job: Job, event: AudioReady, audio: Path) -> str:
         """The language to decode in: with `auto`, the pieces of one recording share the
         language most of its speech is in, heard in pieces spread over the whole recording,
-        except a piece that is clearly in another language."""
+        except a piece that is clearly in another language. A piece recognized while the
+        recording is still being converted, before the whole can be heard, is decoded in its
+        own."""
         if job.language != AUTO_LANGUAGE or not event.is_piece:
             return job.language
         if job.engine not in LOCAL_WHISPER_ENGINES:
             return job.detected_language or job.language
-        majority = job.detected_language or await self._majority_language(slot, job, event)
         own = await slot.detect_language(
             Detect((audio,), job.engine, quality.OWN_LANGUAGE_WINDOWS), self._timeout_seconds
         )
-        if own is not None and own.probability >= quality.SURE_OF_OWN_LANGUAGE:
+        majority = job.detected_language or await self._majority_language(slot, job)
+        if own is not None and (
+            majority is None or own.probability >= quality.SURE_OF_OWN_LANGUAGE
+        ):
             return own.language
-        return majority
+        return majority or job.language
 
-    async def _majority_language(self, slot: Reservation, job: Job, event: AudioReady) -> str:
-        stored = await self._pieces_stored(job.job_id, event)
+    async def _majority_language(self, slot: Reservation, job: Job) -> str | None:
+        """The language most of the recording's speech is in, claimed for the job; None while
+        the recording is still being converted (its pieces are not all known yet)."""
+        total = job.progress.pieces_total if job.progress else None
+        if total is None:
+            return None
         async with contextlib.AsyncExitStack() as fetched:
             spread_pieces = []
-            for index in quality.spread(stored):
+            for index in quality.spread(total):
+                # The last pieces may still be on their way to the store.
                 with contextlib.suppress(MediaUnavailable):
                     spread_pieces.append(
                         await fetched.enter_async_context(self._store.piece(job.job_id, index))
                     )
+            if not spread_pieces:
+                return None
             heard = await slot.detect_language(
                 Detect(tuple(spread_pieces), job.engine), self._timeout_seconds
             )
         if heard is None:
-            return job.language
+            return None
         return await self._jobs.claim_language(job.job_id, heard.language, heard.probability)
-
-    async def _pieces_stored(self, job_id: str, event: AudioReady) -> int:
-        """How many pieces of the recording are stored: all of them once the transcoder has
-        handed the last one out, which it does within seconds of the first for most
-        recordings; if it has not after PIECES_WAIT_SECONDS, those up to this one."""
-        deadline = time.monotonic() + PIECES_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            job = await self._jobs.get(job_id)
-            if job is None:
-                break
-            if job.audio_ready_at is not None and job.progress and job.progress.pieces_total:
-                return job.progress.pieces_total
-            await asyncio.sleep(0.25)
-        return event.piece_index + 1
 
     async def _done(
         self, job_id: str, transcript: Transcript, engine_seconds: float

@@ -187,8 +187,17 @@ class FakeJobs:
         moved = job.model_validate(
             {**job.model_dump(), **fields, "status": to, "updated_at": now()}
         )
+        if moved.progress is not None and to.is_final:
+            moved.progress.eta_seconds = None
         self.jobs[job_id] = moved
         return moved
+
+    async def set_eta(self, job_id: str, eta_seconds: float | None) -> None:
+        job = self.jobs[job_id]
+        if job.progress is not None and not job.status.is_final:
+            self._update(
+                job_id, progress=job.progress.model_copy(update={"eta_seconds": eta_seconds})
+            )
 
     async def claim_piece_slots(self, job_id: str, slots: int) -> int:
         return self.piece_slots.setdefault(job_id, slots)

@@ -147,14 +147,13 @@ class TranscodeHandler:
             job.job_id, duration, conversion_seconds, count,
             extra={"duration_seconds": conversion_seconds, "audio_seconds": duration},
         )  # fmt: skip
-        if count > 1:
-            await self._jobs.plan_pieces(
-                job.job_id,
-                pieces=count,
-                audio_seconds=duration,
-                deadline_at=deadline_for(job, self._settings, duration),
-                conversion_seconds=conversion_seconds,
-            )
+        await self._jobs.plan_pieces(
+            job.job_id,
+            pieces=count,
+            audio_seconds=duration,
+            deadline_at=deadline_for(job, self._settings, duration),
+            conversion_seconds=conversion_seconds,
+        )
         for piece in rest:
             if not await self._hand_out(job, piece, count, duration, conversion_seconds):
                 return await already_handled(self._jobs, job.job_id)

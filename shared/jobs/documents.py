@@ -28,6 +28,8 @@ def to_job(document: dict[str, Any]) -> Job:
         recognized = document.get("recognized_pieces") or {}
         job.progress.pieces_done = len(recognized)
         job.progress.audio_seconds_done = float(sum(recognized.values()))
+        if job.status.is_final:
+            job.progress.eta_seconds = None  # nothing is left to wait for
     return job
 
 

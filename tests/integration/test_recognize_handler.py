@@ -44,6 +44,8 @@ class ScriptedSlots:
 
     # What each piece, heard alone, sounds like; the recording as a whole sounds English.
     heard_alone: ClassVar[dict[int, Heard]] = {}
+    # The pieces each question about the whole recording's language was asked of.
+    sampled: ClassVar[list[list[int]]] = []
 
     async def transcribe(self, request: Request, _timeout: float) -> Transcript:
         index = _index(request.audio)
@@ -54,6 +56,7 @@ class ScriptedSlots:
     async def detect_language(self, request: Detect, _timeout: float) -> Heard:
         if request.windows == OWN_LANGUAGE_WINDOWS:
             return self.heard_alone.get(_index(request.audios[0]), Heard("en", 0.9))
+        self.sampled.append([_index(audio) for audio in request.audios])
         return Heard("en", 0.7)
 
 
@@ -164,6 +167,7 @@ async def test_with_auto_a_piece_clearly_in_another_language_is_decoded_in_its_o
 ) -> None:
     recognize, _ = handler
     ScriptedSlots.heard_alone = {0: Heard("de", 0.95), 2: Heard("fr", 0.6)}
+    ScriptedSlots.sampled = []
     try:
         job_id = await cut_job(jobs, tmp_path, 3, language="auto")
         for index in range(3):
@@ -173,8 +177,38 @@ async def test_with_auto_a_piece_clearly_in_another_language_is_decoded_in_its_o
     job = await jobs.get(job_id)
     assert job is not None
     assert (job.status, job.detected_language) == (JobStatus.DONE, "en")
+    # The whole recording was heard once, in all its pieces; the language then holds.
+    assert ScriptedSlots.sampled == [[0, 1, 2]]
     # The unsure French guess of the last piece is overruled by the recording's language.
     assert [segment.language for segment in job.segments or []] == ["de", "en", "en"]
+
+
+async def test_with_auto_a_piece_cut_while_converting_is_decoded_in_its_own_language_at_once(
+    handler: tuple[RecognizeHandler, Published], jobs: JobStore, tmp_path: Path
+) -> None:
+    """Before the conversion has ended the whole recording cannot be heard: the first piece
+    is decoded in the language it sounds in, even unsure, and nothing is claimed for the job
+    until the total is known."""
+    recognize, _ = handler
+    ScriptedSlots.heard_alone = {0: Heard("de", 0.6)}
+    ScriptedSlots.sampled = []
+    try:
+        job_id = await cut_job(jobs, tmp_path, 2, planned=False, language="auto")
+        await jobs.start_pieces(job_id)
+        await recognize(piece(job_id, 0, None))
+        early = await jobs.get(job_id)
+        sampled_early = list(ScriptedSlots.sampled)
+        await jobs.plan_pieces(job_id, pieces=2, audio_seconds=20.0, deadline_at=now())
+        await recognize(piece(job_id, 1, 2))
+    finally:
+        ScriptedSlots.heard_alone = {}
+    job = await jobs.get(job_id)
+    assert early is not None
+    assert job is not None
+    assert (early.detected_language, sampled_early) == (None, [])
+    assert ScriptedSlots.sampled == [[0, 1]]
+    assert (job.status, job.detected_language) == (JobStatus.DONE, "en")
+    assert [segment.language for segment in job.segments or []] == ["de", "en"]
 
 
 async def test_pieces_recognized_before_the_count_is_known_join_once_it_is(

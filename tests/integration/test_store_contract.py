@@ -121,6 +121,21 @@ async def test_a_piece_counts_once_however_often_it_is_delivered(store: Any) -> 
     assert await store.is_recognized(job_id, 1)
 
 
+async def test_a_finished_job_has_no_time_left_to_wait(store: Any) -> None:
+    job_id = await new_job(store)
+    await store.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
+    await store.plan_pieces(job_id, pieces=2, audio_seconds=20.0, deadline_at=now())
+    await store.advance(job_id, JobStatus.RECOGNIZING, allowed_from=(JobStatus.TRANSCODING,))
+    await store.count_piece(job_id, 0, 10.0)
+    await store.set_eta(job_id, 12.5)
+    waiting = await store.get(job_id)
+    await store.count_piece(job_id, 1, 10.0)
+    done = await store.advance(job_id, JobStatus.DONE, allowed_from=(JobStatus.RECOGNIZING,))
+    assert waiting.progress.eta_seconds == 12.5
+    assert done.progress.eta_seconds is None
+    assert (await store.get(job_id)).progress.eta_seconds is None
+
+
 async def test_pieces_recognized_before_the_total_is_known_count_once_it_is(store: Any) -> None:
     """A recording handed out while it is converted: its progress starts without totals,
     pieces are counted as they come, and the totals are set once, by the first run."""
