@@ -216,10 +216,13 @@ class FakeJobs:
         deadline_at: datetime,
         conversion_seconds: float | None = None,
     ) -> None:
+        await self.start_pieces(job_id)
         job = self.jobs[job_id]
-        if job.status.is_final or (job.progress and job.progress.pieces_total is not None):
+        if job.status.is_final or job.progress is None or job.progress.pieces_total is not None:
             return
-        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        progress = job.progress.model_copy(
+            update={"pieces_total": pieces, "audio_seconds_total": audio_seconds}
+        )
         self._update(
             job_id,
             progress=self._counted(job_id, progress),
@@ -227,6 +230,10 @@ class FakeJobs:
             duration_seconds=audio_seconds,
             conversion_seconds=conversion_seconds,
         )
+
+    async def has_ended(self, job_id: str) -> bool:
+        job = self.jobs.get(job_id)
+        return job is None or job.status.is_final
 
     async def is_recognized(self, job_id: str, index: int) -> bool:
         return index in self.recognized.get(job_id, {})

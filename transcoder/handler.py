@@ -188,8 +188,7 @@ class TranscodeHandler:
     ) -> bool:
         """Store the piece (written already) and publish it; False if the job has ended
         (cancelled, say), so no more pieces are to go out."""
-        current = await self._jobs.get(job.job_id)
-        if current is None or current.status.is_final:
+        if await self._jobs.has_ended(job.job_id):
             log.info("job %s: ended (cancelled?); no more pieces handed out", job.job_id)
             return False
         await self._store.keep_piece(job.job_id, piece.index)

@@ -17,6 +17,7 @@ transcoder that runs again cuts the same pieces.
 """
 
 import contextlib
+import threading
 import uuid
 import wave
 from collections.abc import Callable
@@ -159,7 +160,10 @@ def _middle_of_last_quietest(smoothed: np.ndarray) -> int:
 class PieceFiles:
     """A recording's audio as ffmpeg produces it (16-bit mono PCM): spooled to a WAV file at
     `spool`, and each piece written to `piece_path(index)` as soon as the cutter knows where it
-    ends. Call `close` when done; the spool is the caller's to delete."""
+    ends. Call `close` when done; the spool is the caller's to delete.
+
+    Its methods run in executor threads, one call at a time: a caller that stops waiting for
+    `feed` (a timeout) cannot stop the thread, so `close` waits for it to end before closing."""
 
     def __init__(self, spool: Path, piece_path: Callable[[int], Path], cutter: Cutter) -> None:
         spool.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +177,7 @@ class PieceFiles:
         self._wav.setsampwidth(2)
         self._wav.setframerate(cutter.sample_rate)
         self._odd_byte = b""
+        self._lock = threading.Lock()
 
     @property
     def seconds(self) -> float:
@@ -181,6 +186,10 @@ class PieceFiles:
 
     def feed(self, pcm: bytes) -> list[Piece]:
         """Spool `pcm`; the pieces it completed, written."""
+        with self._lock:
+            return self._feed(pcm)
+
+    def _feed(self, pcm: bytes) -> list[Piece]:
         pcm, self._odd_byte = _whole_samples(self._odd_byte + pcm)
         # The header is rewritten on each write: the spool can be read as a WAV at any time.
         self._wav.writeframes(pcm)
@@ -190,14 +199,19 @@ class PieceFiles:
     def finish(self) -> list[Piece]:
         """The audio has ended: the pieces left, written. A recording never cut becomes its
         one piece by renaming the spool."""
-        self.close()
-        pieces = self._cutter.finish()
-        if pieces == [Piece(0, 0, self._cutter.samples, self._cutter.sample_rate)]:
-            self._spool.replace(self._piece_path(0))
-            return pieces
-        return self._written(pieces)
+        with self._lock:
+            self._close()
+            pieces = self._cutter.finish()
+            if pieces == [Piece(0, 0, self._cutter.samples, self._cutter.sample_rate)]:
+                self._spool.replace(self._piece_path(0))
+                return pieces
+            return self._written(pieces)
 
     def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if not self._file.closed:
             self._wav.close()
             self._file.close()

@@ -8,7 +8,10 @@ from shared.settings import CommaSeparated, CommonSettings
 class TranscoderSettings(CommonSettings):
     transcoder_concurrency: int = Field(2, ge=1, description="Conversions run at once per process.")
     transcode_timeout_seconds: float = Field(
-        600, gt=0, description="A conversion running longer is killed and its job fails `timeout`."
+        600,
+        gt=0,
+        description="A conversion (with cutting and handing out its pieces) running longer is"
+        " stopped, its ffmpeg killed, and its job fails `timeout`.",
     )
     transcoder_niceness: int = Field(
         10, ge=0, le=19, description="Scheduling niceness of the transcoder and its ffmpeg runs."

@@ -252,9 +252,11 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
     async def start_pieces(self, job_id: str) -> None:
         """Give the job a progress before its first piece is handed out, while the total is
         not known yet; once: a transcoder that runs again leaves the progress as it is."""
+        # The counts done are not stored: to_job counts the recognized pieces.
+        started = Progress().model_dump(exclude={"pieces_done", "audio_seconds_done"})
         await self._jobs.update_one(
             {"_id": job_id, "status": {"$in": UNFINISHED}, "progress": None},
-            {"$set": {"progress": Progress().model_dump()}},
+            {"$set": {"progress": started}},
         )
 
     async def plan_pieces(
@@ -271,17 +273,14 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         piece which completes the set sees the total. Once: a transcoder that runs again
         (redelivered, or racing another) cuts the same pieces and must not touch totals the
         recognizers already count against."""
-        progress = Progress(pieces_total=pieces, audio_seconds_total=audio_seconds)
+        await self.start_pieces(job_id)  # a recording of one piece has no progress yet
         await self._jobs.update_one(
-            {
-                "_id": job_id,
-                "status": {"$in": UNFINISHED},
-                # Also matches a job without progress (MongoDB takes a missing path for null).
-                "progress.pieces_total": None,
-            },
+            {"_id": job_id, "status": {"$in": UNFINISHED}, "progress.pieces_total": None},
             {
                 "$set": {
-                    "progress": progress.model_dump(),
+                    # The totals alone: the estimate made while converting stays.
+                    "progress.pieces_total": pieces,
+                    "progress.audio_seconds_total": audio_seconds,
                     "deadline_at": deadline_at,
                     "duration_seconds": audio_seconds,
                     "conversion_seconds": conversion_seconds,
@@ -324,6 +323,13 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
             {"$set": {**piece.model_dump(), "saved_at": now()}},
             upsert=True,
         )
+
+    async def has_ended(self, job_id: str) -> bool:
+        """Whether the job has finished (cancelled, say) or is gone; reads its status alone."""
+        found = await self._jobs.find_one(
+            {"_id": job_id, "status": {"$in": UNFINISHED}}, {"_id": 1}
+        )
+        return found is None
 
     async def is_recognized(self, job_id: str, index: int) -> bool:
         found = await self._jobs.find_one(

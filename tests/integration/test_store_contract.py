@@ -159,6 +159,27 @@ async def test_pieces_recognized_before_the_total_is_known_count_once_it_is(stor
     assert (last.duration_seconds, last.conversion_seconds) == (25.0, 2.0)
 
 
+async def test_the_totals_leave_the_estimate_made_while_converting(store: Any) -> None:
+    job_id = await new_job(store)
+    await store.start_pieces(job_id)
+    await store.count_piece(job_id, 0, 10.0)
+    await store.set_eta(job_id, 40.0)
+    await store.plan_pieces(job_id, pieces=4, audio_seconds=40.0, deadline_at=now())
+    progress = (await store.get(job_id)).progress
+    assert (progress.pieces_done, progress.pieces_total, progress.eta_seconds) == (1, 4, 40.0)
+
+
+async def test_a_recording_of_one_piece_gets_its_totals(store: Any) -> None:
+    job_id = await new_job(store)
+    await store.plan_pieces(job_id, pieces=1, audio_seconds=8.0, deadline_at=now())
+    progress = (await store.get(job_id)).progress
+    assert (progress.pieces_done, progress.pieces_total, progress.audio_seconds_total) == (
+        0,
+        1,
+        8.0,
+    )
+
+
 async def test_the_slots_a_recording_is_cut_for_are_claimed_once(store: Any) -> None:
     job_id = await new_job(store)
     assert await store.claim_piece_slots(job_id, 3) == 3

@@ -2,7 +2,9 @@
 
 import contextlib
 import itertools
+import threading
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -169,3 +171,29 @@ def test_audio_never_cut_becomes_its_one_piece(paragraph_wav: Path, tmp_path: Pa
     assert (whole.start_frame, whole.frames) == (0, len(audio))
     assert np.array_equal(samples(piece), audio)
     assert not spool.exists()
+
+
+def test_closing_waits_for_a_feed_still_running_in_its_thread(
+    story_wav: Path, tmp_path: Path
+) -> None:
+    """A timed-out conversion stops waiting for `feed`, not the thread running it: the spool
+    must not be closed under it."""
+    writing = threading.Event()
+    go_on = threading.Event()
+
+    def piece_path(index: int) -> Path:
+        writing.set()
+        assert go_on.wait(10)
+        return tmp_path / f"piece-{index}.wav"
+
+    files = PieceFiles(tmp_path / "spool.wav", piece_path, Cutter(30))
+    with ThreadPoolExecutor(2) as threads:
+        fed = threads.submit(files.feed, samples(story_wav).tobytes())
+        assert writing.wait(10)
+        closed = threads.submit(files.close)
+        with pytest.raises(TimeoutError):
+            closed.result(timeout=0.5)
+        go_on.set()
+        assert fed.result(timeout=10)
+        closed.result(timeout=10)
+    assert (tmp_path / "piece-0.wav").exists()
