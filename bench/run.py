@@ -440,7 +440,7 @@ async def main(options: argparse.Namespace) -> None:
     }
     runs: list[Run] = []
     for engine in options.engines:
-        cost = measure_job_cost(clip, engine, work)
+        cost = await asyncio.to_thread(measure_job_cost, clip, engine, work)
         report.setdefault("job_cost", {})[engine] = asdict(cost) | {"cpu": cost.cpu}
         print(f"{engine}: one job alone costs {cost.cpu:.2f} CPU-s "
               f"(conversion {cost.conversion_cpu:.2f}, engine {cost.engine_cpu:.2f}); "

@@ -8,7 +8,6 @@ go out while the rest is still being converted.
 
 import asyncio
 import contextlib
-import subprocess
 import uuid
 import wave
 from collections.abc import AsyncIterator
@@ -25,23 +24,35 @@ BLOCK_BYTES = 10 * SAMPLE_RATE * 2
 
 
 def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: float) -> float:
-    """Convert `source` into `target` and return the audio's duration in seconds (blocking:
-    for tools and tests; the transcoder reads a `pcm_stream`)."""
-    partial = _prepare(source, target, max_seconds)
+    """Convert `source` into the WAV file `target` through the stream the transcoder reads, with
+    its limits; the audio's duration in seconds. Blocking, with a loop of its own: for tools and
+    tests, never inside a running loop."""
+    return asyncio.run(_write_wav(source, target, timeout_seconds, max_seconds))
+
+
+async def _write_wav(
+    source: Path, target: Path, timeout_seconds: float, max_seconds: float
+) -> float:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # A half-written WAV must never be mistaken for a finished one: write aside, then rename.
+    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        subprocess.run(
-            _command(source, str(partial), max_seconds),
-            capture_output=True,
-            check=True,
-            timeout=timeout_seconds,
-        )
-    except subprocess.TimeoutExpired as error:
+        with contextlib.closing(wave.open(str(partial), "wb")) as output:
+            output.setparams((1, 2, SAMPLE_RATE, 0, "NONE", "not compressed"))
+            async with asyncio.timeout(timeout_seconds), pcm_stream(source, max_seconds) as stream:
+                while block := await stream.read():
+                    output.writeframes(block)
+                    if output.getnframes() > max_seconds * SAMPLE_RATE:
+                        raise too_long(output.getnframes() / SAMPLE_RATE, max_seconds)
+            seconds = output.getnframes() / SAMPLE_RATE
+    except TimeoutError as error:
         partial.unlink(missing_ok=True)
         raise timed_out(timeout_seconds) from error
-    except subprocess.CalledProcessError as error:
+    except BaseException:
         partial.unlink(missing_ok=True)
-        raise undecodable() from error
-    return _finish(partial, target, max_seconds)
+        raise
+    partial.replace(target)
+    return seconds
 
 
 class PcmStream:
@@ -95,17 +106,6 @@ async def _ended(ffmpeg: asyncio.subprocess.Process) -> None:
     await ffmpeg.wait()
 
 
-def _prepare(source: Path, target: Path, max_seconds: float) -> Path:
-    """Check the media, and name the file this attempt writes before it is renamed to `target`."""
-    declared = probe_audio(source)
-    if declared is not None and declared > max_seconds:
-        raise too_long(declared, max_seconds)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A half-written WAV must never be mistaken for a finished one: write aside, then rename.
-    # Each attempt has its own, so a retry never writes into the file of one still running.
-    return target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
-
-
 def _command(source: Path, target: str, max_seconds: float, form: str = "wav") -> list[str]:
     # A file can declare a short length and hold hours: ffmpeg stops a second past the limit,
     # so that it is found too long without gigabytes written first. Its output goes out a
@@ -117,19 +117,6 @@ def _command(source: Path, target: str, max_seconds: float, form: str = "wav") -
         "-af", f"asetnsamples=n={SAMPLE_RATE}:p=0", "-flush_packets", "0",
         "-t", f"{max_seconds + 1:g}", "-f", form, target,
     ]  # fmt: skip
-
-
-def _finish(partial: Path, target: Path, max_seconds: float) -> float:
-    try:
-        duration = wav_duration(partial)
-    except (wave.Error, EOFError) as error:
-        partial.unlink(missing_ok=True)
-        raise undecodable() from error
-    if duration > max_seconds:
-        partial.unlink(missing_ok=True)
-        raise too_long(duration, max_seconds)
-    partial.replace(target)
-    return duration
 
 
 def timed_out(timeout_seconds: float) -> JobFailure:

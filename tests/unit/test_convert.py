@@ -11,7 +11,6 @@ from shared import probe
 from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio
 from tests import media
-from transcoder import convert as convert_module
 from transcoder.convert import BLOCK_BYTES, pcm_stream, to_wav
 
 
@@ -142,24 +141,17 @@ def ffmpeg_processes() -> set[int]:
     return found
 
 
-def test_a_file_that_lies_about_its_length_is_cut_off_at_the_limit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_file_that_lies_about_its_length_is_cut_off_at_the_limit(tmp_path: Path) -> None:
     source = media.lying_about_its_length(tmp_path / "lying.mp3", seconds=120)
     assert (probe_audio(source) or 0) < 20
-    written: list[float] = []
-    finish = convert_module._finish
-
-    def measured(partial: Path, target: Path, max_seconds: float) -> float:
-        written.append(convert_module.wav_duration(partial))
-        return finish(partial, target, max_seconds)
-
-    monkeypatch.setattr(convert_module, "_finish", measured)
+    pcm = b""
+    async with pcm_stream(source, max_seconds=20) as stream:
+        while block := await stream.read():
+            pcm += block
+    assert 20 < len(pcm) / 2 / 16_000 <= 21.1
     with pytest.raises(JobFailure) as failure:
-        to_wav(source, tmp_path / "out.wav", timeout_seconds=60, max_seconds=20)
+        await asyncio.to_thread(to_wav, source, tmp_path / "out.wav", 60, 20)
     assert failure.value.code is ErrorCode.TOO_LONG
-    [seconds] = written
-    assert 20 < seconds <= 21.1
 
 
 def test_media_that_keeps_ffprobe_waiting_fails_in_bounded_time(
