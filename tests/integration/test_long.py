@@ -215,7 +215,7 @@ async def test_a_cancelled_job_stops_reaching_the_engines_and_its_files_go(
     assert (job["status"], job["error"]["code"]) == ("failed", "cancelled")
     # Cancelled while it was still being converted, it may have no total: what it would have.
     wav = tmp_path / "story.wav"
-    to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
+    await asyncio.to_thread(to_wav, story, wav, 60, 3600)
     pieces = len(plan_pieces(wav, PIECE_SECONDS, first_seconds=FIRST_PIECE_SECONDS, slots=2))
     assert job["progress"]["pieces_total"] in (None, pieces)
     assert pieces > 4

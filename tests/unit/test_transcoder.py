@@ -1,6 +1,7 @@
 """The transcoder's handler as a plain function: the job store and the publisher are stand-ins,
 the media folder, ffmpeg and the cutting are real."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -116,7 +117,7 @@ async def test_the_last_pieces_are_cut_for_the_slots_of_the_fleet_once_and_for_a
         await transcode(MediaUploaded(job_id=JOB_ID))
     again = cuts(published)
     wav = tmp_path / "whole.wav"
-    to_wav(long_speech, wav, 60, 3600)
+    await asyncio.to_thread(to_wav, long_speech, wav, 60, 3600)
     planned = plan_pieces(wav, 20, first_seconds=FIRST_PIECE_SECONDS, slots=3)
     assert first == again == [(piece.offset_seconds, piece.seconds) for piece in planned]
     assert planned != plan_pieces(wav, 20, first_seconds=FIRST_PIECE_SECONDS, slots=1)
