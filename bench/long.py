@@ -3,13 +3,14 @@ the same recording decoded whole in one slot, in one run on one machine.
 
     python -m bench.long                       # the figures of docs/performance.md
     python -m bench.long --piece-seconds 30 60 120 --skip-memory
+    python -m bench.long --three-hours-only --name long-memory
 
 It speaks the GPL-3 text (Debian ships it in /usr/share/common-licenses; about 37 minutes with
 espeak-ng) to MP3 and starts the system itself for each layout. It measures the latency from
 upload to `done`, when the first partial segments arrive on the event stream, the word error
 rate against the spoken text, a 10 s clip submitted while the long one is recognized (5 tries),
-the throughput of 20 short clips on the same system, and the recognizer's memory while it
-recognizes a 3-hour recording. Writes `bench/results/long.json` and `long.png` (`--name` for
+the throughput of 20 short clips on the same system, and, with a three-hour video, when its
+first words come against when its conversion ends and the recognizer's memory every second. Writes `bench/results/long.json` and `long.png` (`--name` for
 another name). Run it on an idle machine: other load skews every figure.
 """
 
@@ -30,7 +31,7 @@ import httpx
 import psutil
 
 from bench.decoding import errors, spoken_text, words
-from bench.run import RESULTS, burst_pipeline, finished_at, machine, make_clip, pipeline, rss_mb
+from bench.run import RESULTS, burst_pipeline, finished_at, machine, make_clip, pipeline
 from scripts.stack import ROOT
 
 SHORT_CLIP = (
@@ -146,23 +147,111 @@ async def until_recognizing(client: httpx.AsyncClient, job_id: str) -> None:
         await asyncio.sleep(0.2)
 
 
-async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[str, float]:
-    """The recognizer's resident memory (with its slot processes) idle, and its peak while it
-    recognizes `media`."""
-    idle = rss_mb(recognizer_pid, with_children=True)
-    peak = idle
+def as_video(audio: Path, target: Path) -> Path:
+    """`audio` as the sound track of a video (a still black picture, five frames a second)."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y",
+         "-f", "lavfi", "-i", "color=c=black:s=320x240:r=5", "-i", str(audio),
+         "-map", "0:v", "-map", "1:a", "-shortest", "-c:v", "libx264", "-preset", "ultrafast",
+         "-tune", "stillimage", "-c:a", "copy", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
+
+
+def recognizer_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of the recognizer's own process, and of its slot processes together."""
+    process = psutil.Process(pid)
+    slots = sum(child.memory_info().rss for child in process.children(recursive=True))
+    return process.memory_info().rss / 2**20, slots / 2**20
+
+
+async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[str, Any]:
+    """The recognizer's resident memory (its own and its slots') idle, then every second while
+    it recognizes `media`; and when the first words came, against the end of the conversion."""
+    idle = recognizer_mb(recognizer_pid)
+    series: list[tuple[float, float, float]] = []
+    first_words: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
+        submitted = time.time()
         with media.open("rb") as file:
             response = await client.post("/v1/jobs", files={"file": (media.name, file)})
+        response.raise_for_status()
+        accepted = time.time() - submitted
         job_id = response.json()["job_id"]
+
+        async def follow() -> None:
+            async with client.stream("GET", f"/v1/jobs/{job_id}/events") as stream:
+                event = ""
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: ") and event == "progress" and not first_words:
+                        data = json.loads(line.removeprefix("data: "))
+                        if data["segments"]:
+                            first_words["after_accepted_s"] = time.time() - submitted - accepted
+                            # The total is known only once the conversion has ended.
+                            first_words["while_converting"] = (
+                                data["progress"]["pieces_total"] is None
+                            )
+
+        following = asyncio.create_task(follow())
         while True:
-            peak = max(peak, rss_mb(recognizer_pid, with_children=True))
+            series.append((time.time() - submitted, *recognizer_mb(recognizer_pid)))
             job = (await client.get(f"/v1/jobs/{job_id}")).json()
             if job["status"] in ("done", "failed"):
                 break
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1)
+        following.cancel()
     assert job["status"] == "done", job.get("error")
-    return {"idle_mb": idle, "peak_mb": peak, "audio_s": job["duration_seconds"]}
+    totals = [own + slots for _, own, slots in series]
+    return {
+        "idle_mb": sum(idle),
+        "idle_own_mb": idle[0],
+        "idle_slots_mb": idle[1],
+        "peak_mb": max(totals),
+        "audio_s": job["duration_seconds"],
+        "latency_s": series[-1][0],
+        "conversion_s": job["conversion_seconds"],
+        "first_words": first_words,
+        "series": series,
+    }
+
+
+def plot_memory(memory: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    moments = [moment / 60 for moment, _, _ in memory["series"]]
+    axes.plot(moments, [own for _, own, _ in memory["series"]], label="recognizer process")
+    axes.plot(moments, [slots for _, _, slots in memory["series"]], label="its two slots")
+    axes.plot(
+        moments, [own + slots for _, own, slots in memory["series"]], label="together", color="k"
+    )
+    axes.axhline(memory["idle_mb"], linestyle="--", color="grey", label="together, idle")
+    axes.set_xlabel("minutes after upload")
+    axes.set_ylabel("resident memory (MB)")
+    axes.set_title(f"Recognizer memory over a {memory['audio_s'] / 3600:.1f}-hour video")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def print_memory(memory: dict[str, Any]) -> None:
+    first = memory["first_words"]
+    print(f"{memory['audio_s'] / 3600:.1f} h video: first words {first['after_accepted_s']:.1f} s"
+          f" after it was accepted ({'while' if first['while_converting'] else 'after'} converting,"
+          f" which took {memory['conversion_s']:.1f} s); done in {memory['latency_s']:.0f} s;"
+          f" recognizer RSS idle {memory['idle_mb']:.0f} MB, peak {memory['peak_mb']:.0f} MB"
+          f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)", flush=True)  # fmt: skip
+
+
+def three_hour_video(recording: Path, work: Path) -> Path:
+    return as_video(repeated(recording, 5, work / "three-hours.mp3"), work / "three-hours.mp4")
 
 
 def cpu_use(measured: dict[str, Any]) -> str:
@@ -185,6 +274,21 @@ async def main(options: argparse.Namespace) -> None:
     clip = speak(SHORT_CLIP, work / "clip.mp3")
     batch_clip, batch_clip_seconds = make_clip(work)
     report: dict[str, Any] = {"machine": machine(), "runs": {}}
+    cores = os.cpu_count() or 1
+    if options.three_hours_only:
+        async with pipeline(
+            work / "three-hours", "faster-whisper", recognizers=1, slots=cores, threads=1,
+            transcoders=1, env={"STT_PIECE_SECONDS": str(options.piece_seconds[0])},
+        ) as (base_url, stack, _settings):  # fmt: skip
+            [recognizer] = stack.running("recognizer")
+            await burst_pipeline(base_url, batch_clip, 2 * cores)  # warm: idle means after work
+            memory = await memory_over(base_url, recognizer.pid, three_hour_video(recording, work))
+        print_memory(memory)
+        out = RESULTS / f"{options.name}.json"
+        out.write_text(json.dumps({"machine": report["machine"], "memory": memory}, indent=2))
+        plot_memory(memory, out.with_suffix(".png"))
+        print(f"wrote {out.relative_to(ROOT)} and {out.with_suffix('.png').relative_to(ROOT)}")
+        return
 
     # The baseline: the whole recording, one piece, one slot.
     async with pipeline(
@@ -205,7 +309,6 @@ async def main(options: argparse.Namespace) -> None:
     print(f"{duration / 60:.1f} min of speech; whole in one slot: {whole['latency_s']:.1f} s,"
           f" WER {report['whole']['wer']:.3f}; {cpu_use(whole)}", flush=True)  # fmt: skip
 
-    cores = os.cpu_count() or 1
     for piece_seconds in options.piece_seconds:
         env = {"STT_PIECE_SECONDS": str(piece_seconds)}
         async with pipeline(
@@ -243,13 +346,10 @@ async def main(options: argparse.Namespace) -> None:
                 print(f"10 s clip during the long one: p50 {statistics.median(short):.1f} s"
                       f" ({', '.join(f'{s:.1f}' for s in short)})", flush=True)  # fmt: skip
                 if not options.skip_memory:
-                    three_hours = repeated(recording, 5, work / "three-hours.mp3")
-                    report["memory"] = await memory_over(base_url, recognizer.pid, three_hours)
-                    memory = report["memory"]
-                    print(f"recognizer RSS over {memory['audio_s'] / 3600:.1f} h of audio:"
-                          f" idle {memory['idle_mb']:.0f} MB, peak {memory['peak_mb']:.0f} MB"
-                          f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)",
-                          flush=True)  # fmt: skip
+                    report["memory"] = await memory_over(
+                        base_url, recognizer.pid, three_hour_video(recording, work)
+                    )
+                    print_memory(report["memory"])
         report["runs"][str(piece_seconds)] = run
     out = RESULTS / f"{options.name}.json"
     out.write_text(json.dumps(report, indent=2))
@@ -294,6 +394,11 @@ if __name__ == "__main__":
         "--latency-only",
         action="store_true",
         help="only the long recording's latency: no short clips, no memory",
+    )
+    parser.add_argument(
+        "--three-hours-only",
+        action="store_true",
+        help="only a three-hour video: when its first words come, and the recognizer's memory",
     )
     parser.add_argument("--name", default="long", help="results file in bench/results")
     asyncio.run(main(parser.parse_args()))
