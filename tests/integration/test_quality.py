@@ -56,9 +56,15 @@ def test_without_the_speech_filter_whisper_invents_words_on_noise_and_they_are_d
         else str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
     )
     engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5, vad_filter=False))
-    audio = read_audio(media.noise(tmp_path / "noise.wav", colour, seconds=30, amplitude=1.0))
     held = Steering(temperature=0.0)
-    assert len(media.word_list(engine._decoded(audio, "en", held).text)) >= 10
+    # Which stretch of noise sets Whisper off varies with the machine's int8 arithmetic.
+    for seed in range(1, 5):
+        wav = media.noise(tmp_path / f"noise-{seed}.wav", colour, 30, amplitude=1.0, seed=seed)
+        audio = read_audio(wav)
+        if len(media.word_list(engine._decoded(audio, "en", held).text)) >= 10:
+            break
+    else:
+        pytest.fail("Whisper invented no words on noise: this test's premise no longer holds")
     transcript = engine.transcribe(audio, "en", held)
     assert (transcript.text, transcript.segments) == ("", [])
 
