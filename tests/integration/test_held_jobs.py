@@ -3,6 +3,7 @@ gets its whole allowance from its release, and its upload survives every sweep w
 The janitor's sweep and the transcoder are called as functions, on the real job store."""
 
 import os
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +22,8 @@ from tests.fakes import FakeBroker, no_fetch
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings
 
-OWNER = "billing"
+# Of its own: the stand-in shares its collections with every test (the sweep sees all held jobs).
+OWNER = f"billing-{uuid.uuid4().hex[:8]}"
 TWO_DAYS = timedelta(days=2)
 
 

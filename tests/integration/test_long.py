@@ -106,7 +106,7 @@ async def test_pieces_come_back_with_the_words_of_the_whole_and_nothing_twice_at
     assert job["progress"]["pieces_done"] == len(pieces)
     assert job["progress"]["audio_seconds_done"] == pytest.approx(job["duration_seconds"])
 
-    whole = whole_transcript(story, tmp_path)
+    whole = await asyncio.to_thread(whole_transcript, story, tmp_path)
     assert word_error_rate(media.STORY, job["text"]) <= word_error_rate(media.STORY, whole) + 0.01
 
     segments = job["segments"]
