@@ -15,16 +15,29 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKOUT = Path(__file__).parents[2]
 
 
+# Well within pytest's own timeout, so that a run that hangs still shows what it was doing.
+CONTRACT_SECONDS = 100
+
+
 async def test_the_gateway_keeps_its_contract(system: RunningSystem, tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        str(SCHEMATHESIS), "run", f"{system.base_url}/openapi.json",
-        "--checks", "all", "--exclude-checks", "positive_data_acceptance",
-        "--max-examples", "25",
-        "--request-timeout", "90", "--workers", "2",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        cwd=tmp_path,  # where it keeps its cache
-        env={**os.environ, "PYTHONPATH": str(CHECKOUT),
-             "SCHEMATHESIS_HOOKS": "tests.integration.contract_hooks"},
-    )  # fmt: skip
-    output, _ = await process.communicate()
-    assert process.returncode == 0, output.decode()
+    report = tmp_path / "schemathesis.log"
+    with report.open("wb") as output:
+        process = await asyncio.create_subprocess_exec(
+            str(SCHEMATHESIS), "run", f"{system.base_url}/openapi.json",
+            "--checks", "all", "--exclude-checks", "positive_data_acceptance",
+            "--max-examples", "25",
+            "--request-timeout", "90", "--workers", "2",
+            stdout=output, stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # where it keeps its cache
+            env={**os.environ, "PYTHONPATH": str(CHECKOUT),
+                 "SCHEMATHESIS_HOOKS": "tests.integration.contract_hooks"},
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(CONTRACT_SECONDS):
+                returncode = await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            returncode = None
+    printed = await asyncio.to_thread(report.read_text, errors="replace")
+    assert returncode == 0, f"schemathesis ended with {returncode}:\n{printed[-6000:]}"
