@@ -7,9 +7,12 @@ the gateway rightly answers them with 415."""
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from tests.integration.conftest import RunningSystem
+import pytest
+
+from tests.integration.conftest import ONLY_WHISPER, Database, RunningSystem, launched
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 CHECKOUT = Path(__file__).parents[2]
@@ -19,11 +22,24 @@ CHECKOUT = Path(__file__).parents[2]
 CONTRACT_SECONDS = 100
 
 
-async def test_the_gateway_keeps_its_contract(system: RunningSystem, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+async def fresh(
+    database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[RunningSystem]:
+    """A system and a database of their own. Schemathesis follows the ids it is given: on a
+    database other tests have used, it can open the event stream of a job whose workers have
+    gone, which rightly stays open (with keep-alives) until the job ends, and wait on it."""
+    async with launched(
+        tmp_path_factory.mktemp("contract"), database.url, engines=ONLY_WHISPER
+    ) as running:
+        yield running
+
+
+async def test_the_gateway_keeps_its_contract(fresh: RunningSystem, tmp_path: Path) -> None:
     report = tmp_path / "schemathesis.log"
     with report.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
-            str(SCHEMATHESIS), "run", f"{system.base_url}/openapi.json",
+            str(SCHEMATHESIS), "run", f"{fresh.base_url}/openapi.json",
             "--checks", "all", "--exclude-checks", "positive_data_acceptance",
             "--max-examples", "25",
             "--request-timeout", "90", "--workers", "2",
