@@ -189,6 +189,11 @@ class FakeJobs:
         )
         if moved.progress is not None and to.is_final:
             moved.progress.eta_seconds = None
+        if moved.progress is not None and to is JobStatus.DONE and moved.progress.pieces_total:
+            moved.progress.pieces_done = moved.progress.pieces_total
+            moved.progress.audio_seconds_done = (
+                moved.progress.audio_seconds_total or moved.progress.audio_seconds_done
+            )
         self.jobs[job_id] = moved
         return moved
 

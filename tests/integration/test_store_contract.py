@@ -178,6 +178,9 @@ async def test_a_recording_of_one_piece_gets_its_totals(store: Any) -> None:
         1,
         8.0,
     )
+    await store.advance(job_id, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,))
+    done = (await store.get(job_id)).progress
+    assert (done.pieces_done, done.audio_seconds_done) == (1, 8.0)
 
 
 async def test_the_slots_a_recording_is_cut_for_are_claimed_once(store: Any) -> None:
