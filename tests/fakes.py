@@ -189,11 +189,6 @@ class FakeJobs:
         )
         if moved.progress is not None and to.is_final:
             moved.progress.eta_seconds = None
-        if moved.progress is not None and to is JobStatus.DONE and moved.progress.pieces_total:
-            moved.progress.pieces_done = moved.progress.pieces_total
-            moved.progress.audio_seconds_done = (
-                moved.progress.audio_seconds_total or moved.progress.audio_seconds_done
-            )
         self.jobs[job_id] = moved
         return moved
 
@@ -221,16 +216,17 @@ class FakeJobs:
         deadline_at: datetime,
         conversion_seconds: float | None = None,
     ) -> None:
-        await self.start_pieces(job_id)
+        if pieces > 1:
+            await self.start_pieces(job_id)
         job = self.jobs[job_id]
-        if job.status.is_final or job.progress is None or job.progress.pieces_total is not None:
+        if job.status.is_final or (job.progress and job.progress.pieces_total is not None):
             return
-        progress = job.progress.model_copy(
+        progress = job.progress and job.progress.model_copy(
             update={"pieces_total": pieces, "audio_seconds_total": audio_seconds}
         )
         self._update(
             job_id,
-            progress=self._counted(job_id, progress),
+            progress=progress and self._counted(job_id, progress),
             deadline_at=deadline_at,
             duration_seconds=audio_seconds,
             conversion_seconds=conversion_seconds,

@@ -30,12 +30,6 @@ def to_job(document: dict[str, Any]) -> Job:
         job.progress.audio_seconds_done = float(sum(recognized.values()))
         if job.status.is_final:
             job.progress.eta_seconds = None  # nothing is left to wait for
-        if job.status is JobStatus.DONE and job.progress.pieces_total is not None:
-            # A recording of one piece is recognized whole, never counted as a piece.
-            job.progress.pieces_done = job.progress.pieces_total
-            job.progress.audio_seconds_done = (
-                job.progress.audio_seconds_total or job.progress.audio_seconds_done
-            )
     return job
 
 

@@ -272,15 +272,22 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         deadline to what its length needs; before the last piece is handed out, so that the
         piece which completes the set sees the total. Once: a transcoder that runs again
         (redelivered, or racing another) cuts the same pieces and must not touch totals the
-        recognizers already count against."""
-        await self.start_pieces(job_id)  # a recording of one piece has no progress yet
+        recognizers already count against. A recording of one piece is recognized whole: it
+        gets its deadline and length, and no progress."""
+        totals = {}
+        if pieces > 1:
+            await self.start_pieces(job_id)  # none yet if no piece went out while converting
+            # The totals alone: the estimate made while converting stays.
+            totals = {
+                "progress.pieces_total": pieces,
+                "progress.audio_seconds_total": audio_seconds,
+            }
         await self._jobs.update_one(
+            # Also matches a job without progress (MongoDB takes a missing path for null).
             {"_id": job_id, "status": {"$in": UNFINISHED}, "progress.pieces_total": None},
             {
                 "$set": {
-                    # The totals alone: the estimate made while converting stays.
-                    "progress.pieces_total": pieces,
-                    "progress.audio_seconds_total": audio_seconds,
+                    **totals,
                     "deadline_at": deadline_at,
                     "duration_seconds": audio_seconds,
                     "conversion_seconds": conversion_seconds,

@@ -84,9 +84,8 @@ async def test_a_job_held_past_both_limits_keeps_its_upload_and_its_whole_allowa
     assert job.status is JobStatus.TRANSCODING
     assert job.released_at is not None
     assert job.deadline_at is not None
-    allowance = settings.job_deadline_seconds + (
-        (job.progress.audio_seconds_total or 0) if job.progress else 0
-    )
+    assert job.duration_seconds is not None
+    allowance = settings.job_deadline_seconds + job.duration_seconds
     given = (job.deadline_at - job.released_at).total_seconds()
     assert given == pytest.approx(allowance, abs=0.01)
     assert held not in await jobs.overdue(now())

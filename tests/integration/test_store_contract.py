@@ -169,18 +169,17 @@ async def test_the_totals_leave_the_estimate_made_while_converting(store: Any) -
     assert (progress.pieces_done, progress.pieces_total, progress.eta_seconds) == (1, 4, 40.0)
 
 
-async def test_a_recording_of_one_piece_gets_its_totals(store: Any) -> None:
+async def test_a_recording_of_one_piece_gets_its_deadline_and_length_but_no_progress(
+    store: Any,
+) -> None:
+    """It is recognized whole, never counted as a piece: a progress would stay at 0 of 1."""
     job_id = await new_job(store)
-    await store.plan_pieces(job_id, pieces=1, audio_seconds=8.0, deadline_at=now())
-    progress = (await store.get(job_id)).progress
-    assert (progress.pieces_done, progress.pieces_total, progress.audio_seconds_total) == (
-        0,
-        1,
-        8.0,
-    )
-    await store.advance(job_id, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,))
-    done = (await store.get(job_id)).progress
-    assert (done.pieces_done, done.audio_seconds_done) == (1, 8.0)
+    deadline = now() + timedelta(hours=2)
+    await store.plan_pieces(job_id, pieces=1, audio_seconds=8.0, deadline_at=deadline)
+    job = await store.get(job_id)
+    assert job.progress is None
+    assert job.duration_seconds == 8.0
+    assert abs((job.deadline_at - deadline).total_seconds()) < 1
 
 
 async def test_the_slots_a_recording_is_cut_for_are_claimed_once(store: Any) -> None:
