@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -31,7 +32,7 @@ import httpx
 import psutil
 
 from bench.decoding import errors, spoken_text, words
-from bench.run import RESULTS, burst_pipeline, finished_at, machine, make_clip, pipeline
+from bench.run import RESULTS, burst_pipeline, chart, finished_at, machine, make_clip, pipeline
 from scripts.stack import ROOT
 
 SHORT_CLIP = (
@@ -203,6 +204,8 @@ async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[s
                 break
             await asyncio.sleep(1)
         following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
     assert job["status"] == "done", job.get("error")
     totals = [own + slots for _, own, slots in series]
     return {
@@ -219,26 +222,15 @@ async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[s
 
 
 def plot_memory(memory: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
-    moments = [moment / 60 for moment, _, _ in memory["series"]]
-    axes.plot(moments, [own for _, own, _ in memory["series"]], label="recognizer process")
-    axes.plot(moments, [slots for _, _, slots in memory["series"]], label="its two slots")
-    axes.plot(
-        moments, [own + slots for _, own, slots in memory["series"]], label="together", color="k"
-    )
-    axes.axhline(memory["idle_mb"], linestyle="--", color="grey", label="together, idle")
-    axes.set_xlabel("minutes after upload")
-    axes.set_ylabel("resident memory (MB)")
-    axes.set_title(f"Recognizer memory over a {memory['audio_s'] / 3600:.1f}-hour video")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    title = f"Recognizer memory over a {memory['audio_s'] / 3600:.1f}-hour video"
+    with chart(path, title, "minutes after upload", "resident memory (MB)") as axes:
+        series = memory["series"]
+        moments = [moment / 60 for moment, _, _ in series]
+        axes.plot(moments, [own for _, own, _ in series], label="recognizer process")
+        axes.plot(moments, [slots for _, _, slots in series], label="its two slots")
+        together = [own + slots for _, own, slots in series]
+        axes.plot(moments, together, label="together", color="k")
+        axes.axhline(memory["idle_mb"], linestyle="--", color="grey", label="together, idle")
 
 
 def print_memory(memory: dict[str, Any]) -> None:
@@ -358,28 +350,17 @@ async def main(options: argparse.Namespace) -> None:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 4.5))
     minutes = report["audio_seconds"] / 60
-    for piece_seconds, run in report["runs"].items():
-        times = [0.0, *(moment for moment, _ in run["progress"]), run["latency_s"]]
-        done = [0.0, *(seconds / 60 for _, seconds in run["progress"]), minutes]
-        axes.step(
-            times, done, where="post", marker=".", label=f"pieces of {piece_seconds} s, 2 slots"
-        )
-    whole = report["whole"]["latency_s"]
-    axes.step([0, whole], [0, minutes], where="post", linestyle="--", label="whole, 1 slot")
-    axes.set_xlabel("seconds after upload")
-    axes.set_ylabel("minutes of audio recognized")
-    axes.set_title(f"One {minutes:.0f}-minute recording")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    title = f"One {minutes:.0f}-minute recording"
+    with chart(path, title, "seconds after upload", "minutes of audio recognized") as axes:
+        for piece_seconds, run in report["runs"].items():
+            times = [0.0, *(moment for moment, _ in run["progress"]), run["latency_s"]]
+            done = [0.0, *(seconds / 60 for _, seconds in run["progress"]), minutes]
+            axes.step(
+                times, done, where="post", marker=".", label=f"pieces of {piece_seconds} s, 2 slots"
+            )
+        whole = report["whole"]["latency_s"]
+        axes.step([0, whole], [0, minutes], where="post", linestyle="--", label="whole, 1 slot")
 
 
 if __name__ == "__main__":

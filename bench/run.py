@@ -555,27 +555,35 @@ def print_table(runs: list[Run], report: dict[str, Any]) -> None:
               f" {last:.0f} MB after {samples[-1][0]} ({(last / first - 1) * 100:+.1f}%)")  # fmt: skip
 
 
-def plot(runs: list[Run], path: Path) -> None:
+@contextlib.contextmanager
+def chart(path: Path, title: str, x_label: str, y_label: str) -> Iterator[Any]:
+    """One set of axes to draw on, labelled and saved to `path` as a PNG when the block ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(8, 4.5))
-    for run in runs:
-        times = sorted(run.completion_s)
-        style = "--" if run.design == "naive" else "-"
-        axes.plot(
-            times, range(1, len(times) + 1), style, marker=".",
-            label=f"{run.design}, {run.engine}, {run.workers} worker(s)",
-        )  # fmt: skip
-    axes.set_xlabel("seconds after the uploads started")
-    axes.set_ylabel("jobs finished")
-    axes.set_title(f"{runs[0].jobs} concurrent uploads of one clip")
+    yield axes
+    axes.set_xlabel(x_label)
+    axes.set_ylabel(y_label)
+    axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def plot(runs: list[Run], path: Path) -> None:
+    title = f"{runs[0].jobs} concurrent uploads of one clip"
+    with chart(path, title, "seconds after the uploads started", "jobs finished") as axes:
+        for run in runs:
+            times = sorted(run.completion_s)
+            style = "--" if run.design == "naive" else "-"
+            axes.plot(
+                times, range(1, len(times) + 1), style, marker=".",
+                label=f"{run.design}, {run.engine}, {run.workers} worker(s)",
+            )  # fmt: skip
 
 
 def arguments() -> argparse.Namespace:
