@@ -46,6 +46,8 @@ INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 # Without news from the broker, the job's stored pieces are read this often, so an utterance
 # whose event was missed (a gateway reconnecting to the broker) still reaches the client.
 RESULT_POLL_SECONDS = 2.0
+# How often a session looks at how long its oldest utterance has waited for its text.
+LAG_CHECK_SECONDS = 0.25
 # At the end of a session the gateway closes, what is under way may take this long to arrive.
 DRAIN_SECONDS = 30.0
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -292,7 +294,10 @@ class LiveSession:
         await self._send(
             {"type": "session.created", "session": self._config.ga_session(self.job_id)}
         )
-        results = asyncio.create_task(self._relay_results())
+        watchers = [
+            asyncio.create_task(self._relay_results()),
+            asyncio.create_task(self._watch_lag()),
+        ]
         try:
             closing = await self._read()
             await self._finish_audio()
@@ -300,9 +305,9 @@ class LiveSession:
                 await self._drain()
                 await self.close(*closing)
         finally:
-            results.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await results
+            for watcher in watchers:
+                watcher.cancel()
+            await asyncio.gather(*watchers, return_exceptions=True)
             await self._end_job()
 
     async def _start_job(self) -> None:
@@ -380,6 +385,30 @@ class LiveSession:
                 while len(self._pending) >= limit:
                     self._told.clear()
                     await self._told.wait()
+
+    async def _watch_lag(self) -> None:
+        """Say when the oldest utterance waiting for its text has waited longer than
+        STT_LIVE_BEHIND_SECONDS since its speech stopped; say it again only after the session
+        has caught up (no utterance waiting that long)."""
+        limit = self._settings.live_behind_seconds
+        behind = False
+        while True:
+            await asyncio.sleep(LAG_CHECK_SECONDS)
+            now = time.monotonic()
+            waited = max(
+                (now - pending.stopped_at for pending in self._pending.values()), default=0
+            )
+            if waited <= limit:
+                behind = False
+            elif not behind:
+                behind = True
+                await self.error(
+                    "recognition_behind",
+                    f"An utterance has waited {waited:.1f} s for its text (more than"
+                    f" {limit:g} s, STT_LIVE_BEHIND_SECONDS): the recognizers are behind. Its text"
+                    " still comes; nothing is dropped.",
+                    kind="server_busy",
+                )
 
     async def _handle_message(self, message: MutableMapping[str, Any]) -> None:
         event_id: str | None = None

@@ -87,6 +87,13 @@ class GatewaySettings(CommonSettings):
         description="When this many of a live session's utterances wait to be recognized, the"
         " gateway stops reading its audio until fewer do, and says so in an `error` event.",
     )
+    live_behind_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="When an utterance's text has not come back this long after its speech"
+        " stopped, the gateway tells the session recognition is behind (an `error` event), once"
+        " until it has caught up.",
+    )
 
     @field_validator("callback_secret", mode="before")
     @classmethod

@@ -93,7 +93,6 @@ async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_hol
     completed = client.of("conversation.item.input_audio_transcription.completed")
     for event, (_, words) in zip(completed, SENTENCES, strict=True):
         assert set(words) <= words_of(event["transcript"]), event["transcript"]
-    kinds = [event["type"] for event in client.events]
     for item_id in items_in_order(client, "conversation.item.input_audio_transcription.completed"):
         sequence = [event["type"] for event in client.events if event.get("item_id") == item_id]
         assert sequence.index("input_audio_buffer.speech_started") < sequence.index(
@@ -108,7 +107,9 @@ async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_hol
         assert sequence.index("conversation.item.input_audio_transcription.delta") < (
             sequence.index("conversation.item.input_audio_transcription.completed")
         )
-    assert "error" not in kinds
+    # Streamed at four times real time to one slot, the session may be told it is behind.
+    errors = [event["error"]["code"] for event in client.of("error")]
+    assert set(errors) <= {"recognition_behind"}, client.of("error")
 
     async with live.client() as http:
         http.headers["Authorization"] = f"Bearer {secret(KEY)}"
@@ -249,6 +250,16 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
     completed = client.of("conversation.item.input_audio_transcription.completed")
     for event, (_, words) in zip(completed, SENTENCES, strict=True):
         assert set(words) <= words_of(event["transcript"])
+    # While no recognizer ran, the first utterance waited: the session was told, once, before
+    # its text came.
+    kinds = [
+        event["type"] if event["type"] != "error" else event["error"]["code"]
+        for event in client.events
+    ]
+    assert kinds.count("recognition_behind") == 1, kinds
+    assert kinds.index("recognition_behind") < kinds.index(
+        "conversation.item.input_audio_transcription.completed"
+    )
     async with live.client() as http:
         http.headers["Authorization"] = f"Bearer {secret(KEY)}"
         job = await until_status(http, job_id, within=60)
