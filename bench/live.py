@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
+from bench.accuracy import normalised
 from bench.decoding import errors, words
 from bench.run import RESULTS, machine, pipeline, rss_mb
 
@@ -77,9 +78,12 @@ def as_wav(pcm: bytes, path: Path) -> Path:
     return path
 
 
-def wer(reference: str, hypothesis: str) -> float:
-    expected = words(reference)
-    return sum(errors(expected, words(hypothesis)).values()) / len(expected)
+def wer(reference: str, hypothesis: str, raw: bool = False) -> float:
+    """Normalised as the accuracy benchmark does ("7" is "seven", "metres" "meters"), or, with
+    `raw`, only lowercased and without punctuation."""
+    split = words if raw else normalised
+    expected = split(reference)
+    return sum(errors(expected, split(hypothesis)).values()) / len(expected)
 
 
 async def session(base_url: str, pcm: bytes, delay: float = 0.0) -> dict[str, Any]:
@@ -197,6 +201,8 @@ async def one_engine(engine: str, pcm: bytes, folder: Path) -> dict[str, Any]:
         "pipeline_overhead_seconds": overhead(result["latencies"], engine_total),
         "wer_live": round(wer(reference, live_text), 4),
         "wer_file": round(wer(reference, uploaded), 4),
+        "wer_live_raw": round(wer(reference, live_text, raw=True), 4),
+        "wer_file_raw": round(wer(reference, uploaded, raw=True), 4),
     }
 
 
