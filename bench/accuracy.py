@@ -2,7 +2,7 @@
 
     python -m bench.accuracy                   # the figures and chart of docs/performance.md
     python -m bench.accuracy --engines whisper-base
-    python -m bench.accuracy --rescore         # count again the stored texts, after `normalised` changed
+    python -m bench.accuracy --rescore         # count the stored texts again (`normalised` changed)
 
 Decodes the 15 recordings of `bench/speech.py` (read, poetry, spontaneous speech with a cold,
 a phone call; about 5.4 minutes) in this process with each engine as the recognizer's slots
@@ -43,7 +43,7 @@ BRITISH = {
     "favour": "favor", "honour": "honor", "labour": "labor", "neighbour": "neighbor",
     "organis": "organiz", "realis": "realiz", "recognis": "recogniz",
 }  # fmt: skip
-ENDINGS = ("", "s", "e", "es", "ed", "ing", "ite", "ites", "ation")
+ENDINGS = ("", "s", "e", "es", "ed", "ing", "er", "ers", "able", "hood", "ite", "ites", "ation")
 SPELLED = {
     "mr": "mister",
     "mrs": "missus",
@@ -101,7 +101,7 @@ def normalised(text: str) -> list[str]:
         r"\b(ca|wo)n't\b", lambda m: {"ca": "can", "wo": "will"}[m.group(1)] + " not", text
     )
     text = re.sub(r"n't\b", " not", text)
-    text = re.sub(r"'(m|re|ve|ll)\b", lambda m: " " + CONTRACTIONS[m.group(1)], text)
+    text = re.sub(r"(?<=\w)'(m|re|ve|ll)\b", lambda m: " " + CONTRACTIONS[m.group(1)], text)
     text = text.replace("'", "")
     text = re.sub(r"\d+", lambda digits: f" {number_words(int(digits.group()))} ", text)
     words = re.sub(r"[^\w]|_", " ", text).split()

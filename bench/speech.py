@@ -96,19 +96,22 @@ def _unpacked(archive: Path, members: str) -> Path:
         return target
     UNPACKED.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(dir=UNPACKED, prefix=f".{archive.name}."))
-    if archive.suffix == ".deb":
-        subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
-    elif archive.suffix in (".whl", ".zip"):
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(partial, [n for n in zipped.namelist() if members in n])
-    else:
-        with tarfile.open(archive) as tarred:
-            chosen = [m for m in tarred.getmembers() if members in m.name]
-            tarred.extractall(partial, chosen, filter="data")
     try:
+        if archive.suffix == ".deb":
+            subprocess.run(["dpkg-deb", "-x", str(archive), str(partial)], check=True)
+        elif archive.suffix in (".whl", ".zip"):
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(partial, [n for n in zipped.namelist() if members in n])
+        else:
+            with tarfile.open(archive) as tarred:
+                chosen = [m for m in tarred.getmembers() if members in m.name]
+                tarred.extractall(partial, chosen, filter="data")
         partial.rename(target)
-    except OSError:  # another process unpacked it first
-        shutil.rmtree(partial)
+    except OSError:
+        if not target.exists():  # else another process unpacked it first
+            raise
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return target
 
 
@@ -119,12 +122,15 @@ def _wav(source: Path, name: str, raw: bool = False) -> Path:
     if not wav.exists():
         partial = CLIPS / f".{name}.{uuid.uuid4().hex[:8]}.wav"
         form = ["-f", "s16le", "-ar", "16000", "-ac", "1"] if raw else []
-        subprocess.run(
-            ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *form, "-i", str(source),
-             "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(partial)],
-            check=True,
-        )  # fmt: skip
-        partial.replace(wav)
+        try:
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *form, "-i", str(source),
+                 "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", str(partial)],
+                check=True,
+            )  # fmt: skip
+            partial.replace(wav)
+        finally:
+            partial.unlink(missing_ok=True)
     return wav
 
 

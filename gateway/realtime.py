@@ -46,7 +46,7 @@ INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 # Without news from the broker, the job's stored pieces are read this often, so an utterance
 # whose event was missed (a gateway reconnecting to the broker) still reaches the client.
 RESULT_POLL_SECONDS = 2.0
-# How often a session looks at how long its oldest utterance has waited for its text.
+# At most this long between a session's looks at how long its utterances have waited.
 LAG_CHECK_SECONDS = 0.25
 # At the end of a session the gateway closes, what is under way may take this long to arrive.
 DRAIN_SECONDS = 30.0
@@ -307,7 +307,9 @@ class LiveSession:
         finally:
             for watcher in watchers:
                 watcher.cancel()
-            await asyncio.gather(*watchers, return_exceptions=True)
+            for ended in await asyncio.gather(*watchers, return_exceptions=True):
+                if not isinstance(ended, asyncio.CancelledError | None):
+                    log.error("job %s: a session task failed", self.job_id, exc_info=ended)
             await self._end_job()
 
     async def _start_job(self) -> None:
@@ -393,22 +395,25 @@ class LiveSession:
         limit = self._settings.live_behind_seconds
         behind = False
         while True:
-            await asyncio.sleep(LAG_CHECK_SECONDS)
             now = time.monotonic()
-            waited = max(
-                (now - pending.stopped_at for pending in self._pending.values()), default=0
-            )
+            oldest = min((pending.stopped_at for pending in self._pending.values()), default=now)
+            waited = now - oldest
             if waited <= limit:
                 behind = False
-            elif not behind:
+                # Until the oldest would pass the limit, looking again as utterances come and go.
+                await asyncio.sleep(min(oldest + limit - now, LAG_CHECK_SECONDS) + 0.001)
+                continue
+            if not behind:
                 behind = True
                 await self.error(
                     "recognition_behind",
                     f"An utterance has waited {waited:.1f} s for its text (more than"
-                    f" {limit:g} s, STT_LIVE_BEHIND_SECONDS): the recognizers are behind. Its text"
-                    " still comes; nothing is dropped.",
+                    f" {limit:g} s, STT_LIVE_BEHIND_SECONDS): recognition is slower than that, from"
+                    " queueing or the engine's own speed. Its text still comes; nothing is"
+                    " dropped.",
                     kind="server_busy",
                 )
+            await asyncio.sleep(LAG_CHECK_SECONDS)
 
     async def _handle_message(self, message: MutableMapping[str, Any]) -> None:
         event_id: str | None = None
@@ -557,6 +562,7 @@ class LiveSession:
 
     async def _hand_out(self, utterance: Utterance) -> None:
         """Store the utterance as the job's next piece and hand it to the recognizers."""
+        stopped_at = time.monotonic()  # its speech stopped, or it was committed, just before
         index = self._next_index
         self._next_index += 1
         item_id = self._item_id(index)
@@ -565,7 +571,7 @@ class LiveSession:
         await asyncio.to_thread(_write_wav, path, utterance)
         await services.store.keep_piece(self.job_id, index)
         await services.jobs.add_live_piece(self.job_id, utterance.seconds)
-        self._pending[index] = Pending(item_id, time.monotonic())
+        self._pending[index] = Pending(item_id, stopped_at)
         await self._send(
             {
                 "type": "input_audio_buffer.committed",
