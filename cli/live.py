@@ -77,6 +77,7 @@ async def _session(
     try:
         await _stream(connection, source, speed)
         if state.speaking:
+            state.committing = True
             await connection.send(json.dumps({"type": "input_audio_buffer.commit"}))
         async with asyncio.timeout(RESULT_WAIT_SECONDS):
             await state.settled(reading)
@@ -94,6 +95,7 @@ class _State:
         self.job_id = ""
         self.speaking = False
         self.committed: set[str] = set()
+        self.committing = False  # the last words were committed; the server has not said so yet
         self.told = 0
         self.failed = 0
         self.refused = ""
@@ -101,7 +103,7 @@ class _State:
 
     async def settled(self, reading: "asyncio.Task[None]") -> None:
         """Until every committed utterance has its text (or the server ended the session)."""
-        while self.committed and not reading.done():
+        while (self.committed or self.committing) and not reading.done():
             self.changed.clear()
             await self.changed.wait()
 
@@ -118,7 +120,7 @@ async def _read_events(connection: ClientConnection, state: _State, errors: Cons
         elif kind == "input_audio_buffer.speech_stopped":
             state.speaking = False
         elif kind == "input_audio_buffer.committed":
-            state.speaking = False
+            state.speaking = state.committing = False
             state.committed.add(item)
         elif kind == "conversation.item.input_audio_transcription.completed":
             state.committed.discard(item)
@@ -135,6 +137,8 @@ async def _read_events(connection: ClientConnection, state: _State, errors: Cons
             errors.print(f"stt: {error.get('message')}")
             if error.get("code") == "session_limit_reached":
                 state.refused = error["message"]
+            if error.get("code") == "input_audio_buffer_commit_empty":
+                state.committing = False
         state.changed.set()
 
 

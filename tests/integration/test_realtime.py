@@ -29,7 +29,7 @@ from tests.live import (
     speech_with_pauses,
     transcription_session,
 )
-from tests.media import ffmpeg, words_of
+from tests.media import ffmpeg, speak, words_of
 
 KEY = "alice:key-alice"
 OTHER_KEY = "bob:key-bob"
@@ -265,6 +265,18 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
         job = await until_status(http, job_id, within=60)
         assert job["status"] == "done"
         assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
+
+
+async def test_stt_live_prints_words_spoken_up_to_the_end_of_the_recording(
+    live: RunningSystem, tmp_path: Path
+) -> None:
+    """No pause at the end for the server to cut at: the command commits the last words itself
+    and waits for their text."""
+    wav = tmp_path / "to-the-end.wav"
+    await asyncio.to_thread(speak, SENTENCES[0][0], wav)
+    done = await run_cli(live, "live", str(wav), "--speed", "4")
+    assert done.returncode == 0, done.stderr
+    assert set(SENTENCES[0][1]) <= words_of(done.stdout), done.stdout
 
 
 async def run_cli(
