@@ -407,8 +407,8 @@ class LiveSession:
                 behind = True
                 await self.error(
                     "recognition_behind",
-                    f"An utterance has waited {waited:.1f} s for its text (more than"
-                    f" {limit:g} s, STT_LIVE_BEHIND_SECONDS): recognition is slower than that, from"
+                    f"An utterance's text has not come back {limit:g} s after its speech"
+                    " stopped (STT_LIVE_BEHIND_SECONDS): recognition is slower than that, from"
                     " queueing or the engine's own speed. Its text still comes; nothing is"
                     " dropped.",
                     kind="server_busy",
