@@ -5,9 +5,9 @@ to recognition with the default engine (Whisper base).
     python -m bench.speakers                  # the figures of docs/performance.md (make bench SCENARIO=speakers)
     python -m bench.speakers --piece-seconds 20
 
-Recordings (fetched once into ~/.cache/stt-test-voices by tests/voices.py, never installed):
-pyannote's sample, a real two-person phone call with reference turns, and a mix of turns of four real
-readers and speakers. Each is recognized whole, and cut at pauses into pieces that are
+Recordings (fetched once into ~/.cache/stt-test-speech by tests/voices.py, never
+installed): pyannote's sample, a real two-person phone call with reference turns, and a mix of
+turns of four real readers and speakers. Each is recognized whole, and cut at pauses into pieces that are
 recognized one by one with voices computed per piece by two speaker models in turn (as two
 recognizers would), shifted, and clustered once. Accuracy is the share of word time whose label
 maps to the reference speaker, under the best one-to-one mapping of labels to speakers. Writes

