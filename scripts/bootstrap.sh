@@ -53,9 +53,11 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/pip install -q --upgrade pip
 fi
 # torch (used once, to convert the speaker model) from PyTorch's CPU index: from PyPI the same
-# version is a CUDA build of several GB. Where that index is out of reach, pip's usual sources.
+# version is a CUDA build of several GB. Where that index is out of reach, pip's usual sources
+# (no retries there: pip would otherwise wait minutes backing off on an unreachable host).
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    .venv/bin/pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+    .venv/bin/pip install -q torch==2.13.0 --retries 0 --timeout 10 \
+        --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
         || .venv/bin/pip install -q torch==2.13.0
 fi
 .venv/bin/pip install -q -e ".[$extras]"
