@@ -159,8 +159,8 @@ async def test_a_busy_key_gets_429_while_another_keys_uploads_are_accepted(
 async def test_with_a_fair_share_another_keys_first_job_passes_a_busy_keys_backlog(
     system: RunningSystem, clips: dict[str, Path]
 ) -> None:
-    """A share of one and one slot: the second key's job goes in right behind the first key's
-    first job, not behind all three."""
+    """A share of one and one slot: the second key's job goes in beside the first key's first
+    job (the transcoder may finish either first), not behind all three."""
     async with as_key(system, KEYS[0]) as first, as_key(system, KEYS[1]) as second:
         busy = [await accepted_job_id(first, clips["wav"]) for _ in range(3)]
         held = [(await first.get(f"/v1/jobs/{job_id}")).json()["held"] for job_id in busy]
@@ -175,4 +175,4 @@ async def test_with_a_fair_share_another_keys_first_job_passes_a_busy_keys_backl
 
     assert held == [False, True, True]
     assert [job["status"] for job in [*busy_jobs, other_job]] == ["done"] * 4
-    assert finished(busy_jobs[0]) < finished(other_job) < finished(busy_jobs[1])
+    assert finished(other_job) < finished(busy_jobs[1]) < finished(busy_jobs[2])

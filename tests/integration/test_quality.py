@@ -87,9 +87,9 @@ def test_a_voice_answering_closely_is_not_left_without_words(
     audio = read_audio(wav)
     engine = tiny
     # Decoded once, as Whisper does it, the first two answers get no words of their own (at
-    # most the last word before them, stretched over them).
+    # most the last words of the line before them, stretched over them).
     first_pass = engine._decoded(audio, "en")
-    assert [len(words_within(first_pass, *answer)) <= 1 for answer in answers[:2]] == [True, True]
+    assert [len(words_within(first_pass, *answer)) <= 2 for answer in answers[:2]] == [True, True]
 
     transcript = engine.transcribe(audio, "en")
     for start, end in answers[:2]:
