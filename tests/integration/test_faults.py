@@ -18,7 +18,7 @@ from pymongo import AsyncMongoClient
 from scripts.replay import replay
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import FAST, Database, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, Database, RunningSystem, launched
 
 DELIVERY_LIMIT = 2
 
@@ -35,7 +35,7 @@ async def system(
         cleanup_delay_seconds=2,
         recognizer_slots=1,
         shutdown_grace_seconds=20,
-        default_engine=FAST,
+        engines=ONLY_WHISPER,
     ) as running:
         yield running
 
