@@ -18,7 +18,7 @@ from gateway.limits import check_limits
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from gateway.speakers import SpeakerAsk, check_labelling, references_of, speaker_fields
-from gateway.upload import FILE_FIELD, Upload, UploadError, receive_upload
+from gateway.upload import FILE_FIELD, Upload, UploadError, drain, receive_upload
 from shared import metrics
 from shared.engines import (
     AUTO_LANGUAGE,
@@ -291,17 +291,22 @@ async def submit_job(
     path = services.store.local.upload(job_id)
     length = request.headers.get("content-length")
     caller = caller_of(request).name
+    declared = int(length) if length and length.isdigit() else None
+    body = request.stream()
     try:
         with services.uploads.receiving(caller, services.settings.max_uploads_per_key):
             upload = await receive_upload(
-                request.stream(),
+                body,
                 request.headers.get("content-type"),
-                int(length) if length and length.isdigit() else None,
+                declared,
                 path,
                 services.settings.max_upload_bytes,
             )
+    except HTTPException:  # too many uploads of this key in flight
+        await drain(body, declared)
+        raise
     except UploadError as error:
-        # The rest of the body may be large and is unwanted: close instead of reading it.
+        await drain(body, declared)
         raise HTTPException(
             error.status_code, error.message, headers={"Connection": "close"}
         ) from error

@@ -1,10 +1,11 @@
 """Streams a multipart upload straight to disk, judging it while it arrives.
 
 Starlette's form parser reads the whole body before a route sees it; this reader stops at the first
-sign of trouble (too large, plainly not media, a second file) so nothing more is read or kept.
+sign of trouble (too large, plainly not media, a second file) so nothing more is kept.
 """
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from shared.sniff import SNIFF_BYTES, not_media_reason
 
@@ -31,6 +33,9 @@ MAX_CLIP_FIELDS = 10
 WRITE_BYTES = 1024 * 1024
 # Multipart headers and boundaries on top of the file itself.
 ENVELOPE_BYTES = 64 * 1024
+# What of a refused body is read before the refusal is sent (see `drain`).
+DRAIN_BYTES = 8 * 1024 * 1024
+DRAIN_SECONDS = 2.0
 
 
 class UploadError(Exception):
@@ -216,6 +221,21 @@ async def receive_upload(
     assert output is not None
     await asyncio.to_thread(output.close)
     return Upload(destination, reader.filename, reader.content_type, reader.size, reader.fields)
+
+
+async def drain(body: AsyncIterator[bytes], content_length: int | None) -> None:
+    """Read and drop what is left of a refused body, if it is small. A connection closed with
+    unread data in it is reset, and a client may lose the refusal in the reset; the rest of a
+    large body is not worth the reading, and its sender gets the reset."""
+    if content_length is not None and content_length > DRAIN_BYTES:
+        return
+    drained = 0
+    with contextlib.suppress(TimeoutError, ClientDisconnect):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for chunk in body:
+                drained += len(chunk)
+                if drained > DRAIN_BYTES:
+                    return
 
 
 def _callbacks(reader: _FormReader) -> "MultipartCallbacks":

@@ -86,6 +86,35 @@ async def test_two_files_are_refused(system: RunningSystem, clips: dict[str, Pat
     assert "exactly one file" in response.json()["detail"]
 
 
+async def test_a_refusal_reaches_a_client_that_reads_it_only_after_sending_everything(
+    system: RunningSystem,
+) -> None:
+    """The gateway judges a file by its first bytes; a connection closed with the rest of the
+    body unread would be reset, and the reset would take the answer with it."""
+    port = int(system.base_url.rsplit(":", 1)[1])
+    picture = b"\x89PNG\r\n\x1a\n" + bytes(512 * 1024)
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+        + picture
+        + b"\r\n--b--\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /v1/jobs HTTP/1.1\r\nHost: test\r\n"
+        b"Content-Type: multipart/form-data; boundary=b\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    await asyncio.sleep(1)  # the answer and whatever follows it are in by now
+    try:
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 415 ")
+    assert b"not audio or video" in answer
+
+
 async def test_an_oversized_stream_is_cut_off_and_nothing_kept(system: RunningSystem) -> None:
     """Sent chunked, without a length, so the gateway finds out only while reading; then it
     answers 413 and closes the connection instead of reading the rest."""

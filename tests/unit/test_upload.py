@@ -1,3 +1,4 @@
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -5,10 +6,12 @@ import httpx
 import pytest
 
 from gateway.upload import (
+    DRAIN_BYTES,
     MAX_CLIP_FIELD_BYTES,
     MAX_CLIP_FIELDS,
     Upload,
     UploadError,
+    drain,
     receive_upload,
 )
 
@@ -163,3 +166,27 @@ async def test_part_headers_are_bounded_in_all(tmp_path: Path) -> None:
         )
     assert refused.value.status_code == 400
     assert "headers exceed 65536 bytes" in refused.value.message
+
+
+async def test_a_refused_body_is_read_to_its_end_only_when_it_is_small() -> None:
+    """What `drain` reads of a body refused after its first chunk: all of a small one, at most
+    the budget of an endless one, nothing of one declared too large to be worth reading."""
+    read: list[int] = []
+
+    async def body(chunk_count: int | None) -> AsyncIterator[bytes]:
+        for number in itertools.count() if chunk_count is None else range(chunk_count):
+            read.append(number)
+            yield bytes(1024 * 1024)
+
+    small = body(3)
+    await anext(small)
+    await drain(small, 3 * 1024 * 1024)
+    assert len(read) == 3
+
+    read.clear()
+    await drain(body(None), None)
+    assert len(read) == DRAIN_BYTES // (1024 * 1024) + 1
+
+    read.clear()
+    await drain(body(None), DRAIN_BYTES + 1)
+    assert read == []
