@@ -302,11 +302,10 @@ async def submit_job(
                 path,
                 services.settings.max_upload_bytes,
             )
-    except HTTPException:  # too many uploads of this key in flight
-        await drain(body, declared)
-        raise
     except UploadError as error:
-        await drain(body, declared)
+        # A body refused for its size (or a key's uploads in flight, above) is not read further.
+        if error.status_code != 413:
+            await drain(body, declared)
         raise HTTPException(
             error.status_code, error.message, headers={"Connection": "close"}
         ) from error
