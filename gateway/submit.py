@@ -303,7 +303,7 @@ async def submit_job(
                 services.settings.max_upload_bytes,
             )
     except UploadError as error:
-        # A body refused for its size is not read further: its sender is asked not to send it.
+        # A body refused for its size is not read further.
         if error.status_code != 413:
             await drain(body, declared)
         raise HTTPException(
