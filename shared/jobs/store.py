@@ -5,7 +5,7 @@ job backwards or overwrite a finished one.
 """
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import AsyncMongoClient, ReturnDocument
@@ -49,6 +49,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         # Jobs deleted while their callback was still owed, kept until it is delivered or given up.
         self._owed: AsyncCollection[dict[str, Any]] = client[database]["callbacks_owed"]
         self._references: AsyncCollection[dict[str, Any]] = client[database]["speaker_references"]
+        self._last_created = datetime.min.replace(tzinfo=UTC)
 
     async def create(
         self,
@@ -72,9 +73,15 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         speaker_labels: SpeakerLabels | None = None,
         speaker_references: Sequence[SpeakerReference] = (),
     ) -> Job:
-        # To the millisecond, as BSON keeps it, so the job read back has the same list key.
+        # To the millisecond, as BSON keeps it, so the job read back has the same list key; a job
+        # made in the same millisecond as the one before goes a millisecond later, or the two
+        # would be listed and released in the order of their random ids.
         moment = now()
-        created = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        created = max(
+            moment.replace(microsecond=moment.microsecond // 1000 * 1000),
+            self._last_created + timedelta(milliseconds=1),
+        )
+        self._last_created = created
         job = Job(
             job_id=job_id,
             status=JobStatus.QUEUED,

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 
+from shared.jobs.listing import Listing
 from shared.jobs.models import ErrorCode, JobStatus, PieceResult, new_job_id, now, owes_callback
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
@@ -259,6 +260,29 @@ async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStor
     await jobs.count_piece(halfway, 0, 60.0)
     await jobs.advance(finished, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,), text="")
     assert await jobs.queued_audio_seconds() - before == pytest.approx(30.0 + 40.0)
+
+
+async def test_jobs_made_in_one_millisecond_keep_the_order_they_were_made_in(
+    jobs: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moment = now()
+    monkeypatch.setattr("shared.jobs.store.now", lambda: moment)
+    owner = f"key-{new_job_id()[:8]}"
+    made = []
+    for _ in range(6):
+        job_id = new_job_id()
+        await jobs.create(
+            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
+            engine="sphinx", settings=SETTINGS, owner=owner, held=True,
+        )  # fmt: skip
+        made.append(job_id)
+    listed = [job.job_id for job in await jobs.page(Listing(owner=owner), limit=10)]
+    released = []
+    while (oldest := await jobs.next_held(owner)) is not None:
+        await jobs.release(oldest, SETTINGS)
+        released.append(oldest.job_id)
+    assert listed == made[::-1]
+    assert released == made
 
 
 async def test_held_jobs_are_released_oldest_first_and_only_once(jobs: JobStore) -> None:
