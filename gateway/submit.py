@@ -293,8 +293,9 @@ async def submit_job(
     caller = caller_of(request).name
     declared = int(length) if length and length.isdigit() else None
     body = request.stream()
-    try:
-        with services.uploads.receiving(caller, services.settings.max_uploads_per_key):
+    # The upload counts as in flight until its refused body has been drained too.
+    with services.uploads.receiving(caller, services.settings.max_uploads_per_key):
+        try:
             upload = await receive_upload(
                 body,
                 request.headers.get("content-type"),
@@ -302,13 +303,13 @@ async def submit_job(
                 path,
                 services.settings.max_upload_bytes,
             )
-    except UploadError as error:
-        # A body refused for its size is not read further.
-        if error.status_code != 413:
-            await drain(body, declared)
-        raise HTTPException(
-            error.status_code, error.message, headers={"Connection": "close"}
-        ) from error
+        except UploadError as error:
+            # A body refused for its size is not read further.
+            if error.status_code != 413:
+                await drain(body, declared)
+            raise HTTPException(
+                error.status_code, error.message, headers={"Connection": "close"}
+            ) from error
 
     retried = request_key(request, caller)
     try:

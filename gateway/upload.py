@@ -224,9 +224,10 @@ async def receive_upload(
 
 
 async def drain(body: AsyncIterator[bytes], content_length: int | None) -> None:
-    """Read and drop what is left of a body refused for what it holds, if it is small. A
-    connection closed with unread data in it is reset, and a client may lose the refusal in the
-    reset; the rest of a large body is not worth the reading, and its sender gets the reset."""
+    """Read and drop what is left of a body refused for what it holds: at most DRAIN_BYTES in all
+    and for DRAIN_SECONDS, and nothing of a body declared longer than DRAIN_BYTES. A connection
+    closed with unread data in it is reset, and a client may lose the refusal in the reset; a
+    large body is not worth the reading, and its sender may get the reset instead."""
     if content_length is not None and content_length > DRAIN_BYTES:
         return
     drained = 0

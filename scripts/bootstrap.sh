@@ -53,12 +53,16 @@ if [ ! -x .venv/bin/python ]; then
     .venv/bin/pip install -q --upgrade pip
 fi
 # torch (used once, to convert the speaker model) from PyTorch's CPU index: from PyPI the same
-# version is a CUDA build of several GB. Where that index is out of reach, pip's usual sources
-# (no retries there: pip would otherwise wait minutes backing off on an unreachable host).
+# version is a CUDA build of several GB. Where that index does not answer within 10 s, pip's
+# usual sources (asked of an unreachable host, pip would back off for minutes).
+torch_cpu=https://download.pytorch.org/whl/cpu
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
-    .venv/bin/pip install -q torch==2.13.0 --retries 0 --timeout 10 \
-        --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
-        || .venv/bin/pip install -q torch==2.13.0
+    if .venv/bin/python -c "import urllib.request as u; u.urlopen('$torch_cpu/torch/', timeout=10)" \
+        2>/dev/null; then
+        .venv/bin/pip install -q torch==2.13.0 --index-url "$torch_cpu"
+    else
+        .venv/bin/pip install -q torch==2.13.0
+    fi
 fi
 .venv/bin/pip install -q -e ".[$extras]"
 .venv/bin/python -m recognizer.speakers >/dev/null

@@ -49,7 +49,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         # Jobs deleted while their callback was still owed, kept until it is delivered or given up.
         self._owed: AsyncCollection[dict[str, Any]] = client[database]["callbacks_owed"]
         self._references: AsyncCollection[dict[str, Any]] = client[database]["speaker_references"]
-        self._last_created = datetime.min.replace(tzinfo=UTC)
+        self._last_created = datetime.fromtimestamp(0, UTC)
 
     async def create(
         self,
@@ -73,14 +73,14 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         speaker_labels: SpeakerLabels | None = None,
         speaker_references: Sequence[SpeakerReference] = (),
     ) -> Job:
-        # To the millisecond, as BSON keeps it, so the job read back has the same list key; a job
-        # made in the same millisecond as the one before goes a millisecond later, or the two
-        # would be listed and released in the order of their random ids.
+        # To the millisecond, as BSON keeps it, so the job read back has the same list key. A job
+        # made by this process in the same millisecond as its one before goes a millisecond
+        # later, or the two would be listed and released in the order of their random ids; a
+        # clock set back further than a second is followed rather than run ahead of.
         moment = now()
-        created = max(
-            moment.replace(microsecond=moment.microsecond // 1000 * 1000),
-            self._last_created + timedelta(milliseconds=1),
-        )
+        created = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+        if self._last_created - timedelta(seconds=1) < created <= self._last_created:
+            created = self._last_created + timedelta(milliseconds=1)
         self._last_created = created
         job = Job(
             job_id=job_id,

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway import submit
 from gateway.app import create_app
 from gateway.auth import PUBLIC_PATHS
 from gateway.backlog import Backlog
@@ -435,6 +436,36 @@ async def test_a_key_sending_too_many_uploads_at_once_is_refused_before_the_body
     assert other_key.status_code == 202
     assert [answer.status_code for answer in accepted] == [202, 202]
     assert after.status_code == 202
+
+
+async def test_an_upload_refused_for_what_it_holds_counts_as_in_flight_while_its_rest_is_read(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body, content_type = multipart_body({"file": ("notes.txt", b"plain words " * 4096)})
+    draining = asyncio.Event()
+    go_on = asyncio.Event()
+    real_drain = submit.drain
+
+    async def watched_drain(*args: Any) -> None:
+        draining.set()
+        await real_drain(*args)
+
+    async def slowly() -> AsyncIterator[bytes]:
+        yield body[:4096]
+        await go_on.wait()
+        yield body[4096:]
+
+    monkeypatch.setattr(submit, "drain", watched_drain)
+    headers = {**as_key("b-s3cret"), "Content-Type": content_type}
+    settings = {"api_keys": TENANTS, "max_uploads_per_key": 1}
+    async with gateway(tmp_path, broker, jobs, **settings) as client:
+        sending = asyncio.create_task(client.post("/v1/jobs", content=slowly(), headers=headers))
+        await draining.wait()
+        while_draining = await client.post("/v1/jobs", content=b"", headers=headers)
+        go_on.set()
+        refused = await sending
+    assert refused.status_code == 415
+    assert while_draining.status_code == 429
 
 
 def multipart_body(form: Form) -> tuple[bytes, str]:
