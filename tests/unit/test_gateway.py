@@ -11,7 +11,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway import submit
 from gateway.app import create_app
 from gateway.auth import PUBLIC_PATHS
 from gateway.backlog import Backlog
@@ -19,6 +18,7 @@ from gateway.callbacks import CallbackHandler
 from gateway.finished import FinishedHandler
 from gateway.services import Services
 from gateway.settings import GatewaySettings
+from gateway.upload import drain
 from recognizer.health import Health
 from shared.events import MediaUploaded, TranscriptDone
 from shared.jobs.models import JobStatus
@@ -444,18 +444,17 @@ async def test_an_upload_refused_for_what_it_holds_counts_as_in_flight_while_its
     body, content_type = multipart_body({"file": ("notes.txt", b"plain words " * 4096)})
     draining = asyncio.Event()
     go_on = asyncio.Event()
-    real_drain = submit.drain
 
     async def watched_drain(*args: Any) -> None:
         draining.set()
-        await real_drain(*args)
+        await drain(*args)
 
     async def slowly() -> AsyncIterator[bytes]:
         yield body[:4096]
         await go_on.wait()
         yield body[4096:]
 
-    monkeypatch.setattr(submit, "drain", watched_drain)
+    monkeypatch.setattr("gateway.submit.drain", watched_drain)
     headers = {**as_key("b-s3cret"), "Content-Type": content_type}
     settings = {"api_keys": TENANTS, "max_uploads_per_key": 1}
     async with gateway(tmp_path, broker, jobs, **settings) as client:
