@@ -14,11 +14,11 @@ from shared.transcripts import Segment, Transcript
 SETTINGS = CommonSettings()
 
 
-async def new_job(jobs: JobStore) -> str:
+async def new_job(jobs: JobStore, owner: str | None = None, held: bool = False) -> str:
     job_id = new_job_id()
     await jobs.create(
         job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-        engine="sphinx", settings=SETTINGS,
+        engine="sphinx", settings=SETTINGS, owner=owner, held=held,
     )  # fmt: skip
     return job_id
 
@@ -268,14 +268,7 @@ async def test_jobs_made_in_one_millisecond_keep_the_order_they_were_made_in(
     moment = now()
     monkeypatch.setattr("shared.jobs.store.now", lambda: moment)
     owner = f"key-{new_job_id()[:8]}"
-    made = []
-    for _ in range(6):
-        job_id = new_job_id()
-        await jobs.create(
-            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-            engine="sphinx", settings=SETTINGS, owner=owner, held=True,
-        )  # fmt: skip
-        made.append(job_id)
+    made = [await new_job(jobs, owner, held=True) for _ in range(6)]
     listed = [job.job_id for job in await jobs.page(Listing(owner=owner), limit=10)]
     released = []
     while (oldest := await jobs.next_held(owner)) is not None:
@@ -287,14 +280,7 @@ async def test_jobs_made_in_one_millisecond_keep_the_order_they_were_made_in(
 
 async def test_held_jobs_are_released_oldest_first_and_only_once(jobs: JobStore) -> None:
     owner = f"key-{new_job_id()[:8]}"
-    made = []
-    for held in (False, True, True):
-        job_id = new_job_id()
-        await jobs.create(
-            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-            engine="sphinx", settings=SETTINGS, owner=owner, held=held,
-        )  # fmt: skip
-        made.append(job_id)
+    made = [await new_job(jobs, owner, held) for held in (False, True, True)]
     before = (await jobs.count_dispatched(owner), owner in await jobs.owners_holding())
     oldest = await jobs.next_held(owner)
     assert oldest is not None
