@@ -105,7 +105,7 @@ def _sphinx_word(token: str) -> str:
 class FasterWhisperEngine:
     def __init__(self, config: EngineConfig) -> None:
         try:
-            from faster_whisper import BatchedInferencePipeline, WhisperModel
+            from faster_whisper import BatchedInferencePipeline
             from faster_whisper.vad import get_speech_timestamps
             from speech_recognition.recognizers.whisper_local.base import (
                 WhisperCompatibleRecognizer,
@@ -113,10 +113,12 @@ class FasterWhisperEngine:
             from speech_recognition.recognizers.whisper_local.faster_whisper import (
                 TranscribableAdapter,
             )
+
+            from recognizer.windows import WindowedWhisperModel
         except ImportError as error:
             raise EngineUnavailable(f"faster-whisper is not installed: {error}") from error
         try:
-            model = WhisperModel(
+            model = WindowedWhisperModel(
                 resolve_whisper_model(config.whisper_model),
                 device="cpu",
                 compute_type="int8",

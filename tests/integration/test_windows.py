@@ -1,0 +1,61 @@
+"""Whisper's encoder on real speech in a window cut to its sound: the same words, at the times
+they were spoken, for a fraction of a 30-s window's work."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
+from tests import media
+
+pytestmark = pytest.mark.integration
+
+
+class WatchedEncoder:
+    """CTranslate2's Whisper model, noting the frames of every window it encodes."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.windows: list[int] = []
+
+    def encode(self, features: Any, **options: Any) -> Any:
+        self.windows.append(features.shape[-1])
+        return self._model.encode(features, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@pytest.fixture(scope="module")
+def watched() -> tuple[FasterWhisperEngine, WatchedEncoder]:
+    engine = FasterWhisperEngine(EngineConfig("tiny.en", cpu_threads=1, beam_size=5))
+    encoder = WatchedEncoder(engine._model.model)
+    engine._model.model = encoder
+    return engine, encoder
+
+
+@pytest.mark.parametrize(("sentences", "window"), [(1, 1000), (3, 2000)])
+def test_speech_shorter_than_whispers_window_is_encoded_in_10_s_steps_and_heard(
+    watched: tuple[FasterWhisperEngine, WatchedEncoder],
+    sentences: int,
+    window: int,
+    tmp_path: Path,
+) -> None:
+    engine, encoder = watched
+    text = " ".join([media.SENTENCE, *media.PARAGRAPH.split(". ")[1:sentences]])
+    audio = read_audio(media.speak(text, tmp_path / "speech.wav"))
+    seconds = len(audio.frame_data) / (audio.sample_rate * audio.sample_width)
+    assert (window - 1000) / 100 < seconds < window / 100  # the premise: it needs that window
+    encoder.windows.clear()
+
+    transcript = engine.transcribe(audio, "en")
+
+    assert encoder.windows
+    assert set(encoder.windows) == {window}
+    heard = media.word_list(transcript.text)
+    assert all(word in heard for word in media.EXPECTED_WORDS), transcript.text
+    words = [word for segment in transcript.segments for word in segment.words]
+    assert len(words) == len(heard)
+    assert all(0 <= w.start <= w.end <= seconds + 0.1 for w in words)
+    assert words[-1].end > seconds - 1.5

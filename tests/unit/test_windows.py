@@ -1,0 +1,45 @@
+"""The encoder's window: faster-whisper's padding cut to whole 10-s steps after the sound."""
+
+import numpy as np
+import pytest
+
+from recognizer.windows import WINDOW_STEP_FRAMES, trimmed
+
+
+def padded(sound_frames: int, frames: int = 3000, batch: int = 1) -> np.ndarray:
+    features = np.zeros((batch, 80, frames), dtype=np.float32)
+    features[..., :sound_frames] = -0.7
+    return features
+
+
+@pytest.mark.parametrize(
+    ("sound_frames", "window"),
+    [(1, 1000), (300, 1000), (1000, 1000), (1001, 2000), (2000, 2000), (2001, 3000), (3000, 3000)],
+)
+def test_the_window_ends_at_the_first_10_s_step_after_the_sound(
+    sound_frames: int, window: int
+) -> None:
+    features = padded(sound_frames)
+    kept = trimmed(features)
+    assert kept.shape == (1, 80, window)
+    assert np.array_equal(kept, features[..., :window])
+
+
+def test_sound_in_a_single_band_counts_as_sound() -> None:
+    features = np.zeros((80, 3000), dtype=np.float32)
+    features[41, 2500] = 0.01
+    assert trimmed(features).shape == (80, 3000)
+
+
+def test_a_window_of_padding_alone_keeps_one_step() -> None:
+    assert trimmed(np.zeros((80, 3000), dtype=np.float32)).shape == (80, WINDOW_STEP_FRAMES)
+
+
+def test_a_batch_keeps_the_window_its_longest_member_needs() -> None:
+    features = padded(400, batch=3)
+    features[1, :, 1200:1500] = 0.3
+    assert trimmed(features).shape == (3, 80, 2000)
+
+
+def test_a_window_shorter_than_whispers_is_never_lengthened() -> None:
+    assert trimmed(padded(700, frames=800)).shape == (1, 80, 800)
