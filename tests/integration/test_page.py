@@ -108,7 +108,9 @@ async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
     await page.screenshot(path=SCREENSHOTS / "page-phone.png", full_page=True)
     assert status == "Done"
     assert any(status.startswith("Transcribing") and "%" in status for status in statuses), statuses
-    assert set(media.EXPECTED_WORDS) <= words, words
+    # In an 8-s piece tiny.en hears "finance team" or "fine and steam" by a hair (it changes
+    # with where the piece is cut); the words below it hears whatever the cut.
+    assert {"send", "quarterly", "report", "weather", "railway", "library"} <= words, words
     assert abs(position - start) < 0.5
     assert len(subtitles) >= 3
     assert subtitles[0].content

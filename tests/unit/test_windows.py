@@ -1,9 +1,10 @@
-"""The encoder's window: faster-whisper's padding cut to whole 10-s steps after the sound."""
+"""The encoder's window: faster-whisper's padding cut to whole 10-s steps after the sound, down
+to 20 s."""
 
 import numpy as np
 import pytest
 
-from recognizer.windows import WINDOW_STEP_FRAMES, trimmed
+from recognizer.windows import SHORTEST_WINDOW_FRAMES, trimmed
 
 
 def padded(sound_frames: int, frames: int = 3000, batch: int = 1) -> np.ndarray:
@@ -14,9 +15,9 @@ def padded(sound_frames: int, frames: int = 3000, batch: int = 1) -> np.ndarray:
 
 @pytest.mark.parametrize(
     ("sound_frames", "window"),
-    [(1, 1000), (300, 1000), (1000, 1000), (1001, 2000), (2000, 2000), (2001, 3000), (3000, 3000)],
+    [(1, 2000), (1000, 2000), (1001, 2000), (2000, 2000), (2001, 3000), (3000, 3000)],
 )
-def test_the_window_ends_at_the_first_10_s_step_after_the_sound(
+def test_the_window_ends_at_the_first_10_s_step_after_the_sound_and_lasts_20_s_at_least(
     sound_frames: int, window: int
 ) -> None:
     features = padded(sound_frames)
@@ -31,14 +32,14 @@ def test_sound_in_a_single_band_counts_as_sound() -> None:
     assert trimmed(features).shape == (80, 3000)
 
 
-def test_a_window_of_padding_alone_keeps_one_step() -> None:
-    assert trimmed(np.zeros((80, 3000), dtype=np.float32)).shape == (80, WINDOW_STEP_FRAMES)
+def test_a_window_of_padding_alone_keeps_the_shortest_window() -> None:
+    assert trimmed(np.zeros((80, 3000), dtype=np.float32)).shape == (80, SHORTEST_WINDOW_FRAMES)
 
 
 def test_a_batch_keeps_the_window_its_longest_member_needs() -> None:
     features = padded(400, batch=3)
-    features[1, :, 1200:1500] = 0.3
-    assert trimmed(features).shape == (3, 80, 2000)
+    features[1, :, 1200:2100] = 0.3
+    assert trimmed(features).shape == (3, 80, 3000)
 
 
 def test_a_window_shorter_than_whispers_is_never_lengthened() -> None:
