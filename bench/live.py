@@ -3,13 +3,15 @@ real speech at real-time pace to `/v1/realtime`, and what a session costs the ga
 
     python -m bench.live                  # the figures of docs/performance.md (make bench SCENARIO=live)
     python -m bench.live --sessions 10 --engines faster-whisper
+    python -m bench.live --engines whisper-base      # ten sessions with the default engine
 
 For each engine it starts the system (one recognizer of 2 slots), streams espeak-ng sentences
 with pauses between them through one session, and measures from the `speech_stopped` event to
 the `completed` one of the same utterance (p50, max); the word error rate of the session's
 transcript against the spoken text, and of the same audio uploaded as a file. Then, with the
-default engine, `--sessions` sessions at once on that one recognizer: the same latencies, how
-often the gateway said recognition was behind, and the gateway's resident memory per session.
+first of `--engines`, `--sessions` sessions at once on that one recognizer: the same latencies,
+how often the gateway said recognition was behind, and the gateway's resident memory per
+session.
 Writes `bench/results/live.json`. Run it on an idle machine: other load skews every figure.
 """
 
