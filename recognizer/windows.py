@@ -3,8 +3,9 @@
 faster-whisper pads every stretch it decodes to Whisper's 30-s window, and the encoder's cost
 grows faster than the window: a 3-s utterance cost as much as 30 s of speech. CTranslate2
 encodes shorter windows, so the padding past the sound is cut before the encoder sees it, down
-to a 20-s window: that halved Whisper base's time on a short utterance. A 10-s window quartered
-it and kept English words, but lost German words and garbled translations (docs/performance.md).
+to a 20-s window: that halved Whisper base's time on a short utterance. A 10-s window cut it to
+a third and kept English words, but lost German ones and changed a Spanish translation's "good
+morning" to "good days" (docs/performance.md).
 """
 
 from typing import Any
