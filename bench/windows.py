@@ -23,7 +23,6 @@ from bench.accuracy import normalised
 from bench.decoding import errors
 from bench.live import SENTENCES
 from bench.run import RESULTS, machine
-from recognizer import windows
 from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
 from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
@@ -48,7 +47,7 @@ def decodings(
 ) -> list[dict[str, Any]]:
     results = []
     for shortest in SHORTEST_WINDOWS:
-        windows.SHORTEST_WINDOW_FRAMES = shortest
+        engine._model.shortest_window_frames = shortest
         for reference, wav, language, steering in clips:
             audio = read_audio(wav)
             best, text = float("inf"), ""

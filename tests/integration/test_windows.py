@@ -1,5 +1,5 @@
-"""Whisper's encoder on real speech in a window cut to its sound: the same words, at the times
-they were spoken, for a fraction of a 30-s window's work."""
+"""Whisper's encoder on real speech in a window without faster-whisper's padding: the same words,
+at the times they were spoken, for a fraction of a 30-s window's work."""
 
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ def watched() -> tuple[FasterWhisperEngine, WatchedEncoder]:
     return engine, encoder
 
 
+# One sentence needs a 20-s window; five need all of Whisper's 30 s, and none of it may be cut.
 @pytest.mark.parametrize(("sentences", "window"), [(1, 2000), (5, 3000)])
 def test_speech_is_encoded_in_a_window_of_20_s_or_more_cut_to_it_and_heard(
     watched: tuple[FasterWhisperEngine, WatchedEncoder],

@@ -44,3 +44,18 @@ def test_a_batch_keeps_the_window_its_longest_member_needs() -> None:
 
 def test_a_window_shorter_than_whispers_is_never_lengthened() -> None:
     assert trimmed(padded(700, frames=800)).shape == (1, 80, 800)
+
+
+def test_digital_silence_at_the_end_of_the_audio_is_audio_not_padding() -> None:
+    """What the cut rests on, with faster-whisper's own feature extractor: 3 s of sound, then
+    19 s of exact zeros in the audio, padded to 30 s. The silence stays; only the padding goes."""
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    rate = 16_000
+    sound = np.random.default_rng(1).uniform(-0.3, 0.3, 3 * rate).astype(np.float32)
+    audio = np.concatenate([sound, np.zeros(19 * rate, dtype=np.float32)])
+    features = pad_or_trim(FeatureExtractor(feature_size=80)(audio))
+    assert not features[:, 2300:].any()  # the premise: padding follows the audio's 22 s
+    assert features[:, :2200].any(axis=0).all()
+    assert trimmed(features).shape == (80, 3000)
