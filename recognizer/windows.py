@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 from faster_whisper import WhisperModel
 
+from recognizer.spectrogram import BlockwiseFeatureExtractor
+
 WINDOW_STEP_FRAMES = 1000
 """10 s of Whisper's 10-ms frames: windows are whole multiples of it."""
 SHORTEST_WINDOW_FRAMES = 2000
@@ -34,10 +36,15 @@ def trimmed(features: np.ndarray, shortest_frames: int = SHORTEST_WINDOW_FRAMES)
 
 
 class WindowedWhisperModel(WhisperModel):  # type: ignore[misc]  # faster-whisper is untyped
-    """faster-whisper's model, whose encoder gets each window without its padding. The batched
-    pipeline and language detection encode through it too."""
+    """faster-whisper's model, whose encoder gets each window without its padding (the batched
+    pipeline and language detection encode through it too), and whose spectrogram is computed
+    in blocks."""
 
     shortest_window_frames = SHORTEST_WINDOW_FRAMES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.feature_extractor = BlockwiseFeatureExtractor(**self.feat_kwargs)
 
     def encode(self, features: np.ndarray) -> Any:
         return super().encode(trimmed(features, self.shortest_window_frames))

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
+from recognizer.spectrogram import BLOCK_FRAMES, BlockwiseFeatureExtractor
 from tests import media
 
 pytestmark = pytest.mark.integration
@@ -61,3 +62,18 @@ def test_speech_is_encoded_in_a_window_of_20_s_or_more_cut_to_it_and_heard(
     assert len(words) == len(heard)
     assert all(0 <= w.start <= w.end <= seconds + 0.1 for w in words)
     assert words[-1].end > seconds - 1.5
+
+
+def test_a_stretch_longer_than_a_block_is_heard_through_the_blockwise_spectrogram(
+    watched: tuple[FasterWhisperEngine, WatchedEncoder], tmp_path: Path
+) -> None:
+    engine, _encoder = watched
+    assert isinstance(engine._model.feature_extractor, BlockwiseFeatureExtractor)
+    audio = read_audio(media.speak(media.PARAGRAPH, tmp_path / "speech.wav"))
+    seconds = len(audio.frame_data) / (audio.sample_rate * audio.sample_width)
+    assert seconds > 2 * BLOCK_FRAMES / 100  # the premise: the spectrogram takes three blocks
+
+    transcript = engine.transcribe(audio, "en")
+
+    assert all(word in media.word_list(transcript.text) for word in media.EXPECTED_WORDS)
+    assert transcript.segments[-1].end > seconds - 3

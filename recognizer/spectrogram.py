@@ -1,0 +1,68 @@
+"""Whisper's log-mel spectrogram in blocks, so that its memory does not grow with the audio.
+
+faster-whisper computes the spectrogram of everything it decodes in one go, and its steps (the
+framed samples, their FFT, the power and the mel bands) each hold the whole stretch at once:
+about 1 MB per second of audio, 59 MB for a 60-s piece and 2.2 GB for a 37-minute recording
+decoded whole. Computed a block of frames at a time, only the result (80 bands of float32,
+32 kB per second) grows with the audio. The clamp to 8 below the loudest band is taken over the
+whole result, as faster-whisper does, so the spectrogram is the same up to float rounding.
+"""
+
+from typing import Any
+
+import numpy as np
+from faster_whisper.feature_extractor import FeatureExtractor
+
+BLOCK_FRAMES = 1000
+"""10 s of 10-ms frames per block."""
+
+
+class BlockwiseFeatureExtractor(FeatureExtractor):  # type: ignore[misc]  # faster-whisper is untyped
+    def __call__(
+        self, waveform: np.ndarray, padding: int = 160, chunk_length: int | None = None
+    ) -> np.ndarray:
+        samples = np.asarray(waveform, dtype=np.float32)
+        frames = (len(samples) + padding) // self.hop_length
+        if frames <= BLOCK_FRAMES or len(samples) <= self.n_fft:
+            whole: np.ndarray = super().__call__(samples, padding, chunk_length)
+            return whole
+        if chunk_length is not None:  # as faster-whisper's own extractor takes it
+            self.n_samples = chunk_length * self.sampling_rate
+            self.nb_max_frames = self.n_samples // self.hop_length
+        window = np.hanning(self.n_fft + 1)[:-1].astype(np.float32)
+        log_mel = np.empty((self.mel_filters.shape[0], frames), dtype=np.float32)
+        for first in range(0, frames, BLOCK_FRAMES):
+            last = min(first + BLOCK_FRAMES, frames)
+            # Frame t is centred on sample t * hop_length of the padded samples.
+            stretch = self._centred(samples, padding, first * self.hop_length, last)
+            spectrum = self.stft(
+                stretch, self.n_fft, self.hop_length, window=window, center=False,
+                return_complex=True,
+            ).astype(np.complex64)  # fmt: skip
+            power = np.abs(spectrum) ** 2
+            log_mel[:, first:last] = np.log10(np.clip(self.mel_filters @ power, 1e-10, None))
+        np.maximum(log_mel, log_mel.max() - 8.0, out=log_mel)
+        log_mel += 4.0
+        log_mel /= 4.0
+        return log_mel
+
+    def _centred(self, samples: np.ndarray, padding: int, start: int, frames_end: int) -> Any:
+        """The samples from `start` for the frames up to `frames_end`, as faster-whisper's
+        centred STFT sees them: `padding` zeros appended, then reflected by half a frame at
+        either end, without copying the whole recording to pad it."""
+        half = self.n_fft // 2
+        stop = (frames_end - 1) * self.hop_length + self.n_fft
+        padded = np.concatenate([samples[-(half + 1) :], np.zeros(padding, np.float32)])
+        left = samples[half:0:-1]
+        right = padded[-2 : -half - 2 : -1]
+        parts = []
+        for offset, part in (
+            (0, left),
+            (half, samples),
+            (half + len(samples), np.zeros(padding, np.float32)),
+            (half + len(samples) + padding, right),
+        ):
+            a, b = max(start, offset), min(stop, offset + len(part))
+            if a < b:
+                parts.append(part[a - offset : b - offset])
+        return np.concatenate(parts)
