@@ -1,5 +1,8 @@
 """Where a slot's memory goes while it decodes: the peak resident size above the loaded model
-of one recognition, and of its parts, on a 12-second and a 60-second piece of speech.
+of one recognition, and of its parts, on 12 s, 60 s (the pipeline's pieces) and 10 minutes of
+speech (a stretch decoded whole, as with a raised STT_PIECE_SECONDS). The `*_unblocked`
+figures put faster-whisper's own spectrogram back, the one computed for the whole stretch at
+once (recognizer/spectrogram.py says why it was replaced).
 
     python -m bench.slot_memory                 # the figures of docs/performance.md (tiny.en)
     python -m bench.slot_memory --model base    # Whisper base (from var/models)
@@ -25,6 +28,7 @@ from pathlib import Path
 
 import psutil
 from faster_whisper.audio import pad_or_trim
+from faster_whisper.feature_extractor import FeatureExtractor
 
 from bench.run import RESULTS, machine
 from recognizer import quality
@@ -32,15 +36,22 @@ from recognizer.engines import EngineConfig, FasterWhisperEngine, _float_samples
 from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
 
-OPERATIONS = ("recognition", "spectrogram", "encoder", "voice_activity")
-PIECE_SECONDS = (12, 60)
+OPERATIONS = (
+    "recognition",
+    "recognition_unblocked",
+    "spectrogram",
+    "spectrogram_unblocked",
+    "encoder",
+    "voice_activity",
+)
+PIECE_SECONDS = (12, 60, 600)
 TEXT = Path("/usr/share/common-licenses/GPL-3")
 
 
 def speech_pieces(folder: Path) -> dict[int, Path]:
     """Pieces of PIECE_SECONDS of espeak-ng speech, as 16 kHz mono WAV."""
     spoken = folder / "spoken.wav"
-    text = TEXT.read_text()[:6000]
+    text = TEXT.read_text()[:10_000]
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(spoken), text], check=True)
     pieces = {}
     for seconds in PIECE_SECONDS:
@@ -63,11 +74,18 @@ def measure_one(model: str, operation: str, piece: Path, warm: Path) -> float:
     audio = read_audio(piece)
     samples = _float_samples(audio)
     whisper = engine._model
+    unblocked = FeatureExtractor(**whisper.feat_kwargs)
+    if operation == "recognition_unblocked":
+        whisper.feature_extractor = unblocked
     # The piece's first window as faster-whisper pads it; the model cuts that padding.
-    first_window = pad_or_trim(whisper.feature_extractor(samples)[:, :3000])
+    first_window = pad_or_trim(
+        whisper.feature_extractor(samples)[:, : whisper.feature_extractor.nb_max_frames]
+    )
     run: Callable[[], object] = {
         "recognition": lambda: engine.transcribe(audio, "en"),
+        "recognition_unblocked": lambda: engine.transcribe(audio, "en"),
         "spectrogram": lambda: whisper.feature_extractor(samples),
+        "spectrogram_unblocked": lambda: unblocked(samples),
         "encoder": lambda: whisper.encode(first_window),
         "voice_activity": lambda: quality.speech_spans(samples),
     }[operation]
@@ -105,7 +123,7 @@ def main(options: argparse.Namespace) -> None:
                 )  # fmt: skip
                 megabytes = float(answer.stdout.split()[-1])
                 figures.setdefault(f"{seconds}s", {})[operation] = round(megabytes, 1)
-                print(f"{seconds:3d} s piece  {operation:15} +{megabytes:6.1f} MB", flush=True)
+                print(f"{seconds:3d} s  {operation:21} +{megabytes:6.1f} MB", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "slot-memory.json"
     report = {"machine": machine(), "model": options.model, "mb_above_loaded": figures}

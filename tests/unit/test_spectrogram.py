@@ -38,10 +38,15 @@ def test_speech_gets_the_spectrogram_faster_whisper_computes(speech: np.ndarray)
     assert np.array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("samples", [RATE * 3, BLOCK_FRAMES * 160 + 7, BLOCK_FRAMES * 160 * 2])
+# A last block of one frame, of one frame and a few samples, two whole blocks, one frame more.
+@pytest.mark.parametrize(
+    "samples",
+    [BLOCK_FRAMES * 160, BLOCK_FRAMES * 160 + 7, BLOCK_FRAMES * 160 * 2 - 1, BLOCK_FRAMES * 320],
+)
 def test_every_length_at_a_blocks_border_gets_the_same_spectrogram(
     speech: np.ndarray, samples: int
 ) -> None:
+    assert (samples + 160) // 160 > BLOCK_FRAMES  # the premise: more than one block
     ours, theirs = (
         BlockwiseFeatureExtractor()(speech[:samples]),
         FeatureExtractor()(speech[:samples]),
