@@ -2,13 +2,12 @@
 tenth of the memory."""
 
 import tracemalloc
-import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
 from faster_whisper.feature_extractor import FeatureExtractor
 
+from recognizer.engines import _float_samples, read_audio
 from recognizer.spectrogram import BLOCK_FRAMES, BlockwiseFeatureExtractor
 from tests import media
 
@@ -17,18 +16,10 @@ RATE = 16_000
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
-    """Real speech of several blocks, 16 kHz mono float32."""
-    folder = tmp_path_factory.mktemp("spectrogram")
-    spoken = media.speak(media.STORY, folder / "spoken.wav")
-    wav = folder / "speech.wav"
-    media.ffmpeg("-i", str(spoken), "-ar", str(RATE), "-ac", "1", str(wav))
-    return read(wav)
-
-
-def read(wav: Path) -> np.ndarray:
-    with wave.open(str(wav)) as opened:
-        pcm = np.frombuffer(opened.readframes(opened.getnframes()), dtype="<i2")
-    return pcm.astype(np.float32) / 32768
+    """Real speech of several blocks, 16 kHz mono float32, as a slot reads it."""
+    spoken = media.speak(media.STORY, tmp_path_factory.mktemp("spectrogram") / "spoken.wav")
+    samples: np.ndarray = _float_samples(read_audio(spoken))
+    return samples
 
 
 def test_speech_gets_the_spectrogram_faster_whisper_computes(speech: np.ndarray) -> None:
