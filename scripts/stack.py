@@ -124,16 +124,20 @@ class Stack:
                 raise RuntimeError(f"{name} exited with code {process.returncode}")
 
     def stop(self, timeout: float = 30) -> None:
-        """SIGTERM every child (services first, the database last) and wait; kill stragglers."""
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout)
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        self.processes.clear()
+        """SIGTERM every child (services first, the database last) and wait; kill stragglers.
+        Interrupted while it waits (a second Ctrl-C), it kills every child left at once."""
+        try:
+            for _, process in reversed(self.processes):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout)
+        finally:
+            for _, process in self.processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+            self.processes.clear()
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
@@ -243,12 +247,17 @@ def main() -> None:
             stack.raise_if_exited()
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("\nstack: stopping")
+        print("\nstack: stopping (Ctrl-C again to kill the services at once)")
+        code = 0
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"stack: {error}; stopping", file=sys.stderr)
+        code = 1
+    try:
         stack.stop()
-        sys.exit(1)
-    stack.stop()
+    except KeyboardInterrupt:
+        print("stack: killed the services")
+        code = 130
+    sys.exit(code)
 
 
 def _mongodb_url_configured() -> bool:
