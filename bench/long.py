@@ -10,8 +10,11 @@ espeak-ng) to MP3 and starts the system itself for each layout. It measures the 
 upload to `done`, when the first partial segments arrive on the event stream, the word error
 rate against the spoken text, a 10 s clip submitted while the long one is recognized (5 tries),
 the throughput of 20 short clips on the same system, and, with a three-hour video, when its
-first words come against when its conversion ends and the recognizer's memory every second. Writes `bench/results/long.json` and `long.png` (`--name` for
-another name). Run it on an idle machine: other load skews every figure.
+first words come against when its conversion ends. The recognizer's memory is sampled every
+second while it recognizes the video, and before that while it recognizes sixty one-minute
+uploads, so that the video's peak can be set against that of ordinary work. Writes
+`bench/results/long.json` and `long.png` (`--name` for another name). Run it on an idle machine:
+other load skews every figure.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -34,6 +38,12 @@ import psutil
 from bench.decoding import errors, spoken_text, words
 from bench.run import RESULTS, burst_pipeline, chart, finished_at, machine, make_clip, pipeline
 from scripts.stack import ROOT
+
+T = TypeVar("T")
+Sample = tuple[float, float, float]
+"""Seconds since the start, MB of the recognizer's own process, MB of its slots together."""
+MINUTE_UPLOADS = 60
+"""One-minute uploads recognized before the three-hour video: the memory of ordinary work."""
 
 SHORT_CLIP = (
     "Please send the quarterly report to the finance team before Friday. "
@@ -167,11 +177,33 @@ def recognizer_mb(pid: int) -> tuple[float, float]:
     return process.memory_info().rss / 2**20, slots / 2**20
 
 
-async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[str, Any]:
+async def sampled_while(recognizer_pid: int, work: Awaitable[T]) -> tuple[T, list[Sample]]:
+    """What `work` returned, and the recognizer's memory (own, slots') every second while it ran."""
+    task = asyncio.ensure_future(work)
+    started = time.time()
+    series: list[Sample] = []
+    while True:
+        series.append((time.time() - started, *recognizer_mb(recognizer_pid)))
+        done, _ = await asyncio.wait({task}, timeout=1)
+        if done:
+            return task.result(), series
+
+
+def peak_mb(series: list[Sample]) -> float:
+    return max(own + slots for _, own, slots in series)
+
+
+async def memory_over(
+    base_url: str, recognizer_pid: int, media: Path, minute_clip: Path
+) -> dict[str, Any]:
     """The recognizer's resident memory (its own and its slots') idle, then every second while
-    it recognizes `media`; and when the first words came, against the end of the conversion."""
+    ordinary one-minute uploads are recognized, then while it recognizes `media`; and when the
+    first words of `media` came, against the end of its conversion."""
     idle = recognizer_mb(recognizer_pid)
-    series: list[tuple[float, float, float]] = []
+    (_, _, _, failures), minutes = await sampled_while(
+        recognizer_pid, burst_pipeline(base_url, minute_clip, MINUTE_UPLOADS)
+    )
+    assert failures == 0, f"{failures} one-minute uploads failed"
     first_words: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
         submitted = time.time()
@@ -197,22 +229,18 @@ async def memory_over(base_url: str, recognizer_pid: int, media: Path) -> dict[s
                             )
 
         following = asyncio.create_task(follow())
-        while True:
-            series.append((time.time() - submitted, *recognizer_mb(recognizer_pid)))
-            job = (await client.get(f"/v1/jobs/{job_id}")).json()
-            if job["status"] in ("done", "failed"):
-                break
-            await asyncio.sleep(1)
+        (_, done), series = await sampled_while(recognizer_pid, finished_at(client, job_id))
         following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await following
-    assert job["status"] == "done", job.get("error")
-    totals = [own + slots for _, own, slots in series]
+        job = (await client.get(f"/v1/jobs/{job_id}")).json()
+    assert done, job.get("error")
     return {
         "idle_mb": sum(idle),
         "idle_own_mb": idle[0],
         "idle_slots_mb": idle[1],
-        "peak_mb": max(totals),
+        "peak_mb": peak_mb(series),
+        "minute_uploads": {"count": MINUTE_UPLOADS, "peak_mb": peak_mb(minutes), "series": minutes},
         "audio_s": job["duration_seconds"],
         "latency_s": series[-1][0],
         "conversion_s": job["conversion_seconds"],
@@ -231,15 +259,34 @@ def plot_memory(memory: dict[str, Any], path: Path) -> None:
         together = [own + slots for _, own, slots in series]
         axes.plot(moments, together, label="together", color="k")
         axes.axhline(memory["idle_mb"], linestyle="--", color="grey", label="together, idle")
+        minutes = memory["minute_uploads"]
+        axes.axhline(
+            minutes["peak_mb"],
+            linestyle=":",
+            color="grey",
+            label=f"together, peak over {minutes['count']} one-minute uploads",
+        )
 
 
 def print_memory(memory: dict[str, Any]) -> None:
     first = memory["first_words"]
+    minutes = memory["minute_uploads"]
     print(f"{memory['audio_s'] / 3600:.1f} h video: first words {first['after_accepted_s']:.1f} s"
           f" after it was accepted ({'while' if first['while_converting'] else 'after'} converting,"
           f" which took {memory['conversion_s']:.1f} s); done in {memory['latency_s']:.0f} s;"
           f" recognizer RSS idle {memory['idle_mb']:.0f} MB, peak {memory['peak_mb']:.0f} MB"
-          f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)", flush=True)  # fmt: skip
+          f" ({(memory['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%); over"
+          f" {minutes['count']} one-minute uploads before it, peak {minutes['peak_mb']:.0f} MB"
+          f" ({(minutes['peak_mb'] / memory['idle_mb'] - 1) * 100:+.1f}%)", flush=True)  # fmt: skip
+
+
+def first_minute(recording: Path, target: Path) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(recording), "-t", "60",
+         "-c", "copy", str(target)],
+        check=True,
+    )  # fmt: skip
+    return target
 
 
 def three_hour_video(recording: Path, work: Path) -> Path:
@@ -274,7 +321,12 @@ async def main(options: argparse.Namespace) -> None:
         ) as (base_url, stack, _settings):  # fmt: skip
             [recognizer] = stack.running("recognizer")
             await burst_pipeline(base_url, batch_clip, 2 * cores)  # warm: idle means after work
-            memory = await memory_over(base_url, recognizer.pid, three_hour_video(recording, work))
+            memory = await memory_over(
+                base_url,
+                recognizer.pid,
+                three_hour_video(recording, work),
+                first_minute(recording, work / "minute.mp3"),
+            )
         print_memory(memory)
         out = RESULTS / f"{options.name}.json"
         out.write_text(json.dumps({"machine": report["machine"], "memory": memory}, indent=2))
@@ -339,7 +391,10 @@ async def main(options: argparse.Namespace) -> None:
                       f" ({', '.join(f'{s:.1f}' for s in short)})", flush=True)  # fmt: skip
                 if not options.skip_memory:
                     report["memory"] = await memory_over(
-                        base_url, recognizer.pid, three_hour_video(recording, work)
+                        base_url,
+                        recognizer.pid,
+                        three_hour_video(recording, work),
+                        first_minute(recording, work / "minute.mp3"),
                     )
                     print_memory(report["memory"])
         report["runs"][str(piece_seconds)] = run
