@@ -177,10 +177,13 @@ def recognizer_mb(pid: int) -> tuple[float, float]:
     return process.memory_info().rss / 2**20, slots / 2**20
 
 
-async def sampled_while(recognizer_pid: int, work: Awaitable[T]) -> tuple[T, list[Sample]]:
-    """What `work` returned, and the recognizer's memory (own, slots') every second while it ran."""
+async def sampled_while(
+    recognizer_pid: int, work: Awaitable[T], since: float | None = None
+) -> tuple[T, list[Sample]]:
+    """What `work` returned, and the recognizer's memory (own, slots') every second while it ran,
+    timed from `since` (by default, when it started)."""
     task = asyncio.ensure_future(work)
-    started = time.time()
+    started = time.time() if since is None else since
     series: list[Sample] = []
     while True:
         series.append((time.time() - started, *recognizer_mb(recognizer_pid)))
@@ -229,7 +232,9 @@ async def memory_over(
                             )
 
         following = asyncio.create_task(follow())
-        (_, done), series = await sampled_while(recognizer_pid, finished_at(client, job_id))
+        (finished, done), series = await sampled_while(
+            recognizer_pid, finished_at(client, job_id), since=submitted
+        )
         following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await following
@@ -242,7 +247,7 @@ async def memory_over(
         "peak_mb": peak_mb(series),
         "minute_uploads": {"count": MINUTE_UPLOADS, "peak_mb": peak_mb(minutes), "series": minutes},
         "audio_s": job["duration_seconds"],
-        "latency_s": series[-1][0],
+        "latency_s": finished - submitted,
         "conversion_s": job["conversion_seconds"],
         "first_words": first_words,
         "series": series,
