@@ -336,8 +336,16 @@ function spokenWords(segment) {
     text.textContent = segment.text;
     return text;
   }
+  // The segment's text says where the spaces go: Whisper splits "$12.50" into "$12" and ".50".
+  let read = 0;
   segment.words.forEach((word, index) => {
-    if (index) text.append(" ");
+    const at = segment.text.indexOf(word.word, read);
+    if (at >= 0) {
+      text.append(segment.text.slice(read, at));
+      read = at + word.word.length;
+    } else if (index) {
+      text.append(" ");
+    }
     const sure = word.probability == null || word.probability >= UNSURE_BELOW;
     if (sure) {
       text.append(word.word);

@@ -146,6 +146,29 @@ async def test_words_the_engine_was_unsure_of_are_dimmed(site: RunningSystem, pa
     assert color != plain
 
 
+async def test_words_are_shown_as_the_transcript_spells_them(
+    site: RunningSystem, page: Page, tmp_path: Path
+) -> None:
+    # tiny.en writes "$12.50" and "10%" but times them as the words "$12", ".50", "10", "%".
+    said = "It costs twelve dollars and fifty cents, about ten percent more."
+    recording = media.to_mp3(media.speak(said, tmp_path / "price.wav"), tmp_path / "price.mp3")
+    await page.goto(site.base_url)
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    await page.set_input_files("#files", recording)
+    await page.get_by_role("button", name="Transcribe", exact=True).click()
+    card = page.locator("#work .card").first
+    await expect(card.locator(".status")).to_have_text("Done", timeout=60_000)
+    await page.screenshot(path=SCREENSHOTS / "page-price.png", full_page=True)
+    segments = card.locator(".segments button")
+    texts = [
+        (await segment.get_attribute("aria-label") or "").split(": ", 1)[1]
+        for segment in await segments.all()
+    ]
+    shown = [await segment.locator("> span").inner_text() for segment in await segments.all()]
+    assert any("$" in text or "%" in text for text in texts), texts  # the words split a token
+    assert shown == texts
+
+
 async def test_a_text_file_is_refused_in_words(
     site: RunningSystem, page: Page, tmp_path: Path
 ) -> None:
