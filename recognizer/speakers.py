@@ -473,16 +473,37 @@ def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segmen
             runs.append([(word, label)])
     if len(runs) == 1:
         return [(segment, runs[0][0][1])]
+    places = _places(segment.text, [word for word, _ in words])
     parts = []
+    first_word = 0
     for number, run in enumerate(runs):
         start = segment.start if number == 0 else run[0][0].start
         end = segment.end if number == len(runs) - 1 else run[-1][0].end
-        text = "".join(word.word for word, _ in run).strip()
+        last_word = first_word + len(run) - 1
+        if places is None:
+            text = " ".join(word.word.strip() for word, _ in run)
+        else:
+            text = segment.text[places[first_word][0] : places[last_word][1]].strip()
+        first_word = last_word + 1
         part = segment.model_copy(
             update={"start": start, "end": end, "text": text, "words": [w for w, _ in run]}
         )
         parts.append((part, run[0][1]))
     return parts
+
+
+def _places(text: str, words: Sequence[Word]) -> list[tuple[int, int]] | None:
+    """Where each of `words` is in `text`, found in order (Whisper writes "$12.50" and times
+    "$12" and ".50"); None if one is not there."""
+    places = []
+    read = 0
+    for word in words:
+        at = text.find(word.word.strip(), read)
+        if at < 0:
+            return None
+        read = at + len(word.word.strip())
+        places.append((at, read))
+    return places
 
 
 def label_speakers(

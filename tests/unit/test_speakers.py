@@ -31,7 +31,8 @@ def transcript_of(recording: real.Recording, joined_turns: int = 1) -> Transcrip
     for first in range(0, len(recording.turns), joined_turns):
         turns = recording.turns[first : first + joined_turns]
         words = [
-            Word(start=round(moment, 2), end=round(moment + 0.4, 2), word=f" {turn.speaker}")
+            # Words as the engines give them: without the space Whisper writes before each.
+            Word(start=round(moment, 2), end=round(moment + 0.4, 2), word=turn.speaker)
             for turn in turns
             for moment in np.arange(turn.start, turn.end - 0.4, 0.5)
             if recording.speaker_at(moment + 0.2) == turn.speaker  # not where two talk at once
@@ -40,7 +41,7 @@ def transcript_of(recording: real.Recording, joined_turns: int = 1) -> Transcrip
             Segment(
                 start=turns[0].start,
                 end=turns[-1].end,
-                text="".join(word.word for word in words).strip(),
+                text=" ".join(word.word for word in words),
                 words=words,
             )
         )
@@ -186,7 +187,8 @@ def test_a_segment_is_split_where_the_speaker_changes(
     assert (
         Counter(w.word.strip() for w in second.words).most_common(1)[0][0] == mix.turns[1].speaker
     )
-    assert first.text == "".join(w.word for w in first.words).strip()
+    assert first.text == " ".join(w.word for w in first.words)
+    assert second.text == " ".join(w.word for w in second.words)
     assert first.start == transcript.segments[0].start
     assert second.start == second.words[0].start
     assert second.end == transcript.segments[0].end
