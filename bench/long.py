@@ -185,11 +185,14 @@ async def sampled_while(
     task = asyncio.ensure_future(work)
     started = time.time() if since is None else since
     series: list[Sample] = []
-    while True:
-        series.append((time.time() - started, *recognizer_mb(recognizer_pid)))
-        done, _ = await asyncio.wait({task}, timeout=1)
-        if done:
-            return task.result(), series
+    try:
+        while True:
+            series.append((time.time() - started, *recognizer_mb(recognizer_pid)))
+            done, _ = await asyncio.wait({task}, timeout=1)
+            if done:
+                return task.result(), series
+    finally:
+        task.cancel()  # if the sampling failed (the recognizer is gone), so does the work
 
 
 def peak_mb(series: list[Sample]) -> float:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import os
 import sys
 from collections import defaultdict
@@ -473,18 +474,21 @@ def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segmen
             runs.append([(word, label)])
     if len(runs) == 1:
         return [(segment, runs[0][0][1])]
-    places = _places(segment.text, [word for word, _ in words])
+    starts = _starts(segment.text, [word for word, _ in words])
+    first_words = itertools.accumulate((len(run) for run in runs[:-1]), initial=0)
+    # Each part's text runs up to where the next part's first word starts: punctuation, quotes
+    # and spaces stay as the segment has them.
+    cuts = (
+        None if starts is None else [*(starts[first] for first in first_words), len(segment.text)]
+    )
     parts = []
-    first_word = 0
     for number, run in enumerate(runs):
         start = segment.start if number == 0 else run[0][0].start
         end = segment.end if number == len(runs) - 1 else run[-1][0].end
-        last_word = first_word + len(run) - 1
-        if places is None:
+        if cuts is None:
             text = " ".join(word.word.strip() for word, _ in run)
         else:
-            text = segment.text[places[first_word][0] : places[last_word][1]].strip()
-        first_word = last_word + 1
+            text = segment.text[(cuts[number] if number else 0) : cuts[number + 1]].strip()
         part = segment.model_copy(
             update={"start": start, "end": end, "text": text, "words": [w for w, _ in run]}
         )
@@ -492,18 +496,18 @@ def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segmen
     return parts
 
 
-def _places(text: str, words: Sequence[Word]) -> list[tuple[int, int]] | None:
-    """Where each of `words` is in `text`, found in order (Whisper writes "$12.50" and times
+def _starts(text: str, words: Sequence[Word]) -> list[int] | None:
+    """Where each of `words` starts in `text`, found in order (Whisper writes "$12.50" and times
     "$12" and ".50"); None if one is not there."""
-    places = []
+    starts = []
     read = 0
     for word in words:
         at = text.find(word.word.strip(), read)
         if at < 0:
             return None
+        starts.append(at)
         read = at + len(word.word.strip())
-        places.append((at, read))
-    return places
+    return starts
 
 
 def label_speakers(

@@ -132,16 +132,21 @@ class Stack:
                     process.send_signal(signal.SIGTERM)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout)
+                _kill(process)
         finally:
             for _, process in self.processes:
-                if process.poll() is None:
-                    process.kill()
-                    process.wait()
+                _kill(process)
             self.processes.clear()
 
 
-def _interrupt(_signum: int, _frame: object) -> None:
-    raise KeyboardInterrupt
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def consumed_queues(topology: Topology, service: str) -> list[str]:
@@ -246,8 +251,9 @@ def main() -> None:
         while True:
             stack.raise_if_exited()
             time.sleep(0.5)
-    except KeyboardInterrupt:
-        print("\nstack: stopping (Ctrl-C again to kill the services at once)")
+    except KeyboardInterrupt as stop:
+        hint = " (Ctrl-C again to kill the services at once)" if str(stop) == "SIGINT" else ""
+        print(f"\nstack: stopping{hint}")
         code = 0
     except (RuntimeError, TimeoutError, OSError) as error:
         print(f"stack: {error}; stopping", file=sys.stderr)

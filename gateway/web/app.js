@@ -330,19 +330,31 @@ start();
 // Below this probability a word is shown dimmed: the engine was unsure of it.
 const UNSURE_BELOW = 0.5;
 
+// Where each word ends in `text`, found in order; null if one is not there.
+function wordEnds(text, words) {
+  const ends = [];
+  let read = 0;
+  for (const word of words) {
+    const at = text.indexOf(word.word, read);
+    if (at < 0) return null;
+    read = at + word.word.length;
+    ends.push(read);
+  }
+  return ends;
+}
+
 function spokenWords(segment) {
   const text = document.createElement("span");
   if (!segment.words || !segment.words.length) {
     text.textContent = segment.text;
     return text;
   }
-  // The segment's text says where the spaces go: Whisper splits "$12.50" into "$12" and ".50".
-  let read = 0;
+  // The segment's text says where the spaces go (Whisper splits "$12.50" into "$12" and ".50"),
+  // when every word is found in it, in order; otherwise a space goes between each two.
+  const ends = wordEnds(segment.text, segment.words);
   segment.words.forEach((word, index) => {
-    const at = segment.text.indexOf(word.word, read);
-    if (at >= 0) {
-      text.append(segment.text.slice(read, at));
-      read = at + word.word.length;
+    if (ends) {
+      text.append(segment.text.slice(index ? ends[index - 1] : 0, ends[index] - word.word.length));
     } else if (index) {
       text.append(" ");
     }
@@ -357,5 +369,6 @@ function spokenWords(segment) {
     unsure.title = `Unsure (${Math.round(100 * word.probability)} %)`;
     text.append(unsure);
   });
+  if (ends) text.append(segment.text.slice(ends[ends.length - 1]));
   return text;
 }

@@ -17,6 +17,7 @@ from recognizer.speakers import (
     SpeakerCount,
     SpeakerModel,
     Voice,
+    _split,
     label_speakers,
     shifted_voices,
 )
@@ -194,6 +195,32 @@ def test_a_segment_is_split_where_the_speaker_changes(
     assert second.end == transcript.segments[0].end
     assert len(labelled.segments) >= len(mix.turns) - 1
     assert all(w.speaker == s.speaker for s in labelled.segments for w in s.words)
+
+
+def _timed(words: list[str]) -> list[Word]:
+    return [Word(start=n * 0.5, end=n * 0.5 + 0.4, word=word) for n, word in enumerate(words)]
+
+
+def test_the_parts_of_a_split_segment_keep_its_text_as_written() -> None:
+    # Whisper writes "$12.50" but times "$12" and ".50"; the quotes are outside every word.
+    words = _timed(["It", "costs", "$12", ".50,", "she", "said.", "Yes."])
+    segment = Segment(start=0, end=3.5, text='"It costs $12.50," she said. Yes.', words=words)
+
+    parts = _split(segment, list(zip(words, [0, 0, 0, 0, 0, 0, 1], strict=True)))
+
+    assert [(part.text, label) for part, label in parts] == [
+        ('"It costs $12.50," she said.', 0),
+        ("Yes.", 1),
+    ]
+
+
+def test_a_split_segment_whose_words_are_not_in_its_text_is_spaced_by_word() -> None:
+    words = _timed(["I", "paid", "12", "dollars.", "Yes."])
+    segment = Segment(start=0, end=2.5, text="I paid twelve dollars. Yes.", words=words)
+
+    parts = _split(segment, list(zip(words, [0, 0, 0, 0, 1], strict=True)))
+
+    assert [part.text for part, _ in parts] == ["I paid 12 dollars.", "Yes."]
 
 
 def test_whole_and_in_pieces_give_the_same_labels(
