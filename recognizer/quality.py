@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.transcripts import Segment, Transcript, Word, shifted_segment
+from shared.transcripts import Segment, Transcript, Word, shifted_segment, word_texts
 
 SAMPLE_RATE = 16_000
 
@@ -129,10 +129,16 @@ def cut_loops(segments: Sequence[Segment]) -> list[Segment]:
             kept.append(segment)
         elif remaining:
             words = [item for item in remaining if isinstance(item, Word)]
+            written = word_texts(segment) if segment.words else None
+            text = (
+                " ".join(_text(item) for item in remaining)
+                if written is None
+                else "".join(w for i, w in enumerate(written) if (number, i) not in cut).strip()
+            )
             kept.append(
                 segment.model_copy(
                     update={
-                        "text": " ".join(_text(item) for item in remaining),
+                        "text": text,
                         "words": words,
                         "end": words[-1].end if words else segment.end,
                         "flags": _flagged(segment.flags, REPETITION),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import itertools
 import os
 import sys
 from collections import defaultdict
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from recognizer.engines import EngineUnavailable
-from shared.transcripts import Segment, SpeakerTalk, Transcript, Word
+from shared.transcripts import Segment, SpeakerTalk, Transcript, Word, word_texts
 
 SAMPLE_RATE = 16_000
 FRAMES_PER_SECOND = 100
@@ -474,40 +473,22 @@ def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segmen
             runs.append([(word, label)])
     if len(runs) == 1:
         return [(segment, runs[0][0][1])]
-    starts = _starts(segment.text, [word for word, _ in words])
-    first_words = itertools.accumulate((len(run) for run in runs[:-1]), initial=0)
-    # Each part's text runs up to where the next part's first word starts: punctuation, quotes
-    # and spaces stay as the segment has them.
-    cuts = (
-        None if starts is None else [*(starts[first] for first in first_words), len(segment.text)]
-    )
+    written = word_texts(segment)
     parts = []
+    first_word = 0
     for number, run in enumerate(runs):
         start = segment.start if number == 0 else run[0][0].start
         end = segment.end if number == len(runs) - 1 else run[-1][0].end
-        if cuts is None:
+        if written is None:
             text = " ".join(word.word.strip() for word, _ in run)
         else:
-            text = segment.text[(cuts[number] if number else 0) : cuts[number + 1]].strip()
+            text = "".join(written[first_word : first_word + len(run)]).strip()
+        first_word += len(run)
         part = segment.model_copy(
             update={"start": start, "end": end, "text": text, "words": [w for w, _ in run]}
         )
         parts.append((part, run[0][1]))
     return parts
-
-
-def _starts(text: str, words: Sequence[Word]) -> list[int] | None:
-    """Where each of `words` starts in `text`, found in order (Whisper writes "$12.50" and times
-    "$12" and ".50"); None if one is not there."""
-    starts = []
-    read = 0
-    for word in words:
-        at = text.find(word.word.strip(), read)
-        if at < 0:
-            return None
-        starts.append(at)
-        read = at + len(word.word.strip())
-    return starts
 
 
 def label_speakers(

@@ -1,6 +1,7 @@
 """Timed transcripts: segments with start and end seconds, words where the engine gives them,
 and the subtitle formats made from them."""
 
+import itertools
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field
@@ -75,6 +76,25 @@ class Transcript(BaseModel):
     recovered_seconds: float = Field(
         0.0, description="Seconds of speech the first decoding skipped and a second one recovered."
     )
+
+
+def word_texts(segment: Segment) -> list[str] | None:
+    """Each of `segment`'s words as its text writes it, with what follows up to the next word
+    (spaces, punctuation), and the first with what comes before it: joined, they give the text
+    back. None if a word is not in the text, in order. Whisper writes "$12.50" but times "$12"
+    and ".50", so joining the words themselves would not spell it."""
+    starts = []
+    read = 0
+    for word in segment.words:
+        at = segment.text.find(word.word.strip(), read)
+        if at < 0:
+            return None
+        starts.append(at)
+        read = at + len(word.word.strip())
+    if not starts:
+        return None
+    cuts = [0, *starts[1:], len(segment.text)]
+    return [segment.text[start:end] for start, end in itertools.pairwise(cuts)]
 
 
 def shifted(transcript: Transcript, offset_seconds: float) -> Transcript:

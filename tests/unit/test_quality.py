@@ -44,6 +44,15 @@ def test_a_loop_inside_one_segment_is_cut_and_flagged() -> None:
     assert kept.flags == [quality.REPETITION]
 
 
+def test_a_segment_with_a_loop_cut_keeps_the_rest_of_its_text_as_written() -> None:
+    # Whisper writes "$12.50" but times "$12" and ".50".
+    text = "It costs $12.50 and and and and and and and more."
+    words = timed_words(text.replace("$12.50", "$12 .50"), 0.0)
+    looping = Segment(start=0.0, end=words[-1].end, text=text, words=words)
+    (kept,) = quality.cut_loops([looping])
+    assert kept.text == "It costs $12.50 and more."
+
+
 def test_phrases_people_repeat_are_kept() -> None:
     said = segment("no, no, no, I said it was very very good", 0.0)
     assert quality.cut_loops([said]) == [said]
