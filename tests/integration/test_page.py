@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 import srt
-from playwright.async_api import Browser, Page, Route, ViewportSize, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    Locator,
+    Page,
+    Route,
+    ViewportSize,
+    async_playwright,
+    expect,
+)
 
 from bench.speech import mfa_recording
 from tests import media
@@ -79,6 +87,17 @@ async def only_the_service(page: Page, base_url: str) -> list[str]:
     return refused
 
 
+async def transcribed(page: Page, base_url: str, recording: Path, seconds: float) -> Locator:
+    """The card of `recording`, uploaded on the page and done within `seconds`."""
+    await page.goto(base_url)
+    await expect(page.locator("#engine option")).not_to_have_count(0)
+    await page.set_input_files("#files", recording)
+    await page.get_by_role("button", name="Transcribe", exact=True).click()
+    card = page.locator("#work .card").first
+    await expect(card.locator(".status")).to_have_text("Done", timeout=seconds * 1000)
+    return card
+
+
 async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
     site: RunningSystem, page: Page, long_speech: Path
 ) -> None:
@@ -126,13 +145,7 @@ async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
 
 async def test_words_the_engine_was_unsure_of_are_dimmed(site: RunningSystem, page: Page) -> None:
     # A real voice with a cold, on which tiny.en is unsure of a few words.
-    cold_voice = mfa_recording("cold_corpus")
-    await page.goto(site.base_url)
-    await expect(page.locator("#engine option")).not_to_have_count(0)
-    await page.set_input_files("#files", cold_voice)
-    await page.get_by_role("button", name="Transcribe", exact=True).click()
-    card = page.locator("#work .card").first
-    await expect(card.locator(".status")).to_have_text("Done", timeout=110_000)
+    card = await transcribed(page, site.base_url, mfa_recording("cold_corpus"), 110)
     unsure = card.locator(".segments .unsure")
     await unsure.first.scroll_into_view_if_needed()
     await page.screenshot(path=SCREENSHOTS / "page-unsure.png", full_page=True)
@@ -152,12 +165,7 @@ async def test_words_are_shown_as_the_transcript_spells_them(
     # tiny.en writes "$12.50" and "10%" but times them as the words "$12", ".50", "10", "%".
     said = "It costs twelve dollars and fifty cents, about ten percent more."
     recording = media.to_mp3(media.speak(said, tmp_path / "price.wav"), tmp_path / "price.mp3")
-    await page.goto(site.base_url)
-    await expect(page.locator("#engine option")).not_to_have_count(0)
-    await page.set_input_files("#files", recording)
-    await page.get_by_role("button", name="Transcribe", exact=True).click()
-    card = page.locator("#work .card").first
-    await expect(card.locator(".status")).to_have_text("Done", timeout=60_000)
+    card = await transcribed(page, site.base_url, recording, 60)
     await page.screenshot(path=SCREENSHOTS / "page-price.png", full_page=True)
     segments = card.locator(".segments button")
     texts = [
