@@ -200,11 +200,13 @@ def peak_mb(series: list[Sample]) -> float:
 
 
 async def memory_over(
-    base_url: str, recognizer_pid: int, media: Path, minute_clip: Path
+    base_url: str, recognizer_pid: int, recording: Path, work: Path
 ) -> dict[str, Any]:
     """The recognizer's resident memory (its own and its slots') idle, then every second while
-    ordinary one-minute uploads are recognized, then while it recognizes `media`; and when the
-    first words of `media` came, against the end of its conversion."""
+    one-minute uploads of `recording`'s first minute are recognized, then while a three-hour
+    video of it is; and when the video's first words came, against the end of its conversion."""
+    minute_clip = first_minute(recording, work / "minute.mp3")
+    media = three_hour_video(recording, work)
     idle = recognizer_mb(recognizer_pid)
     (_, _, _, failures), minutes = await sampled_while(
         recognizer_pid, burst_pipeline(base_url, minute_clip, MINUTE_UPLOADS)
@@ -329,12 +331,7 @@ async def main(options: argparse.Namespace) -> None:
         ) as (base_url, stack, _settings):  # fmt: skip
             [recognizer] = stack.running("recognizer")
             await burst_pipeline(base_url, batch_clip, 2 * cores)  # warm: idle means after work
-            memory = await memory_over(
-                base_url,
-                recognizer.pid,
-                three_hour_video(recording, work),
-                first_minute(recording, work / "minute.mp3"),
-            )
+            memory = await memory_over(base_url, recognizer.pid, recording, work)
         print_memory(memory)
         out = RESULTS / f"{options.name}.json"
         out.write_text(json.dumps({"machine": report["machine"], "memory": memory}, indent=2))
@@ -398,12 +395,7 @@ async def main(options: argparse.Namespace) -> None:
                 print(f"10 s clip during the long one: p50 {statistics.median(short):.1f} s"
                       f" ({', '.join(f'{s:.1f}' for s in short)})", flush=True)  # fmt: skip
                 if not options.skip_memory:
-                    report["memory"] = await memory_over(
-                        base_url,
-                        recognizer.pid,
-                        three_hour_video(recording, work),
-                        first_minute(recording, work / "minute.mp3"),
-                    )
+                    report["memory"] = await memory_over(base_url, recognizer.pid, recording, work)
                     print_memory(report["memory"])
         report["runs"][str(piece_seconds)] = run
     out = RESULTS / f"{options.name}.json"

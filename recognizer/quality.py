@@ -129,7 +129,7 @@ def cut_loops(segments: Sequence[Segment]) -> list[Segment]:
             kept.append(segment)
         elif remaining:
             words = [item for item in remaining if isinstance(item, Word)]
-            written = word_texts(segment) if segment.words else None
+            written = word_texts(segment)
             text = (
                 " ".join(_text(item) for item in remaining)
                 if written is None

@@ -1,6 +1,7 @@
 """The web page and the docs in a real Chromium (Debian's, driven by Playwright), on the running
 services. Screenshots go to var/screenshots/ for a person to look at."""
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,26 +88,20 @@ async def only_the_service(page: Page, base_url: str) -> list[str]:
     return refused
 
 
-async def transcribed(page: Page, base_url: str, recording: Path, seconds: float) -> Locator:
-    """The card of `recording`, uploaded on the page and done within `seconds`."""
+async def uploaded(page: Page, base_url: str, recording: Path) -> Locator:
+    """The card of `recording`, just uploaded on the page."""
     await page.goto(base_url)
     await expect(page.locator("#engine option")).not_to_have_count(0)
     await page.set_input_files("#files", recording)
     await page.get_by_role("button", name="Transcribe", exact=True).click()
-    card = page.locator("#work .card").first
-    await expect(card.locator(".status")).to_have_text("Done", timeout=seconds * 1000)
-    return card
+    return page.locator("#work .card").first
 
 
 async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
     site: RunningSystem, page: Page, long_speech: Path
 ) -> None:
     refused = await only_the_service(page, site.base_url)
-    await page.goto(site.base_url)
-    await expect(page.locator("#engine option")).not_to_have_count(0)
-    await page.set_input_files("#files", long_speech)
-    await page.get_by_role("button", name="Transcribe", exact=True).click()
-    card = page.locator("#work .card").first
+    card = await uploaded(page, site.base_url, long_speech)
     statuses: set[str] = set()
     while (status := await card.locator(".status").inner_text()) not in ("Done", "Failed"):
         statuses.add(status)
@@ -145,7 +140,8 @@ async def test_a_recording_is_followed_then_played_from_the_segment_clicked(
 
 async def test_words_the_engine_was_unsure_of_are_dimmed(site: RunningSystem, page: Page) -> None:
     # A real voice with a cold, on which tiny.en is unsure of a few words.
-    card = await transcribed(page, site.base_url, mfa_recording("cold_corpus"), 110)
+    card = await uploaded(page, site.base_url, mfa_recording("cold_corpus"))
+    await expect(card.locator(".status")).to_have_text("Done", timeout=110_000)
     unsure = card.locator(".segments .unsure")
     await unsure.first.scroll_into_view_if_needed()
     await page.screenshot(path=SCREENSHOTS / "page-unsure.png", full_page=True)
@@ -165,15 +161,18 @@ async def test_words_are_shown_as_the_transcript_spells_them(
     # tiny.en writes "$12.50" and "10%" but times them as the words "$12", ".50", "10", "%".
     said = "It costs twelve dollars and fifty cents, about ten percent more."
     recording = media.to_mp3(media.speak(said, tmp_path / "price.wav"), tmp_path / "price.mp3")
-    card = await transcribed(page, site.base_url, recording, 60)
+    card = await uploaded(page, site.base_url, recording)
+    await expect(card.locator(".status")).to_have_text("Done", timeout=60_000)
     await page.screenshot(path=SCREENSHOTS / "page-price.png", full_page=True)
-    segments = card.locator(".segments button")
-    texts = [
-        (await segment.get_attribute("aria-label") or "").split(": ", 1)[1]
-        for segment in await segments.all()
+    shown = await card.locator(".segments button > span").all_inner_texts()
+    async with page.expect_download() as download_info:
+        await card.get_by_role("link", name="json").click()
+    transcript = json.loads((await (await download_info.value).path()).read_text())
+    texts = [segment["text"] for segment in transcript["segments"]]
+    spaced = [
+        " ".join(word["word"] for word in segment["words"]) for segment in transcript["segments"]
     ]
-    shown = [await segment.locator("> span").inner_text() for segment in await segments.all()]
-    assert any("$" in text or "%" in text for text in texts), texts  # the words split a token
+    assert spaced != texts, texts  # the premise: a space between each two words misspells them
     assert shown == texts
 
 
