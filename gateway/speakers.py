@@ -14,6 +14,7 @@ from pydub.utils import get_encoder_name
 
 from gateway.upload import CLIP_FIELDS, Upload
 from shared.engines import SPEAKER_ENGINES
+from shared.ffmpeg import input_options, refused_format
 from shared.fleet import Fleet
 from shared.jobs.models import MAX_SPEAKERS, SpeakerLabels, SpeakerReference
 
@@ -186,15 +187,15 @@ async def _to_pcm(clip: bytes, name: str) -> bytes:
     """ffmpeg from pipe to pipe, as its own process: the event loop only waits for it."""
     ffmpeg = await asyncio.create_subprocess_exec(
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error",
-        "-i", "pipe:0", "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
+        *input_options(), "-i", "pipe:0", "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE),
         "-t", str(MAX_REFERENCE_SECONDS + 1), "-f", "s16le", "pipe:1",
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
         async with asyncio.timeout(CONVERT_TIMEOUT_SECONDS):
-            pcm, _ = await ffmpeg.communicate(clip)
+            pcm, errors = await ffmpeg.communicate(clip)
     except TimeoutError as error:
         raise SpeakersRefused(
             f"The clip of {name!r} took over {CONVERT_TIMEOUT_SECONDS} s to decode.",
@@ -204,6 +205,13 @@ async def _to_pcm(clip: bytes, name: str) -> bytes:
         if ffmpeg.returncode is None:
             ffmpeg.kill()
             await ffmpeg.wait()
+    refused = refused_format(errors)
+    if refused is not None:
+        raise SpeakersRefused(
+            f"The clip of {name!r} is in a format this service does not read ({refused});"
+            " send the recording itself.",
+            "speaker_references",
+        )
     if ffmpeg.returncode != 0 or not pcm:
         raise SpeakersRefused(
             f"The clip of {name!r} is not audio ffmpeg can read.", "speaker_references"

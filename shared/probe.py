@@ -9,6 +9,7 @@ from typing import Any
 
 from pydub.utils import get_prober_name
 
+from shared.ffmpeg import input_options, refused_format
 from shared.jobs.models import ErrorCode, JobFailure
 
 # ffprobe reads headers, not the whole file: a file that keeps it busy longer is hostile.
@@ -16,9 +17,12 @@ PROBE_TIMEOUT_SECONDS = 30.0
 
 
 def probe_audio(source: Path) -> float | None:
-    """Check that `source` has an audio track and return its duration as the container
-    declares it (None when it does not say)."""
-    command = [get_prober_name(), "-v", "error", "-of", "json", "-show_format", "-show_streams"]
+    """Check that `source` is in a format this service reads and has an audio track, and
+    return its duration as the container declares it (None when it does not say)."""
+    command = [
+        get_prober_name(), "-v", "error", *input_options(),
+        "-of", "json", "-show_format", "-show_streams",
+    ]  # fmt: skip
     try:
         probed = subprocess.run(
             [*command, str(source)],
@@ -35,6 +39,9 @@ def probe_audio(source: Path) -> float | None:
         ) from error
     except (json.JSONDecodeError, OSError) as error:
         raise undecodable() from error
+    refused = refused_format(probed.stderr)
+    if refused is not None:
+        raise unsupported(refused)
     streams: list[dict[str, Any]] = info.get("streams") or []
     if not streams:
         raise undecodable()
@@ -48,6 +55,15 @@ def probe_audio(source: Path) -> float | None:
         return float(declared) if declared is not None else None
     except ValueError:
         return None
+
+
+def unsupported(format_name: str) -> JobFailure:
+    return JobFailure(
+        ErrorCode.UNSUPPORTED_MEDIA,
+        f"The file is in a format this service does not read ({format_name}). Playlists, file"
+        " lists, image sequences and stream descriptions are refused, because they point at other"
+        " files; send the audio or video file itself.",
+    )
 
 
 def undecodable() -> JobFailure:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydub.utils import get_encoder_name
 
+from shared.ffmpeg import input_options
 from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio, undecodable
 
@@ -112,7 +113,7 @@ def _command(source: Path, target: str, max_seconds: float, form: str = "wav") -
     # second at a time: written to a pipe one packet at a time, it took twice as long.
     return [
         get_encoder_name(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-i", str(source),
+        *input_options(), "-i", str(source),
         "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
         "-af", f"asetnsamples=n={SAMPLE_RATE}:p=0", "-flush_packets", "0",
         "-t", f"{max_seconds + 1:g}", "-f", form, target,

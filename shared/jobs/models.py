@@ -38,6 +38,7 @@ class JobStatus(StrEnum):
 class ErrorCode(StrEnum):
     NO_AUDIO = "no_audio"
     UNDECODABLE_MEDIA = "undecodable_media"
+    UNSUPPORTED_MEDIA = "unsupported_media"
     TIMEOUT = "timeout"
     RECOGNITION_FAILED = "recognition_failed"
     RETRIES_EXHAUSTED = "retries_exhausted"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.media import MediaPaths
-from tests import media
+from tests import hostile_media, media
 from tests.integration.api import accepted_job_id, until_status
 from tests.integration.conftest import CLEANUP_DELAY_SECONDS, RunningSystem
 
@@ -176,3 +176,31 @@ async def test_random_bytes_named_mp4_fail_and_leave_no_files(
     while any(path.exists() for path in paths.of_job(job["job_id"])):
         assert time.monotonic() < deadline, "the failed job's files were never deleted"
         await asyncio.sleep(0.2)
+
+
+async def test_a_playlist_of_a_file_on_the_servers_disk_is_refused(
+    system: RunningSystem, tmp_path: Path
+) -> None:
+    scene = hostile_media.make_scene(tmp_path)
+    playlist = tmp_path / "playlist.m3u8"
+    playlist.write_bytes(hostile_media.CORPUS["hls-absolute-path"].build(scene))
+    async with system.client() as client:
+        job = await until_status(client, await accepted_job_id(client, playlist))
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "unsupported_media"
+    assert "playlist" in job["error"]["message"].lower()
+
+
+async def test_a_file_list_naming_another_jobs_upload_is_refused(
+    system: RunningSystem, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    listing = tmp_path / "listing.txt"
+    async with system.client() as client:
+        # Sent at once, while the other job's upload is still in the media folder, as by an
+        # attacker who knows or guesses its id.
+        other = await accepted_job_id(client, clips["mp3"])
+        listing.write_bytes(f"ffconcat version 1.0\n# \x01\nfile {other}\n".encode())
+        job = await until_status(client, await accepted_job_id(client, listing))
+        assert (await until_status(client, other))["status"] == "done"
+    assert job["status"] == "failed", job
+    assert job["error"]["code"] == "unsupported_media"

@@ -166,3 +166,42 @@ def test_media_that_keeps_ffprobe_waiting_fails_in_bounded_time(
         probe_audio(stalled)
     assert failure.value.code is ErrorCode.UNDECODABLE_MEDIA
     assert time.monotonic() - started < 10
+
+
+# (file name, encoder arguments): common formats, each read by a demuxer on the allow-list.
+ACCEPTED_FORMATS = [
+    ("speech.aac", ("-c:a", "aac")),
+    ("speech.ac3", ("-c:a", "ac3")),
+    ("speech.aiff", ()),
+    ("speech.au", ()),
+    ("speech.avi", ("-c:a", "libmp3lame")),
+    ("speech.caf", ()),
+    ("speech.flac", ()),
+    ("speech.flv", ("-c:a", "aac")),
+    ("speech.m4a", ("-c:a", "aac")),
+    ("speech.mkv", ("-c:a", "libvorbis")),
+    ("speech.mov", ("-c:a", "aac")),
+    ("speech.mpg", ("-c:a", "mp2")),
+    ("speech.ogg", ("-c:a", "libopus")),
+    ("speech.oga", ("-c:a", "libvorbis", "-f", "ogg")),
+    ("speech.ts", ("-c:a", "aac")),
+    ("speech.w64", ()),
+    ("speech.webm", ("-c:a", "libopus")),
+    ("speech.wma", ("-c:a", "wmav2")),
+    ("speech.wv", ("-c:a", "wavpack")),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "encoding"), ACCEPTED_FORMATS, ids=[n for n, _ in ACCEPTED_FORMATS]
+)
+def test_common_formats_convert_whole(
+    clips: dict[str, Path], tmp_path: Path, name: str, encoding: tuple[str, ...]
+) -> None:
+    source = tmp_path / name
+    media.ffmpeg("-i", str(clips["wav"]), *encoding, str(source))
+    # Uploads are stored under the job id, with no extension to tell the format.
+    stored = source.rename(tmp_path / ("c" * 32))
+    duration = to_wav(stored, tmp_path / "out.wav", timeout_seconds=60, max_seconds=3600)
+    with wave.open(str(clips["wav"])) as original:
+        assert duration == pytest.approx(original.getnframes() / original.getframerate(), abs=0.2)

@@ -181,13 +181,18 @@ def _seconds(wav: Path) -> float:
         return audio.getnframes() / audio.getframerate()
 
 
-async def test_a_clip_too_short_or_not_audio_is_refused(
+async def test_a_clip_too_short_not_audio_or_a_file_list_is_refused(
     labelling: httpx.AsyncClient, jobs: FakeJobs, speech: Form, tmp_path: Path
 ) -> None:
     short = media.silence(tmp_path / "short.wav", 1)
     for clip, message in (
         (data_url(short), "lasts 1.0 s"),
         ("data:audio/wav;base64," + base64.b64encode(b"not audio at all").decode(), "not audio"),
+        (
+            "data:audio/wav;base64,"
+            + base64.b64encode(b"ffconcat version 1.0\n# \x01\nfile /etc/hostname\n").decode(),
+            "format this service does not read (concat)",
+        ),
     ):
         response = await post(
             labelling,
