@@ -2,7 +2,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
 from fastapi import Depends, FastAPI, Request, Response, Security
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
@@ -12,7 +11,7 @@ from starlette.routing import Match
 
 from gateway.auth import Keys, Unauthorized, authentication, bearer
 from gateway.backlog import Backlog
-from gateway.callbacks import CallbackHandler
+from gateway.callbacks import CallbackHandler, callback_client
 from gateway.finished import FinishedHandler
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.pages import add_pages
@@ -31,7 +30,6 @@ from shared.worker import connected
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
-USER_AGENT = "stt-pipeline-gateway/1.0"
 HTTP_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
 
 
@@ -41,10 +39,9 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        timeout = httpx.Timeout(settings.callback_timeout_seconds)
         async with (
             connected(settings) as (broker, jobs),
-            httpx.AsyncClient(timeout=timeout, headers={"User-Agent": USER_AGENT}) as http,
+            callback_client(settings.callback_timeout_seconds) as http,
         ):
             watcher = JobWatcher(broker, jobs)
             await watcher.start()

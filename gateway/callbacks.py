@@ -35,6 +35,15 @@ log = logging.getLogger(__name__)
 
 JOB_ID_HEADER = "X-STT-Job-Id"
 SIGNATURE_HEADER = "X-STT-Signature"
+USER_AGENT = "stt-pipeline-gateway/1.0"
+
+
+def callback_client(timeout_seconds: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_seconds),
+        headers={"User-Agent": USER_AGENT},
+        trust_env=False,  # a proxy from the environment would reach what the address check refused
+    )
 
 
 def signature(secret: SecretStr, body: bytes, timestamp: int) -> str:

@@ -47,7 +47,15 @@ async def check_limits(
 ) -> float | None:
     """Raise 429 if the upload would take the service, or its caller's key, past a limit the
     deployment set; return its length as its container declares it, when a limit needs it.
-    Media given by URL (`upload` None) counts as no audio until it is fetched."""
+    Media given by URL (`upload` None) counts as no audio until it is fetched; how many such
+    jobs a key may have waiting is limited instead."""
+    if caller is not None and upload is None:
+        unfetched = await jobs.count_unfetched(caller)
+        if unfetched >= settings.max_fetches_per_key:
+            raise too_busy(
+                f"The key {caller!r} has {unfetched} jobs whose media is still to be fetched, as"
+                " many as one key may (STT_MAX_FETCHES_PER_KEY); try again once one has arrived."
+            )
     if caller is not None and settings.max_jobs_per_key is not None:
         under_way = await jobs.count_unfinished(caller)
         if under_way >= settings.max_jobs_per_key:

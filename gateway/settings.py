@@ -34,6 +34,12 @@ class GatewaySettings(CommonSettings):
         description="Uploads one key may be sending at once (to each gateway process); one more"
         " gets 429 before its body is read.",
     )
+    max_fetches_per_key: int = Field(
+        4,
+        gt=0,
+        description="Jobs with media by URL one key may have waiting to be fetched; one more gets"
+        " 429, so that one key's slow servers cannot take every transcoder.",
+    )
     max_backlog_seconds_per_key: float | None = Field(
         None,
         gt=0,

@@ -33,14 +33,26 @@ class Target:
 
 
 NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# IPv6 ranges Python's is_global still counts as global: site-local (deprecated, yet routed
+# inside some networks), NAT64 for a network's own use, and IPv4-compatible addresses (::a.b.c.d,
+# deprecated; some stacks still reach the IPv4 address).
+_NOT_PUBLIC_V6 = tuple(
+    ipaddress.IPv6Network(network) for network in ("fec0::/10", "64:ff9b:1::/48", "::/96")
+)
 
 
 def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    elif address in NAT64:
-        # A NAT64 gateway reaches the IPv4 address in its last 32 bits: judge that one.
-        address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in _NOT_PUBLIC_V6):
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            # A 6to4 relay reaches the IPv4 address it embeds: judge that one.
+            address = address.sixtofour
+        elif address in NAT64:
+            # A NAT64 gateway reaches the IPv4 address in its last 32 bits: judge that one.
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     # is_global is False for loopback, private, link-local, unique-local, reserved, unspecified
     # and shared (CGNAT) addresses; multicast may be global yet is no server.
     return address.is_global and not address.is_multicast

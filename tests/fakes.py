@@ -171,6 +171,13 @@ class FakeJobs:
     async def count_unfinished(self, owner: str) -> int:
         return len(self._unfinished(owner))
 
+    async def count_unfetched(self, owner: str) -> int:
+        return sum(
+            1
+            for job in self._unfinished(owner)
+            if job.source_url is not None and not job.size_bytes
+        )
+
     def _unfinished(self, owner: str | None) -> list[Job]:
         return [
             job

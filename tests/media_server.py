@@ -32,8 +32,8 @@ class MediaServer:
 def media_server(media: bytes, big_bytes: int = 0) -> Iterator[MediaServer]:
     """`/media` (and `/media/<any name>`) answers `media`; `/redirect?to=URL` redirects there; `/missing` is 404;
         `/big` sends `big_bytes` of media-looking bytes without declaring a length, `/big-declared`
-        declares that length; `/stall` sends a little and then nothing, `/trickle` all of `media` but
-    slowly (100 bytes each 0.2 s); `/page` is HTML."""
+        declares that length; `/stall` sends a little and then nothing, `/silent` not even an
+    answer, `/trickle` all of `media` but slowly (100 bytes each 0.2 s); `/page` is HTML."""
     state = MediaServer(url="", media=media)
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -67,6 +67,8 @@ def media_server(media: bytes, big_bytes: int = 0) -> Iterator[MediaServer]:
                 self.end_headers()
                 self.wfile.write(state.media[:1000])
                 self.wfile.flush()
+                state.stop_stalling.wait(60)
+            elif address.path == "/silent":
                 state.stop_stalling.wait(60)
             elif address.path == "/trickle":
                 self.send_response(200)

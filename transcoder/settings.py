@@ -28,6 +28,19 @@ class TranscoderSettings(CommonSettings):
         description="Media given by URL must arrive whole within this many seconds (redirects"
         " included), or the job fails `fetch_failed`.",
     )
+    fetch_min_bytes_per_second: int = Field(
+        32 * 1024,
+        ge=1,
+        description="Media given by URL must arrive at least this fast, judged over each"
+        " STT_FETCH_RATE_WINDOW_SECONDS, or the job fails `fetch_failed`: a server that trickles"
+        " its answer cannot hold a transcoder for the whole of STT_FETCH_TIMEOUT_SECONDS.",
+    )
+    fetch_rate_window_seconds: float = Field(
+        10,
+        gt=0,
+        description="The stretch over which the fetch rate is judged; also the longest a media"
+        " server may take to answer, or stay silent while it sends.",
+    )
     fetch_max_redirects: int = Field(
         3, ge=0, description="Redirects a media URL may take; each new address is checked again."
     )

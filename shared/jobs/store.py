@@ -488,6 +488,12 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
     async def count_unfinished(self, owner: str) -> int:
         return await self._jobs.count_documents(unfinished_of(owner))
 
+    async def count_unfetched(self, owner: str) -> int:
+        """`owner`'s unfinished jobs whose media is given by URL and not fetched yet."""
+        return await self._jobs.count_documents(
+            {**unfinished_of(owner), "source_url": {"$ne": None}, "size_bytes": 0}
+        )
+
     async def ping(self) -> None:
         await self._jobs.database.command("ping")
 

@@ -188,6 +188,17 @@ async def test_the_slots_a_recording_is_cut_for_are_claimed_once(store: Any) -> 
     assert await store.claim_piece_slots(job_id, 1) == 3
 
 
+async def test_jobs_with_media_still_to_fetch_are_counted_per_owner(store: Any, owner: str) -> None:
+    url = "https://media.example/talk.mp3"
+    waiting = await new_job(store, owner=owner, source_url=url, size_bytes=0)
+    await new_job(store, owner=owner, source_url=url, size_bytes=4096)  # fetched already
+    await new_job(store, owner=owner)  # uploaded
+    await new_job(store, owner=f"{owner}-other", source_url=url, size_bytes=0)
+    assert await store.count_unfetched(owner) == 1
+    await store.fail(waiting, ErrorCode.FETCH_FAILED, "gone")
+    assert await store.count_unfetched(owner) == 0
+
+
 async def test_held_jobs_go_on_oldest_first_and_only_once(store: Any, owner: str) -> None:
     await new_job(store, owner=owner)
     held = [await store.get(await new_job(store, owner=owner, held=True)) for _ in range(2)]

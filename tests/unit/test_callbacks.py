@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, cast
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
-from gateway.callbacks import SIGNATURE_HEADER, CallbackHandler, signature
+from gateway.callbacks import SIGNATURE_HEADER, CallbackHandler, callback_client, signature
 from scripts.stack import free_port
 from shared.addresses import AddressRefused, is_public, resolve_target
 from shared.events import TranscriptDone
@@ -58,7 +57,7 @@ async def deliver(
 ) -> FakeJobs:
     jobs = jobs or finished_job(url)
     signing = SecretStr(secret) if secret else None
-    async with httpx.AsyncClient(timeout=5) as client:
+    async with callback_client(5) as client:
         handler = CallbackHandler(
             cast(Any, jobs), cast(Any, Broker(retries)), client, signing, allowed, attempt_seconds
         )
@@ -80,6 +79,8 @@ def callback_of(jobs: FakeJobs) -> Callback:
         "0.0.0.0", "224.0.0.251", "240.0.0.1", "255.255.255.255", "::1", "::", "fd12::1",
         "fe80::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "2001:db8::1",
         "64:ff9b::127.0.0.1", "64:ff9b::10.0.0.1", "64:ff9b::169.254.169.254",
+        "fec0::1", "feff::1", "64:ff9b:1::8.8.8.8", "64:ff9b:1:ffff::1",
+        "2002:7f00:1::1", "2002:a00:1::1", "2002:a9fe:a9fe::1", "::127.0.0.1", "::8.8.8.8",
     ],
 )  # fmt: skip
 def test_addresses_that_are_not_public_receivers_are_recognised(address: str) -> None:
@@ -87,8 +88,12 @@ def test_addresses_that_are_not_public_receivers_are_recognised(address: str) ->
 
 
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"]
-)
+    "address",
+    [
+        "8.8.8.8", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8",
+        "2002:808:808::1",
+    ],
+)  # fmt: skip
 def test_public_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
 
@@ -106,6 +111,19 @@ async def test_an_allowed_host_gets_the_callback(receiver: StandIn) -> None:
     [sent] = receiver.received
     assert sent.path == "/hook"
     assert callback_of(jobs).delivered_at is not None
+
+
+async def test_a_proxy_named_in_the_environment_is_not_used(
+    receiver: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with http_stand_in({"proxied": True}) as proxy:
+        for variable in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(variable, raising=False)
+        for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(variable, proxy.url)
+        await deliver(receiver.url + "/hook", allowed=frozenset({"127.0.0.1"}))
+    assert proxy.connections == 0
+    assert [sent.path for sent in receiver.received] == ["/hook"]
 
 
 async def test_a_name_is_checked_by_every_address_it_resolves_to(receiver: StandIn) -> None:

@@ -8,15 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from scripts.stack import free_port
 from shared.events import AudioReady, JobFailed, MediaUploaded
 from shared.jobs.models import ErrorCode, JobFailure, JobStatus
 from shared.media import MediaPaths
 from shared.store import FolderStore
 from tests.fakes import FakeJobs, a_job
 from tests.media_server import MediaServer, media_server
-from transcoder.fetch import Fetched, MediaFetcher, fetch_client
+from transcoder.fetch import Fetched, MediaFetcher, _redirected, fetch_client
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings
 
@@ -198,3 +200,83 @@ async def test_a_failed_fetch_fails_the_job_with_its_code(
     assert ended.code == "fetch_failed"
     assert jobs.jobs[JOB_ID].status is JobStatus.FAILED
     assert published == []
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/trickle", "slower than the 2 KiB/s"),
+        ("/stall", "sent nothing for 0.5 s"),
+        ("/silent", "sent nothing for 0.5 s"),
+    ],
+)
+async def test_a_server_too_slow_for_the_minimum_rate_fails_long_before_the_timeout(
+    server: MediaServer, tmp_path: Path, path: str, message: str
+) -> None:
+    started = time.monotonic()
+    failure = await refused(
+        server.at(path),
+        tmp_path / "upload",
+        fetch_timeout_seconds=60,
+        fetch_rate_window_seconds=0.5,
+        fetch_min_bytes_per_second=2048,
+    )
+    assert time.monotonic() - started < 3
+    assert failure.code is ErrorCode.FETCH_FAILED
+    assert message in failure.message
+
+
+async def test_media_that_arrives_fast_enough_is_not_cut_off(
+    server: MediaServer, tmp_path: Path
+) -> None:
+    destination = tmp_path / "upload"
+    await fetch(
+        server.at("/media"),
+        destination,
+        fetch_rate_window_seconds=0.2,
+        fetch_min_bytes_per_second=64 * 1024,
+    )
+    assert destination.read_bytes() == server.media
+
+
+@pytest.mark.parametrize(
+    ("start", "location"),
+    [
+        ("https://media.example/a.mp3", "http://media.example/a.mp3"),
+        ("https://media.example/a.mp3", "//other.example/a.mp3"),  # keeps https: followed
+        ("http://media.example/a.mp3", "https://media.example/a.mp3"),
+    ],
+)
+def test_a_redirect_may_not_change_the_scheme(start: str, location: str) -> None:
+    original = httpx.URL(start)
+    if location.startswith("//"):
+        assert _redirected(original, location).scheme == original.scheme
+        return
+    with pytest.raises(JobFailure) as failure:
+        _redirected(original, location)
+    assert failure.value.code is ErrorCode.FETCH_REFUSED
+    assert "redirects from" in failure.value.message
+
+
+async def test_a_redirect_from_http_to_https_is_refused_before_it_is_taken(
+    server: MediaServer, tmp_path: Path
+) -> None:
+    url = server.at(f"/redirect?to={server.at('/media').replace('http:', 'https:')}")
+    failure = await refused(url, tmp_path / "upload")
+    assert failure.code is ErrorCode.FETCH_REFUSED
+    assert len(server.paths) == 1
+
+
+async def test_a_failed_fetch_names_no_paths_and_no_exception_text(
+    server: MediaServer, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the upload's folder should be")
+    unwritable = await refused(server.at("/media"), blocked / "upload")
+    closed_port = f"http://127.0.0.1:{free_port()}/a.mp3"
+    unreachable = await refused(closed_port, tmp_path / "upload")
+    for failure in (unwritable, unreachable):
+        assert failure.code is ErrorCode.FETCH_FAILED
+        assert str(tmp_path) not in failure.message
+        assert "Errno" not in failure.message
+    assert unreachable.message == "No connection could be made to 127.0.0.1."

@@ -591,3 +591,24 @@ async def test_routes_that_answer_with_the_text_take_only_files(
     assert response.status_code == 400, response.text
     assert "No file" in response.text
     assert jobs.jobs == {}
+
+
+async def test_a_key_may_have_only_so_many_urls_waiting_to_be_fetched(
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs
+) -> None:
+    form = {"url": (None, "https://media.example.com/slow.mp3")}
+    async with gateway(tmp_path, broker, jobs, api_keys=TENANTS, max_fetches_per_key=2) as client:
+        answers = [
+            await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret")) for _ in range(3)
+        ]
+        other_key = await client.post("/v1/jobs", files=form, headers=as_key("s-s3cret"))
+        assert [answer.status_code for answer in answers] == [202, 202, 429]
+        assert "STT_MAX_FETCHES_PER_KEY" in answers[2].json()["detail"]
+        assert answers[2].headers["retry-after"]
+        assert other_key.status_code == 202
+        # Once one has arrived, the key may send another.
+        fetched = jobs.jobs[answers[0].json()["job_id"]]
+        jobs.add(fetched.model_copy(update={"size_bytes": 2048}))
+        again = await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))
+        assert again.status_code == 202
+    assert len(jobs.jobs) == 4
