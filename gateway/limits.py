@@ -4,7 +4,7 @@ key: past one, a request gets 429 with a time to try again after."""
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from fastapi import HTTPException
@@ -16,30 +16,65 @@ from shared.jobs.store import JobStore
 BACKLOG_RETRY_AFTER_SECONDS = 30
 
 
-class UploadsInFlight:
-    """How many uploads each key is sending to this gateway process right now."""
+class InFlight:
+    """How many requests of one kind (uploads being sent, waits on jobs) each key has open on
+    this gateway process right now. A key past its limit gets 429 at once, so one key cannot
+    hold a process's connections and memory however many it opens."""
 
-    def __init__(self) -> None:
-        self._sending: Counter[str] = Counter()
+    def __init__(self, doing: str, advice: str, setting: str) -> None:
+        self._open: Counter[str] = Counter()
+        self._doing = doing  # "is sending {n} uploads"
+        self._advice = advice
+        self._setting = setting
+
+    def enter(self, caller: str | None, limit: int, **headers: str) -> Callable[[], None]:
+        """Count one more of `caller`'s requests, or raise 429 past `limit`; returns what ends
+        it, which may be called more than once."""
+        if caller is None:
+            return lambda: None
+        if self._open[caller] >= limit:
+            raise too_busy(
+                f"The key {caller!r} {self._doing.format(n=self._open[caller])} already, as many"
+                f" as one key may at once ({self._setting}); {self._advice}",
+                headers=headers,
+            )
+        self._open[caller] += 1
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
+            if not ended:
+                ended = True
+                self._open[caller] -= 1
+                if not self._open[caller]:
+                    del self._open[caller]
+
+        return end
 
     @contextlib.contextmanager
-    def receiving(self, caller: str | None, limit: int) -> Iterator[None]:
-        """Count one more upload of `caller` while the body is received; 429 past `limit`."""
-        if caller is None:
-            yield
-            return
-        if self._sending[caller] >= limit:
-            raise too_busy(
-                f"The key {caller!r} is sending {self._sending[caller]} uploads already, as many"
-                " as one key may at once (STT_MAX_UPLOADS_PER_KEY); send this one when one has"
-                " arrived.",
-                headers={"Connection": "close"},
-            )
-        self._sending[caller] += 1
+    def holding(self, caller: str | None, limit: int, **headers: str) -> Iterator[None]:
+        """One more of `caller`'s requests for the body of the `with`."""
+        end = self.enter(caller, limit, **headers)
         try:
             yield
         finally:
-            self._sending[caller] -= 1
+            end()
+
+
+def uploads_in_flight() -> InFlight:
+    return InFlight(
+        "is sending {n} uploads",
+        "send this one when one has arrived.",
+        "STT_MAX_UPLOADS_PER_KEY",
+    )
+
+
+def waits_in_flight() -> InFlight:
+    return InFlight(
+        "is following or waiting on {n} jobs",
+        "close a stream or wait for an answer first, or poll GET /v1/jobs/{job_id}.",
+        "STT_MAX_WAITS_PER_KEY",
+    )
 
 
 async def check_limits(

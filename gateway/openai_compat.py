@@ -12,6 +12,7 @@ from fastapi import HTTPException, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pymongo.errors import PyMongoError
 
+from gateway.auth import caller_of
 from gateway.schemas import FILE, HOTWORDS, multipart_form
 from gateway.services import Services
 from gateway.settings import GatewaySettings
@@ -234,10 +235,12 @@ async def answer(
     services: Services,
     read_fields: Callable[[GatewaySettings, Upload], JobRequest],
 ) -> Response:
+    caller = caller_of(request).name
     try:
-        job, upload = await submit_job(services, request, read_fields)
-        wait_seconds = services.settings.native_wait_seconds
-        finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
+        with services.waits.holding(caller, services.settings.max_waits_per_key):
+            job, upload = await submit_job(services, request, read_fields)
+            wait_seconds = services.settings.native_wait_seconds
+            finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     except OpenAIError as error:
         return error.response()
     except RefusedChoice as refused:

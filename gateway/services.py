@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from gateway.backlog import Backlog
-from gateway.limits import UploadsInFlight
+from gateway.limits import InFlight, uploads_in_flight, waits_in_flight
 from gateway.settings import GatewaySettings
 from gateway.watcher import JobWatcher
 from shared.broker import Broker
@@ -22,7 +22,8 @@ class Services:
     watcher: JobWatcher
     fleet: Fleet
     backlog: Backlog
-    uploads: UploadsInFlight = field(default_factory=UploadsInFlight)
+    uploads: InFlight = field(default_factory=uploads_in_flight)
+    waits: InFlight = field(default_factory=waits_in_flight)
 
     @property
     def fair_share(self) -> FairShare:

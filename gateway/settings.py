@@ -34,6 +34,12 @@ class GatewaySettings(CommonSettings):
         description="Uploads one key may be sending at once (to each gateway process); one more"
         " gets 429 before its body is read.",
     )
+    max_waits_per_key: int = Field(
+        32,
+        gt=0,
+        description="Event streams and requests waiting on a job's end (the OpenAI and tutorial"
+        " routes) one key may hold open at once, on each gateway process; one more gets 429.",
+    )
     max_fetches_per_key: int = Field(
         4,
         gt=0,

@@ -294,7 +294,8 @@ async def submit_job(
     declared = int(length) if length and length.isdigit() else None
     body = request.stream()
     # The upload counts as in flight until its refused body has been drained too.
-    with services.uploads.receiving(caller, services.settings.max_uploads_per_key):
+    limit = services.settings.max_uploads_per_key
+    with services.uploads.holding(caller, limit, Connection="close"):
         try:
             upload = await receive_upload(
                 body,

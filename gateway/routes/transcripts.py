@@ -1,12 +1,13 @@
 """A job's results: its transcript in each format, and the stream of its progress."""
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from gateway.routes.deps import CallerDep, JobId, ServicesDep, find_job
 from gateway.schemas import JobPublic, ProgressUpdate, TranscriptJson, problems
@@ -110,6 +111,7 @@ STREAM_EVENT = {
 async def follow_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> StreamingResponse:
     await find_job(services, caller, job_id)
     keepalive = services.settings.events_keepalive_seconds
+    end = services.waits.enter(caller.name, services.settings.max_waits_per_key)
 
     async def stream() -> AsyncIterator[str]:
         changes = services.watcher.changes(job_id, keepalive)
@@ -117,12 +119,29 @@ async def follow_job(job_id: JobId, services: ServicesDep, caller: CallerDep) ->
             async for update in changes:
                 yield server_sent(update)
 
-    return StreamingResponse(
+    return CountedStream(
         stream(),
+        end,
         media_type="text/event-stream",
         # Proxies must pass each event on as it comes, not buffer the stream.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+class CountedStream(StreamingResponse):
+    """A stream that ends its count in the key's waits however it ends: finished, broken off
+    by the client, or never started because the client left first (a generator that never
+    started runs no `finally`)."""
+
+    def __init__(self, content: AsyncIterator[str], end: Callable[[], None], **options: Any):
+        super().__init__(content, **options)
+        self._end = end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._end()
 
 
 def server_sent(update: Update) -> str:

@@ -56,10 +56,13 @@ async def get_task(job_id: JobId, services: ServicesDep, caller: CallerDep) -> T
     openapi_extra=UPLOAD_BODY,
     summary="Upload and wait for the transcript",
 )
-async def transcribe_and_wait(request: Request, services: ServicesDep) -> Response:
-    job, _ = await submit_job(services, request)
-    wait_seconds = services.settings.native_wait_seconds
-    finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
+async def transcribe_and_wait(
+    request: Request, services: ServicesDep, caller: CallerDep
+) -> Response:
+    with services.waits.holding(caller.name, services.settings.max_waits_per_key):
+        job, _ = await submit_job(services, request)
+        wait_seconds = services.settings.native_wait_seconds
+        finished = await services.watcher.wait_until_finished(job.job_id, wait_seconds)
     if finished is None:
         timeout = NativeTimeout(
             detail=f"Not finished within {wait_seconds:.0f} s; poll GET /v1/jobs/{job.job_id}.",
