@@ -82,6 +82,7 @@ class FakeJobs:
         job = self.jobs.pop(job_id, None)
         if job is not None and owes_callback(job):
             self.owed[job_id] = job
+        self.requests = {key: held for key, held in self.requests.items() if held != job_id}
 
     async def owed_callback(self, job_id: str) -> Job | None:
         return self.owed.get(job_id)

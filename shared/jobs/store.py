@@ -135,6 +135,8 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         await self._jobs.delete_one({"_id": job_id})
         await self.delete_pieces(job_id)
         await self._references.delete_one({"_id": job_id})
+        # A retry with the deleted job's idempotency key makes a new job, not a 409.
+        await self._requests.delete_many({"job_id": job_id})
 
     async def speaker_references(self, job_id: str) -> list[SpeakerReference]:
         """The job's known speakers' clips, in the order their names were given."""
@@ -477,6 +479,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics):
         await self._jobs.create_index([("owner", 1), ("status", 1), ("held", 1), ("list_key", 1)])
         await self._jobs.create_index([("engine", 1), ("status", 1), ("created_at", -1)])
         await self._pieces.create_index([("job_id", 1), ("index", 1)])
+        await self._requests.create_index([("job_id", 1)])
         window = IDEMPOTENCY_WINDOW.total_seconds()
         await expire_after(self._requests, "created_at", window)
         retention = retention_days * 24 * 3600 or None

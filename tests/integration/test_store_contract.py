@@ -250,6 +250,16 @@ async def test_an_idempotency_key_belongs_to_the_first_request_until_released(
     assert await store.claim_request(key, second) is None
 
 
+async def test_a_deleted_job_releases_its_idempotency_key(store: Any) -> None:
+    key = f"billing:{new_job_id()}"
+    deleted = await new_job(store)
+    assert await store.claim_request(key, deleted) is None
+    await store.delete(deleted)
+    retried = new_job_id()
+    assert await store.claim_request(key, retried) is None
+    assert await store.claim_request(key, new_job_id()) == retried
+
+
 async def test_queued_audio_is_what_is_left_of_unfinished_jobs(store: Any, owner: str) -> None:
     await new_job(store, duration_seconds=30.0, owner=owner)
     halfway = await new_job(store, duration_seconds=100.0, owner=owner)

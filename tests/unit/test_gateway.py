@@ -249,6 +249,21 @@ async def test_a_retried_upload_with_the_same_key_returns_the_first_job(
     assert sorted(path.name for path in uploads) == sorted(jobs.jobs)
 
 
+async def test_a_retry_after_its_job_was_deleted_makes_a_new_job(
+    client: httpx.AsyncClient, jobs: FakeJobs, speech: Form
+) -> None:
+    retry = {"Idempotency-Key": "order-19"}
+    first = await client.post("/v1/jobs", files=speech, headers=retry)
+    job = jobs.jobs[first.json()["job_id"]]
+    jobs.add(job.model_copy(update={"status": JobStatus.DONE, "text": "hello"}))
+    deleted = await client.delete(f"/v1/jobs/{job.job_id}")
+    assert deleted.status_code == 204, deleted.text
+    again = await client.post("/v1/jobs", files=speech, headers=retry)
+    assert again.status_code == 202, again.text
+    assert again.json()["job_id"] != first.json()["job_id"]
+    assert list(jobs.jobs) == [again.json()["job_id"]]
+
+
 async def test_an_idempotency_key_is_kept_per_caller(
     tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, speech: Form
 ) -> None:
