@@ -107,7 +107,7 @@ def scaled_object_problems(scaled: Resource, resources: list[Resource]) -> list[
         problems.append(f"{name}: apiVersion {scaled['apiVersion']}")
     problems += [f"{name}: unknown spec.{key}" for key in set(spec) - SCALED_OBJECT_SPEC]
     problems += [
-        f"{name}: spec.{key} missing" for key in ("scaleTargetRef", "triggers") - spec.keys()
+        f"{name}: spec.{key} missing" for key in {"scaleTargetRef", "triggers"} - spec.keys()
     ]
     target = spec.get("scaleTargetRef", {})
     problems += [f"{name}: unknown scaleTargetRef.{key}" for key in set(target) - SCALE_TARGET_REF]
@@ -131,8 +131,8 @@ def scaled_object_problems(scaled: Resource, resources: list[Resource]) -> list[
             problems.append(f"{name}: trigger type {trigger.get('type')}")
             continue
         metadata = trigger.get("metadata", {})
-        problems += [f"{name}: metadata value {key} is not a string"
-                     for key, value in metadata.items() if not isinstance(value, str)]  # fmt: skip
+        not_text = [key for key, value in metadata.items() if not isinstance(value, str)]
+        problems += [f"{name}: metadata value {key} is not a string" for key in not_text]
         problems += rabbitmq_trigger_problems(name, metadata)
         reference = trigger.get("authenticationRef", {}).get("name")
         if reference not in authentications:
@@ -146,8 +146,8 @@ def rabbitmq_trigger_problems(name: str, metadata: dict[str, str]) -> list[str]:
     problems = [
         f"{name}: unknown rabbitmq metadata {key}" for key in set(metadata) - RABBITMQ_METADATA
     ]
-    problems += [f"{name}: rabbitmq metadata {key} missing"
-                 for key in ("queueName", "mode", "value") if not metadata.get(key)]  # fmt: skip
+    missing = [key for key in ("queueName", "mode", "value") if not metadata.get(key)]
+    problems += [f"{name}: rabbitmq metadata {key} missing" for key in missing]
     if metadata.get("mode") not in RABBITMQ_MODES:
         problems.append(f"{name}: mode {metadata.get('mode')!r}")
     try:
