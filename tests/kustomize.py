@@ -20,6 +20,7 @@ APPLIED_FIELDS = {
     "patches",
     "secretGenerator",
     "generatorOptions",
+    "images",
 }
 # Kinds without a namespace among those the manifests use.
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "StorageClass"}
@@ -47,6 +48,8 @@ def build(directory: Path) -> list[Resource]:
     resources += [_secret(directory, generator) for generator in generated]
     for patch in kustomization.get("patches", []):
         _patch(directory, resources, patch)
+    for image in kustomization.get("images", []):
+        _set_image(resources, image)
     namespace = kustomization.get("namespace")
     if namespace is not None:
         for resource in resources:
@@ -105,6 +108,20 @@ def _patch(directory: Path, resources: list[Resource], patch: dict[str, Any]) ->
     for resource in matched:
         for operation in operations:
             _apply(resource, operation)
+
+
+def _set_image(resources: list[Resource], image: dict[str, str]) -> None:
+    """`kustomize edit set image NAME=NEW_NAME:TAG`: containers of image NAME get the new one."""
+    if set(image) - {"name", "newName", "newTag"}:
+        raise Unsupported(f"images fields: {set(image)}")
+    for resource in resources:
+        pod = resource.get("spec", {}).get("template", {}).get("spec", {})
+        for container in pod.get("containers", []):
+            name, _, tag = container["image"].partition(":")
+            if name == image["name"]:
+                new_name = image.get("newName", name)
+                new_tag = image.get("newTag", tag)
+                container["image"] = f"{new_name}:{new_tag}" if new_tag else new_name
 
 
 def _apply(resource: Resource, operation: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ KEDA and RabbitMQ resources are checked against the fields their documentation g
 manifests are held to what the code expects: queue names, engines, ports, probes, secrets."""
 
 import base64
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -484,3 +485,22 @@ def test_the_resolver_refuses_what_it_would_not_apply(tmp_path: Path) -> None:
     )
     with pytest.raises(LookupError, match="nothing there"):
         build(tmp_path)
+
+
+def test_an_overlay_that_names_the_pushed_image_builds_and_validates(tmp_path: Path) -> None:
+    """What `kustomize edit set image` writes into an operator's overlay."""
+    small = os.path.relpath(KUBERNETES / "overlays" / "small", tmp_path)
+    (tmp_path / "kustomization.yaml").write_text(
+        f"resources: [{small}]\n"
+        "images:\n  - {name: stt-pipeline, newName: registry.example.com/stt, newTag: '1.1.0'}\n"
+    )
+    resources = build(tmp_path)
+    images = {
+        container["image"]
+        for deployment in of_kind(resources, "Deployment").values()
+        for container in deployment["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {"registry.example.com/stt:1.1.0"}
+    for resource in resources:
+        if (resource["apiVersion"], resource["kind"]) not in CUSTOM_KINDS:
+            kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
