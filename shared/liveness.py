@@ -2,8 +2,8 @@
 
 `/livez` answers from the HTTP server's own thread, so it can tell a stuck event loop from a
 live one: a task on the loop beats every second, and the route fails once the beat is older
-than STALE_AFTER_SECONDS. A handler that blocks the loop, or a loop that died with the process
-still up, fails it; a broker away does not (the connection mends itself, and restarting the
+than STALE_AFTER_SECONDS. A handler that blocks the loop, or a loop stuck for any other reason
+while the process lives on, fails it; a broker away does not (the connection mends itself, and restarting the
 worker would not bring the broker back). `/readyz` says whether the worker is consuming."""
 
 import asyncio
@@ -37,16 +37,15 @@ class Liveness:
     """What the probes read: when the event loop last beat, and the worker's phase. Written on
     the loop, read from the HTTP thread; a float and an enum are swapped whole, so no lock."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._beat_at = clock()
+    def __init__(self) -> None:
+        self._beat_at = time.monotonic()
         self.phase = Phase.STARTING
 
     def beat(self) -> None:
-        self._beat_at = self._clock()
+        self._beat_at = time.monotonic()
 
     def silent_seconds(self) -> float:
-        return self._clock() - self._beat_at
+        return time.monotonic() - self._beat_at
 
     def is_alive(self) -> bool:
         return self.silent_seconds() < STALE_AFTER_SECONDS
