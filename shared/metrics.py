@@ -8,7 +8,7 @@ sends them, so one endpoint per recognizer covers all its slots.
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -90,10 +90,3 @@ class WithoutKeyNames(Collector):
                 for (name, labels), value in summed.items()
             ]
             yield family
-
-
-def serve(port: int) -> None:
-    """Serve this process's metrics on `port` in a thread of their own; 0 serves none."""
-    if port:
-        start_http_server(port)
-        log.info("metrics on http://0.0.0.0:%d/metrics", port)

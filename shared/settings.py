@@ -113,7 +113,10 @@ class CommonSettings(BaseSettings):
         4 * 3600, gt=0, description="Longer media fails with `too_long` before any work is done."
     )
     engines: Annotated[tuple[str, ...], *CommaSeparated] = Field(
-        OFFLINE_ENGINES, description="Comma-separated engines a recognizer serves."
+        OFFLINE_ENGINES,
+        description="Comma-separated engines. A recognizer loads and serves these; the gateway"
+        " accepts them even while no recognizer of theirs runs (scaled to zero, say): the job"
+        " waits in the engine's queue until one starts.",
     )
     default_engine: str = Field(
         WHISPER_BASE,
@@ -140,8 +143,9 @@ class CommonSettings(BaseSettings):
         0,
         ge=0,
         le=65535,
-        description="A worker serves Prometheus metrics on this port; 0 turns it off (the"
-        " gateway serves them at /metrics on its own port).",
+        description="A worker serves Prometheus metrics on this port, and its probes /livez (its"
+        " event loop turns) and /readyz (it consumes); 0 turns them off (the gateway serves"
+        " /metrics, /healthz and /readyz on its own port).",
     )
     startup_timeout_seconds: float = Field(
         60, gt=0, description="How long a starting service waits for the broker and the database."

@@ -13,10 +13,10 @@ from aio_pika.exceptions import AMQPConnectionError
 from pydantic import ValidationError
 from pymongo.errors import ConnectionFailure
 
-from shared import metrics
 from shared.broker import Broker, Pull, Subscription
 from shared.faults import StartupError
 from shared.jobs.store import JobStore, connect_store
+from shared.liveness import Liveness, Phase, serve_probes
 from shared.logs import configure_logging
 from shared.media import MediaPaths
 from shared.settings import CommonSettings, location
@@ -90,6 +90,26 @@ async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, Job
         await client.close()
 
 
+@contextlib.asynccontextmanager
+async def probed(port: int) -> AsyncIterator[Liveness]:
+    """The worker's liveness, beating on the event loop, with the probes and the metrics served
+    on `port` (none when it is 0)."""
+    liveness = Liveness()
+    beating = asyncio.create_task(liveness.keep_beating())
+    server = serve_probes(port, liveness) if port else None
+    if server is not None:
+        log.info("metrics and probes on http://0.0.0.0:%d", port)
+    try:
+        yield liveness
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        if server is not None:
+            await asyncio.to_thread(server.shutdown)
+            server.server_close()
+
+
 async def run_worker(
     service: str, settings: CommonSettings, subscriptions: SubscriptionsFactory
 ) -> None:
@@ -105,8 +125,8 @@ async def run_worker(
         halted.append(why)
         stop.set()
 
-    metrics.serve(settings.metrics_port)
     async with (
+        probed(settings.metrics_port) as liveness,
         connected(settings) as (broker, jobs),
         subscriptions(broker, jobs, halt) as consumed,
     ):
@@ -115,8 +135,10 @@ async def run_worker(
                 await broker.pull(subscription, on_failure=halt)
             else:
                 await broker.consume(subscription)
+        liveness.phase = Phase.CONSUMING
         log.info("%s ready", service)
         await stop.wait()
+        liveness.phase = Phase.STOPPING
         log.info("%s stopping", service)
         await broker.stop_consuming(settings.shutdown_grace_seconds)
     if halted:

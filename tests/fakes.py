@@ -200,6 +200,19 @@ class FakeJobs:
         self.jobs[job_id] = moved
         return moved
 
+    async def start_recognizing(self, job_id: str, **fields: Any) -> tuple[Job | None, bool]:
+        moved = await self.advance(
+            job_id, JobStatus.RECOGNIZING, allowed_from=(JobStatus.TRANSCODING,), **fields
+        )
+        if moved is not None:
+            return moved, True
+        job = self.jobs.get(job_id)
+        return (
+            (job, False)
+            if job is not None and job.status is JobStatus.RECOGNIZING
+            else (None, False)
+        )
+
     async def set_eta(self, job_id: str, eta_seconds: float | None) -> None:
         job = self.jobs[job_id]
         if job.progress is not None and not job.status.is_final:

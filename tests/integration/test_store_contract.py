@@ -281,3 +281,15 @@ async def test_an_ended_job_is_unannounced_until_noted(store: Any) -> None:
     assert await unannounced()
     await store.note_announced(job_id)
     assert not await unannounced()
+
+
+async def test_recognition_starts_once_from_transcoding_and_not_after_the_end(store: Any) -> None:
+    job_id = await new_job(store)
+    assert await store.start_recognizing(job_id) == (None, False)  # still queued
+    await store.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
+    first, moved = await store.start_recognizing(job_id, duration_seconds=4.0)
+    again, moved_again = await store.start_recognizing(job_id)
+    assert (first.status, first.duration_seconds, moved) == (JobStatus.RECOGNIZING, 4.0, True)
+    assert (again.status, moved_again) == (JobStatus.RECOGNIZING, False)
+    await store.fail(job_id, ErrorCode.NO_AUDIO, "none")
+    assert await store.start_recognizing(job_id) == (None, False)
