@@ -1,8 +1,10 @@
 """Judging media by its leading bytes: is it plainly something other than audio or video?
 
 Only content that is certainly not media is refused; anything else goes to the transcoder, where
-ffmpeg has the last word (and fails the job with `undecodable_media` if it cannot read it). The
-gateway judges uploads with it, the transcoder media it fetches from a URL.
+ffmpeg has the last word: it reads only the formats `shared.ffmpeg` allows (a playlist with one
+binary byte passes this check, and fails there `unsupported_media`) and fails the job with
+`undecodable_media` if it cannot read the file. The gateway judges uploads with it, the
+transcoder media it fetches from a URL.
 """
 
 SNIFF_BYTES = 512
