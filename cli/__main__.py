@@ -28,8 +28,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from cli.live import LiveFailed, live
+from shared.formats import DEFAULT_FORMAT, TRANSCRIPT_FORMATS
 
-FORMATS = ("txt", "srt", "vtt", "json")
 STATUS_WORDS = {
     "queued": "waiting",
     "transcoding": "converting",
@@ -70,7 +70,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     transcribe.add_argument("--engine")
     transcribe.add_argument("--language")
-    transcribe.add_argument("--format", choices=FORMATS, default="txt")
+    transcribe.add_argument("--format", choices=tuple(TRANSCRIPT_FORMATS), default=DEFAULT_FORMAT)
     transcribe.add_argument(
         "--speakers",
         type=speaker_count,
@@ -102,7 +102,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
     get = commands.add_parser("get", help="a job's transcript")
     get.add_argument("job_id")
-    get.add_argument("--format", choices=FORMATS, default="txt")
+    get.add_argument("--format", choices=tuple(TRANSCRIPT_FORMATS), default=DEFAULT_FORMAT)
     for name, what in (("delete", "forget a job and its files"), ("cancel", "stop a job")):
         commands.add_parser(name, help=what).add_argument("job_id")
 

@@ -6,13 +6,14 @@ own finishing event and answers in OpenAI's response and error shapes.
 """
 
 from collections.abc import Callable
-from typing import Any, Literal, get_args
+from typing import Any
 
 from fastapi import HTTPException, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
 from gateway.auth import caller_of
+from gateway.openai_formats import DIARIZED, RESPONSE_FORMATS, render
 from gateway.schemas import FILE, HOTWORDS, multipart_form
 from gateway.services import Services
 from gateway.settings import GatewaySettings
@@ -32,16 +33,12 @@ from gateway.submit import (
 from gateway.upload import Upload
 from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE
 from shared.faults import BrokerUnavailable
-from shared.jobs.models import Job, JobStatus
-from shared.transcripts import Segment, to_srt, to_vtt
+from shared.jobs.models import JobStatus
 
 OPENAI_PREFIX = "/v1/audio/"
 DEFAULT_MODEL = "whisper-1"
 # OpenAI's model that labels speakers: here the default engine, with labels.
 DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
-DIARIZED = "diarized_json"
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
-RESPONSE_FORMATS: tuple[str, ...] = get_args(ResponseFormat)
 GRANULARITIES = ("segment", "word")
 
 # The fields OpenAI's translation form has; its transcription form has a few more.
@@ -263,67 +260,3 @@ async def answer(
         return OpenAIError(400, finished.error.message, "file", finished.error.code).response()
     granularities = upload.fields.get("timestamp_granularities[]", [])
     return render(finished, upload.field("response_format") or "json", granularities)
-
-
-def render(job: Job, response_format: str, granularities: list[str]) -> Response:
-    text = job.text or ""
-    segments = job.segments or []
-    if response_format == "text":
-        return PlainTextResponse(text)
-    if response_format == "srt":
-        return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
-    if response_format == "vtt":
-        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
-    if response_format == "json":
-        return JSONResponse({"text": text})
-    if response_format == DIARIZED:
-        return JSONResponse(_diarized(job))
-    body: dict[str, Any] = {
-        "task": job.task,
-        "language": job.detected_language or job.language,
-        "duration": job.duration_seconds or 0.0,
-        "text": text,
-    }
-    if "segment" in granularities or not granularities:
-        body["segments"] = [_openai_segment(number, s) for number, s in enumerate(segments)]
-    if "word" in granularities:
-        body["words"] = [
-            {"word": w.word, "start": w.start, "end": w.end} for s in segments for w in s.words
-        ]
-    return JSONResponse(body)
-
-
-def _diarized(job: Job) -> dict[str, Any]:
-    """OpenAI's diarized shape; the speakers are this service's labels (S1, S2, ... or the
-    known speakers' names)."""
-    return {
-        "task": "transcribe",
-        "duration": job.duration_seconds or 0.0,
-        "text": job.text or "",
-        "segments": [
-            {
-                "type": "transcript.text.segment",
-                "id": f"seg_{number}",
-                "start": segment.start,
-                "end": segment.end,
-                "text": segment.text,
-                "speaker": segment.speaker or "",
-            }
-            for number, segment in enumerate(job.segments or [])
-        ],
-    }
-
-
-def _openai_segment(number: int, segment: Segment) -> dict[str, Any]:
-    return {
-        "id": number,
-        "seek": 0,
-        "start": segment.start,
-        "end": segment.end,
-        "text": segment.text,
-        "tokens": [],
-        "temperature": segment.temperature or 0.0,
-        "avg_logprob": segment.avg_logprob or 0.0,
-        "compression_ratio": 0.0,
-        "no_speech_prob": segment.no_speech_prob or 0.0,
-    }

@@ -7,8 +7,7 @@ from pydantic import BaseModel, Field
 
 from shared.engines import KNOWN_ENGINES, TASKS
 from shared.jobs.models import MAX_SPEAKERS, Job, JobBase, JobError, JobStatus, Progress
-from shared.provenance import Provenance
-from shared.transcripts import Segment, SpeakerTalk
+from shared.transcripts import Segment
 
 
 class JobPublic(JobBase):
@@ -57,19 +56,6 @@ class JobList(BaseModel):
 class JobAccepted(BaseModel):
     job_id: str
     status: JobStatus
-
-
-class TranscriptJson(BaseModel):
-    job_id: str
-    text: str
-    language: str
-    duration_seconds: float | None
-    confidence: float | None
-    segments: list[Segment]
-    provenance: Provenance | None = None
-    speakers: list[SpeakerTalk] | None = Field(
-        None, description="Who speaks, and how long: when the job labels speakers."
-    )
 
 
 class ProgressUpdate(BaseModel):

@@ -5,17 +5,21 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from starlette.types import Receive, Scope, Send
 
 from gateway.routes.deps import CallerDep, JobId, ServicesDep, find_job
-from gateway.schemas import JobPublic, ProgressUpdate, TranscriptJson, problems
+from gateway.schemas import JobPublic, ProgressUpdate, problems
 from gateway.watcher import Update
+from shared.formats import DEFAULT_FORMAT, TRANSCRIPT_FORMATS, TranscriptJson
 from shared.jobs.models import Job, JobStatus
-from shared.transcripts import to_srt, to_turns, to_vtt
 
 router = APIRouter(tags=["jobs"])
+
+
+# The names of TRANSCRIPT_FORMATS, as the type FastAPI validates the query by and documents.
+FormatName: Any = Literal.__getitem__(tuple(TRANSCRIPT_FORMATS))
 
 
 @router.get(
@@ -24,8 +28,9 @@ router = APIRouter(tags=["jobs"])
     responses={
         200: {
             "content": {
-                media_type: {"schema": {"type": "string"}}
-                for media_type in ("text/plain", "application/x-subrip", "text/vtt")
+                chosen.media_type: {"schema": {"type": "string"}}
+                for chosen in TRANSCRIPT_FORMATS.values()
+                if chosen.media_type != "application/json"
             }
         },
         **problems(404, 409, 503),
@@ -35,32 +40,14 @@ async def get_transcript(
     job_id: JobId,
     services: ServicesDep,
     caller: CallerDep,
-    format: Annotated[Literal["txt", "json", "srt", "vtt"], Query()] = "txt",
+    format: Annotated[FormatName, Query()] = DEFAULT_FORMAT,
 ) -> Response:
     job = await find_job(services, caller, job_id)
     if job.status is not JobStatus.DONE or job.text is None:
         reason = f": {job.error.message}" if job.error else ""
         raise HTTPException(409, f"Job {job_id} is {job.status}, not done{reason}")
-    segments = job.segments or []
-    if format == "json":
-        body = TranscriptJson(
-            job_id=job.job_id,
-            text=job.text,
-            language=job.detected_language or job.language,
-            duration_seconds=job.duration_seconds,
-            confidence=job.confidence,
-            segments=segments,
-            provenance=job.provenance,
-            speakers=job.speakers,
-        )
-        return JSONResponse(body.model_dump())
-    if format == "srt":
-        return PlainTextResponse(to_srt(segments), media_type="application/x-subrip")
-    if format == "vtt":
-        return PlainTextResponse(to_vtt(segments), media_type="text/vtt")
-    if job.speakers is not None:
-        return PlainTextResponse(to_turns(segments))
-    return PlainTextResponse(job.text)
+    chosen = TRANSCRIPT_FORMATS[format]
+    return Response(chosen.render(job), media_type=chosen.media_type)
 
 
 def _event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:

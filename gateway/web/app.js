@@ -13,6 +13,7 @@ const STATUS_WORDS = {
 
 const $ = (selector) => document.querySelector(selector);
 let engines = [];
+let transcriptFormats = [];
 
 function clock(seconds) {
   const whole = Math.floor(seconds);
@@ -49,6 +50,13 @@ async function loadEngines() {
   );
   fillLanguages();
   $("#service-problem").hidden = true;
+}
+
+// The formats a transcript downloads in, as the API's own description lists them.
+async function loadFormats() {
+  const api = await (await call("/openapi.json")).json();
+  const route = api.paths["/v1/jobs/{job_id}/transcript"].get;
+  transcriptFormats = route.parameters.find((parameter) => parameter.name === "format").schema.enum;
 }
 
 function fillLanguages() {
@@ -205,13 +213,17 @@ class Card {
       this.setStatus("Copied", "done");
     });
     const stem = this.name.replace(/\.[^.]*$/, "") || "transcript";
-    for (const link of actions.querySelectorAll("a[data-format]")) {
+    for (const format of transcriptFormats) {
+      const link = document.createElement("a");
+      link.dataset.format = format;
+      link.textContent = format;
       link.href = "#";
-      link.download = `${stem}.${link.dataset.format}`;
+      link.download = `${stem}.${format}`;
       link.addEventListener("click", (event) => {
         event.preventDefault();
-        download(this.jobId, link.dataset.format, link.download).catch((error) => this.fail(error.message));
+        download(this.jobId, format, link.download).catch((error) => this.fail(error.message));
       });
+      actions.append(link);
     }
   }
 }
@@ -276,6 +288,7 @@ function transcribe(sources) {
 async function start() {
   try {
     await loadEngines();
+    await loadFormats();
     await loadRecent();
   } catch (error) {
     showProblem(error);

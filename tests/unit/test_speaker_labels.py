@@ -17,7 +17,7 @@ import webvtt
 
 from gateway.app import create_app
 from gateway.backlog import Backlog
-from gateway.openai_compat import render
+from gateway.openai_formats import render
 from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.jobs.models import JobStatus
