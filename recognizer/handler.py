@@ -9,7 +9,7 @@ from pathlib import Path
 from recognizer import quality
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
-from recognizer.labelling import Speakers, start_speakers
+from recognizer.labelling import Speakers, speaker_pool, start_speakers
 from recognizer.live import live_subscriptions
 from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
@@ -329,8 +329,8 @@ async def subscriptions(
     await fleet.ensure_indexes()
     speakers = None
     if settings.speaker_labels:
-        speaker_processes = SlotPool(
-            settings.speaker_processes, (), config, settings.recognizer_niceness, halt
+        speaker_processes = speaker_pool(
+            settings.speaker_processes, config, settings.recognizer_niceness, halt
         )
         speakers = await start_speakers(speaker_processes, settings.recognition_timeout_seconds)
     health = Health(fleet, pool, settings.engines, labels_speakers=speakers is not None)

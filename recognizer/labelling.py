@@ -14,19 +14,18 @@ Only the speaker processes import `recognizer.speakers`.
 import asyncio
 import logging
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from recognizer.engines import EngineConfig
+from recognizer.pool import Loaded, SlotPool
 from shared.jobs.models import SpeakerLabels, StoredVoice
 from shared.jobs.store import JobStore
 from shared.transcripts import Segment, Transcript
-
-if TYPE_CHECKING:
-    from recognizer.pool import SlotPool
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +65,17 @@ SpeakerWork = LoadSpeakerModel | FindVoices | EmbedClips | LabelSpeakers
 
 # In the speaker process: the model, loaded on the first request.
 _loaded: list[Any] = []
+
+
+def speaker_pool(
+    size: int, config: EngineConfig, niceness: int, on_empty: Callable[[str], None]
+) -> SlotPool:
+    """Processes that load no engine and do speaker work."""
+    return SlotPool(size, (), config, niceness, on_empty, work=_serve)
+
+
+def _serve(_loaded: Loaded, request: SpeakerWork) -> Any:
+    return answer(request)
 
 
 def answer(request: SpeakerWork) -> Any:
@@ -116,7 +126,7 @@ class Speakers:
     """The recognizer's side of its speaker process: each call waits for the process without
     blocking the event loop, and fails the job (JobFailure) as a recognition would."""
 
-    def __init__(self, pool: "SlotPool", timeout_seconds: float) -> None:
+    def __init__(self, pool: SlotPool, timeout_seconds: float) -> None:
         self._pool = pool
         self._timeout_seconds = timeout_seconds
 
@@ -168,7 +178,7 @@ class Speakers:
         return tuple((r.name, tuple(r.embedding or ())) for r in references)
 
 
-async def start_speakers(pool: "SlotPool", timeout_seconds: float) -> Speakers | None:
+async def start_speakers(pool: SlotPool, timeout_seconds: float) -> Speakers | None:
     """The speaker processes, the model loaded in each; None (and the pool closed) when it
     cannot load here: the recognizer then works on without offering labels."""
     try:

@@ -1,8 +1,12 @@
-"""Slot processes that keep the engines loaded and run one recognition at a time each.
+"""Slot processes that keep the engines loaded and run one request at a time each.
 
 A recognition stuck in native code can only be stopped by killing its process, so each slot is
 its own process: a slot that timed out, crashed or was abandoned is killed and replaced, and the
 others carry on. A slot is reused only after it answered its last request cleanly.
+
+What a slot does with a request is the pool's `work`, a function run in the slot process:
+recognition (`recognize`, here) by default; speaker labelling hands its own
+(`recognizer.labelling`), so the pool knows nothing of speakers.
 """
 
 import asyncio
@@ -31,8 +35,6 @@ from recognizer.engines import (
     load_engines,
     read_audio,
 )
-from recognizer.labelling import SPEAKER_WORK, SpeakerWork
-from recognizer.labelling import answer as answer_speakers
 from recognizer.provenance import describe_model, provenance
 from recognizer.quality import DETECTION_WINDOWS, Heard, majority_language
 from shared.faults import ServiceUnavailable
@@ -67,6 +69,19 @@ class Detect:
     """Windows of speech heard in all, shared among the audios."""
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """What a slot process loaded as it started, for its work to use."""
+
+    engines: dict[str, Engine]
+    models: dict[str, ModelProvenance]
+    config: EngineConfig
+
+
+Work = Callable[[Loaded, Any], Any]
+"""What a slot does with each request: run in the slot process, so a module-level function."""
+
+
 class SlotCrashed(Exception):
     """The slot process died while working; the job is retried by redelivery."""
 
@@ -75,31 +90,31 @@ class NoSlots(Exception):
     """Every slot was lost and none could be started again: the work goes back to the queue."""
 
 
-def _serve(conn: Connection, engines: tuple[str, ...], config: EngineConfig, niceness: int) -> None:
+def _serve(
+    conn: Connection, engines: tuple[str, ...], config: EngineConfig, niceness: int, work: Work
+) -> None:
     """The slot process: load the engines once, then answer requests until the pipe closes."""
     # Ctrl-C reaches the whole process group; the recognizer decides when its slots end.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Recognition is batch work: on a shared machine the gateway, broker and database answer first.
     os.nice(niceness)
     try:
-        loaded = load_engines(engines, config)
-        # Hashed once here, from the bytes on disk, rather than trusted from a record of them.
-        models = {name: describe_model(name, config) for name in engines}
+        # Models hashed once here, from the bytes on disk, rather than trusted from a record.
+        loaded = Loaded(
+            load_engines(engines, config),
+            {name: describe_model(name, config) for name in engines},
+            config,
+        )
     except EngineUnavailable as error:
         conn.send(("unavailable", str(error)))
         return
     # The pipe breaks when the recognizer is gone (it may have been killed): end quietly then.
     with contextlib.suppress(EOFError, BrokenPipeError):
-        conn.send(("ready", models))
+        conn.send(("ready", loaded.models))
         while True:
-            request: Request | Detect | SpeakerWork = conn.recv()
+            request = conn.recv()
             try:
-                answer: Any = _answer(loaded, request)
-                if isinstance(request, Request) and isinstance(answer, Transcript):
-                    made_by = provenance(
-                        models[request.engine], config, request.language, request.steering
-                    )
-                    answer = answer.model_copy(update={"provenance": made_by})
+                answer = work(loaded, request)
             except ServiceUnavailable as error:
                 conn.send(("retry", str(error)))
             except OnlineEngineError as error:  # the provider's own words: fit for the job
@@ -124,14 +139,17 @@ except OSError:  # not glibc: nothing to trim with
     _LIBC = None
 
 
-def _answer(loaded: dict[str, Engine], request: Request | Detect | SpeakerWork) -> Any:
-    if isinstance(request, SPEAKER_WORK):
-        return answer_speakers(request)
+def recognize(loaded: Loaded, request: Request | Detect) -> Transcript | Heard | None:
+    """A recognition slot's work: a transcript, stamped with what made it, or a language."""
     if isinstance(request, Request):
-        return loaded[request.engine].transcribe(
+        transcript = loaded.engines[request.engine].transcribe(
             read_audio(request.audio), request.language, request.steering
         )
-    engine = loaded[request.engine]
+        made_by = provenance(
+            loaded.models[request.engine], loaded.config, request.language, request.steering
+        )
+        return transcript.model_copy(update={"provenance": made_by})
+    engine = loaded.engines[request.engine]
     assert isinstance(engine, DetectsLanguage)
     windows = max(1, request.windows // len(request.audios))
     return majority_language(
@@ -149,11 +167,13 @@ def _resolve(future: "asyncio.Future[None]") -> None:
 
 
 class Slot:
-    def __init__(self, engines: tuple[str, ...], config: EngineConfig, niceness: int) -> None:
+    def __init__(
+        self, engines: tuple[str, ...], config: EngineConfig, niceness: int, work: Work
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
         self._process: BaseProcess = context.Process(
-            target=_serve, args=(child_conn, engines, config, niceness), daemon=True
+            target=_serve, args=(child_conn, engines, config, niceness, work), daemon=True
         )
         self._process.start()
         child_conn.close()
@@ -166,7 +186,7 @@ class Slot:
         models: dict[str, ModelProvenance] = detail
         return models
 
-    async def run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
+    async def run(self, request: object, timeout_seconds: float) -> Any:
         self._conn.send(request)
         kind, detail = await self._receive(timeout_seconds)
         if kind == "retry":
@@ -228,11 +248,11 @@ class Reservation:
         assert heard is None or isinstance(heard, Heard)
         return heard
 
-    async def ask(self, request: SpeakerWork, timeout_seconds: float) -> Any:
-        """Speaker work, of a slot that serves no engine: the speaker process."""
+    async def ask(self, request: object, timeout_seconds: float) -> Any:
+        """Any other request, for a pool whose work is not recognition (speaker labelling)."""
         return await self._run(request, timeout_seconds)
 
-    async def _run(self, request: Request | Detect | SpeakerWork, timeout_seconds: float) -> Any:
+    async def _run(self, request: object, timeout_seconds: float) -> Any:
         if self._slot is None:
             raise NoSlots("the slot of this reservation was lost")
         try:
@@ -266,8 +286,10 @@ class SlotPool:
         niceness: int = 0,
         on_empty: Callable[[str], None] = lambda _why: None,
         replace_pause_seconds: float = REPLACE_PAUSE_SECONDS,
+        work: Work = recognize,
     ) -> None:
         self.size = size
+        self._work = work
         self._engines = engines
         self._config = config
         self._niceness = niceness
@@ -281,7 +303,9 @@ class SlotPool:
 
     async def start(self) -> None:
         """Start every slot and wait until each has its engines loaded; raises EngineUnavailable."""
-        slots = [Slot(self._engines, self._config, self._niceness) for _ in range(self.size)]
+        slots = [
+            Slot(self._engines, self._config, self._niceness, self._work) for _ in range(self.size)
+        ]
         self._all.update(slots)
         try:
             loaded = await asyncio.gather(*(slot.wait_ready() for slot in slots))
@@ -345,7 +369,7 @@ class SlotPool:
         self._all.discard(slot)
         pause = self._replace_pause_seconds
         for attempt in range(1, REPLACE_ATTEMPTS + 1):
-            replacement = Slot(self._engines, self._config, self._niceness)
+            replacement = Slot(self._engines, self._config, self._niceness, self._work)
             self._all.add(replacement)
             try:
                 await replacement.wait_ready()

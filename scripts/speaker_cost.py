@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from recognizer.engines import EngineConfig
-from recognizer.labelling import LabelSpeakers, start_speakers
+from recognizer.labelling import LabelSpeakers, speaker_pool, start_speakers
 from recognizer.pool import Request, SlotPool
 from shared.jobs.models import SpeakerLabels
 
@@ -28,7 +28,7 @@ def resident_mb(pool: SlotPool) -> float:
 async def measure(audio: Path, speakers: int | None) -> None:
     engines = SlotPool(1, ("faster-whisper",), CONFIG)
     await engines.start()
-    process = SlotPool(1, (), CONFIG)
+    process = speaker_pool(1, CONFIG, 0, print)
     started = time.perf_counter()
     labeller = await start_speakers(process, TIMEOUT_SECONDS)
     if labeller is None:
