@@ -1,3 +1,7 @@
+"""The gateway's FastAPI application: its routes, the authentication every route passes, the
+error answers, and, when it runs for real, the connections and consumers it starts with (the
+broker, the job store, the job watcher, callbacks). `python -m gateway` serves it with uvicorn."""
+
 import contextlib
 import logging
 from collections.abc import AsyncIterator

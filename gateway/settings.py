@@ -1,3 +1,5 @@
+"""The gateway's settings (STT_* variables), on top of those every service shares."""
+
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator

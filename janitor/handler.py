@@ -1,3 +1,7 @@
+"""The janitor's work: deleting a job's media once the cleanup delay after its end has passed,
+failing a job whose message RabbitMQ parked, and a sweep that fails jobs past their deadline,
+announces ends that were never confirmed and lets held jobs go on."""
+
 import asyncio
 import contextlib
 import logging

@@ -1,3 +1,5 @@
+"""The janitor's settings (STT_* variables), on top of those every service shares."""
+
 from pydantic import Field
 
 from shared.settings import CommonSettings

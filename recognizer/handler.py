@@ -1,3 +1,7 @@
+"""The recognizer's work: an `audio.ready` event in (a whole recording or one piece of a long
+one), its speech recognized in a slot process, the transcript stored, and `transcript.done`,
+`job.failed` or the piece's progress out; and the start-up that loads the slots."""
+
 import asyncio
 import contextlib
 import logging

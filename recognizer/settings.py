@@ -1,3 +1,5 @@
+"""The recognizer's settings (STT_* variables), on top of those every service shares."""
+
 import os
 from pathlib import Path
 

@@ -1,3 +1,7 @@
+"""The transcoder's work: a `media.uploaded` event in, the media fetched if it was given by URL,
+converted to 16 kHz mono audio, and `audio.ready` out, or, for a long recording, one
+`audio.piece` for each piece as it is cut."""
+
 import asyncio
 import contextlib
 import functools

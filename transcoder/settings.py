@@ -1,3 +1,5 @@
+"""The transcoder's settings (STT_* variables), on top of those every service shares."""
+
 from typing import Annotated
 
 from pydantic import Field

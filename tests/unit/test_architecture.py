@@ -1,11 +1,15 @@
 """The shape of the code, as import-linter's contracts in pyproject.toml state it: no service
 imports another, shared/ imports none of them, and no two modules import each other, directly or
-in a loop, type-only imports included."""
+in a loop, type-only imports included; and every module that others import says what it holds."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
+import grimp
+
+PACKAGES = ("shared", "gateway", "transcoder", "recognizer", "janitor", "cli")
 ROOT = Path(__file__).parents[2]
 
 
@@ -16,3 +20,16 @@ def test_the_import_contracts_hold() -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "2 kept, 0 broken" in checked.stdout
+
+
+def test_every_module_another_imports_says_what_it_holds() -> None:
+    graph = grimp.build_graph(*PACKAGES, include_external_packages=False)
+    silent = []
+    for module in sorted(graph.modules):
+        if not graph.find_modules_that_directly_import(module):
+            continue
+        path = ROOT.joinpath(*module.split("."))
+        source = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        if not ast.get_docstring(ast.parse(source.read_text())):
+            silent.append(module)
+    assert silent == []
