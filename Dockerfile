@@ -28,7 +28,7 @@ COPY cli ./cli
 # PyPI the same version is a CUDA build of several GB.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install . \
-    && python -m recognizer.models /app/models/whisper-base \
+    && python -m recognizer.weights /app/models/whisper-base \
     && python -m recognizer.speakers /app/models/campplus
 
 USER stt

@@ -27,8 +27,8 @@ import jiwer
 from bench.run import RESULTS, machine
 from bench.speech import Clip, corpus
 from recognizer.engines import EngineConfig, load_engine, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 from scripts.stack import ROOT
 from shared.engines import FASTER_WHISPER, SPHINX, WHISPER_BASE
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from bench.run import machine
 from recognizer.engines import EngineConfig, load_engines, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 from scripts.stack import ROOT
 from transcoder.convert import to_wav
 from transcoder.pieces import plan_pieces, write_piece

@@ -33,8 +33,8 @@ from faster_whisper.feature_extractor import FeatureExtractor
 from bench.run import RESULTS, machine
 from recognizer import quality
 from recognizer.engines import EngineConfig, FasterWhisperEngine, _float_samples, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 
 OPERATIONS = (
     "recognition",

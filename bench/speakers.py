@@ -32,7 +32,6 @@ import numpy as np
 
 from bench.run import RESULTS, machine
 from recognizer.engines import Engine, EngineConfig, load_engines, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
 from recognizer.speakers import (
     SpeakerCount,
@@ -41,6 +40,7 @@ from recognizer.speakers import (
     label_speakers,
     shifted_voices,
 )
+from recognizer.weights import whisper_base
 from shared.transcripts import Transcript, joined, shifted
 from tests import voices as real
 from transcoder.pieces import plan_pieces, write_piece

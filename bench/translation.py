@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from recognizer.engines import EngineConfig, Steering, load_engine, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 from shared.engines import AUTO_LANGUAGE, TASKS, WHISPER_BASE
 from tests import media
 from transcoder.convert import to_wav

@@ -24,8 +24,8 @@ from bench.decoding import errors
 from bench.live import SENTENCES
 from bench.run import RESULTS, machine
 from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
-from recognizer.models import whisper_base
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 from shared.engines import TRANSLATE
 
 SHORTEST_WINDOWS = (3000, 2000, 1000)

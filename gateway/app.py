@@ -28,7 +28,7 @@ from shared.broker import Subscription
 from shared.events import Event
 from shared.faults import BrokerUnavailable
 from shared.fleet import Fleet
-from shared.store import open_store
+from shared.media_store import open_store
 from shared.worker import connected
 
 log = logging.getLogger(__name__)

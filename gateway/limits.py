@@ -10,8 +10,9 @@ from pathlib import Path
 from fastapi import HTTPException
 
 from gateway.settings import GatewaySettings
-from gateway.sniff import declared_seconds
+from shared.jobs.models import JobFailure
 from shared.jobs.store import JobStore
+from shared.probe import probe_audio
 
 BACKLOG_RETRY_AFTER_SECONDS = 30
 
@@ -128,3 +129,12 @@ async def check_limits(
 def too_busy(message: str, headers: dict[str, str] | None = None) -> HTTPException:
     retry = {"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)}
     return HTTPException(429, message, headers={**retry, **(headers or {})})
+
+
+def declared_seconds(path: Path) -> float | None:
+    """How long the upload says it lasts; None when it does not say or cannot be read: the
+    transcoder has the last word on such files."""
+    try:
+        return probe_audio(path)
+    except JobFailure:
+        return None

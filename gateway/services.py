@@ -10,7 +10,7 @@ from shared.broker import Broker
 from shared.fairness import FairShare
 from shared.fleet import Fleet
 from shared.jobs.store import JobStore
-from shared.store import MediaStore
+from shared.media_store import MediaStore
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from shared.fairness import FairShare
 from shared.jobs.deadline import EXPIRED_MESSAGE
 from shared.jobs.models import ErrorCode, JobFailure, now
 from shared.jobs.store import JobStore
+from shared.media_store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
-from shared.store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.topology import parking_queue
 from shared.worker import Halt
 

@@ -15,9 +15,9 @@ from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
 from recognizer.labelling import Speakers, speaker_pool, start_speakers
 from recognizer.live import live_subscriptions
-from recognizer.models import ModelMissing, whisper_base
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import ModelMissing, whisper_base
 from shared import metrics
 from shared.broker import Broker, Publish, Pull, Subscription
 from shared.engines import AUTO_LANGUAGE, LOCAL_WHISPER_ENGINES, WHISPER_BASE
@@ -26,8 +26,8 @@ from shared.faults import MediaUnavailable, ServiceUnavailable
 from shared.fleet import Fleet
 from shared.jobs.models import Job, JobFailure, JobStatus, PieceResult, Progress, StoredVoice, now
 from shared.jobs.store import JobStore
+from shared.media_store import MediaStore, open_store
 from shared.pipeline import already_handled, fail_job, noting_announcements
-from shared.store import MediaStore, open_store
 from shared.transcripts import Segment, Transcript, joined, shifted
 from shared.worker import Halt
 

@@ -17,8 +17,8 @@ from shared.faults import BrokerUnavailable
 from shared.jobs.models import JobError, JobFailure, PieceResult
 from shared.jobs.store import JobStore
 from shared.live import finish_if_complete
+from shared.media_store import MediaStore, open_store
 from shared.pipeline import announce_end
-from shared.store import MediaStore, open_store
 from shared.transcripts import Transcript, shifted
 
 log = logging.getLogger(__name__)

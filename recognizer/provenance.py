@@ -10,7 +10,7 @@ from pathlib import Path
 import speech_recognition as sr
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering, resolve_whisper_model
-from recognizer.models import BASE_MODEL_SHA256, TINY_EN_SHA256
+from recognizer.weights import BASE_MODEL_SHA256, TINY_EN_SHA256
 from shared.engines import (
     FASTER_WHISPER,
     GOOGLE,

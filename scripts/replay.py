@@ -16,8 +16,8 @@ import sys
 
 from shared.events import MediaUploaded
 from shared.jobs.models import ErrorCode
+from shared.media_store import open_store
 from shared.settings import CommonSettings
-from shared.store import open_store
 from shared.worker import connected
 
 REPLAYABLE = (ErrorCode.RETRIES_EXHAUSTED, ErrorCode.PROCESSING_ERROR)

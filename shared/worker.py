@@ -19,8 +19,8 @@ from shared.jobs.store import JobStore, connect_store
 from shared.liveness import Liveness, Phase, serve_probes
 from shared.logs import configure_logging
 from shared.media import MediaPaths
+from shared.media_store import sweep_scratch_every
 from shared.settings import CommonSettings, location
-from shared.store import sweep_scratch_every
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from shared.fleet import Fleet
 from shared.jobs.deadline import deadline_for
 from shared.jobs.models import Job, JobFailure, JobStatus
 from shared.jobs.store import JobStore
+from shared.media_store import MediaStore, open_store
 from shared.pipeline import already_handled, fail_job, noting_announcements
-from shared.store import MediaStore, open_store
 from shared.worker import Halt
 from transcoder.convert import pcm_stream, timed_out, too_long
 from transcoder.fetch import Fetch, MediaFetcher, fetch_client

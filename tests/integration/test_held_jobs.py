@@ -16,8 +16,8 @@ from shared.events import AudioReady, MediaUploaded
 from shared.jobs.models import ErrorCode, JobStatus, new_job_id, now
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
+from shared.media_store import FolderStore, GridFSStore, delete_local_orphans, orphan_age_seconds
 from shared.settings import CommonSettings
-from shared.store import FolderStore, GridFSStore, delete_local_orphans, orphan_age_seconds
 from tests.fakes import FakeBroker, no_fetch
 from transcoder.handler import TranscodeHandler
 from transcoder.settings import TranscoderSettings

@@ -7,9 +7,9 @@ import pytest
 
 from recognizer import quality
 from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
-from recognizer.models import whisper_base
 from recognizer.quality import RECOVERED
 from recognizer.settings import RecognizerSettings
+from recognizer.weights import whisper_base
 from shared.transcripts import Transcript
 from tests import media
 

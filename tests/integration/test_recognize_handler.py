@@ -20,8 +20,8 @@ from shared.faults import MediaUnavailable
 from shared.jobs.models import JobStatus, new_job_id, now
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
+from shared.media_store import FolderStore
 from shared.settings import CommonSettings
-from shared.store import FolderStore
 from shared.transcripts import Segment, Transcript
 from tests.fakes import no_fetch
 from transcoder.handler import TranscodeHandler

@@ -17,7 +17,7 @@ from shared.faults import ServiceUnavailable
 from shared.jobs.models import JobStatus, SpeakerLabels, SpeakerReference, StoredVoice
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from shared.transcripts import SpeakerTalk, Transcript
 from tests.integration.test_recognize_handler import (
     Health,

@@ -15,7 +15,7 @@ from scripts.stack import free_port
 from shared.events import AudioReady, JobFailed, MediaUploaded
 from shared.jobs.models import ErrorCode, JobFailure, JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests.fakes import FakeJobs, a_job
 from tests.media_server import MediaServer, media_server
 from transcoder.fetch import Fetched, MediaFetcher, _redirected, fetch_client

@@ -19,7 +19,7 @@ from gateway.settings import GatewaySettings
 from shared.formats import TRANSCRIPT_FORMATS, TranscriptFormat
 from shared.jobs.models import Job, JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from shared.transcripts import Segment, Word
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job
 

@@ -23,7 +23,7 @@ from recognizer.health import Health
 from shared.events import MediaUploaded, TranscriptDone
 from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs
 from tests.routes import job_operations, operations
 

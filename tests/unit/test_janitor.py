@@ -14,7 +14,7 @@ from shared.events import JobFailed, MediaUploaded
 from shared.faults import BrokerUnavailable
 from shared.jobs.models import JobStatus, now
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests.fakes import FakeBroker, FakeJobs, a_job
 
 JOB_ID = "b" * 32

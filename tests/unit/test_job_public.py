@@ -13,7 +13,7 @@ from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.jobs.models import Job, JobStatus, now
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job
 
 JOB_ID = "e" * 32

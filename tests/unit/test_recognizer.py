@@ -12,9 +12,9 @@ import pytest
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering, load_engines, read_audio
 from recognizer.health import Health
-from recognizer.models import TINY_EN_SHA256
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
 from recognizer.provenance import describe_model
+from recognizer.weights import TINY_EN_SHA256
 from shared.fleet import RecognizerEntry
 from shared.jobs.models import ErrorCode, JobFailure
 from tests import media

@@ -15,8 +15,8 @@ from recognizer.handler import RecognizeHandler
 from recognizer.pool import SlotPool
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
 from shared.media import MediaPaths
+from shared.media_store import FolderStore
 from shared.settings import CommonSettings
-from shared.store import FolderStore
 from shared.topology import build_topology
 from tests import media
 from tests.fakes import FakeBroker, FakeJobs, no_fetch

@@ -22,7 +22,7 @@ from gateway.services import Services
 from gateway.settings import GatewaySettings
 from shared.jobs.models import JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from shared.transcripts import Segment, Word, to_srt, to_turns, to_vtt
 from tests import media
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job

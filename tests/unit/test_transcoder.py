@@ -13,7 +13,7 @@ from shared.events import AudioReady, Event, JobFailed, MediaUploaded
 from shared.faults import BrokerUnavailable
 from shared.jobs.models import ErrorCode, JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests import media
 from tests.fakes import FakeJobs, a_job, no_fetch
 from transcoder.convert import to_wav

