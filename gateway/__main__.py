@@ -6,12 +6,9 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.live_sessions import LiveSessions
+from gateway.memory import return_large_blocks
 from gateway.settings import GatewaySettings
 from shared.worker import start
-
-# Messages uvicorn reads ahead of a live session that is not reading (back-pressure): each may be
-# STT_LIVE_MAX_MESSAGE_BYTES, so a handful bounds what one socket holds.
-LIVE_MESSAGES_QUEUED = 2
 
 
 def _already_drained(_signum: int, _frame: FrameType | None) -> None:
@@ -35,6 +32,7 @@ class GatewayServer(uvicorn.Server):
 
 
 async def run(settings: GatewaySettings) -> None:
+    return_large_blocks()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -43,7 +41,9 @@ async def run(settings: GatewaySettings) -> None:
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         ws_max_size=settings.live_max_message_bytes,
-        ws_max_queue=LIVE_MESSAGES_QUEUED,
+        # No compression: a megabyte of silence would cost its sender a kilobyte, and the
+        # frames of many such messages, read at once, would all be inflated at once.
+        ws_per_message_deflate=False,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _already_drained)

@@ -48,8 +48,10 @@ INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 RESULT_POLL_SECONDS = 2.0
 # At most this long between a session's looks at how long its utterances have waited.
 LAG_CHECK_SECONDS = 0.25
-# At the end of a session the gateway closes, what is under way may take this long to arrive.
+# At the end of a session the gateway closes, what is under way may take this long to arrive;
+# as the gateway shuts down, this much less (the texts stay in the job).
 DRAIN_SECONDS = 30.0
+SHUTDOWN_DRAIN_SECONDS = 5.0
 # How often a session waiting for its key's fair share asks whether a slot is free.
 SHARE_POLL_SECONDS = 1.0
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -253,6 +255,7 @@ class LiveSession:
         self._pending: dict[int, Pending] = {}
         self._told = asyncio.Event()  # set each time an utterance's text was sent
         self._stopping = asyncio.Event()  # the gateway is shutting down
+        self._reading = True  # until the client left or the session ends
         self._heard_samples = 0  # at 16 kHz, before the audio now buffered
         self._sending = asyncio.Lock()
         self._previous_item: str | None = None
@@ -285,6 +288,7 @@ class LiveSession:
         ]
         try:
             closing = await self._read()
+            self._reading = False
             await self._finish_audio()
             if closing is not None:
                 await self._drain()
@@ -417,8 +421,8 @@ class LiveSession:
         once. Live utterances are taken before files, so without this one key's sessions could
         keep every slot."""
         share, owner = self._settings.fair_share_per_key, self._caller.name
-        if share is None or owner is None:
-            return
+        if share is None or owner is None or not self._reading:
+            return  # what is left as the session ends goes at once: nothing more is read
         told = False
         while (
             not self._stopping.is_set()
@@ -736,8 +740,9 @@ class LiveSession:
 
     async def _drain(self) -> None:
         """Before the gateway closes a session: let the texts under way arrive."""
+        stopping = self._stopping.is_set()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DRAIN_SECONDS):
+            async with asyncio.timeout(SHUTDOWN_DRAIN_SECONDS if stopping else DRAIN_SECONDS):
                 while self._pending:
                     self._told.clear()
                     await self._told.wait()

@@ -43,7 +43,7 @@ class LiveSessionRecords:
         """Utterances of `owner`'s live sessions handed to the recognizers and not recognized."""
         cursor = self._jobs.find(
             {**unfinished_of(owner), "live": True},
-            {"progress.pieces_total": 1, "recognized_pieces": 1},
+            {"progress": 1, "recognized_pieces": 1},
         )
         return sum(
             [
