@@ -33,6 +33,10 @@ class AudioPace:
         self.allowance()
         self._allowance -= seconds
 
+    def until_whole(self) -> float:
+        """Seconds until the allowance is the whole burst again."""
+        return max(0.0, (self._burst - self.allowance()) / self._pace)
+
     def held_back(self, seconds: float) -> None:
         """The gateway stopped reading the session for `seconds` (back-pressure): a client kept
         waiting may catch up on what it could have sent meanwhile."""

@@ -261,6 +261,7 @@ class LiveSession:
         self._previous_item: str | None = None
         self._started = time.monotonic()
         self._pace = AudioPace(self._settings.live_burst_seconds, self._settings.live_max_pace)
+        self._overran = False  # audio of the last message was dropped for its pace
 
     def _item_id(self, index: int) -> str:
         return f"item_{self.job_id[:16]}_{index:05d}"
@@ -356,6 +357,7 @@ class LiveSession:
                 )
                 return CLOSE_POLICY, "session length limit"
             await self._wait_for_recognizers()
+            await self._wait_for_pace()
             try:
                 async with asyncio.timeout(min(settings.live_idle_timeout_seconds, session_left)):
                     message = await self._next_message()
@@ -414,6 +416,17 @@ class LiveSession:
             len(self._pending) >= limit and not self._stopping.is_set() and self._seconds_left() > 0
         ):
             await self._until_told(self._seconds_left())
+
+    async def _wait_for_pace(self) -> None:
+        """After a message ran ahead of the session's pace, read nothing more until the
+        session's allowance is whole again: a client that floods the session is slowed to its
+        pace by its own socket, rather than having the gateway read and drop its messages."""
+        if not self._overran:
+            return
+        self._overran = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(self._pace.until_whole(), self._seconds_left())):
+                await self._stopping.wait()
 
     async def _wait_for_share(self) -> None:
         """Fair share: while the key's jobs and utterances in the recognizers' hands fill its
@@ -476,13 +489,27 @@ class LiveSession:
                     "invalid_event", "Events are JSON text messages; this one was binary."
                 )
             audio_bytes_allowed = max(0, int(self._pace.allowance() * self._config.rate)) * 2
-            event = await self._sessions.run(client_event, text, audio_bytes_allowed)
+            try:
+                event = await self._sessions.run(client_event, text, audio_bytes_allowed)
+            except SessionError:
+                self._charge(len(text))
+                raise
+            if event.kind != APPEND:
+                self._charge(len(text))
             event_id = event.event_id
             await self._handle(event)
         except SessionError as error:
             await self.error(
                 error.code, error.message, error.param, error.event_id or event_id, error.kind
             )
+
+    def _charge(self, characters: int) -> None:
+        """Count a message that is not audio against the session's pace, as if it were audio
+        (base64 at the session's rate), so that large messages of any kind are read no faster
+        than audio would be."""
+        self._pace.take(characters * 3 / 4 / 2 / self._config.rate)
+        if self._pace.allowance() < 0:
+            self._overran = True
 
     async def _handle(self, event: ClientEvent) -> None:
         kind = event.kind
@@ -567,7 +594,9 @@ class LiveSession:
 
     async def _append(self, event: ClientEvent) -> None:
         rate = self._config.rate
-        self._pace.take(len(event.pcm) / 2 / rate)
+        # What was dropped counts too: the session then reads nothing for as long as the pace
+        # takes to allow it (`_wait_for_pace`), so a flood slows itself down.
+        self._pace.take((len(event.pcm) + event.dropped_bytes) / 2 / rate)
         if event.pcm:
             turns = self._audio()
             for happening in await self._sessions.run(turns.append, event.pcm):
@@ -590,6 +619,7 @@ class LiveSession:
                 else:
                     await self._hand_out(happening)
         if event.dropped_bytes:
+            self._overran = True
             settings = self._settings
             raise SessionError(
                 "input_audio_too_fast",

@@ -4,7 +4,6 @@ WebSocket, cut at its pauses, recognized by the recognizers through the broker."
 import asyncio
 import base64
 import contextlib
-import json
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from openai import AsyncOpenAI
 from playwright.async_api import async_playwright, expect
@@ -363,64 +361,3 @@ async def test_the_page_transcribes_the_microphone_in_its_live_tab(
         assert job["live"] is True
         assert job["owner"] == "bob"
         assert job["status"] in ("recognizing", "done")
-
-
-MIB = 1024 * 1024
-
-
-def resident_bytes(process: subprocess.Popen[bytes]) -> int:
-    return int(psutil.Process(process.pid).memory_info().rss)
-
-
-async def session_sent_44_minutes(live: RunningSystem, messages: int = 20) -> int:
-    """One session without turn detection sent `messages` of 132 s each (44 minutes at 24 kHz in
-    20), as fast as the socket takes them; the most the gateway's resident memory grew by while
-    they came, from where it stood when the session began."""
-    gateway = live.only("gateway")
-    message = json.dumps(append(bytes(2 * 24000 * 132)))
-    start = resident_bytes(gateway)
-    peak = start
-
-    async def watch() -> None:
-        nonlocal peak
-        while True:
-            peak = max(peak, resident_bytes(gateway))
-            await asyncio.sleep(0.02)
-
-    watching = asyncio.create_task(watch())
-    try:
-        async with open_session(live.base_url, secret(KEY)) as connection:
-            client = LiveClient(connection)
-            await client.next("session.created")
-            await client.send(transcription_session(vad=False))
-            await client.next("session.updated")
-            for _ in range(messages):
-                await connection.send(message)
-            await client.send({"type": "no.such.event"})  # answered once all before it are in
-            async with asyncio.timeout(60):
-                while (await client.next("error"))["error"]["code"] != "unknown_event":
-                    pass  # the audio beyond the session's pace, dropped
-    finally:
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
-    return peak - start
-
-
-async def test_a_session_sent_44_minutes_at_once_leaves_the_gateway_memory_bounded(
-    live: RunningSystem,
-) -> None:
-    gateway = live.only("gateway")
-    await session_sent_44_minutes(live, messages=1)  # code and threads warmed up
-    started_at = resident_bytes(gateway)
-    grown = await session_sent_44_minutes(live)
-    assert grown < 100 * MIB, f"{grown / MIB:.0f} MiB"
-    for _ in range(9):
-        await session_sent_44_minutes(live)
-    # Memory returns as the sessions end (their last utterances are recognized meanwhile).
-    for _ in range(60):
-        settled = resident_bytes(gateway) - started_at
-        if settled < 20 * MIB:
-            break
-        await asyncio.sleep(0.5)
-    assert settled < 20 * MIB, f"{settled / MIB:.0f} MiB"

@@ -36,6 +36,8 @@ def test_audio_may_run_a_burst_ahead_of_its_pace_and_no_further() -> None:
     assert pace.allowance() == 20
     clock.now += 1
     assert pace.allowance() == 20  # beyond the burst, the clock adds nothing
+    pace.take(19)
+    assert pace.until_whole() == 9 / 4
 
 
 def appended(pcm: bytes, **fields: Any) -> str:
