@@ -103,4 +103,3 @@ class LiveSessions:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(within):
                 await self._closed.wait()
-        self._executor.shutdown(wait=False)
