@@ -18,9 +18,10 @@ from tests.integration.conftest import RunningSystem, launched
 from tests.live import LiveClient, append, open_session, transcription_session
 
 # One key per test: what a test leaves under way (no recognizer finishes it) counts for its key.
-KEYS = ("flood", "jobs", "twice", "fair", "leaving")
+KEYS = ("flood", "junk", "jobs", "twice", "fair", "leaving")
 JOBS_PER_KEY = 2
 RATE = 16000
+MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +85,20 @@ async def test_audio_sent_faster_than_its_pace_is_dropped_and_the_session_told(
     job = await ended_session(gateway, "key-flood", job_id)
     # The burst (10 s), the little the pace added while the message came, and the last 0.1 s.
     assert 10 <= job["duration_seconds"] < 11, job
+
+
+async def test_large_messages_of_any_kind_are_read_no_faster_than_audio(
+    gateway: RunningSystem,
+) -> None:
+    async with open_session(gateway.base_url, "key-junk") as connection:
+        client, _ = await started(connection)
+        # 1 MiB of text counts as 24.6 s of 16 kHz audio in base64: 14.6 s past the burst.
+        await client.send({"type": "no.such.event", "junk": "A" * MIB})
+        assert (await client.next("error", 10))["error"]["code"] == "unknown_event"
+        sent_more = time.monotonic()
+        await client.send({"type": "no.such.event"})
+        assert (await client.next("error", 20))["error"]["code"] == "unknown_event"
+        assert time.monotonic() - sent_more > 3
 
 
 async def ended_session(gateway: RunningSystem, key: str, job_id: str) -> dict[str, Any]:
