@@ -1,9 +1,12 @@
 import signal
+import socket
 from types import FrameType
 
 import uvicorn
 
 from gateway.app import create_app
+from gateway.live_sessions import LiveSessions
+from gateway.memory import return_large_blocks
 from gateway.settings import GatewaySettings
 from shared.worker import start
 
@@ -13,17 +16,39 @@ def _already_drained(_signum: int, _frame: FrameType | None) -> None:
     this handler lets the process end with status 0 after that clean shutdown."""
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn, which lets the live sessions hand out what they hold and close before it closes
+    every connection."""
+
+    def __init__(self, config: uvicorn.Config, sessions: LiveSessions, grace: float) -> None:
+        super().__init__(config)
+        self._sessions = sessions
+        self._grace = grace
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Half the grace: uvicorn's own wait for the connections left keeps the other half.
+        await self._sessions.stop_all(self._grace / 2)
+        await super().shutdown(sockets)
+
+
 async def run(settings: GatewaySettings) -> None:
+    return_large_blocks()
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        ws_max_size=settings.live_max_message_bytes,
+        # No compression: a megabyte of silence would cost its sender a kilobyte, and the
+        # frames of many such messages, read at once, would all be inflated at once.
+        ws_per_message_deflate=False,
     )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _already_drained)
-    await uvicorn.Server(config).serve()
+    sessions: LiveSessions = app.state.live_sessions
+    await GatewayServer(config, sessions, settings.shutdown_grace_seconds).serve()
 
 
 if __name__ == "__main__":

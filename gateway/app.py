@@ -17,9 +17,9 @@ from gateway.auth import Keys, Unauthorized, authentication, bearer
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler, callback_client
 from gateway.finished import FinishedHandler
+from gateway.live_sessions import LiveSessions
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.pages import add_pages
-from gateway.realtime import LiveSessions
 from gateway.routes import health, jobs, live, models, openai, transcripts, tutorial
 from gateway.services import Services
 from gateway.settings import GatewaySettings
@@ -93,7 +93,7 @@ def create_app(settings: GatewaySettings, services: Services | None = None) -> F
         app.include_router(protected.router, dependencies=documented)
     # The live route finds its caller itself: browsers send the key as a subprotocol, not a header.
     app.include_router(live.router)
-    app.state.live_sessions = LiveSessions()
+    app.state.live_sessions = LiveSessions(settings)
     app.add_exception_handler(Unauthorized, _unauthorized)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(PyMongoError, _unavailable("The job database"))

@@ -79,13 +79,18 @@ def waits_in_flight() -> InFlight:
 
 
 async def check_limits(
-    jobs: JobStore, settings: GatewaySettings, caller: str | None, upload: Path | None
+    jobs: JobStore,
+    settings: GatewaySettings,
+    caller: str | None,
+    upload: Path | None,
+    *,
+    by_url: bool = False,
 ) -> float | None:
-    """Raise 429 if the upload would take the service, or its caller's key, past a limit the
-    deployment set; return its length as its container declares it, when a limit needs it.
-    Media given by URL (`upload` None) counts as no audio until it is fetched; how many such
-    jobs a key may have waiting is limited instead."""
-    if caller is not None and upload is None:
+    """Raise 429 if a new job would take the service, or its caller's key, past a limit the
+    deployment set; return the upload's length as its container declares it, when a limit needs
+    it. A job without an upload (a live session, or media `by_url`) counts as no audio; how many
+    jobs a key may have waiting for their media URL to be fetched is limited instead."""
+    if caller is not None and by_url:
         unfetched = await jobs.count_unfetched(caller)
         if unfetched >= settings.max_fetches_per_key:
             raise too_busy(

@@ -8,36 +8,36 @@ through the broker. When the session ends the job holds the whole transcript, li
 """
 
 import asyncio
-import base64
-import binascii
 import contextlib
 import json
 import logging
 import time
 import uuid
 import wave
-from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from fastapi import WebSocket
+from pymongo.errors import PyMongoError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from gateway.auth import Caller
+from gateway.live_events import APPEND, ClientEvent, SessionError, client_event
+from gateway.live_pace import AudioPace
+from gateway.live_sessions import SESSION_ALIVE_SECONDS, LiveSessions
 from gateway.services import Services
-from gateway.settings import GatewaySettings
 from gateway.submit import RefusedChoice, check_served, choose_engine_and_language
 from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
+from gateway.upload import MAX_FIELDS_BYTES
 from shared.engines import KNOWN_ENGINES
 from shared.events import UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
 from shared.jobs.deadline import deadline_for
-from shared.jobs.models import Job, JobError, JobStatus, PieceResult, Progress, new_job_id
-from shared.live import finish_if_complete
+from shared.jobs.models import Job, JobError, JobStatus, Progress, new_job_id, now
+from shared.live import finish_if_complete, give_up_utterance
 from shared.pipeline import announce_end
-from shared.transcripts import Transcript
 
 log = logging.getLogger(__name__)
 
@@ -48,54 +48,18 @@ INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 RESULT_POLL_SECONDS = 2.0
 # At most this long between a session's looks at how long its utterances have waited.
 LAG_CHECK_SECONDS = 0.25
-# At the end of a session the gateway closes, what is under way may take this long to arrive.
+# At the end of a session the gateway closes, what is under way may take this long to arrive;
+# as the gateway shuts down, this much less (the texts stay in the job).
 DRAIN_SECONDS = 30.0
+SHUTDOWN_DRAIN_SECONDS = 5.0
+# How often a session waiting for its key's fair share asks whether a slot is free.
+SHARE_POLL_SECONDS = 1.0
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
-
-
-class SessionError(Exception):
-    """A client event that cannot be done: told in an `error` event, and the session goes on."""
-
-    def __init__(self, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.param = param
-
-
-class LiveSessions:
-    """The sessions this gateway holds, counted overall and per key."""
-
-    def __init__(self) -> None:
-        self.by_key: Counter[str | None] = Counter()
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_key.values())
-
-    def refusal(self, settings: GatewaySettings, caller: Caller) -> str | None:
-        """Why one more session of `caller` is refused, or None if it may start."""
-        if self.total >= settings.max_live_sessions:
-            return (
-                f"This gateway holds {self.total} live sessions, as many as it may"
-                " (STT_MAX_LIVE_SESSIONS); try again later."
-            )
-        per_key = settings.max_live_sessions_per_key
-        if caller.name is not None and per_key is not None and self.by_key[caller.name] >= per_key:
-            return (
-                f"The key {caller.name!r} has {per_key} live sessions open, as many as one key may"
-                " (STT_MAX_LIVE_SESSIONS_PER_KEY); close one first."
-            )
-        return None
-
-    @contextlib.contextmanager
-    def holding(self, caller: Caller) -> Iterator[None]:
-        self.by_key[caller.name] += 1
-        try:
-            yield
-        finally:
-            self.by_key[caller.name] -= 1
+CLOSE_SERVICE_RESTART = 1012
+# A prompt is stored with the job and read for every utterance: as long as an upload's form
+# fields together may be, at most.
+MAX_PROMPT_BYTES = MAX_FIELDS_BYTES
 
 
 DEFAULT_VAD = ServerVad()
@@ -238,6 +202,12 @@ def updated_config(config: LiveConfig, kind: str, session: Any) -> LiveConfig:
         transcription = _object(given[transcription_key], transcription_key)
         model = transcription.get("model") or config.model
         prompt = transcription.get("prompt")
+        if prompt and len(str(prompt).encode()) > MAX_PROMPT_BYTES:
+            raise SessionError(
+                "invalid_value",
+                f"transcription.prompt may be at most {MAX_PROMPT_BYTES} bytes long.",
+                "prompt",
+            )
         config = replace(
             config,
             model=str(model),
@@ -268,9 +238,12 @@ def _write_wav(path: Path, utterance: Utterance) -> None:
 
 
 class LiveSession:
-    def __init__(self, websocket: WebSocket, services: Services, caller: Caller) -> None:
+    def __init__(
+        self, websocket: WebSocket, services: Services, sessions: LiveSessions, caller: Caller
+    ) -> None:
         self._socket = websocket
         self._services = services
+        self._sessions = sessions
         self._settings = services.settings
         self._caller = caller
         self.job_id = new_job_id()
@@ -281,25 +254,42 @@ class LiveSession:
         self._next_index = 0
         self._pending: dict[int, Pending] = {}
         self._told = asyncio.Event()  # set each time an utterance's text was sent
+        self._stopping = asyncio.Event()  # the gateway is shutting down
+        self._reading = True  # until the client left or the session ends
         self._heard_samples = 0  # at 16 kHz, before the audio now buffered
         self._sending = asyncio.Lock()
         self._previous_item: str | None = None
         self._started = time.monotonic()
+        self._pace = AudioPace(self._settings.live_burst_seconds, self._settings.live_max_pace)
+        self._overran = False  # audio of the last message was dropped for its pace
 
     def _item_id(self, index: int) -> str:
         return f"item_{self.job_id[:16]}_{index:05d}"
 
+    def stop(self) -> None:
+        """The gateway is shutting down: hand out what is buffered, and close."""
+        self._stopping.set()
+        self._told.set()  # wakes whatever waits for texts, so that it looks
+
     async def run(self) -> None:
-        await self._start_job()
+        job = await self._start_job()
+        refusal = await self._sessions.key_refusal(self._services, self._caller, job)
+        if refusal is not None:
+            await self._services.jobs.delete(self.job_id)
+            await self.error("session_limit_reached", refusal, kind="server_busy")
+            await self.close(CLOSE_TRY_AGAIN_LATER, "too many sessions")
+            return
         await self._send(
             {"type": "session.created", "session": self._config.ga_session(self.job_id)}
         )
         watchers = [
             asyncio.create_task(self._relay_results()),
             asyncio.create_task(self._watch_lag()),
+            asyncio.create_task(self._keep_alive()),
         ]
         try:
             closing = await self._read()
+            self._reading = False
             await self._finish_audio()
             if closing is not None:
                 await self._drain()
@@ -312,7 +302,7 @@ class LiveSession:
                     log.error("job %s: a session task failed", self.job_id, exc_info=ended)
             await self._end_job()
 
-    async def _start_job(self) -> None:
+    async def _start_job(self) -> Job:
         settings = self._settings
         jobs = self._services.jobs
         job = await jobs.create(
@@ -330,6 +320,7 @@ class LiveSession:
             JobStatus.RECOGNIZING,
             allowed_from=(JobStatus.QUEUED,),
             live=True,
+            live_seen_at=now(),
             progress=Progress(pieces_total=0, audio_seconds_total=0.0).model_dump(),
             # As long as the longest session's audio may need.
             deadline_at=deadline_for(job, settings, settings.live_max_session_seconds),
@@ -338,13 +329,26 @@ class LiveSession:
             "job %s: live session started%s",
             self.job_id, f" for key {self._caller.name}" if self._caller.name else "",
         )  # fmt: skip
+        return job
+
+    async def _keep_alive(self) -> None:
+        """Mark the session's job alive, so every gateway counts the session for its key."""
+        while True:
+            await asyncio.sleep(SESSION_ALIVE_SECONDS)
+            try:
+                await self._services.jobs.note_live_alive(self.job_id)
+            except PyMongoError as error:
+                log.warning("job %s: session not marked alive: %r", self.job_id, error)
+
+    def _seconds_left(self) -> float:
+        return self._settings.live_max_session_seconds - (time.monotonic() - self._started)
 
     async def _read(self) -> tuple[int, str] | None:
-        """Handle client events until the client leaves (None) or a limit ends the session
-        (the close code and reason)."""
+        """Handle client events until the client leaves (None) or a limit or the gateway's
+        shutdown ends the session (the close code and reason)."""
         settings = self._settings
         while True:
-            session_left = settings.live_max_session_seconds - (time.monotonic() - self._started)
+            session_left = self._seconds_left()
             if session_left <= 0:
                 await self.error(
                     "session_expired",
@@ -353,9 +357,10 @@ class LiveSession:
                 )
                 return CLOSE_POLICY, "session length limit"
             await self._wait_for_recognizers()
+            await self._wait_for_pace()
             try:
                 async with asyncio.timeout(min(settings.live_idle_timeout_seconds, session_left)):
-                    message = await self._socket.receive()
+                    message = await self._next_message()
             except TimeoutError:
                 if session_left <= settings.live_idle_timeout_seconds:
                     continue  # the session limit, said at the top of the loop
@@ -365,9 +370,35 @@ class LiveSession:
                     " (STT_LIVE_IDLE_TIMEOUT_SECONDS); the session ends.",
                 )
                 return CLOSE_POLICY, "idle"
+            if message is None:
+                return CLOSE_SERVICE_RESTART, "the gateway is shutting down"
             if message["type"] == "websocket.disconnect":
                 return None
             await self._handle_message(message)
+
+    async def _next_message(self) -> MutableMapping[str, Any] | None:
+        """The client's next message, or None once the gateway is shutting down."""
+        if self._stopping.is_set():
+            return None
+        receiving = asyncio.ensure_future(self._socket.receive())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({receiving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not receiving.done():
+                receiving.cancel()
+        return receiving.result() if receiving.done() and not receiving.cancelled() else None
+
+    async def _until_told(self, seconds: float) -> None:
+        """Until the next utterance's text is sent (or the gateway stops), `seconds` at most;
+        the session's pace credits the client with the time it was kept waiting."""
+        started = time.monotonic()
+        self._told.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max(seconds, 0.0)):
+                await self._told.wait()
+        self._pace.held_back(time.monotonic() - started)
 
     async def _wait_for_recognizers(self) -> None:
         """Backpressure: while too many utterances wait for their text, stop reading (the
@@ -381,12 +412,46 @@ class LiveSession:
             f" fewer than {limit} wait (STT_LIVE_MAX_PENDING_UTTERANCES).",
             kind="server_busy",
         )
-        left = self._settings.live_max_session_seconds - (time.monotonic() - self._started)
+        while (
+            len(self._pending) >= limit and not self._stopping.is_set() and self._seconds_left() > 0
+        ):
+            await self._until_told(self._seconds_left())
+
+    async def _wait_for_pace(self) -> None:
+        """After a message ran ahead of the session's pace, read nothing more until the
+        session's allowance is whole again: a client that floods the session is slowed to its
+        pace by its own socket, rather than having the gateway read and drop its messages."""
+        if not self._overran:
+            return
+        self._overran = False
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(left):
-                while len(self._pending) >= limit:
-                    self._told.clear()
-                    await self._told.wait()
+            async with asyncio.timeout(min(self._pace.until_whole(), self._seconds_left())):
+                await self._stopping.wait()
+
+    async def _wait_for_share(self) -> None:
+        """Fair share: while the key's jobs and utterances in the recognizers' hands fill its
+        share (STT_FAIR_SHARE_PER_KEY), hold the next utterance and read nothing, and say so
+        once. Live utterances are taken before files, so without this one key's sessions could
+        keep every slot."""
+        share, owner = self._settings.fair_share_per_key, self._caller.name
+        if share is None or owner is None or not self._reading:
+            return  # what is left as the session ends goes at once: nothing more is read
+        told = False
+        while (
+            not self._stopping.is_set()
+            and self._seconds_left() > 0
+            and await self._services.jobs.count_dispatched(owner) >= share
+        ):
+            if not told:
+                told = True
+                await self.error(
+                    "fair_share_busy",
+                    f"The key {owner!r} has {share} jobs or utterances with the recognizers, its"
+                    " fair share (STT_FAIR_SHARE_PER_KEY); the next utterance goes, and audio is"
+                    " read again, once one is done.",
+                    kind="server_busy",
+                )
+            await self._until_told(SHARE_POLL_SECONDS)
 
     async def _watch_lag(self) -> None:
         """Say when the oldest utterance waiting for its text has waited longer than
@@ -423,33 +488,46 @@ class LiveSession:
                 raise SessionError(
                     "invalid_event", "Events are JSON text messages; this one was binary."
                 )
+            audio_bytes_allowed = max(0, int(self._pace.allowance() * self._config.rate)) * 2
             try:
-                event = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise SessionError("invalid_json", f"The event is not JSON: {error}.") from error
-            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-                raise SessionError("invalid_event", "An event is a JSON object with a 'type'.")
-            event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+                event = await self._sessions.run(client_event, text, audio_bytes_allowed)
+            except SessionError:
+                self._charge(len(text))
+                raise
+            if event.kind != APPEND:
+                self._charge(len(text))
+            event_id = event.event_id
             await self._handle(event)
         except SessionError as error:
-            await self.error(error.code, error.message, error.param, event_id)
+            await self.error(
+                error.code, error.message, error.param, error.event_id or event_id, error.kind
+            )
 
-    async def _handle(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
+    def _charge(self, characters: int) -> None:
+        """Count a message that is not audio against the session's pace, as if it were audio
+        (base64 at the session's rate), so that large messages of any kind are read no faster
+        than audio would be."""
+        self._pace.take(characters * 3 / 4 / 2 / self._config.rate)
+        if self._pace.allowance() < 0:
+            self._overran = True
+
+    async def _handle(self, event: ClientEvent) -> None:
+        kind = event.kind
         if kind in ("session.update", "transcription_session.update"):
-            await self._update(kind, event.get("session"))
-        elif kind == "input_audio_buffer.append":
-            await self._append(event.get("audio"))
+            await self._update(kind, event.event.get("session"))
+        elif kind == APPEND:
+            await self._append(event)
         elif kind == "input_audio_buffer.commit":
-            utterance = await asyncio.to_thread(self._audio().commit)
-            if utterance is None:
+            utterances = await self._sessions.run(self._audio().commit)
+            if not utterances:
                 raise SessionError(
                     "input_audio_buffer_commit_empty",
                     "The buffer holds less than 100 ms of audio; nothing was committed.",
                 )
-            await self._hand_out(utterance)
+            for utterance in utterances:
+                await self._hand_out(utterance)
         elif kind == "input_audio_buffer.clear":
-            await asyncio.to_thread(self._audio().clear)
+            await self._sessions.run(self._audio().clear)
             await self._send({"type": "input_audio_buffer.cleared"})
         else:
             raise SessionError(
@@ -514,61 +592,64 @@ class LiveSession:
         samples = self._turns.total_samples if self._turns is not None else self._heard_samples
         return samples / RATE
 
-    async def _append(self, audio: Any) -> None:
-        if not isinstance(audio, str) or not audio:
-            raise SessionError("invalid_value", "audio must be base64-encoded PCM16.", "audio")
-        try:
-            pcm = base64.b64decode(audio, validate=True)
-        except (binascii.Error, ValueError) as error:
+    async def _append(self, event: ClientEvent) -> None:
+        rate = self._config.rate
+        # What was dropped counts too: the session then reads nothing for as long as the pace
+        # takes to allow it (`_wait_for_pace`), so a flood slows itself down.
+        self._pace.take((len(event.pcm) + event.dropped_bytes) / 2 / rate)
+        if event.pcm:
+            turns = self._audio()
+            for happening in await self._sessions.run(turns.append, event.pcm):
+                if isinstance(happening, SpeechStarted):
+                    await self._send(
+                        {
+                            "type": "input_audio_buffer.speech_started",
+                            "audio_start_ms": happening.audio_start_ms,
+                            "item_id": self._item_id(self._next_index),
+                        }
+                    )
+                elif isinstance(happening, SpeechStopped):
+                    await self._send(
+                        {
+                            "type": "input_audio_buffer.speech_stopped",
+                            "audio_end_ms": happening.audio_end_ms,
+                            "item_id": self._item_id(self._next_index),
+                        }
+                    )
+                else:
+                    await self._hand_out(happening)
+        if event.dropped_bytes:
+            self._overran = True
+            settings = self._settings
             raise SessionError(
-                "invalid_value", f"audio is not valid base64: {error}.", "audio"
-            ) from error
-        if len(pcm) % 2:
-            raise SessionError(
-                "invalid_value",
-                "audio must be whole 16-bit samples (an even number of bytes).",
+                "input_audio_too_fast",
+                f"{event.dropped_bytes / 2 / rate:.2f} s of this message's audio were dropped:"
+                f" a session may send {settings.live_max_pace:g} times real time"
+                f" (STT_LIVE_MAX_PACE), and at most {settings.live_burst_seconds:g} s ahead of"
+                " that (STT_LIVE_BURST_SECONDS).",
                 "audio",
             )
-        turns = self._audio()
-        for happening in await asyncio.to_thread(turns.append, pcm):
-            if isinstance(happening, SpeechStarted):
-                await self._send(
-                    {
-                        "type": "input_audio_buffer.speech_started",
-                        "audio_start_ms": happening.audio_start_ms,
-                        "item_id": self._item_id(self._next_index),
-                    }
-                )
-            elif isinstance(happening, SpeechStopped):
-                await self._send(
-                    {
-                        "type": "input_audio_buffer.speech_stopped",
-                        "audio_end_ms": happening.audio_end_ms,
-                        "item_id": self._item_id(self._next_index),
-                    }
-                )
-            else:
-                await self._hand_out(happening)
 
     async def _finish_audio(self) -> None:
         """Hand out what the session's audio still holds, and start afresh."""
         if self._turns is None:
             return
-        utterance = await asyncio.to_thread(self._turns.finish)
+        utterances = await self._sessions.run(self._turns.finish)
         self._heard_samples = self._turns.total_samples
         self._turns = None
-        if utterance is not None:
+        for utterance in utterances:
             await self._hand_out(utterance)
 
     async def _hand_out(self, utterance: Utterance) -> None:
         """Store the utterance as the job's next piece and hand it to the recognizers."""
         stopped_at = time.monotonic()  # its speech stopped, or it was committed, just before
+        await self._wait_for_share()
         index = self._next_index
         self._next_index += 1
         item_id = self._item_id(index)
         services = self._services
         path = services.store.local.piece(self.job_id, index)
-        await asyncio.to_thread(_write_wav, path, utterance)
+        await self._sessions.run(_write_wav, path, utterance)
         await services.store.keep_piece(self.job_id, index)
         await services.jobs.add_live_piece(self.job_id, utterance.seconds)
         self._pending[index] = Pending(item_id, stopped_at)
@@ -597,26 +678,13 @@ class LiveSession:
     async def _give_up(self, index: int, code: str, message: str) -> None:
         """Count an utterance that will not be recognized as an empty piece, so the job still
         completes, and tell the client."""
-        jobs = self._services.jobs
-        empty = PieceResult(
-            job_id=self.job_id,
-            index=index,
-            offset_seconds=0.0,
-            seconds=0.0,
-            transcript=Transcript(text="", language=self._config.language),
-            engine_seconds=0.0,
-            worker="gateway",
+        job = await self._services.jobs.get(self.job_id)
+        if job is None:
+            return
+        _, told = await give_up_utterance(
+            self._services.jobs, job, index, JobError(code=code, message=message), "gateway"
         )
-        await jobs.save_piece(empty)
-        await jobs.count_piece(self.job_id, index, 0.0)
-        await self._deliver(
-            UtteranceRecognized(
-                job_id=self.job_id,
-                piece_index=index,
-                text="",
-                error=JobError(code=code, message=message),
-            )
-        )
+        await self._deliver(told)
 
     async def _relay_results(self) -> None:
         """Send each utterance's text as it comes back through the broker; look in the job's
@@ -702,8 +770,9 @@ class LiveSession:
 
     async def _drain(self) -> None:
         """Before the gateway closes a session: let the texts under way arrive."""
+        stopping = self._stopping.is_set()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(DRAIN_SECONDS):
+            async with asyncio.timeout(SHUTDOWN_DRAIN_SECONDS if stopping else DRAIN_SECONDS):
                 while self._pending:
                     self._told.clear()
                     await self._told.wait()
@@ -749,7 +818,8 @@ class LiveSession:
 def presented_key(websocket: WebSocket) -> tuple[str, str | None]:
     """The API key a client presented, and the subprotocol to answer with: OpenAI's clients
     send the key as a bearer token, its browser clients as a subprotocol (browsers cannot set
-    headers on a WebSocket)."""
+    headers on a WebSocket) beside `realtime`. Only `realtime` is ever answered: echoing the
+    key's subprotocol would write the secret into the response, where proxies log it."""
     authorization = websocket.headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     offered = [
@@ -760,7 +830,7 @@ def presented_key(websocket: WebSocket) -> tuple[str, str | None]:
     answered = next((name for name in offered if name == "realtime"), None)
     for name in offered:
         if name.startswith(SUBPROTOCOL_KEY_PREFIX):
-            return name.removeprefix(SUBPROTOCOL_KEY_PREFIX), answered or name
+            return name.removeprefix(SUBPROTOCOL_KEY_PREFIX), answered
     if scheme.lower() == "bearer" and token:
         return token.strip(), answered
     return "", answered

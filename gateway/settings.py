@@ -86,8 +86,11 @@ class GatewaySettings(CommonSettings):
     max_live_sessions: int = Field(
         20, gt=0, description="Live sessions (`/v1/realtime`) one gateway holds at once."
     )
-    max_live_sessions_per_key: int | None = Field(
-        None, gt=0, description="When set, live sessions one API key may hold at once."
+    max_live_sessions_per_key: int = Field(
+        4,
+        gt=0,
+        description="Live sessions one API key may hold at once, counted in the job store over"
+        " every gateway; one more gets `session_limit_reached`.",
     )
     live_max_session_seconds: float = Field(
         3600, gt=0, description="A live session is ended after this long."
@@ -100,6 +103,31 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="When this many of a live session's utterances wait to be recognized, the"
         " gateway stops reading its audio until fewer do, and says so in an `error` event.",
+    )
+    live_burst_seconds: float = Field(
+        10,
+        gt=0,
+        description="Audio a live session may send ahead of its pace (STT_LIVE_MAX_PACE) at any"
+        " moment; what comes beyond it is dropped, and the session told in an `error` event.",
+    )
+    live_max_pace: float = Field(
+        4,
+        gt=0,
+        description="How many seconds of audio a live session may send per second of wall clock,"
+        " on top of STT_LIVE_BURST_SECONDS (4: four times real time).",
+    )
+    live_max_message_bytes: int = Field(
+        15 * 1024 * 1024,
+        ge=64 * 1024,
+        description="The largest WebSocket message a live session may send, decompressed"
+        " (OpenAI's limit for `input_audio_buffer.append` is 15 MiB); a larger one closes the"
+        " socket with 1009.",
+    )
+    live_threads: int = Field(
+        2,
+        gt=0,
+        description="Threads one gateway gives the work of all its live sessions (decoding"
+        " messages, resampling, voice detection), apart from the threads uploads use.",
     )
     live_behind_seconds: float = Field(
         2.0,

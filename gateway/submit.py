@@ -327,7 +327,11 @@ async def submit_job(
             if earlier is not None:
                 return await _earlier_job(services, earlier, job_id), upload
         duration = await check_limits(
-            services.jobs, services.settings, caller, path if upload.has_file else None
+            services.jobs,
+            services.settings,
+            caller,
+            path if upload.has_file else None,
+            by_url=source_url is not None,
         )
         held = await services.fair_share.holds(caller)
         if upload.has_file:

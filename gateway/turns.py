@@ -143,23 +143,28 @@ class Turns:
         self._forget_before_speech()
         return happenings
 
-    def commit(self) -> Utterance | None:
-        """What is buffered, as an utterance (None if under MIN_COMMIT_MS; it is dropped)."""
+    def commit(self) -> list[Utterance]:
+        """What is buffered, as utterances of at most the longest length, in order; a piece
+        under MIN_COMMIT_MS is dropped (so nothing comes of a buffer that short)."""
         self._flush_resampler()
         start = self._speech_from if self._speech_from is not None else self._audio_from
-        utterance = self._cut(start, self.total_samples)
         self._speech_from = self._quiet_from = None
-        return utterance if _ms(len(utterance.samples)) >= MIN_COMMIT_MS else None
+        utterances = []
+        while start < self.total_samples:
+            end = min(start + self._max_samples, self.total_samples)
+            utterances.append(self._cut(start, end))
+            start = end
+        return [u for u in utterances if _ms(len(u.samples)) >= MIN_COMMIT_MS]
 
     def clear(self) -> None:
         self._cut(self.total_samples, self.total_samples)
         self._speech_from = self._quiet_from = None
 
-    def finish(self) -> Utterance | None:
+    def finish(self) -> list[Utterance]:
         """At the session's end: the utterance under way, if speech was heard (or, without
         turn detection, whatever was not committed)."""
         if self._vad is not None and self._speech_from is None:
-            return None
+            return []
         return self.commit()
 
     def _new_resampler(self) -> Any:
@@ -212,9 +217,14 @@ class Turns:
         return happenings
 
     def _cut_if_too_long(self) -> list[Happening]:
-        if len(self._audio) < self._max_samples:
-            return []
-        return [self._cut(self._audio_from, self._audio_from + self._max_samples)]
+        """Without turn detection: every whole utterance of the longest length the buffer
+        holds, so what stays buffered is always shorter than that."""
+        cuts: list[Happening] = []
+        while len(self._audio) >= self._max_samples:
+            cuts.append(self._cut(self._audio_from, self._audio_from + self._max_samples))
+        if cuts:
+            self._audio = self._audio.copy()  # not a view that keeps the whole message alive
+        return cuts
 
     def _cut(self, start: int, end: int) -> Utterance:
         """The session's audio from `start` to `end`; what lies before `end` is forgotten."""

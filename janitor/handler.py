@@ -11,12 +11,21 @@ from typing import Any
 
 from janitor.settings import JanitorSettings
 from shared import metrics
-from shared.broker import Broker, Subscription, current_message, gave_up_retrying, parked_from
-from shared.events import Event
+from shared.broker import (
+    Broker,
+    Publish,
+    Subscription,
+    current_message,
+    gave_up_retrying,
+    parked_from,
+)
+from shared.events import Event, UtteranceReady
 from shared.fairness import FairShare
+from shared.faults import BrokerUnavailable
 from shared.jobs.deadline import EXPIRED_MESSAGE
-from shared.jobs.models import ErrorCode, JobFailure, now
+from shared.jobs.models import ErrorCode, JobError, JobFailure, now
 from shared.jobs.store import JobStore
+from shared.live import finish_if_complete, give_up_utterance
 from shared.media_store import GridFSStore, MediaStore, open_store, orphan_age_seconds
 from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.topology import parking_queue
@@ -56,17 +65,7 @@ class ParkedHandler:
 
     async def __call__(self, event: Event) -> Event | None:
         metrics.parked.labels(parked_from(current_message.get())).inc()
-        if gave_up_retrying(current_message.get()):
-            failure = JobFailure(
-                ErrorCode.RETRIES_EXHAUSTED,
-                "A service this job needs (the broker, the database or an online speech engine) "
-                "stayed unavailable through every retry; please submit again.",
-            )
-        else:
-            failure = JobFailure(
-                ErrorCode.PROCESSING_ERROR,
-                "Processing this job failed repeatedly; the operators have been told.",
-            )
+        failure = _parked_failure("job", "please submit again")
         job = await self._jobs.fail(event.job_id, failure.code, failure.message)
         if job is None:
             if self._announces:
@@ -76,6 +75,58 @@ class ParkedHandler:
             return None
         log.error("job %s: parked message; failed the job with %s", event.job_id, failure.code)
         return final_event(job)
+
+
+class ParkedUtteranceHandler:
+    """Fails the one utterance of a live session whose message was parked (it kept crashing a
+    slot, say): the session is told, its job still completes with the other utterances, and the
+    utterances after it are recognized as usual."""
+
+    def __init__(self, jobs: JobStore, publish: Publish) -> None:
+        self._jobs = jobs
+        self._publish = publish
+
+    async def __call__(self, event: UtteranceReady) -> None:
+        metrics.parked.labels(parked_from(current_message.get())).inc()
+        job = await self._jobs.get(event.job_id)
+        if job is None or job.status.is_final:
+            log.warning("job %s: parked utterance of a finished session; dropped", event.job_id)
+            return
+        if await self._jobs.is_recognized(job.job_id, event.piece_index):
+            return  # stored and counted before the message came here
+        failure = _parked_failure("utterance", "the session goes on")
+        counted, told = await give_up_utterance(
+            self._jobs,
+            job,
+            event.piece_index,
+            JobError(code=failure.code, message=failure.message),
+            "janitor",
+        )
+        log.error(
+            "job %s: parked utterance %d; failed it with %s",
+            job.job_id, event.piece_index, failure.code,
+        )  # fmt: skip
+        current = counted or await self._jobs.get(job.job_id)
+        if current is not None:
+            finished = await finish_if_complete(self._jobs, current)
+            if finished is not None:
+                await announce_end(self._jobs, self._publish, finished)
+        with contextlib.suppress(BrokerUnavailable):  # no gateway holds the session any more
+            await self._publish(told)
+
+
+def _parked_failure(what: str, then: str) -> JobFailure:
+    """Why the work of a parked message failed, as its headers tell."""
+    if gave_up_retrying(current_message.get()):
+        return JobFailure(
+            ErrorCode.RETRIES_EXHAUSTED,
+            f"A service this {what} needs (the broker, the database or an online speech engine)"
+            f" stayed unavailable through every retry; {then}.",
+        )
+    return JobFailure(
+        ErrorCode.PROCESSING_ERROR,
+        f"Processing this {what} failed repeatedly; the operators have been told.",
+    )
 
 
 class Sweeper:
@@ -154,7 +205,9 @@ async def subscriptions(
     finished_queues = {
         parking_queue(queue.name) for queue in (topology.janitor, topology.callbacks)
     }
+    live_queues = {parking_queue(queue.name) for queue in topology.live.values()}
     announced = noting_announcements(jobs)
+    utterances = ParkedUtteranceHandler(jobs, broker.publish)
     try:
         yield [
             Subscription(topology.janitor, Event, cleanup, settings.janitor_concurrency),
@@ -167,6 +220,12 @@ async def subscriptions(
                     announced,
                 )
                 for queue in topology.parked
+                if queue.name not in live_queues
+            ),
+            *(
+                Subscription(queue, UtteranceReady, utterances)
+                for queue in topology.parked
+                if queue.name in live_queues
             ),
         ]
     finally:

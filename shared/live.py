@@ -5,9 +5,10 @@ that one announces it (shared.pipeline.announce_end)."""
 
 import logging
 
-from shared.jobs.models import Job, JobStatus
+from shared.events import UtteranceRecognized
+from shared.jobs.models import Job, JobError, JobStatus, PieceResult
 from shared.jobs.store import JobStore
-from shared.transcripts import joined
+from shared.transcripts import Transcript, joined
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +47,24 @@ async def finish_if_complete(jobs: JobStore, job: Job) -> Job | None:
         return None
     log.info("job %s: live session of %d utterance(s) joined", job.job_id, len(pieces))
     return done
+
+
+async def give_up_utterance(
+    jobs: JobStore, job: Job, index: int, error: JobError, worker: str
+) -> tuple[Job | None, UtteranceRecognized]:
+    """Count an utterance that will not be recognized as an empty piece, so that the session's
+    job still completes; the job after (None if counted before), and the event that tells the
+    session the utterance failed."""
+    empty = PieceResult(
+        job_id=job.job_id,
+        index=index,
+        offset_seconds=0.0,
+        seconds=0.0,
+        transcript=Transcript(text="", language=job.language),
+        engine_seconds=0.0,
+        worker=worker,
+    )
+    await jobs.save_piece(empty)
+    counted = await jobs.count_piece(job.job_id, index, 0.0)
+    told = UtteranceRecognized(job_id=job.job_id, piece_index=index, text="", error=error)
+    return counted, told

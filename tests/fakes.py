@@ -145,7 +145,15 @@ class FakeJobs:
         return chosen[:limit]
 
     async def count_dispatched(self, owner: str) -> int:
-        return sum(1 for job in self._unfinished(owner) if not job.held)
+        return sum(self._in_the_queues(job) for job in self._unfinished(owner) if not job.held)
+
+    @staticmethod
+    def _in_the_queues(job: Job) -> int:
+        """A file job is one; a live session, its utterances not recognized yet."""
+        if not job.live:
+            return 1
+        progress = job.progress
+        return (progress.pieces_total or 0) - progress.pieces_done if progress else 0
 
     async def next_held(self, owner: str) -> Job | None:
         held = [job for job in self._unfinished(owner) if job.held]

@@ -5,12 +5,12 @@ subprotocol, not a header, so the route finds its caller itself and refuses an u
 from fastapi import APIRouter, WebSocket
 
 from gateway.auth import OPEN, Keys
+from gateway.live_sessions import LiveSessions
 from gateway.realtime import (
     CLOSE_POLICY,
     CLOSE_TRY_AGAIN_LATER,
     SUBPROTOCOL_KEY_PREFIX,
     LiveSession,
-    LiveSessions,
     presented_key,
 )
 from gateway.services import Services
@@ -22,12 +22,11 @@ router = APIRouter(tags=["live"])
 async def realtime(websocket: WebSocket) -> None:
     services: Services = websocket.app.state.services
     sessions: LiveSessions = websocket.app.state.live_sessions
-    settings = services.settings
     key, subprotocol = presented_key(websocket)
     keys: Keys = websocket.app.state.keys
     caller = keys.caller(key.encode())
     await websocket.accept(subprotocol)
-    session = LiveSession(websocket, services, caller or OPEN)
+    session = LiveSession(websocket, services, sessions, caller or OPEN)
     if caller is None:
         await session.error(
             "invalid_api_key",
@@ -36,10 +35,10 @@ async def realtime(websocket: WebSocket) -> None:
         )
         await session.close(CLOSE_POLICY, "unauthorized")
         return
-    refusal = sessions.refusal(settings, caller)
+    refusal = await sessions.refusal(services, caller)
     if refusal is not None:
         await session.error("session_limit_reached", refusal, kind="server_busy")
         await session.close(CLOSE_TRY_AGAIN_LATER, "too many sessions")
         return
-    with sessions.holding(caller):
+    with sessions.holding(session):
         await session.run()

@@ -18,6 +18,7 @@ from shared.jobs.deadline import deadline_for
 from shared.jobs.documents import UNFINISHED, stored_before, to_job, unfinished_of
 from shared.jobs.idempotency import IDEMPOTENCY_WINDOW, IdempotencyRecords
 from shared.jobs.listing import JobPages, list_key
+from shared.jobs.live_sessions import LiveSessionRecords
 from shared.jobs.models import (
     Callback,
     ErrorCode,
@@ -37,10 +38,10 @@ from shared.settings import CommonSettings
 REFERENCES_KEPT = timedelta(days=7)
 
 
-class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords):
+class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveSessionRecords):
     """The job documents and what is kept beside them; the job list, idempotency keys, the
-    figures behind queue estimates and the pieces of long recordings are parts of it written in
-    their own modules."""
+    figures behind queue estimates, the pieces of long recordings and the live sessions under way
+    are parts of it written in their own modules."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
@@ -324,8 +325,12 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords):
         ]
 
     async def count_dispatched(self, owner: str) -> int:
-        """`owner`'s unfinished jobs that are in the queues (not held)."""
-        return await self._jobs.count_documents({**unfinished_of(owner), "held": False})
+        """`owner`'s unfinished jobs that are in the queues (not held); a live session counts
+        as its utterances that are (they take slots before any file does)."""
+        files = await self._jobs.count_documents(
+            {**unfinished_of(owner), "held": False, "live": {"$ne": True}}
+        )
+        return files + await self.live_utterances_in_flight(owner)
 
     async def next_held(self, owner: str) -> Job | None:
         """`owner`'s oldest held job."""

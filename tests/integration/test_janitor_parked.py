@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aio_pika
 import pytest
 
-from janitor.handler import ParkedHandler
+from janitor.handler import ParkedHandler, subscriptions
+from janitor.settings import JanitorSettings
 from shared.broker import Broker, Subscription
-from shared.events import Event, JobFailed, TranscriptDone
+from shared.events import Event, JobFailed, TranscriptDone, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
-from shared.jobs.models import JobStatus, new_job_id
+from shared.jobs.models import JobStatus, Progress, new_job_id
 from shared.jobs.store import JobStore
 from shared.pipeline import noting_announcements
 from shared.settings import CommonSettings
@@ -112,3 +113,59 @@ async def test_a_parked_message_of_a_finished_job_queue_is_dropped_unannounced(
     assert job.status is JobStatus.DONE
     assert await broker.queued_messages(broker.topology.callbacks.name) == 0
     assert job.announced_at is None
+
+
+async def a_live_session(jobs: JobStore, utterances: int) -> str:
+    """A live session's job under way, with `utterances` handed to the recognizers."""
+    job_id = await a_job(jobs, JobStatus.RECOGNIZING)
+    await jobs.advance(
+        job_id,
+        JobStatus.RECOGNIZING,
+        allowed_from=(JobStatus.RECOGNIZING,),
+        live=True,
+        progress=Progress(pieces_total=0, audio_seconds_total=0.0).model_dump(),
+    )
+    for _ in range(utterances):
+        await jobs.add_live_piece(job_id, 1.0)
+    return job_id
+
+
+async def test_a_parked_utterance_fails_alone_and_its_session_goes_on(
+    broker: Broker, jobs: JobStore, settings: CommonSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = await a_live_session(jobs, utterances=2)
+    published: list[Event] = []
+    publish = broker.publish
+
+    async def recorded(event: Event) -> None:
+        published.append(event)
+        await publish(event)
+
+    monkeypatch.setattr(broker, "publish", recorded)
+    janitor_settings = JanitorSettings.model_validate(
+        {**settings.model_dump(), "sweep_interval_seconds": 3600}
+    )
+    engine, live_queue = next(iter(broker.topology.live.items()))
+    utterance = UtteranceReady(
+        job_id=job_id, engine=engine, piece_index=0, offset_seconds=0.0, piece_seconds=1.0
+    )
+    parked = await park(broker, live_queue, utterance)
+    async with subscriptions(janitor_settings, broker, jobs, lambda _reason: None) as janitor:
+        [taking_parked] = [each for each in janitor if each.queue.name == parked]
+        await broker.consume(taking_parked)
+
+        async def told_the_session() -> bool:
+            return any(isinstance(event, UtteranceRecognized) for event in published)
+
+        await until(told_the_session)
+
+    job = await jobs.get(job_id)
+    assert job is not None
+    assert job.status is JobStatus.RECOGNIZING, job.error
+    assert job.progress is not None
+    assert (job.progress.pieces_done, job.progress.pieces_total) == (1, 2)
+    [told] = [event for event in published if isinstance(event, UtteranceRecognized)]
+    assert told.piece_index == 0
+    assert told.error is not None
+    assert told.error.code == "processing_error"
+    assert not [event for event in published if isinstance(event, JobFailed)]

@@ -15,7 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.jobs.listing import Listing, list_key
-from shared.jobs.models import ErrorCode, JobStatus, new_job_id, now
+from shared.jobs.models import ErrorCode, JobStatus, Progress, new_job_id, now
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from tests.fakes import FakeJobs
@@ -215,6 +215,29 @@ async def test_held_jobs_go_on_oldest_first_and_only_once(store: Any, owner: str
     assert await store.count_dispatched(owner) == 2
     await store.hold_again(oldest)
     assert (await store.next_held(owner)).job_id == oldest
+
+
+async def test_a_live_session_counts_in_its_keys_share_by_its_utterances_in_flight(
+    store: Any, owner: str
+) -> None:
+    await new_job(store, owner=owner)
+    session = await new_job(store, owner=owner)
+    await store.advance(
+        session,
+        JobStatus.RECOGNIZING,
+        allowed_from=(JobStatus.QUEUED,),
+        live=True,
+        progress=Progress(pieces_total=0, audio_seconds_total=0.0).model_dump(),
+    )
+    assert await store.count_dispatched(owner) == 1  # an idle session takes no slot
+    await store.advance(
+        session,
+        JobStatus.RECOGNIZING,
+        allowed_from=(JobStatus.RECOGNIZING,),
+        progress=Progress(pieces_total=3, audio_seconds_total=3.0).model_dump(),
+    )
+    await store.count_piece(session, 0, 1.0)
+    assert await store.count_dispatched(owner) == 1 + 2
 
 
 async def test_a_finished_job_deleted_before_its_callback_is_kept_for_it(store: Any) -> None:

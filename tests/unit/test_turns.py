@@ -4,8 +4,17 @@ from pathlib import Path
 
 import pytest
 
-from gateway.realtime import LiveConfig, SessionError, updated_config
-from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
+from gateway.live_events import SessionError
+from gateway.realtime import LiveConfig, updated_config
+from gateway.turns import (
+    MAX_UTTERANCE_SECONDS,
+    RATE,
+    ServerVad,
+    SpeechStarted,
+    SpeechStopped,
+    Turns,
+    Utterance,
+)
 from shared.settings import CommonSettings
 from shared.topology import build_topology
 from tests.live import SENTENCES, speech_with_pauses
@@ -61,11 +70,28 @@ def test_16_khz_audio_is_taken_as_it_is(tmp_path: Path) -> None:
 def test_without_turn_detection_the_client_commits(speech: bytes) -> None:
     turns = Turns(24000, None)
     assert fed(turns, speech) == []
-    utterance = turns.commit()
-    assert utterance is not None
+    [utterance] = turns.commit()
     assert utterance.start_ms == 0
     assert utterance.seconds == pytest.approx(len(speech) / 2 / 24000, abs=0.01)
-    assert turns.commit() is None  # nothing left: too short to commit
+    assert turns.commit() == []  # nothing left: too short to commit
+
+
+def test_without_turn_detection_no_utterance_is_longer_than_the_longest() -> None:
+    turns = Turns(16000, None)
+    cut = turns.append(bytes(2 * 16000 * 95))  # 95 s in one message
+    assert [u.seconds for u in cut if isinstance(u, Utterance)] == [30.0, 30.0, 30.0]
+    assert len(turns._audio) < MAX_UTTERANCE_SECONDS * RATE  # what stays buffered
+    [rest] = turns.commit()
+    assert (rest.start_ms, rest.seconds) == (90_000, 5.0)
+
+
+def test_a_commit_sends_utterances_no_longer_than_the_longest() -> None:
+    turns = Turns(16000, None, max_utterance_seconds=40.0)
+    turns.append(bytes(2 * 16000 * 39))
+    turns._max_samples = 10 * RATE  # as if the buffer had outgrown the longest length
+    committed = turns.commit()
+    assert [u.seconds for u in committed] == [10.0, 10.0, 10.0, 9.0]
+    assert [u.start_ms for u in committed] == [0, 10_000, 20_000, 30_000]
 
 
 def test_memory_between_utterances_stays_bounded() -> None:
@@ -112,6 +138,11 @@ def test_session_update_in_either_shape_changes_only_what_it_names() -> None:
         ),
         ("transcription_session.update", {"input_audio_format": "g711_ulaw"}, "input_audio_format"),
         ("transcription_session.update", "not an object", "session"),
+        (
+            "transcription_session.update",
+            {"input_audio_transcription": {"prompt": "word " * 13108}},  # 64 KiB and 4 bytes
+            "prompt",
+        ),
     ],
 )
 def test_session_settings_that_cannot_be_done_are_refused(
