@@ -253,6 +253,14 @@ class Reservation:
             self._pool.release(self._slot)
 
 
+def ready_line(size: int, engines: tuple[str, ...]) -> str:
+    """What a pool that has started says of itself. A pool without engines is the recognizer's
+    speaker-labelling processes (see `Reservation.ask`)."""
+    if engines:
+        return f"{size} engine slot(s) ready with {', '.join(engines)}"
+    return f"{size} speaker-labelling process(es) ready (they serve no engine)"
+
+
 class SlotPool:
     """Slots handed out one piece of work at a time, to whoever waited longest. (A recognizer
     takes no more messages than it has slots, whole recordings first, so its work seldom waits
@@ -290,9 +298,7 @@ class SlotPool:
             raise
         self.models = loaded[0]
         self._idle.extend(slots)
-        log.info(
-            "%d slot(s) ready with %s (pid %d)", self.size, ", ".join(self._engines), os.getpid()
-        )
+        log.info("%s (pid %d)", ready_line(self.size, self._engines), os.getpid())
 
     @property
     def busy(self) -> int:

@@ -180,6 +180,24 @@ def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> 
     assert [word.word for word in segment.words] == segment.text.split()
 
 
+@pytest.mark.parametrize(
+    ("engines", "said"),
+    [
+        (("sphinx",), "1 engine slot(s) ready with sphinx (pid "),
+        ((), "1 speaker-labelling process(es) ready (they serve no engine) (pid "),
+    ],
+)
+async def test_a_started_pool_says_what_its_processes_are_for(
+    caplog: pytest.LogCaptureFixture, engines: tuple[str, ...], said: str
+) -> None:
+    caplog.set_level("INFO", logger="recognizer.pool")
+    pool = SlotPool(1, engines, CONFIG)  # the recognizer's speaker processes load no engine
+    await pool.start()
+    pool.close()
+    [line] = [record.getMessage() for record in caplog.records if "ready" in record.getMessage()]
+    assert line.startswith(said), line
+
+
 async def test_a_freed_slot_goes_to_whoever_waited_longest() -> None:
     pool = SlotPool(1, ("faster-whisper",), CONFIG)
     slot = object()
