@@ -45,10 +45,15 @@ async function loadEngines() {
   engines = (await response.json()).data;
   const engineSelect = $("#engine");
   engineSelect.replaceChildren(
-    ...engines.map((engine) => new Option(engine.id, engine.id, false, engine.default === true)),
+    ...engines.map((engine) => new Option(engineLabel(engine), engine.id, false, engine.default === true)),
   );
   fillLanguages();
   $("#service-problem").hidden = true;
+}
+
+// "whisper-base — Whisper base: the accurate one, …": the id alone does not tell engines apart.
+function engineLabel(engine) {
+  return engine.description ? `${engine.id} — ${engine.description}` : engine.id;
 }
 
 function fillLanguages() {
