@@ -5,7 +5,7 @@ with pydub and runs the engine right there, blocking the event loop while it doe
 one advantage the tutorial lacked: the engine is loaded once per process, not per request.
 Not a product route: only `bench/run.py` starts it.
 
-    BENCH_ENGINE=faster-whisper uvicorn bench.naive_app:app --workers 2
+    BENCH_ENGINE=whisper-base uvicorn bench.naive_app:app --workers 2
 """
 
 import os
@@ -16,10 +16,11 @@ from pathlib import Path
 from fastapi import FastAPI, UploadFile
 from pydub import AudioSegment
 
-from recognizer.engines import EngineConfig, load_engines, read_audio
+from bench.engines import load_bench_engine
+from recognizer.engines import read_audio
 
 ENGINE = os.environ.get("BENCH_ENGINE", "faster-whisper")
-engine = load_engines((ENGINE,), EngineConfig("tiny.en", cpu_threads=1, beam_size=5))[ENGINE]
+engine = load_bench_engine(ENGINE)
 folder = Path(tempfile.mkdtemp(prefix="naive-"))
 app = FastAPI()
 

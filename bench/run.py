@@ -1,7 +1,10 @@
-"""Benchmark: N concurrent uploads through the pipeline and through the naive design.
+"""Benchmark: N concurrent uploads through the pipeline and through two designs that transcribe
+inside the request: the tutorial's (`bench/naive_app.py`) and whisper-asr-webservice's, one
+model behind a lock (`bench/locked_app.py`).
 
-    python -m bench.run                      # docs/performance.md's table: both designs at 1, 2, 4 workers
-    python -m bench.run --jobs 20 --engine sphinx --workers 2 --skip-memory
+    python -m bench.run --jobs 20 --workers 2 --skip-memory --name headline   # the headline:
+                                             # Whisper base (the default) and tiny.en, 3 designs
+    python -m bench.run --jobs 20 --engines sphinx --workers 2 --skip-memory
 
 It makes a ~15 s speech clip (espeak-ng, mp4), measures one job's CPU cost alone, starts each
 system itself on a namespace and database of its own, fires the uploads the way a user would,
@@ -33,7 +36,8 @@ from typing import Any
 import httpx
 import psutil
 
-from recognizer.engines import EngineConfig, load_engines, read_audio
+from bench.engines import BENCH_ENGINES, load_bench_engine
+from recognizer.engines import read_audio
 from scripts.stack import ROOT, Stack, delete_namespace, free_port, until_consuming
 from shared.settings import CommonSettings
 from transcoder.convert import to_wav, wav_duration
@@ -132,7 +136,7 @@ def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 
     """CPU and wall time of conversion (ffmpeg, a child process) and recognition, each measured
     alone after a warm-up; the median of `repeats`, since a VM's timings wander."""
     wav = folder / "alone.wav"
-    engine = load_engines((engine_name,), EngineConfig("tiny.en", 1, 5))[engine_name]
+    engine = load_bench_engine(engine_name)
     to_wav(clip, wav, 60, 3600)
     engine.transcribe(read_audio(wav), "en")
     samples: list[tuple[float, float, float, float]] = []
@@ -216,13 +220,15 @@ async def pipeline(
 
 
 @contextlib.contextmanager
-def naive(root: Path, engine: str, workers: int) -> Iterator[str]:
+def naive(root: Path, engine: str, workers: int, app: str = "naive_app") -> Iterator[str]:
+    """A design that does the work inside the request (`bench/naive_app.py`, the tutorial's, or
+    `bench/locked_app.py`, whisper-asr-webservice's) in `workers` uvicorn processes."""
     port = free_port()
     stack = Stack({"BENCH_ENGINE": engine}, log_dir=root / "logs")
     stack._spawn(
-        "naive",
+        app,
         [
-            sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1",
+            sys.executable, "-m", "uvicorn", f"bench.{app}:app", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "warning",
         ],
     )  # fmt: skip
@@ -241,6 +247,11 @@ def naive(root: Path, engine: str, workers: int) -> Iterator[str]:
         yield base_url
     finally:
         stack.stop()
+
+
+# The designs that do the work inside the request, each with the app that rebuilds it.
+IN_REQUEST_DESIGNS = {"naive": "naive_app", "locked": "locked_app"}
+DESIGNS = (*IN_REQUEST_DESIGNS, "pipeline")
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -287,16 +298,21 @@ async def burst_pipeline(
     )
 
 
+# Where each design in the request takes the upload: its route and form field.
+IN_REQUEST_ROUTES = {"naive_app": ("/stt/native", "file"), "locked_app": ("/asr", "audio_file")}
+
+
 async def burst_naive(
-    base_url: str, clip: Path, jobs: int
+    base_url: str, clip: Path, jobs: int, app: str = "naive_app"
 ) -> tuple[list[float], list[float], float, int]:
+    route, field_name = IN_REQUEST_ROUTES[app]
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
 
         async def one() -> tuple[float, bool]:
             started = time.perf_counter()
             try:
                 with clip.open("rb") as file:
-                    response = await client.post("/stt/native", files={"file": (clip.name, file)})
+                    response = await client.post(route, files={field_name: (clip.name, file)})
             except httpx.TransportError:
                 # uvicorn's supervisor restarts a worker whose loop stays blocked too long,
                 # dropping its requests: the naive design fails them.
@@ -447,15 +463,19 @@ async def main(options: argparse.Namespace) -> None:
               f"wall {cost.wall:.2f} s; clip {clip_seconds:.1f} s")  # fmt: skip
         ideal = options.jobs * cost.cpu / cores
         for workers in options.workers:
-            if not options.skip_naive:
-                run = Run("naive", engine, workers, options.jobs, ideal_s=ideal)
-                with naive(work / f"naive-{engine}-{workers}", engine, workers) as base_url:
+            for design, app in IN_REQUEST_DESIGNS.items():
+                if design not in options.designs:
+                    continue
+                run = Run(design, engine, workers, options.jobs, ideal_s=ideal)
+                with naive(work / f"{design}-{engine}-{workers}", engine, workers, app) as base_url:
                     run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_naive(
-                        base_url, clip, options.jobs
+                        base_url, clip, options.jobs, app
                     )
                 run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
                 runs.append(run)
                 print_run(run)
+            if "pipeline" not in options.designs:
+                continue
             run = Run("pipeline", engine, workers, options.jobs, ideal_s=ideal)
             root = work / f"pipeline-{engine}-{workers}"
             async with pipeline(
@@ -579,7 +599,7 @@ def plot(runs: list[Run], path: Path) -> None:
     with chart(path, title, "seconds after the uploads started", "jobs finished") as axes:
         for run in runs:
             times = sorted(run.completion_s)
-            style = "--" if run.design == "naive" else "-"
+            style = {"naive": "--", "locked": ":"}.get(run.design, "-")
             axes.plot(
                 times, range(1, len(times) + 1), style, marker=".",
                 label=f"{run.design}, {run.engine}, {run.workers} worker(s)",
@@ -592,7 +612,7 @@ def arguments() -> argparse.Namespace:
     )
     parser.add_argument("--jobs", type=int, default=20, help="concurrent uploads per run")
     parser.add_argument(
-        "--engines", nargs="+", default=["faster-whisper"], choices=["faster-whisper", "sphinx"]
+        "--engines", nargs="+", default=["whisper-base", "faster-whisper"], choices=BENCH_ENGINES
     )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4],
                         help="recognizer processes (pipeline) and uvicorn workers (naive)")  # fmt: skip
@@ -600,12 +620,21 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--transcoders", type=int, default=1)
     parser.add_argument("--media-store", choices=["folder", "gridfs"], default="folder",
                         help="gridfs: each worker with a scratch folder of its own")  # fmt: skip
-    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS,
+        help="naive: the tutorial's; locked: whisper-asr-webservice's; pipeline: this service",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip-naive", action="store_true", help="the pipeline alone (as --designs pipeline)"
+    )
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--upload-mb", type=int, default=500)
     parser.add_argument("--memory-jobs", type=int, default=200)
     parser.add_argument("--name", default="latest", help="file name of the results")
-    return parser.parse_args()
+    options = parser.parse_args()
+    if options.skip_naive:
+        options.designs = ["pipeline"]
+    return options
 
 
 if __name__ == "__main__":

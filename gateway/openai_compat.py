@@ -31,7 +31,7 @@ from gateway.submit import (
     submit_job,
 )
 from gateway.upload import Upload
-from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE
+from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE, engine_named
 from shared.faults import BrokerUnavailable
 from shared.jobs.models import JobStatus
 
@@ -46,7 +46,8 @@ TRANSLATION_FIELDS: dict[str, Any] = {
     "file": FILE,
     "model": {
         "type": "string",
-        "description": "'whisper-1' (this service's default) or an engine it offers.",
+        "description": "'whisper-1' (this service's default), an engine it offers, or the"
+        " model of a local Whisper engine ('whisper-tiny.en', 'whisper-base').",
     },
     "prompt": {"type": "string"},
     "response_format": {"type": "string", "enum": list(RESPONSE_FORMATS)},
@@ -150,7 +151,10 @@ def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobReque
                 "timestamp_granularities[] takes 'segment' and 'word'.",
                 "timestamp_granularities",
             )
-    engine = settings.default_engine if model in (DEFAULT_MODEL, DIARIZE_MODEL) else model
+    if model in (DEFAULT_MODEL, DIARIZE_MODEL):
+        engine = settings.default_engine
+    else:  # an engine id, or its model's name (whisper-tiny.en)
+        engine = engine_named(model, settings.whisper_model)
     # OpenAI's translation form has no language: the recording's is detected.
     language = upload.field("language") if task == TRANSCRIBE else AUTO_LANGUAGE
     try:

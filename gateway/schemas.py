@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.upload import MULTIPART_ONLY
 from shared.engines import KNOWN_ENGINES, TASKS
 from shared.jobs.models import MAX_SPEAKERS, Job, JobBase, JobError, JobStatus, Progress
 from shared.transcripts import Segment
@@ -202,11 +203,40 @@ JOB_BODY = multipart_form(
             "type": "array",
             "items": {"type": "string"},
             "description": "Each known speaker's voice: 2 to 10 seconds of audio as a data URL"
-            " (data:audio/wav;base64,...), at most 4 MiB each.",
+            " (data:audio/wav;base64,...), at most 4 MiB each. Multipart only.",
         },
     },
     one_of=["file", "url"],
 )
+
+
+def with_field_bodies(body: dict[str, Any], multipart_only: tuple[str, ...]) -> dict[str, Any]:
+    """`body` (a multipart_form) that also takes its fields, without the file or anything else
+    `multipart_only`, as a JSON object or a url-encoded form, the media given by `url`."""
+    multipart = body["requestBody"]["content"]["multipart/form-data"]["schema"]
+    properties = {
+        name: schema
+        for name, schema in multipart["properties"].items()
+        if name not in multipart_only
+    }
+    # A JSON body may give the terms as a list, as a form gives the field once per term.
+    properties["hotwords"] = {
+        "description": HOTWORDS["description"],
+        "oneOf": [
+            {"type": "string", "maxLength": 200},
+            {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+        ],
+    }
+    fields = {"type": "object", "required": ["url"], "properties": properties}
+    content = {
+        **body["requestBody"]["content"],
+        "application/json": {"schema": fields},
+        "application/x-www-form-urlencoded": {"schema": fields},
+    }
+    return {**body, "requestBody": {**body["requestBody"], "content": content}}
+
+
+JOB_BODY = with_field_bodies(JOB_BODY, MULTIPART_ONLY)
 
 
 def problems(*status_codes: int) -> dict[int | str, dict[str, Any]]:

@@ -15,6 +15,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import ClientDisconnect
 
+from gateway.field_body import FieldBodyError, field_body_type, fields_of, read_bounded
 from shared.sniff import SNIFF_BYTES, not_media_reason
 
 if TYPE_CHECKING:
@@ -175,9 +176,30 @@ def boundary_of(content_type: str | None) -> bytes:
     kind, options = parse_options_header(content_type or "")
     if kind != b"multipart/form-data" or not options.get(b"boundary"):
         raise UploadError(
-            400, f"Send the media as multipart/form-data with the file in the field '{FILE_FIELD}'."
+            400,
+            f"Send the media as multipart/form-data with the file in the field '{FILE_FIELD}',"
+            " or give its address as JSON or a url-encoded form with the field 'url'.",
         )
     return options[b"boundary"]
+
+
+# What a body of fields alone may not carry: the media, and clips of known speakers' voices.
+MULTIPART_ONLY = (FILE_FIELD, *CLIP_FIELDS)
+
+
+async def receive_fields(
+    body: AsyncIterator[bytes], kind: str, content_length: int | None, destination: Path
+) -> Upload:
+    """A JSON or url-encoded body, read as the fields of a form without a file."""
+    too_long = f"The body is longer than the {MAX_FIELDS_BYTES} bytes a job's fields may take."
+    if content_length is not None and content_length > MAX_FIELDS_BYTES:
+        raise UploadError(400, too_long)
+    try:
+        raw = await read_bounded(body, MAX_FIELDS_BYTES, too_long)
+        fields = fields_of(kind, raw, MULTIPART_ONLY)
+    except FieldBodyError as error:
+        raise UploadError(error.status_code, error.message) from error
+    return Upload(destination, None, None, 0, fields, has_file=False)
 
 
 async def receive_upload(
@@ -188,7 +210,11 @@ async def receive_upload(
     max_bytes: int,
 ) -> Upload:
     """Write the form's file to `destination`; on any UploadError nothing is left behind. A form
-    without a file is the caller's to judge (`Upload.has_file`)."""
+    without a file, JSON and url-encoded bodies among them, is the caller's to judge
+    (`Upload.has_file`)."""
+    kind = field_body_type(content_type)
+    if kind is not None:
+        return await receive_fields(body, kind, content_length, destination)
     boundary = boundary_of(content_type)
     # A request declared larger than the limit is refused before its body is read: known
     # speakers' clips, if any, share the limit with the file.

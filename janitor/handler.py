@@ -130,8 +130,8 @@ def _parked_failure(what: str, then: str) -> JobFailure:
 
 
 class Sweeper:
-    """Fails jobs still under way past their deadline, whatever held them up, and deletes stored
-    files left behind by jobs that never got as far as a cleanup (each service sweeps its own
+    """Fails jobs still under way past their deadline, whatever held them up, deletes jobs past
+    their retention, and deletes stored files left behind by jobs that never got as far as a cleanup (each service sweeps its own
     local folder: `shared.worker.connected`)."""
 
     def __init__(
@@ -145,6 +145,7 @@ class Sweeper:
 
     async def sweep(self) -> None:
         await self.expire_overdue_jobs()
+        await self.delete_retired_jobs()
         await self.announce_unannounced_jobs()
         await self.release_held_jobs()
         if isinstance(self._store, GridFSStore):
@@ -164,6 +165,17 @@ class Sweeper:
             if await announce_end(self._jobs, self._broker.publish, job):
                 expired += 1
         return expired
+
+    async def delete_retired_jobs(self) -> int:
+        """Delete the jobs whose retention (STT_RETENTION_DAYS) has run out since they ended."""
+        deleted = await self._jobs.delete_retired(self._settings.retention_days, now())
+        if deleted:
+            log.info(
+                "deleted %d job(s) finished over %g days ago",
+                deleted,
+                self._settings.retention_days,
+            )
+        return deleted
 
     async def announce_unannounced_jobs(self) -> int:
         """Announce the end of jobs whose announcement was never confirmed, so every job that

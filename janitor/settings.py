@@ -10,5 +10,7 @@ class JanitorSettings(CommonSettings):
         8, ge=1, description="Finished jobs whose files the janitor deletes at once."
     )
     sweep_interval_seconds: float = Field(
-        60, gt=0, description="How often jobs past their deadline are looked for."
+        60,
+        gt=0,
+        description="How often jobs past their deadline, or past their retention, are looked for.",
     )

@@ -71,7 +71,8 @@ def speaker_pool(
     size: int, config: EngineConfig, niceness: int, on_empty: Callable[[str], None]
 ) -> SlotPool:
     """Processes that load no engine and do speaker work."""
-    return SlotPool(size, (), config, niceness, on_empty, work=_serve)
+    purpose = "speaker-labelling process(es), which serve no engine,"
+    return SlotPool(size, (), config, niceness, on_empty, work=_serve, purpose=purpose)
 
 
 def _serve(_loaded: Loaded, request: SpeakerWork) -> Any:

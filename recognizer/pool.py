@@ -287,9 +287,12 @@ class SlotPool:
         on_empty: Callable[[str], None] = lambda _why: None,
         replace_pause_seconds: float = REPLACE_PAUSE_SECONDS,
         work: Work = recognize,
+        purpose: str | None = None,
     ) -> None:
         self.size = size
         self._work = work
+        # What the log calls the processes; engine slots by default.
+        self._purpose = purpose
         self._engines = engines
         self._config = config
         self._niceness = niceness
@@ -314,9 +317,8 @@ class SlotPool:
             raise
         self.models = loaded[0]
         self._idle.extend(slots)
-        log.info(
-            "%d slot(s) ready with %s (pid %d)", self.size, ", ".join(self._engines), os.getpid()
-        )
+        ready = self._purpose or f"engine slot(s), with {', '.join(self._engines)},"
+        log.info("%d %s ready (pid %d)", self.size, ready, os.getpid())
 
     @property
     def busy(self) -> int:

@@ -69,3 +69,50 @@ def supported_tasks(engine: str, whisper_model: str) -> tuple[str, ...]:
 
 def describe(engine: str, whisper_model: str) -> str:
     return f"'{engine}' (model {whisper_model})" if engine == FASTER_WHISPER else f"'{engine}'"
+
+
+def whisper_model_name(whisper_model: str) -> str:
+    """The model STT_WHISPER_MODEL names, as people know it: 'tiny.en', or a folder's name."""
+    return whisper_model.rstrip("/").rsplit("/", 1)[-1]
+
+
+def model_of(engine: str, whisper_model: str) -> str:
+    """The model behind an engine id: faster-whisper runs STT_WHISPER_MODEL, whisper-base base."""
+    return {
+        FASTER_WHISPER: whisper_model_name(whisper_model),
+        WHISPER_BASE: "base",
+        SPHINX: "CMU Sphinx en-US",
+        GOOGLE: "Google Speech-to-Text",
+        OPENAI: "OpenAI's hosted model",
+        GROQ: "Groq's hosted Whisper",
+    }.get(engine, engine)
+
+
+def summary_of(engine: str, whisper_model: str) -> str:
+    """One line for people choosing an engine: its model, and what it is good at."""
+    model = model_of(engine, whisper_model)
+    if engine == FASTER_WHISPER:
+        if model.startswith("tiny"):
+            return f"Whisper {model}: the fast one, in about 0.6 of whisper-base's time"
+        return f"Whisper {model}, run by faster-whisper"
+    return {
+        WHISPER_BASE: "Whisper base: the accurate one, and multilingual, with translation",
+        SPHINX: "CMU Sphinx: English only, least accurate; the tutorial's engine",
+        GOOGLE: "Google's online recognizer: the audio leaves this machine",
+        OPENAI: "OpenAI's online transcription: the audio leaves this machine",
+        GROQ: "Groq's online Whisper: the audio leaves this machine",
+    }.get(engine, model)
+
+
+def model_aliases(whisper_model: str) -> dict[str, str]:
+    """OpenAI-style model names for the local Whisper engines ('whisper-tiny.en',
+    'whisper-base'), each to its engine id."""
+    return {
+        f"whisper-{whisper_model_name(whisper_model)}": FASTER_WHISPER,
+        WHISPER_BASE: WHISPER_BASE,
+    }
+
+
+def engine_named(model: str, whisper_model: str) -> str:
+    """The engine id `model` names: an engine id, or one of its model_aliases."""
+    return model if model in KNOWN_ENGINES else model_aliases(whisper_model).get(model, model)

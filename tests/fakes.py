@@ -306,6 +306,19 @@ class FakeJobs:
             and job.deadline_at < moment
         ]
 
+    async def delete_retired(self, retention_days: float, moment: datetime) -> int:
+        if not retention_days:
+            return 0
+        cutoff = moment - timedelta(days=retention_days)
+        retired = [
+            job.job_id
+            for job in self.jobs.values()
+            if job.status.is_final and job.stage_times.get(job.status, job.updated_at) < cutoff
+        ]
+        for job_id in retired:
+            del self.jobs[job_id]
+        return len(retired)
+
     async def unannounced(self, before: datetime) -> list[Job]:
         return [
             job

@@ -112,14 +112,35 @@ def read_cursor(cursor: str) -> str:
     return key
 
 
+# A poller is asked to wait at least this long between polls of a job under way.
+POLL_AGAIN_SECONDS = 2
+MAX_POLL_AGAIN_SECONDS = 60
+
+
 @router.get("/v1/jobs/{job_id}", response_model=JobPublic, responses=problems(404, 503))
-async def get_job(job_id: JobId, services: ServicesDep, caller: CallerDep) -> JobPublic:
+async def get_job(
+    job_id: JobId, services: ServicesDep, caller: CallerDep, response: Response
+) -> JobPublic:
     job = await find_job(services, caller, job_id)
+    shown = JobPublic.of(job)
     if job.status in (JobStatus.QUEUED, JobStatus.TRANSCODING):
         # The job is in the database; only its place in the queues needs the broker.
         with contextlib.suppress(BrokerUnavailable):
-            return await services.backlog.place_of(job)
-    return JobPublic.of(job)
+            shown = await services.backlog.place_of(job)
+    if not job.status.is_final:
+        response.headers.update(poll_advice(shown))
+    return shown
+
+
+def poll_advice(job: JobPublic) -> dict[str, str]:
+    """For a job under way: when to ask again (`Retry-After`, from its estimates), and the
+    routes that tell the end without polling (`Link`): its event stream, which ends with it."""
+    expected = job.estimated_start_seconds or (job.progress.eta_seconds if job.progress else None)
+    again = min(max(POLL_AGAIN_SECONDS, round(expected or 0)), MAX_POLL_AGAIN_SECONDS)
+    return {
+        "Retry-After": str(again),
+        "Link": f'</v1/jobs/{job.job_id}/events>; rel="monitor"',
+    }
 
 
 @router.delete(

@@ -9,7 +9,15 @@ from pydantic import BaseModel, Field
 from gateway.backlog import EngineBacklog
 from gateway.routes.deps import ServicesDep
 from gateway.services import Services
-from shared.engines import KNOWN_ENGINES, SPEAKER_ENGINES, supported_languages, supported_tasks
+from shared.engines import (
+    KNOWN_ENGINES,
+    SPEAKER_ENGINES,
+    model_aliases,
+    model_of,
+    summary_of,
+    supported_languages,
+    supported_tasks,
+)
 from shared.provenance import ModelProvenance
 
 router = APIRouter(tags=["fleet"])
@@ -20,6 +28,15 @@ class EngineModel(BaseModel):
     object: Literal["model"] = "model"
     created: int = Field(description="When the longest-running recognizer of it started (Unix).")
     owned_by: str = "stt-pipeline"
+    model: str = Field(
+        description="The model the engine runs: tiny.en (or STT_WHISPER_MODEL) for"
+        " faster-whisper, base for whisper-base."
+    )
+    description: str = Field(description="What it is good at: the fast one, the accurate one.")
+    aliases: list[str] = Field(
+        default_factory=list,
+        description="Other names the OpenAI routes take for it as `model` (whisper-tiny.en).",
+    )
     languages: list[str]
     tasks: list[str] = Field(
         description="`transcribe`, and `translate` (into English) where it can."
@@ -74,6 +91,13 @@ def _engine_model(
     return EngineModel(
         id=engine,
         created=int(started.timestamp()) if started else 0,
+        model=model_of(engine, whisper_model),
+        description=summary_of(engine, whisper_model),
+        aliases=[
+            alias
+            for alias, named in model_aliases(whisper_model).items()
+            if named == engine and alias != engine
+        ],
         languages=sorted(supported_languages(engine, whisper_model)),
         tasks=list(supported_tasks(engine, whisper_model)),
         default=engine == services.settings.default_engine,

@@ -46,7 +46,7 @@ async function loadEngines() {
   engines = (await response.json()).data;
   const engineSelect = $("#engine");
   engineSelect.replaceChildren(
-    ...engines.map((engine) => new Option(engine.id, engine.id, false, engine.default === true)),
+    ...engines.map((engine) => new Option(engineLabel(engine), engine.id, false, engine.default === true)),
   );
   fillLanguages();
   $("#service-problem").hidden = true;
@@ -57,6 +57,11 @@ async function loadFormats() {
   const api = await (await call("/openapi.json")).json();
   const route = api.paths["/v1/jobs/{job_id}/transcript"].get;
   transcriptFormats = route.parameters.find((parameter) => parameter.name === "format").schema.enum;
+}
+
+// "whisper-base — Whisper base: the accurate one, …": the id alone does not tell engines apart.
+function engineLabel(engine) {
+  return engine.description ? `${engine.id} — ${engine.description}` : engine.id;
 }
 
 function fillLanguages() {

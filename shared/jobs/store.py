@@ -169,7 +169,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
     ) -> Job | None:
         """Move the job to `to` if it is in one of `allowed_from`; None when it was not."""
         moved_at = now()
-        # The date its retention counts from (a TTL index), only ever on a finished job.
+        # The date its retention counts from (delete_retired), only ever on a finished job.
         finished = {"finished_at": moved_at} if to.is_final else {}
         document = await self._jobs.find_one_and_update(
             {"_id": job_id, "status": {"$in": [str(status) for status in allowed_from]}},
@@ -377,10 +377,23 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
             if stored_before(document.get("updated_at"), before)
         ]
 
+    async def delete_retired(self, retention_days: float, moment: datetime) -> int:
+        """Delete the jobs that finished more than `retention_days` before `moment` (0: none);
+        the janitor's sweep calls it, as MongoDB's TTL monitor would every minute. Jobs have no
+        TTL index: on the embedded MongoDB stand-in one makes every read of the collection, each
+        status poll among them, purge the whole collection first, at a cost that grows with the
+        jobs kept."""
+        if not retention_days:
+            return 0
+        cutoff = moment - timedelta(days=retention_days)
+        deleted = await self._jobs.delete_many({"finished_at": {"$lt": cutoff}})
+        return deleted.deleted_count
+
     async def ensure_indexes(self, retention_days: float) -> None:
         """Indexes for the queries that run often, and the ageing of what is written per job;
         every service asks for them as it starts (creating an index that exists does nothing).
-        Finished jobs and stray pieces go `retention_days` after they ended (0: never)."""
+        Stray pieces go `retention_days` after they were saved (0: never); finished jobs are
+        deleted as old by the janitor (delete_retired)."""
         await self._jobs.create_index([("status", 1)])
         # The job list: newest first, of one owner or of all, with the id breaking ties.
         await self._jobs.create_index([("owner", 1), ("list_key", -1)])
@@ -394,7 +407,9 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
         window = IDEMPOTENCY_WINDOW.total_seconds()
         await expire_after(self._requests, "created_at", window)
         retention = retention_days * 24 * 3600 or None
-        await expire_after(self._jobs, "finished_at", retention)
+        # Earlier versions aged jobs with a TTL index; delete_retired does it now.
+        await expire_after(self._jobs, "finished_at", None)
+        await self._jobs.create_index([("finished_at", 1)])
         await expire_after(self._pieces, "saved_at", retention)
         await expire_after(self._owed, "finished_at", retention)
         await expire_after(self._references, "created_at", REFERENCES_KEPT.total_seconds())
@@ -425,7 +440,11 @@ async def expire_after(
     if seconds is None:
         for index in existing:
             if "expireAfterSeconds" in index:
-                await collection.drop_index(index["name"])
+                try:
+                    await collection.drop_index(index["name"])
+                except OperationFailure as error:
+                    if error.code != _INDEX_NOT_FOUND:  # another service dropped it first
+                        raise
         return
     try:
         await collection.create_index(keys, expireAfterSeconds=int(seconds))
@@ -436,6 +455,7 @@ async def expire_after(
         await collection.database.command("collMod", collection.name, index=index)
 
 
+_INDEX_NOT_FOUND = 27
 _INDEX_OPTIONS_CONFLICT = 85
 _INDEX_KEY_SPECS_CONFLICT = 86
 

@@ -2,6 +2,7 @@
 services. Screenshots go to var/screenshots/ for a person to look at."""
 
 import json
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -174,6 +175,14 @@ async def test_words_are_shown_as_the_transcript_spells_them(
     ]
     assert spaced != texts, texts  # the premise: a space between each two words misspells them
     assert shown == texts
+
+
+async def test_the_engine_list_says_which_model_each_engine_runs(
+    site: RunningSystem, page: Page
+) -> None:
+    await page.goto(site.base_url)
+    option = page.locator("#engine option[value='faster-whisper']")
+    await expect(option).to_have_text(re.compile(r"faster-whisper .*tiny\.en.*fast"))
 
 
 async def test_a_text_file_is_refused_in_words(

@@ -41,7 +41,7 @@ def jobs() -> FakeJobs:
 
 
 def gateway(
-    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, **settings: Any
+    tmp_path: Path, broker: FakeBroker, jobs: FakeJobs, watcher: Any = None, **settings: Any
 ) -> httpx.AsyncClient:
     configured = GatewaySettings(media_dir=tmp_path, max_upload_bytes=1024 * 1024, **settings)
     fakes = cast(Any, (broker, jobs, FakeFleet()))
@@ -50,7 +50,7 @@ def gateway(
         fakes[0],
         fakes[1],
         FolderStore(MediaPaths(tmp_path)),
-        cast(Any, None),  # the event stream's watcher: not used by these routes
+        watcher,  # the event stream's watcher: not used by most of these routes
         fakes[2],
         Backlog(*fakes),
     )

@@ -51,3 +51,22 @@ async def test_the_sweep_sends_on_a_held_job_whose_key_has_room_again(tmp_path: 
     deadline = jobs.jobs[JOB_ID].deadline_at
     assert deadline is not None
     assert deadline > now()
+
+
+async def test_the_sweep_deletes_jobs_past_their_retention_and_keeps_the_rest(
+    tmp_path: Path,
+) -> None:
+    jobs, broker = FakeJobs(), FakeBroker()
+    long_ago = now() - timedelta(days=31)
+    for job_id, status, ended in (
+        ("a" * 32, JobStatus.DONE, long_ago),
+        ("c" * 32, JobStatus.DONE, now()),
+        ("d" * 32, JobStatus.FAILED, long_ago),
+        ("e" * 32, JobStatus.QUEUED, long_ago),
+    ):
+        job = a_job(job_id, status, announced_at=ended)
+        jobs.add(job.model_copy(update={"stage_times": {status: ended}, "created_at": ended}))
+    settings = JanitorSettings(media_dir=tmp_path, retention_days=30)
+    sweeper = Sweeper(broker, jobs, FolderStore(MediaPaths(tmp_path)), settings)  # type: ignore[arg-type]
+    await sweeper.sweep()
+    assert sorted(jobs.jobs) == ["c" * 32, "e" * 32]

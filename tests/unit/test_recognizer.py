@@ -3,7 +3,7 @@
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -12,6 +12,7 @@ import pytest
 
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering, load_engines, read_audio
 from recognizer.health import Health
+from recognizer.labelling import speaker_pool
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
 from recognizer.provenance import describe_model
 from recognizer.weights import TINY_EN_SHA256
@@ -178,6 +179,27 @@ def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> 
     [segment] = transcript.segments
     assert 0 <= segment.start < segment.end <= 6
     assert [word.word for word in segment.words] == segment.text.split()
+
+
+@pytest.mark.parametrize(
+    ("make_pool", "said"),
+    [
+        (lambda: SlotPool(1, ("sphinx",), CONFIG), "1 engine slot(s), with sphinx, ready (pid "),
+        (
+            lambda: speaker_pool(1, CONFIG, 0, print),
+            "1 speaker-labelling process(es), which serve no engine, ready (pid ",
+        ),
+    ],
+)
+async def test_a_started_pool_says_what_its_processes_are_for(
+    caplog: pytest.LogCaptureFixture, make_pool: Callable[[], SlotPool], said: str
+) -> None:
+    caplog.set_level("INFO", logger="recognizer.pool")
+    pool = make_pool()
+    await pool.start()
+    pool.close()
+    [line] = [record.getMessage() for record in caplog.records if "ready" in record.getMessage()]
+    assert line.startswith(said), line
 
 
 async def test_a_freed_slot_goes_to_whoever_waited_longest() -> None:

@@ -9,6 +9,7 @@ from gateway.upload import (
     DRAIN_BYTES,
     MAX_CLIP_FIELD_BYTES,
     MAX_CLIP_FIELDS,
+    MAX_FIELDS_BYTES,
     Upload,
     UploadError,
     drain,
@@ -65,7 +66,6 @@ async def test_large_file_is_written_in_pieces(tmp_path: Path, clips: dict[str, 
 @pytest.mark.parametrize(
     ("files", "status", "message"),
     [
-        ([], 400, "multipart/form-data"),
         ([("file", ("a.wav", b""))], 400, "empty"),
         (
             [("file", ("a.mp3", b"ID3" + bytes(600))), ("file", ("b.mp3", b"ID3"))],
@@ -118,6 +118,44 @@ async def test_declared_oversize_is_refused_before_reading(tmp_path: Path) -> No
 async def test_a_body_that_is_not_multipart_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UploadError) as refused:
         await receive(b"RIFF....", "audio/wav", tmp_path / "job")
+    assert refused.value.status_code == 400
+    assert "multipart/form-data" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"url": "https://example.com/a.mp3", "hotwords": ["Ada", "Bo"], "diarize": true}',
+         "application/json; charset=utf-8"),
+        (b"url=https%3A%2F%2Fexample.com%2Fa.mp3&hotwords=Ada&hotwords=Bo&diarize=true",
+         "application/x-www-form-urlencoded"),
+    ],
+)  # fmt: skip
+async def test_json_and_urlencoded_bodies_are_read_as_fields_without_a_file(
+    tmp_path: Path, body: bytes, content_type: str
+) -> None:
+    destination = tmp_path / "job"
+    upload = await receive(body, content_type, destination)
+    assert (upload.has_file, upload.size_bytes) == (False, 0)
+    assert upload.fields == {
+        "url": ["https://example.com/a.mp3"],
+        "hotwords": ["Ada", "Bo"],
+        "diarize": ["true"],
+    }
+    assert not destination.exists()
+
+
+async def test_a_body_of_fields_declared_too_long_is_refused_before_reading(
+    tmp_path: Path,
+) -> None:
+    async def never_read() -> AsyncIterator[bytes]:
+        raise AssertionError("the body was read")
+        yield b""
+
+    with pytest.raises(UploadError) as refused:
+        await receive_upload(
+            never_read(), "application/json", MAX_FIELDS_BYTES + 1, tmp_path / "j", MAX_BYTES
+        )
     assert refused.value.status_code == 400
 
 
