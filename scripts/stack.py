@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import aio_pika
 from pymongo import AsyncMongoClient
 
+from shared.failover import connect_once
 from shared.fleet import Fleet
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
@@ -172,7 +172,7 @@ async def until_consuming(
     topology = build_topology(settings)
     queues = {q for service in services for q in consumed_queues(topology, service)}
     deadline = time.monotonic() + within_seconds
-    connection = await aio_pika.connect(str(settings.broker_url))
+    connection = await connect_once([str(node) for node in settings.broker_nodes])
     async with connection:
         channel = await connection.channel()
         while queues:
@@ -203,7 +203,7 @@ async def until_consuming(
 async def delete_namespace(settings: CommonSettings) -> None:
     """Delete every queue and exchange of `settings.namespace` (tests and benchmarks clean up)."""
     topology = build_topology(settings)
-    connection = await aio_pika.connect(str(settings.broker_url))
+    connection = await connect_once([str(node) for node in settings.broker_nodes])
     async with connection:
         channel = await connection.channel()
         for spec in topology.all_queues:
@@ -218,7 +218,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     settings = CommonSettings()
     env: dict[str, str] = {}
-    broker = urlsplit(str(settings.broker_url))
+    broker = urlsplit(str(settings.broker_nodes[0]))
     if not port_answers(broker.hostname or "127.0.0.1", broker.port or 5672):
         sys.exit(
             f"RabbitMQ does not answer at {broker.hostname}:{broker.port}. Start it with"
