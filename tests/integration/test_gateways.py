@@ -33,6 +33,12 @@ from tests.stand_in import StandIn, http_stand_in
 pytestmark = pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed")
 
 BURST = 20
+KEY = "alice:key-alice"
+OTHER_KEY = "bob:key-bob"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key.partition(':')[2]}"}
 
 
 @dataclass
@@ -48,8 +54,8 @@ class Gateways:
     def url(self, number: int) -> str:
         return f"http://127.0.0.1:{self.ports[number]}"
 
-    def client(self, base_url: str) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=base_url, timeout=60)
+    def client(self, base_url: str, key: str = KEY) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=base_url, timeout=60, headers=bearer(key))
 
     async def stop(self, number: int) -> None:
         """SIGTERM: the gateway drains what it has in hand, then exits."""
@@ -75,6 +81,8 @@ async def gateways(
         engines=ONLY_WHISPER,
         recognizer_slots=2,
         callback_allowed_hosts="127.0.0.1",
+        api_keys=f"{KEY},{OTHER_KEY}",
+        max_jobs_per_key=BURST,
         events_keepalive_seconds=0.5,
         shutdown_grace_seconds=20,
     ) as system:
@@ -159,7 +167,7 @@ async def test_a_live_session_keeps_working_while_the_other_gateway_restarts(
     first = speech_with_pauses(tmp_path, sentences[:1])
     rest = speech_with_pauses(tmp_path, sentences[1:])
     completed = "conversation.item.input_audio_transcription.completed"
-    async with open_session(gateways.url(0)) as connection:
+    async with open_session(gateways.url(0), KEY.partition(":")[2]) as connection:
         client = LiveClient(connection)
         job_id = (await client.next("session.created"))["session"]["id"]
         await client.send(transcription_session())
@@ -179,6 +187,34 @@ async def test_a_live_session_keeps_working_while_the_other_gateway_restarts(
     assert job["status"] == "done", job
 
 
+async def test_a_keys_job_limit_holds_across_gateways(
+    gateways: Gateways, clips: dict[str, Path]
+) -> None:
+    system = gateways.system
+    # Without a transcoder, every job accepted stays under way.
+    transcoder = system.only("transcoder")
+    os.kill(transcoder.pid, signal.SIGTERM)
+    assert await asyncio.to_thread(transcoder.wait, 60) == 0
+    system.stack.processes.remove(("transcoder", transcoder))
+    try:
+        async with (
+            gateways.client(gateways.url(0), OTHER_KEY) as first,
+            gateways.client(gateways.url(1), OTHER_KEY) as second,
+            gateways.client(gateways.proxy_url, OTHER_KEY) as proxied,
+        ):
+            held = [await accepted_job_id(first, clips["wav"], engine=FAST) for _ in range(BURST)]
+            refused = await upload(second, clips["wav"], engine=FAST)
+            refused_through_the_proxy = await upload(proxied, clips["wav"], engine=FAST)
+    finally:
+        system.start("transcoder")
+    assert refused.status_code == 429, refused.text
+    assert "STT_MAX_JOBS_PER_KEY" in refused.text
+    assert refused_through_the_proxy.status_code == 429, refused_through_the_proxy.text
+    async with gateways.client(gateways.proxy_url, OTHER_KEY) as client:
+        finished = [await until_status(client, job_id) for job_id in held]
+    assert [job["status"] for job in finished] == ["done"] * BURST
+
+
 async def burst_accept_seconds(base_url: str, clip: Path, jobs: int) -> list[float]:
     """How long each of `jobs` simultaneous uploads took to be answered 202; returns once their
     jobs are done, so that the next burst meets idle workers too."""
@@ -190,7 +226,10 @@ async def burst_accept_seconds(base_url: str, clip: Path, jobs: int) -> list[flo
         return reply.json()["job_id"], time.perf_counter() - began
 
     async with httpx.AsyncClient(
-        base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=jobs)
+        base_url=base_url,
+        timeout=60,
+        limits=httpx.Limits(max_connections=jobs),
+        headers=bearer(KEY),
     ) as client:
         answered = await asyncio.gather(*(timed(client) for _ in range(jobs)))
         for job_id, _ in answered:
