@@ -285,7 +285,8 @@ class Broker:
                     ) from error
                 log.info("queue %s keeps the replicas it was created with", spec.name)
             finally:
-                if not probe.is_closed:
+                # Closed by us even when the broker closed it, so it is never restored.
+                with contextlib.suppress(*_CHANNEL_ERRORS):
                     await probe.close()
         raise AssertionError("a passive declaration of an existing queue cannot be refused")
 
