@@ -83,6 +83,10 @@ async def gateways(
         callback_allowed_hosts="127.0.0.1",
         api_keys=f"{KEY},{OTHER_KEY}",
         max_jobs_per_key=BURST,
+        max_uploads_per_key=BURST,  # a burst is sent at once, by one key
+        # A key's jobs beyond the two slots wait in the database; whichever gateway takes a
+        # finished job releases the next, so every burst here also crosses gateways that way.
+        fair_share_per_key=2,
         events_keepalive_seconds=0.5,
         shutdown_grace_seconds=20,
     ) as system:
