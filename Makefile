@@ -4,7 +4,7 @@ PY := .venv/bin/python
 # strict counts. NO_MKDOCS_2_WARNING silences Material's notice about its own end of life.
 DOCS_BUILD := NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
-.PHONY: run test lint docs format bench install install-dev clean
+.PHONY: run test test-cluster lint docs format bench install install-dev clean
 
 run: install  ## the whole system on embedded defaults: gateway on :8000, one of each worker
 	$(PY) -m scripts.stack
@@ -21,8 +21,13 @@ test: install-dev  ## lint, types, the docs, then every test (unit and end-to-en
 	$(PY) -m mypy .
 	$(PY) -m scripts.settings_reference --check
 	$(DOCS_BUILD)
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone"
-	$(PY) -m pytest -m alone
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not alone and not cluster"
+	$(PY) -m pytest -m "alone and not cluster"
+
+# Three RabbitMQ nodes of its own, joined into a cluster, and one killed during a burst of jobs
+# (about a minute and a half): by itself, after `make test`.
+test-cluster: install-dev  ## the cluster tier: a broker node lost during a burst loses no job
+	$(PY) -m pytest -m cluster
 
 SCENARIO ?= run
 bench: install-dev  ## the benchmark; SCENARIO=long (one long recording), decoding or live (live sessions); BENCH_ARGS="--jobs 20 --workers 2" to change it

@@ -136,6 +136,13 @@ class GatewaySettings(CommonSettings):
         " stopped, the gateway tells the session recognition is behind (an `error` event), once"
         " until it has caught up.",
     )
+    run_gateways: int = Field(
+        1,
+        ge=1,
+        description="Gateways `make run` starts. Above 1, each listens on a free port of"
+        " loopback, and HAProxy (Debian's `haproxy`) on STT_HOST:STT_PORT spreads requests"
+        " over them.",
+    )
 
     @field_validator("callback_secret", mode="before")
     @classmethod

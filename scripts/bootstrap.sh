@@ -15,6 +15,8 @@ command -v ffmpeg >/dev/null || packages+=(ffmpeg)
 [ $dev = 1 ] && ! command -v chromium >/dev/null && packages+=(chromium)
 # Two LibriVox readers for the speaker-label tests and benchmark (tests/voices.py).
 [ $dev = 1 ] && [ ! -d /usr/share/pocketsphinx/test/data/librivox ] && packages+=(pocketsphinx-testdata)
+# The multi-gateway tests put two gateways behind Debian's HAProxy.
+[ $dev = 1 ] && ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ] && packages+=(haproxy)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || packages+=(rabbitmq-server)
 if [ ${#packages[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then

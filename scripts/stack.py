@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-import aio_pika
 from pymongo import AsyncMongoClient
 
+from gateway.settings import GatewaySettings
+from scripts.proxy import HAPROXY, haproxy_command, haproxy_config
+from shared.failover import connect_once
 from shared.fleet import Fleet
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
@@ -172,7 +174,7 @@ async def until_consuming(
     topology = build_topology(settings)
     queues = {q for service in services for q in consumed_queues(topology, service)}
     deadline = time.monotonic() + within_seconds
-    connection = await aio_pika.connect(str(settings.broker_url))
+    connection = await connect_once([str(node) for node in settings.broker_nodes])
     async with connection:
         channel = await connection.channel()
         while queues:
@@ -203,7 +205,7 @@ async def until_consuming(
 async def delete_namespace(settings: CommonSettings) -> None:
     """Delete every queue and exchange of `settings.namespace` (tests and benchmarks clean up)."""
     topology = build_topology(settings)
-    connection = await aio_pika.connect(str(settings.broker_url))
+    connection = await connect_once([str(node) for node in settings.broker_nodes])
     async with connection:
         channel = await connection.channel()
         for spec in topology.all_queues:
@@ -216,9 +218,9 @@ def main() -> None:
     # Started in the background, a process inherits SIGINT ignored; Ctrl-C and SIGTERM must stop it.
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
-    settings = CommonSettings()
+    settings = GatewaySettings()
     env: dict[str, str] = {}
-    broker = urlsplit(str(settings.broker_url))
+    broker = urlsplit(str(settings.broker_nodes[0]))
     if not port_answers(broker.hostname or "127.0.0.1", broker.port or 5672):
         sys.exit(
             f"RabbitMQ does not answer at {broker.hostname}:{broker.port}. Start it with"
@@ -234,10 +236,13 @@ def main() -> None:
             else:
                 stack.start_mongodb_standin(ROOT / "var" / "mongodb", port)
                 print(f"stack: MongoDB stand-in on port {port}, data in var/mongodb/")
+        gateway_ports = start_gateways(stack, settings)
         for service in SERVICES:
-            stack.start(service)
-        gateway_port = os.environ.get("STT_PORT", "8000")
-        stack.wait_ready(f"http://127.0.0.1:{gateway_port}", timeout=120)
+            if service != "gateway":
+                stack.start(service)
+        gateway_port = settings.port
+        for port in gateway_ports:
+            stack.wait_ready(f"http://127.0.0.1:{port}", timeout=120)
         recognizers = [process.pid for process in stack.running("recognizer")]
         asyncio.run(until_consuming(settings, SERVICES, recognizers))
         if port_answers(broker.hostname or "127.0.0.1", MANAGEMENT_PORT):
@@ -264,6 +269,29 @@ def main() -> None:
         print("stack: killed the services")
         code = 130
     sys.exit(code)
+
+
+def start_gateways(stack: Stack, settings: GatewaySettings) -> list[int]:
+    """One gateway on STT_PORT; or STT_RUN_GATEWAYS of them on free ports of loopback, with
+    HAProxy on STT_PORT in front. Returns every port to wait on."""
+    if settings.run_gateways == 1:
+        stack.start("gateway")
+        return [settings.port]
+    if HAPROXY is None:
+        raise RuntimeError(
+            f"STT_RUN_GATEWAYS={settings.run_gateways} needs HAProxy in front of the gateways;"
+            " install it with: sudo apt-get install -y haproxy"
+        )
+    ports = [free_port() for _ in range(settings.run_gateways)]
+    for port in ports:
+        stack.start("gateway", STT_HOST="127.0.0.1", STT_PORT=str(port))
+    folder = ROOT / "var" / "haproxy"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "haproxy.cfg"
+    config.write_text(haproxy_config(settings.port, ports, settings.host))
+    stack._spawn("haproxy", haproxy_command(str(config)))
+    print(f"stack: {len(ports)} gateways behind HAProxy on port {settings.port}")
+    return [*ports, settings.port]
 
 
 def _mongodb_url_configured() -> bool:

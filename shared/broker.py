@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from shared import metrics
 from shared.events import Event
+from shared.failover import connect_robust
 from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
 from shared.logs import current_event, current_job
 from shared.settings import CommonSettings
@@ -53,6 +54,7 @@ HINTED_POLL_SECONDS = 0.05
 HINT_PATIENCE_SECONDS = 0.5
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
 RETRY_HEADER = "x-stt-retries"
+GROUP_SIZE_ARGUMENT = "x-quorum-initial-group-size"
 # In whole milliseconds: AMQP carries a float header as 32 bits, to within a minute or so.
 PUBLISHED_HEADER = "x-stt-published-ms"
 _CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
@@ -226,7 +228,9 @@ async def _within(seconds: float, waiting: Awaitable[Any]) -> None:
 class Broker:
     def __init__(self, settings: CommonSettings) -> None:
         self.topology: Topology = build_topology(settings)
-        self._url = str(settings.broker_url)
+        self._nodes = [str(node) for node in settings.broker_nodes]
+        # How each queue is declared, decided once by connect(): see _declaration.
+        self._declarations: dict[str, dict[str, Any]] = {}
         self._namespace = settings.namespace
         self._retry_delays = settings.retry_delays_seconds
         self._connection: AbstractRobustConnection | None = None
@@ -238,7 +242,7 @@ class Broker:
 
     async def connect(self) -> Self:
         """Connect (reconnecting by itself later on) and declare the whole topology."""
-        self._connection = await aio_pika.connect_robust(self._url, timeout=10)
+        self._connection = await connect_robust(self._nodes, seconds_per_node=10)
         self._channel = await self._connection.channel(
             publisher_confirms=True, on_return_raises=True
         )
@@ -246,15 +250,8 @@ class Broker:
             self.topology.exchange, aio_pika.ExchangeType.TOPIC, durable=True
         )
         for spec in self.topology.all_queues:
-            try:
-                queue = await self._channel.declare_queue(
-                    spec.name, durable=True, arguments=spec.arguments
-                )
-            except ChannelPreconditionFailed as error:
-                raise TopologyConflict(
-                    f"queue {spec.name} exists with other arguments ({error}); an older version"
-                    " declared it. Drain and delete it, or use another STT_NAMESPACE."
-                ) from error
+            self._declarations[spec.name] = await self._declaration(self._connection, spec)
+            queue = await self._declare(self._channel, spec)
             for routing_key in spec.routing_keys:
                 await queue.bind(self._exchange, routing_key)
         for spec in self.topology.retries:
@@ -263,6 +260,40 @@ class Broker:
             )
             await (await self._channel.get_queue(spec.name)).bind(retry_exchange)
         return self
+
+    async def _declaration(
+        self, connection: AbstractRobustConnection, spec: QueueSpec
+    ) -> dict[str, Any]:
+        """How to declare `spec`'s queue. A new queue is created on `spec.replicas` nodes; the
+        group size is only read at creation, yet RabbitMQ compares it like any argument, so a
+        queue that exists with another one is taken as it is (passively) rather than refused.
+        Tried on a channel of its own, because a refused declaration closes its channel."""
+        arguments = dict(spec.arguments)
+        if spec.replicas is not None:
+            arguments[GROUP_SIZE_ARGUMENT] = spec.replicas
+        for declaration in ({"arguments": arguments}, {"passive": True}):
+            probe = await connection.channel(publisher_confirms=False)
+            try:
+                await probe.declare_queue(spec.name, durable=True, **declaration)
+                return declaration
+            except ChannelPreconditionFailed as error:
+                if GROUP_SIZE_ARGUMENT not in str(error):
+                    raise TopologyConflict(
+                        f"queue {spec.name} exists with other arguments ({error}); an older"
+                        " version declared it. Drain and delete it, or use another"
+                        " STT_NAMESPACE."
+                    ) from error
+                log.info("queue %s keeps the replicas it was created with", spec.name)
+            finally:
+                # Closed by us even when the broker closed it, so it is never restored.
+                with contextlib.suppress(*_CHANNEL_ERRORS):
+                    await probe.close()
+        raise AssertionError("a passive declaration of an existing queue cannot be refused")
+
+    async def _declare(self, channel: AbstractChannel, spec: QueueSpec) -> AbstractQueue:
+        """Declared (not merely looked up) so a robust channel restores it after a reconnect."""
+        declaration = self._declarations.get(spec.name, {"arguments": spec.arguments})
+        return await channel.declare_queue(spec.name, durable=True, **declaration)
 
     @property
     def channel(self) -> AbstractChannel:
@@ -332,8 +363,7 @@ class Broker:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=subscription.prefetch)
         spec = subscription.queue
-        # Declared (not merely looked up) so the robust channel restores it after a reconnect.
-        queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+        queue = await self._declare(channel, spec)
 
         async def on_message(message: AbstractIncomingMessage) -> None:
             await self._process_in_flight(message, subscription)
@@ -350,8 +380,7 @@ class Broker:
     ) -> None:
         channel = await connection.channel()
         queues = [
-            await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
-            for spec in (subscription.queue for subscription in pull.subscriptions)
+            await self._declare(channel, subscription.queue) for subscription in pull.subscriptions
         ]
         puller = _Puller(connection, pull, queues, self._start_processing)
         routing_keys = tuple(

@@ -35,6 +35,9 @@ def location(url: AmqpDsn | MongoDsn) -> str:
 
 StoreKind = Literal["folder", "gridfs"]
 
+# Five replicas survive two lost nodes; more only slow every write down.
+MAX_DEFAULT_REPLICAS = 5
+
 # A list setting, written in the environment as one comma-separated variable: "a, b".
 CommaSeparated = (NoDecode, BeforeValidator(_split_commas))
 
@@ -47,6 +50,19 @@ class CommonSettings(BaseSettings):
     broker_url: AmqpDsn = Field(
         AmqpDsn("amqp://guest:guest@127.0.0.1:5672/"),
         description="RabbitMQ. Logs and messages name only its host, never the password.",
+    )
+    broker_urls: Annotated[tuple[AmqpDsn, ...], *CommaSeparated] = Field(
+        (),
+        description="Comma-separated nodes of one RabbitMQ cluster; when set, it replaces"
+        " STT_BROKER_URL. A service connects to the first that answers and moves to the next"
+        " when its node goes away.",
+    )
+    quorum_group_size: int | None = Field(
+        None,
+        ge=1,
+        description="Replicas of each queue created from now on; unset, the number of"
+        " STT_BROKER_URLS (at most 5), or with one node, every node of its cluster. Queues that"
+        " exist keep theirs (`rabbitmq-queues grow` adds replicas).",
     )
     mongodb_url: MongoDsn = Field(
         MongoDsn("mongodb://127.0.0.1:27017"),
@@ -153,6 +169,19 @@ class CommonSettings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         30, ge=0, description="On SIGTERM, how long work in hand may take before it is handed back."
     )
+
+    @property
+    def broker_nodes(self) -> tuple[AmqpDsn, ...]:
+        """The broker's nodes, in the order services try them."""
+        return self.broker_urls or (self.broker_url,)
+
+    @property
+    def queue_replicas(self) -> int | None:
+        """How many nodes a new queue lives on; None leaves it to RabbitMQ (every node)."""
+        if self.quorum_group_size is not None:
+            return self.quorum_group_size
+        nodes = len(self.broker_nodes)
+        return min(nodes, MAX_DEFAULT_REPLICAS) if nodes > 1 else None
 
     @model_validator(mode="before")
     @classmethod

@@ -7,6 +7,11 @@ a retry queue (one per delay, ``{namespace}.retry-{ms}ms``) whose expired messag
 queue they came from. The janitor's delay queue holds finished jobs for the cleanup delay, then
 dead-letters them into the janitor's work queue. The gateways share a work queue of finished
 jobs, from which they deliver callbacks.
+
+Every queue that holds work or a delay is a quorum queue, so it lives on several nodes of a
+cluster and a message outlives the node that took it. The retry and delay queues were classic
+queues once; as quorum queues they carry new names (`.quorum`), because RabbitMQ refuses to
+declare a queue again with other arguments.
 """
 
 from dataclasses import dataclass, field
@@ -25,6 +30,8 @@ class QueueSpec:
     name: str
     arguments: dict[str, Any]
     routing_keys: tuple[str, ...] = field(default=())
+    replicas: int | None = None
+    """Nodes a quorum queue is created on; only read when it is created (see Broker)."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,20 @@ def parking_queue(queue: str) -> str:
 
 
 def retry_queue_name(namespace: str, delay_seconds: float) -> str:
-    return f"{namespace}.retry-{round(delay_seconds * 1000)}ms"
+    return f"{namespace}.retry-{round(delay_seconds * 1000)}ms.quorum"
+
+
+def _delay(ttl_ms: int) -> dict[str, Any]:
+    """A replicated queue whose messages leave after `ttl_ms` for their dead-letter target.
+    At-least-once dead-lettering keeps a message until its target confirms it (RabbitMQ needs
+    overflow reject-publish for that); the default would drop it if the leader died between."""
+    return {
+        "x-queue-type": "quorum",
+        "x-message-ttl": ttl_ms,
+        "x-dead-letter-exchange": DEFAULT_EXCHANGE,
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
+    }
 
 
 def _work_queue(name: str, settings: CommonSettings, routing_keys: tuple[str, ...]) -> QueueSpec:
@@ -75,23 +95,30 @@ def _work_queue(name: str, settings: CommonSettings, routing_keys: tuple[str, ..
         "x-dead-letter-exchange": DEFAULT_EXCHANGE,
         "x-dead-letter-routing-key": parking_queue(name),
     }
-    return QueueSpec(name=name, arguments=arguments, routing_keys=routing_keys)
+    return QueueSpec(
+        name=name,
+        arguments=arguments,
+        routing_keys=routing_keys,
+        replicas=settings.queue_replicas,
+    )
 
 
 def _parked(work_queue: QueueSpec, settings: CommonSettings) -> QueueSpec:
     # Whatever keeps failing here as well is dropped (and logged) rather than looping forever.
     arguments = {"x-queue-type": "quorum", "x-delivery-limit": settings.delivery_limit}
-    return QueueSpec(name=parking_queue(work_queue.name), arguments=arguments)
+    return QueueSpec(
+        name=parking_queue(work_queue.name), arguments=arguments, replicas=settings.queue_replicas
+    )
 
 
-def _retry(namespace: str, delay_seconds: float) -> QueueSpec:
+def _retry(settings: CommonSettings, delay_seconds: float) -> QueueSpec:
     # No dead-letter routing key: an expired message keeps the one it was published with,
     # which names the work queue it came from.
-    arguments = {
-        "x-message-ttl": round(delay_seconds * 1000),
-        "x-dead-letter-exchange": DEFAULT_EXCHANGE,
-    }
-    return QueueSpec(name=retry_queue_name(namespace, delay_seconds), arguments=arguments)
+    return QueueSpec(
+        name=retry_queue_name(settings.namespace, delay_seconds),
+        arguments=_delay(round(delay_seconds * 1000)),
+        replicas=settings.queue_replicas,
+    )
 
 
 def build_topology(settings: CommonSettings) -> Topology:
@@ -127,13 +154,10 @@ def build_topology(settings: CommonSettings) -> Topology:
     delay_ms = round(settings.cleanup_delay_seconds * 1000)
     # The delay is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
     janitor_delay = QueueSpec(
-        name=f"{ns}.job.finished--janitor.delay-{delay_ms}ms",
-        arguments={
-            "x-message-ttl": delay_ms,
-            "x-dead-letter-exchange": DEFAULT_EXCHANGE,
-            "x-dead-letter-routing-key": janitor.name,
-        },
+        name=f"{ns}.job.finished--janitor.delay-{delay_ms}ms.quorum",
+        arguments={**_delay(delay_ms), "x-dead-letter-routing-key": janitor.name},
         routing_keys=FINISHED,
+        replicas=settings.queue_replicas,
     )
     callbacks = _work_queue(f"{ns}.job.finished--gateway", settings, FINISHED)
     work_queues = (
@@ -154,5 +178,7 @@ def build_topology(settings: CommonSettings) -> Topology:
         janitor=janitor,
         callbacks=callbacks,
         parked=tuple(_parked(queue, settings) for queue in work_queues),
-        retries=tuple(_retry(ns, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)),
+        retries=tuple(
+            _retry(settings, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)
+        ),
     )

@@ -71,7 +71,7 @@ async def connected(settings: CommonSettings) -> AsyncIterator[tuple[Broker, Job
     sweeping = None
     try:
         patience = settings.startup_timeout_seconds
-        rabbitmq = f"RabbitMQ at {location(settings.broker_url)}"
+        rabbitmq = f"RabbitMQ at {', '.join(map(location, settings.broker_nodes))}"
         mongodb = (
             f"MongoDB at {location(settings.mongodb_url)} (database {settings.mongodb_database})"
         )

@@ -145,9 +145,14 @@ def as_environment(settings: CommonSettings, **extra: object) -> dict[str, str]:
 
 @contextlib.asynccontextmanager
 async def launched(
-    root: Path, mongodb_url: str, services: tuple[str, ...] = SERVICES, **overrides: Any
+    root: Path,
+    mongodb_url: str,
+    services: tuple[str, ...] = SERVICES,
+    delete_queues: bool = True,
+    **overrides: Any,
 ) -> AsyncIterator[RunningSystem]:
-    """The four services as real processes in a namespace of their own."""
+    """The four services as real processes in a namespace of their own. `delete_queues=False`
+    leaves its queues behind, for a broker thrown away with them."""
     port = free_port()
     gateway = {
         "port": port,
@@ -170,7 +175,8 @@ async def launched(
         yield running
     finally:
         stack.stop()
-        await delete_namespace(common)
+        if delete_queues:
+            await delete_namespace(common)
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from pydantic import AmqpDsn
 from pymongo.errors import ServerSelectionTimeoutError
 
+from scripts.stack import free_port
 from shared.broker import (
     Broker,
     Pull,
@@ -266,3 +268,35 @@ async def test_pulling_that_ends_by_an_error_says_so_and_tells_the_worker(
     assert "ZeroDivisionError('a bug in the limit')" in told[0]
     assert "pulling from" in caplog.text
     await broker.stop_consuming(grace_seconds=1)
+
+
+async def test_a_broker_whose_first_node_does_not_answer_uses_the_next(
+    settings: CommonSettings,
+) -> None:
+    silent = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    listed = settings.model_copy(update={"broker_urls": (AmqpDsn(silent), settings.broker_url)})
+    broker = await Broker(listed).connect()
+    try:
+        received: list[Event] = []
+
+        async def handler(event: MediaUploaded) -> None:
+            received.append(event)
+
+        await broker.consume(Subscription(broker.topology.transcoder, MediaUploaded, handler))
+        await broker.publish(MediaUploaded(job_id=FIRST))
+        await until(lambda: len(received) == 1)
+    finally:
+        await broker.close()
+
+
+async def test_a_queue_created_with_other_replicas_is_taken_as_it_is(
+    settings: CommonSettings,
+) -> None:
+    # A deployment that grows from one node to three: its queues exist with one replica.
+    await (await Broker(settings.model_copy(update={"quorum_group_size": 1})).connect()).close()
+    broker = await Broker(settings.model_copy(update={"quorum_group_size": 3})).connect()
+    try:
+        await broker.publish(MediaUploaded(job_id=FIRST))
+        assert await broker.queued_messages(broker.topology.transcoder.name) == 1
+    finally:
+        await broker.close()

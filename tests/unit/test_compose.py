@@ -2,6 +2,8 @@
 service wired as docs/deployment.md promises."""
 
 import importlib.util
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ def test_compose_file_follows_the_specification(compose: dict[str, Any]) -> None
 
 def test_infrastructure_has_healthchecks_and_the_management_ui(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"rabbitmq", "mongodb", "prometheus", *APP_SERVICES}
+    assert set(services) == {"rabbitmq", "mongodb", "prometheus", "proxy", *APP_SERVICES}
     assert "management" in services["rabbitmq"]["image"]
     # The management UI and Prometheus answer on the host's loopback only.
     assert services["rabbitmq"]["ports"] == ["127.0.0.1:15672:15672"]
@@ -58,8 +60,41 @@ def test_each_service_runs_its_module_and_can_scale(compose: dict[str, Any], nam
         "rabbitmq": "service_healthy",
         "mongodb": "service_healthy",
     }
-    if name != "gateway":
-        assert "ports" not in service
+    # No published ports, so that --scale starts replicas without a clash: the gateways are
+    # reached through the proxy.
+    assert "ports" not in service
+
+
+def test_a_proxy_in_front_spreads_requests_over_every_gateway(compose: dict[str, Any]) -> None:
+    proxy = compose["services"]["proxy"]
+    assert proxy["image"].startswith("haproxy:")
+    assert proxy["ports"] == ["8000:8000"]
+    assert proxy["depends_on"] == {"gateway": {"condition": "service_healthy"}}
+    mounted, inside, _ = proxy["volumes"][0].split(":")
+    assert inside == "/usr/local/etc/haproxy/haproxy.cfg"
+    config = (ROOT / mounted).read_text()
+    # Every replica, found by the service's name through Docker's DNS and checked on /readyz.
+    assert "server-template gateway" in config
+    assert "gateway:8000" in config
+    assert "resolvers docker" in config
+    assert "option httpchk GET /readyz" in config
+    # A stopping gateway's refused connection goes to another.
+    assert "option redispatch" in config
+    gateway = compose["services"]["gateway"]["environment"]
+    assert (gateway["STT_HOST"], gateway["STT_PORT"]) == ("0.0.0.0", "8000")
+
+
+@pytest.mark.skipif(shutil.which("haproxy", path="/usr/sbin:/usr/bin") is None, reason="no haproxy")
+def test_the_proxy_configuration_is_valid_for_haproxy() -> None:
+    haproxy = shutil.which("haproxy", path="/usr/sbin:/usr/bin")
+    assert haproxy is not None
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(ROOT / "deploy" / "haproxy.cfg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # What compose itself must decide for the services to find each other inside it.
@@ -105,7 +140,8 @@ def test_prometheus_scrapes_the_gateway_and_every_worker(compose: dict[str, Any]
     config = yaml.safe_load((ROOT / mounted).read_text())
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     port = compose["x-app-env"]["STT_METRICS_PORT"]
-    assert jobs["gateway"]["static_configs"][0]["targets"] == ["gateway:8000"]
+    [gateways] = jobs["gateway"]["dns_sd_configs"]
+    assert (gateways["names"], str(gateways["port"])) == (["gateway"], "8000")
     [workers] = jobs["workers"]["dns_sd_configs"]
     assert set(workers["names"]) == set(APP_SERVICES) - {"gateway"}
     assert str(workers["port"]) == port

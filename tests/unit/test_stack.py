@@ -1,10 +1,13 @@
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from scripts.proxy import haproxy_config
 from scripts.stack import Stack
 
 # A service slow to stop: it ignores SIGTERM, so the stack waits for it.
@@ -41,3 +44,18 @@ def test_a_second_interrupt_while_stopping_kills_every_service(tmp_path: Path) -
                 service.wait()
     assert left == []
     assert stack.processes == []
+
+
+@pytest.mark.skipif(shutil.which("haproxy", path="/usr/sbin:/usr/bin") is None, reason="no haproxy")
+def test_the_proxy_in_front_of_several_gateways_has_a_valid_configuration(tmp_path: Path) -> None:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_config(8000, [40001, 40002, 40003]))
+    checked = subprocess.run(
+        ["haproxy", "-c", "-f", str(config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/sbin:/usr/bin"},
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert config.read_text().count("check inter") == 3

@@ -41,4 +41,26 @@ def test_delay_queue_releases_into_the_janitor_after_the_cleanup_delay() -> None
     names = topology(cleanup_delay_seconds=2.5)
     assert names.janitor_delay.arguments["x-message-ttl"] == 2500
     assert names.janitor_delay.arguments["x-dead-letter-routing-key"] == names.janitor.name
-    assert names.janitor_delay.name.endswith("delay-2500ms")
+    assert names.janitor_delay.name.endswith("delay-2500ms.quorum")
+
+
+def test_every_queue_that_holds_work_or_a_delay_is_replicated() -> None:
+    names = topology(retry_delays_seconds=(1, 2))
+    held = (*names.work_queues, *names.parked, *names.retries, names.janitor_delay)
+    assert {queue.arguments["x-queue-type"] for queue in held} == {"quorum"}
+    # A delay hands its messages on only once their target has them.
+    for queue in (*names.retries, names.janitor_delay):
+        assert queue.arguments["x-dead-letter-strategy"] == "at-least-once"
+        assert queue.arguments["x-overflow"] == "reject-publish"
+    assert [queue.name for queue in names.retries] == [
+        "stt.retry-1000ms.quorum",
+        "stt.retry-2000ms.quorum",
+    ]
+
+
+def test_queues_are_created_on_as_many_nodes_as_are_listed_up_to_five() -> None:
+    nodes = [f"amqp://guest:guest@rabbit{n}:5672/" for n in range(7)]
+    assert topology().transcoder.replicas is None  # one node: RabbitMQ's own (every node)
+    assert topology(broker_urls=",".join(nodes[:3])).transcoder.replicas == 3
+    assert topology(broker_urls=",".join(nodes)).janitor_delay.replicas == 5
+    assert topology(broker_urls=",".join(nodes), quorum_group_size=3).retries[0].replicas == 3
