@@ -32,7 +32,8 @@ from faster_whisper.feature_extractor import FeatureExtractor
 
 from bench.run import RESULTS, machine
 from recognizer import quality
-from recognizer.engines import EngineConfig, FasterWhisperEngine, _float_samples, read_audio
+from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
+from recognizer.engines.faster_whisper import float_samples
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
 
@@ -72,7 +73,7 @@ def measure_one(model: str, operation: str, piece: Path, warm: Path) -> float:
     engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5))
     engine.transcribe(read_audio(warm), "en")
     audio = read_audio(piece)
-    samples = _float_samples(audio)
+    samples = float_samples(audio)
     whisper = engine._model
     unblocked = FeatureExtractor(**whisper.feat_kwargs)
     if operation == "recognition_unblocked":

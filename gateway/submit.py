@@ -22,7 +22,7 @@ from gateway.upload import FILE_FIELD, Upload, UploadError, drain, receive_uploa
 from shared import metrics
 from shared.engines import (
     AUTO_LANGUAGE,
-    KNOWN_ENGINES,
+    ENGINE_SPECS,
     TASKS,
     TRANSCRIBE,
     TRANSLATE,
@@ -70,15 +70,15 @@ def choose_engine_and_language(
     # A field that is sent must be valid: only a missing one takes the default.
     engine = settings.default_engine if engine is None else engine
     language = (settings.default_language if language is None else language).lower()
-    if engine not in KNOWN_ENGINES:
+    if engine not in ENGINE_SPECS:
         raise UnknownEngine(
-            f"Unknown engine {engine!r}; this service knows: {', '.join(KNOWN_ENGINES)}."
+            f"Unknown engine {engine!r}; this service knows: {', '.join(ENGINE_SPECS)}."
         )
     languages = supported_languages(engine, settings.whisper_model)
     if language not in languages:
         able = [
             describe(other, settings.whisper_model)
-            for other in KNOWN_ENGINES
+            for other in ENGINE_SPECS
             if language in supported_languages(other, settings.whisper_model)
         ]
         advice = f" Use engine {' or '.join(able)}." if able else " No engine here does."
@@ -97,10 +97,10 @@ def choose_task(settings: GatewaySettings, engine: str | None, task: str | None)
         raise UnsupportedTask(f"Unknown task {task!r}; ask for {' or '.join(TASKS)}.")
     engine = settings.default_engine if engine is None else engine
     # An unknown engine is refused by choose_engine_and_language.
-    if engine in KNOWN_ENGINES and task not in supported_tasks(engine, settings.whisper_model):
+    if engine in ENGINE_SPECS and task not in supported_tasks(engine, settings.whisper_model):
         able = [
             describe(other, settings.whisper_model)
-            for other in KNOWN_ENGINES
+            for other in ENGINE_SPECS
             if task in supported_tasks(other, settings.whisper_model)
         ]
         raise UnsupportedTask(

@@ -13,7 +13,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from shared.engines import KNOWN_ENGINES, OFFLINE_ENGINES, WHISPER_BASE, supported_languages
+from shared.engines import ENGINE_SPECS, OFFLINE_ENGINES, WHISPER_BASE, supported_languages
 
 
 def _split_commas(value: Any) -> Any:
@@ -202,10 +202,10 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_engines(self) -> "CommonSettings":
-        unknown = set(self.engines) - set(KNOWN_ENGINES)
+        unknown = set(self.engines) - set(ENGINE_SPECS)
         if unknown or not self.engines:
             raise ValueError(
-                f"STT_ENGINES must name some of {', '.join(KNOWN_ENGINES)}; got {self.engines}"
+                f"STT_ENGINES must name some of {', '.join(ENGINE_SPECS)}; got {self.engines}"
             )
         if self.default_engine not in self.engines:
             raise ValueError(f"STT_DEFAULT_ENGINE {self.default_engine!r} is not in STT_ENGINES")

@@ -17,7 +17,7 @@ declare a queue again with other arguments.
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.engines import KNOWN_ENGINES
+from shared.engines import ENGINE_SPECS
 from shared.events import FINISHED, AudioReady, MediaUploaded, UtteranceReady
 from shared.settings import CommonSettings
 
@@ -132,7 +132,7 @@ def build_topology(settings: CommonSettings) -> Topology:
             settings,
             (AudioReady.topic_for(engine),),
         )
-        for engine in KNOWN_ENGINES
+        for engine in ENGINE_SPECS
     }
     pieces = {
         engine: _work_queue(
@@ -140,7 +140,7 @@ def build_topology(settings: CommonSettings) -> Topology:
             settings,
             (AudioReady.topic_for(engine, pieces=True),),
         )
-        for engine in KNOWN_ENGINES
+        for engine in ENGINE_SPECS
     }
     live = {
         engine: _work_queue(
@@ -148,7 +148,7 @@ def build_topology(settings: CommonSettings) -> Topology:
             settings,
             (UtteranceReady.topic_for(engine),),
         )
-        for engine in KNOWN_ENGINES
+        for engine in ENGINE_SPECS
     }
     janitor = _work_queue(f"{ns}.job.finished--janitor", settings, routing_keys=())
     delay_ms = round(settings.cleanup_delay_seconds * 1000)

@@ -9,15 +9,7 @@ from pydantic import BaseModel, Field
 from gateway.backlog import EngineBacklog
 from gateway.routes.deps import ServicesDep
 from gateway.services import Services
-from shared.engines import (
-    KNOWN_ENGINES,
-    SPEAKER_ENGINES,
-    model_aliases,
-    model_of,
-    summary_of,
-    supported_languages,
-    supported_tasks,
-)
+from shared.engines import ENGINE_SPECS
 from shared.provenance import ModelProvenance
 
 router = APIRouter(tags=["fleet"])
@@ -76,7 +68,7 @@ async def list_models(services: ServicesDep) -> ModelList:
     return ModelList(
         data=[
             _engine_model(services, engine, await services.backlog.of(engine), labelling)
-            for engine in KNOWN_ENGINES
+            for engine in ENGINE_SPECS
             if engine in offered
         ]
     )
@@ -87,19 +79,15 @@ def _engine_model(
 ) -> EngineModel:
     started = min((entry.started_at for entry in backlog.serving), default=None)
     loaded = [entry.models[engine] for entry in backlog.serving if engine in entry.models]
-    whisper_model = services.settings.whisper_model
+    spec = ENGINE_SPECS[engine].configured(services.settings.whisper_model)
     return EngineModel(
         id=engine,
         created=int(started.timestamp()) if started else 0,
-        model=model_of(engine, whisper_model),
-        description=summary_of(engine, whisper_model),
-        aliases=[
-            alias
-            for alias, named in model_aliases(whisper_model).items()
-            if named == engine and alias != engine
-        ],
-        languages=sorted(supported_languages(engine, whisper_model)),
-        tasks=list(supported_tasks(engine, whisper_model)),
+        model=spec.model,
+        description=spec.summary,
+        aliases=[alias for alias in spec.aliases if alias != engine],
+        languages=sorted(spec.languages),
+        tasks=list(spec.tasks),
         default=engine == services.settings.default_engine,
         provenance=[model for n, model in enumerate(loaded) if model not in loaded[:n]],
         recognizers=len(backlog.serving),
@@ -107,5 +95,5 @@ def _engine_model(
         busy=sum(entry.busy for entry in backlog.serving),
         queued=backlog.queued,
         estimated_wait_seconds=backlog.wait_seconds(backlog.queued),
-        labels_speakers=engine in SPEAKER_ENGINES and engine in labelling,
+        labels_speakers=spec.times_words and engine in labelling,
     )

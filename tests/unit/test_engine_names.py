@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.engines import engine_named, model_of
+from shared.engines import engine_named, spec_of
 from tests.fakes import FakeBroker, FakeJobs
 from tests.unit.test_gateway import Form, gateway
 
@@ -90,4 +90,4 @@ async def test_an_alias_of_an_engine_that_cannot_translate_is_refused_as_the_eng
 def test_engine_ids_stay_engine_ids() -> None:
     assert engine_named("faster-whisper", "tiny.en") == "faster-whisper"
     assert engine_named("whisper-1", "tiny.en") == "whisper-1"  # the routes' own default
-    assert model_of("faster-whisper", "tiny.en") == "tiny.en"
+    assert spec_of("faster-whisper", "tiny.en").model == "tiny.en"  # type: ignore[union-attr]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from faster_whisper.feature_extractor import FeatureExtractor
 
-from recognizer.engines import _float_samples, read_audio
+from recognizer.engines import read_audio
+from recognizer.engines.faster_whisper import float_samples
 from recognizer.spectrogram import BLOCK_FRAMES, BlockwiseFeatureExtractor
 from tests import media
 
@@ -18,7 +19,7 @@ RATE = 16_000
 def speech(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """Real speech of several blocks, 16 kHz mono float32, as a slot reads it."""
     spoken = media.speak(media.STORY, tmp_path_factory.mktemp("spectrogram") / "spoken.wav")
-    samples: np.ndarray = _float_samples(read_audio(spoken))
+    samples: np.ndarray = float_samples(read_audio(spoken))
     return samples
 
 
