@@ -3,6 +3,7 @@ import socket
 from types import FrameType
 
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.live_sessions import LiveSessions
@@ -31,20 +32,28 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-async def run(settings: GatewaySettings) -> None:
-    return_large_blocks()
-    app = create_app(settings)
-    config = uvicorn.Config(
+def server_config(app: FastAPI, settings: GatewaySettings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        # The live sessions take the first half of the grace (GatewayServer.shutdown).
+        timeout_graceful_shutdown=max(1, int(settings.shutdown_grace_seconds / 2)),
         ws_max_size=settings.live_max_message_bytes,
+        # One message waits while the session is not read (paced, or held back): websockets'
+        # default queue of 32 would hold 32 of the largest messages for each session.
+        ws_max_queue=1,
         # No compression: a megabyte of silence would cost its sender a kilobyte, and the
         # frames of many such messages, read at once, would all be inflated at once.
         ws_per_message_deflate=False,
     )
+
+
+async def run(settings: GatewaySettings) -> None:
+    return_large_blocks()
+    app = create_app(settings)
+    config = server_config(app, settings)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _already_drained)
     sessions: LiveSessions = app.state.live_sessions

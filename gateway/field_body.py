@@ -67,6 +67,8 @@ def _json_pairs(text: str) -> list[tuple[str, str]]:
         document = json.loads(text)
     except ValueError as error:
         raise FieldBodyError(400, f"The JSON body is malformed: {error}.") from error
+    except RecursionError as error:  # thousands of nested brackets
+        raise FieldBodyError(400, "The JSON body is nested too deeply.") from error
     if not isinstance(document, dict):
         raise FieldBodyError(
             400, 'The JSON body must be an object, such as {"url": "https://…/talk.mp3"}.'

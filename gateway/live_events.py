@@ -53,6 +53,8 @@ def client_event(text: str, audio_bytes_allowed: int) -> ClientEvent:
         event = json.loads(text)
     except json.JSONDecodeError as error:
         raise SessionError("invalid_json", f"The event is not JSON: {error}.") from error
+    except RecursionError as error:  # thousands of nested brackets
+        raise SessionError("invalid_json", "The event is nested too deeply.") from error
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise SessionError("invalid_event", "An event is a JSON object with a 'type'.")
     event_id = event.get("event_id") if isinstance(event.get("event_id"), str) else None

@@ -39,5 +39,6 @@ class AudioPace:
 
     def held_back(self, seconds: float) -> None:
         """The gateway stopped reading the session for `seconds` (back-pressure): a client kept
-        waiting may catch up on what it could have sent meanwhile."""
-        self._allowance += seconds * self._pace
+        waiting may catch up on what it could have sent meanwhile, up to twice the burst: waits
+        it brings on itself must not earn it a flood."""
+        self._allowance = min(self.allowance() + seconds * self._pace, 2 * self._burst)

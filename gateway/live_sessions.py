@@ -51,19 +51,25 @@ class LiveSessions:
     async def refusal(self, services: Services, caller: Caller) -> str | None:
         """Why one more session of `caller` may not start, or None: this gateway's sessions,
         and the key's jobs under way and backlog, as uploads count them."""
-        settings = self._settings
         if self.stopping:
             return "This gateway is shutting down; connect again."
-        if self.total >= settings.max_live_sessions:
-            return (
-                f"This gateway holds {self.total} live sessions, as many as it may"
-                " (STT_MAX_LIVE_SESSIONS); try again later."
-            )
+        if (full := self._full()) is not None:
+            return full
         try:
-            await check_limits(services.jobs, settings, caller.name, None)
+            await check_limits(services.jobs, self._settings, caller.name, None)
         except HTTPException as refused:
             return str(refused.detail)
-        return None
+        # Asked again after the wait, when other sessions may have started: from here to
+        # `holding` nothing awaits, so no session can slip in between.
+        return self._full()
+
+    def _full(self) -> str | None:
+        if self.total < self._settings.max_live_sessions:
+            return None
+        return (
+            f"This gateway holds {self.total} live sessions, as many as it may"
+            " (STT_MAX_LIVE_SESSIONS); try again later."
+        )
 
     async def key_refusal(self, services: Services, caller: Caller, job: Job) -> str | None:
         """Once the session's job exists: why the key holds too many sessions for it, counting

@@ -41,7 +41,10 @@ async def healthz() -> dict[str, str]:
     summary="Broker and database are reachable; which engines live recognizers serve",
     responses=problems(503),
 )
-async def readyz(services: ServicesDep) -> Readiness:
+async def readyz(request: Request, services: ServicesDep) -> Readiness:
+    if request.app.state.live_sessions.stopping:
+        # Draining: a proxy that checks readiness sends new work to another gateway.
+        raise HTTPException(503, "This gateway is shutting down.")
     if not services.broker.is_connected:
         raise HTTPException(503, "The message broker is unreachable.")
     await services.jobs.ping()

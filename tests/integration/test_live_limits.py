@@ -133,10 +133,12 @@ async def test_sessions_of_a_key_are_counted_over_every_gateway(
     try:
         await asyncio.to_thread(gateway.stack.wait_ready, other_url, 60)
         async with open_session(gateway.base_url, "key-twice") as first:
-            await started(first)
+            _client, first_job = await started(first)
             async with open_session(other_url, "key-twice") as second:
                 assert "STT_MAX_LIVE_SESSIONS_PER_KEY" in await refused(second)
-        # Once the first session has ended, the other gateway counts it no more.
+        # Once the first session has ended (its gateway records it as it closes), the other
+        # gateway counts it no more.
+        await ended_session(gateway, "key-twice", first_job)
         async with open_session(other_url, "key-twice") as third:
             await started(third)
     finally:

@@ -627,3 +627,13 @@ async def test_a_key_may_have_only_so_many_urls_waiting_to_be_fetched(
         again = await client.post("/v1/jobs", files=form, headers=as_key("b-s3cret"))
         assert again.status_code == 202
     assert len(jobs.jobs) == 4
+
+
+async def test_a_gateway_that_is_shutting_down_is_not_ready(client: httpx.AsyncClient) -> None:
+    transport = cast(httpx.ASGITransport, client._transport)
+    sessions = transport.app.state.live_sessions  # type: ignore[attr-defined]
+    assert (await client.get("/readyz")).status_code == 200
+    await sessions.stop_all(within=0.1)
+    stopping = await client.get("/readyz")
+    assert stopping.status_code == 503
+    assert "shutting down" in stopping.json()["detail"]

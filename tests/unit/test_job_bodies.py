@@ -131,6 +131,7 @@ async def test_a_url_job_in_any_body_is_refused_as_multipart_would_refuse_it(
     ("content", "message"),
     [
         ("{not json", "JSON body is malformed"),
+        ("[" * 60_000, "nested too deeply"),
         ('["https://media.example.com/a.mp3"]', "must be an object"),
         ('{"url": {"href": "https://media.example.com/a.mp3"}}', "a string, a number"),
     ],

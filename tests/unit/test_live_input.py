@@ -3,14 +3,18 @@ only as far as that pace allows, and the key a browser offers as a subprotocol."
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import WebSocket
 
+from gateway.__main__ import server_config
+from gateway.app import create_app
 from gateway.live_events import SessionError, client_event
 from gateway.live_pace import AudioPace
 from gateway.realtime import presented_key
+from gateway.settings import GatewaySettings
 
 
 class Clock:
@@ -36,6 +40,8 @@ def test_audio_may_run_a_burst_ahead_of_its_pace_and_no_further() -> None:
     assert pace.allowance() == 20
     clock.now += 1
     assert pace.allowance() == 20  # beyond the burst, the clock adds nothing
+    pace.held_back(60)  # however long it was held, it catches up on twice the burst at most
+    assert pace.allowance() == 20
     pace.take(19)
     assert pace.until_whole() == 9 / 4
 
@@ -61,6 +67,7 @@ def test_an_append_is_decoded_only_as_far_as_it_is_allowed() -> None:
     ("text", "code", "param"),
     [
         ("not json", "invalid_json", None),
+        ("[" * 60_000, "invalid_json", None),  # nested past Python's recursion limit
         ('{"no": "type"}', "invalid_event", None),
         ('{"type": "input_audio_buffer.append", "audio": "not base64!"}', "invalid_value", "audio"),
         ('{"type": "input_audio_buffer.append", "audio": "AA=="}', "invalid_value", "audio"),
@@ -98,3 +105,15 @@ def test_the_key_offered_as_a_subprotocol_is_never_answered() -> None:
     )
     assert key_and_answer({"sec-websocket-protocol": key_protocol}) == ("secret-one", None)
     assert key_and_answer({"authorization": "Bearer secret-two"}) == ("secret-two", None)
+
+
+def test_the_server_queues_one_message_per_session_and_never_inflates(tmp_path: Path) -> None:
+    """While a session is held back (paced, waiting for its share) its socket is not read: the
+    WebSocket library must hold one message meanwhile, not its default 32 of up to 15 MiB."""
+    settings = GatewaySettings(media_dir=tmp_path, shutdown_grace_seconds=30)
+    config = server_config(create_app(settings), settings)
+    assert config.ws_max_queue == 1
+    assert config.ws_max_size == settings.live_max_message_bytes
+    assert config.ws_per_message_deflate is False
+    # The live sessions take the first half of the grace, uvicorn the second.
+    assert config.timeout_graceful_shutdown == 15
