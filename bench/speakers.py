@@ -208,6 +208,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     runs = report["recordings"]
     figure, (left, right) = plt.subplots(1, 2, figsize=(14, 5))
     names = [run["recording"] for run in runs]
+    stacked = [name.replace("+", "\n+ ") for name in names]
     x = np.arange(len(names))
     left.bar(x - 0.2, [100 * run["whole"]["accuracy"] for run in runs], 0.4, label="whole")
     left.bar(x + 0.2, [100 * run["pieces"]["accuracy"] for run in runs], 0.4, label="in pieces")
@@ -215,9 +216,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.set_xticks(
         x,
         [
-            f"{n.replace('+', ' + ')}\n{r['speakers']} speakers,\nfound {r['whole']['speakers_found']}"
+            f"{n}\n{r['speakers']} speakers,\nfound {r['whole']['speakers_found']}"
             f" / {r['pieces']['speakers_found']}"
-            for n, r in zip(names, runs, strict=True)
+            for n, r in zip(stacked, runs, strict=True)
         ],
         fontsize=7,
     )
@@ -226,7 +227,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
     left.legend(loc="lower right")
     right.bar(x, [100 * run["cost_ratio"] for run in runs], 0.5, color="tab:green")
     right.axhline(25, color="grey", linestyle="--", linewidth=1)
-    right.set_xticks(x, [n.replace("+", "\n+ ") for n in names], fontsize=7)
+    right.set_xticks(x, stacked, fontsize=7)
     right.set_ylabel("labelling CPU time / recognition CPU time (%)")
     figure.suptitle("Speaker labels on real voices (CAM++ voices, own clustering)")
     figure.tight_layout()
