@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engines import KNOWN_ENGINES
-from shared.events import FINISHED, AudioReady, MediaUploaded, UtteranceReady
+from shared.events import (
+    FINISHED,
+    INTERIM_EXPIRY_SECONDS,
+    AudioReady,
+    InterimReady,
+    MediaUploaded,
+    UtteranceReady,
+)
 from shared.settings import CommonSettings
 
 # RabbitMQ's default exchange routes a message to the queue named by its routing key.
@@ -43,6 +50,9 @@ class Topology:
     parked: tuple[QueueSpec, ...]
     retries: tuple[QueueSpec, ...]
     """One per retry delay, in the order of the delays; each is also the name of its exchange."""
+    interim: dict[str, QueueSpec] = field(default_factory=dict)
+    """Per engine, the interim passes of live sessions: not work queues (nothing is parked or
+    retried), their messages dropped once INTERIM_EXPIRY_SECONDS old or when too many wait."""
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
@@ -57,7 +67,13 @@ class Topology:
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
-        return (*self.work_queues, self.janitor_delay, *self.parked, *self.retries)
+        return (
+            *self.work_queues,
+            self.janitor_delay,
+            *self.parked,
+            *self.retries,
+            *self.interim.values(),
+        )
 
 
 def parking_queue(queue: str) -> str:
@@ -92,6 +108,25 @@ def _retry(namespace: str, delay_seconds: float) -> QueueSpec:
         "x-dead-letter-exchange": DEFAULT_EXCHANGE,
     }
     return QueueSpec(name=retry_queue_name(namespace, delay_seconds), arguments=arguments)
+
+
+# More interim passes than this waiting at once means the recognizers are far behind: the oldest
+# are dropped (they would expire unanswered anyway).
+INTERIM_QUEUE_LENGTH = 256
+
+
+def _interim(namespace: str, engine: str) -> QueueSpec:
+    ttl_ms = round(INTERIM_EXPIRY_SECONDS * 1000)
+    # The lifetime is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
+    return QueueSpec(
+        name=f"{namespace}.{InterimReady.topic_for(engine)}--recognizer.ttl-{ttl_ms}ms",
+        arguments={
+            "x-message-ttl": ttl_ms,
+            "x-max-length": INTERIM_QUEUE_LENGTH,
+            "x-overflow": "drop-head",
+        },
+        routing_keys=(InterimReady.topic_for(engine),),
+    )
 
 
 def build_topology(settings: CommonSettings) -> Topology:
@@ -155,4 +190,5 @@ def build_topology(settings: CommonSettings) -> Topology:
         callbacks=callbacks,
         parked=tuple(_parked(queue, settings) for queue in work_queues),
         retries=tuple(_retry(ns, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)),
+        interim={engine: _interim(ns, engine) for engine in KNOWN_ENGINES},
     )
