@@ -48,6 +48,8 @@ class InterimHandler:
             log.info("job %s: interim pass %d dropped, %.1f s old", event.job_id,
                      event.pass_number, waited)  # fmt: skip
             return
+        log.info("job %s: interim pass %d of utterance %d", event.job_id, event.pass_number,
+                 event.utterance_index)  # fmt: skip
         try:
             audio = await asyncio.to_thread(_write_wav, self._folder, event.audio)
             try:
