@@ -38,6 +38,13 @@ class Skip:
     message: str
 
 
+UNANSWERED = Skip(
+    "interim_skipped",
+    "An interim pass was not answered: the recognizers are busy, and interim text comes less"
+    " often; final text still comes.",
+)
+
+
 @dataclass
 class _Utterance:
     """The interim state of one utterance, until its `completed` is sent."""
@@ -97,18 +104,20 @@ class InterimText:
     def enabled(self) -> bool:
         return self._every > 0
 
-    def due(self) -> bool:
-        """Whether a pass may go now: none is out (or the one out is given up), and the
-        interval since the last has passed."""
+    async def ready(self) -> bool:
+        """Whether a pass may go now: none is out, and the interval since the last has passed.
+        A pass out unanswered too long is given up, and the session told the recognizers are
+        behind."""
         if not self.enabled:
             return False
-        now = self._clock()
         if self._out is not None:
-            if now - self._out.sent_at < ANSWER_WITHIN_SECONDS:
+            if self._clock() - self._out.sent_at < ANSWER_WITHIN_SECONDS:
                 return False
             log.info("job %s: interim pass %d unanswered", self._job_id, self._out.pass_number)
             self._out = None
-        return now >= self._next_at
+            await self.skip(UNANSWERED)
+            return False
+        return self._clock() >= self._next_at
 
     async def skip(self, why: Skip) -> None:
         """No pass this time, for `why`; the client is told when skipping starts."""

@@ -494,7 +494,7 @@ class LiveSession:
     async def _offer_interim(self, turns: Turns) -> None:
         """An interim pass over the utterance under way, if one is due and the recognizers
         have room for it: this session's utterances and its key's fair share go first."""
-        if not self._interim.due() or not turns.speaking:
+        if not turns.speaking or not await self._interim.ready():
             return
         limit, moment = self._settings.live_behind_seconds, time.monotonic()
         if any(moment - pending.stopped_at > limit for pending in self._pending.values()):

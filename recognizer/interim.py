@@ -50,6 +50,7 @@ class InterimHandler:
             return
         log.info("job %s: interim pass %d of utterance %d", event.job_id, event.pass_number,
                  event.utterance_index)  # fmt: skip
+        started = time.perf_counter()
         try:
             audio = await asyncio.to_thread(_write_wav, self._folder, event.audio)
             try:
@@ -63,6 +64,11 @@ class InterimHandler:
             log.warning("job %s: interim pass %d failed: %r", event.job_id, event.pass_number,
                         error)  # fmt: skip
             return
+        engine_seconds = time.perf_counter() - started
+        log.info(
+            "job %s: interim pass %d recognized in %.2f s", event.job_id, event.pass_number,
+            engine_seconds, extra={"duration_seconds": engine_seconds},
+        )  # fmt: skip
         with contextlib.suppress(BrokerUnavailable):  # the session has gone: nobody to tell
             await self._publish(
                 InterimRecognized(

@@ -78,9 +78,9 @@ async def test_deltas_only_append_and_join_to_a_prefix_of_the_completed_text() -
     session = Session()
     passes = ["I think", "I think that we", "I think that we should", "I think that we should go"]
     for text in passes:
-        assert session.interim.due()
+        assert await session.interim.ready()
         await session.interim.send_pass(0, AUDIO)
-        assert not session.interim.due()  # one pass out at a time
+        assert not await session.interim.ready()  # one pass out at a time
         await session.interim.answered(session.answer(text))
         session.clock.now += 0.75
     assert session.deltas("item_0") == "I think that we should"
@@ -99,9 +99,13 @@ async def test_a_pass_unanswered_is_given_up_and_a_late_or_older_answer_changes_
     session.clock.now += 1
     await session.interim.send_pass(0, AUDIO)
     session.clock.now += ANSWER_WITHIN_SECONDS - 0.1
-    assert not session.interim.due()
+    assert not await session.interim.ready()
     session.clock.now += 0.2
-    assert session.interim.due()  # the lost pass no longer holds the session's passes up
+    # The lost pass is given up, and the session told; the next goes after the interval.
+    assert not await session.interim.ready()
+    assert [e["error"]["code"] for e in session.sent if e["type"] == "error"] == ["interim_skipped"]
+    session.clock.now += 0.75
+    assert await session.interim.ready()  # the lost pass no longer holds the session's up
     await session.interim.send_pass(0, AUDIO)
     await session.interim.answered(session.answer("one two three", number=2))
     assert session.deltas("item_0") == "one two"
@@ -129,15 +133,16 @@ async def test_skipping_is_told_once_until_a_pass_is_answered_again() -> None:
     assert len([e for e in session.sent if e["type"] == "error"]) == 2
 
 
-def test_interim_off_sends_no_pass() -> None:
-    assert not Session(every=0).interim.due()
+async def test_interim_off_sends_no_pass() -> None:
+    assert not await Session(every=0).interim.ready()
 
 
 @pytest.mark.parametrize("seconds", [0.6, 1.0])
-def test_a_pass_is_due_only_after_the_interval(seconds: float) -> None:
+async def test_a_pass_is_due_only_after_the_interval(seconds: float) -> None:
     session = Session(every=seconds)
-    session.interim._next_at = session.clock.now + seconds
+    await session.interim.send_pass(0, AUDIO)
+    await session.interim.answered(session.answer("hello"))
     session.clock.now += seconds - 0.01
-    assert not session.interim.due()
+    assert not await session.interim.ready()
     session.clock.now += 0.02
-    assert session.interim.due()
+    assert await session.interim.ready()
