@@ -21,10 +21,11 @@ from shared.faults import BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
-# A pass unanswered this long was dropped or lost (expired in the queue, or its recognizer
-# died): the next one may go. Past the queue's expiry, as long as a pass of an utterance near
-# its longest takes a busy slot.
+# A pass unanswered this long after the queue's expiry was dropped or lost (its recognizer died):
+# the next one may go. At least this long, and longer as passes have been seen to take on this
+# machine (a pass of a long utterance on a busy slot takes several seconds).
 ANSWER_WITHIN_SECONDS = INTERIM_EXPIRY_SECONDS + 3.0
+ROUND_TRIPS_WAITED = 2.5
 DELTA = "conversation.item.input_audio_transcription.delta"
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -98,6 +99,7 @@ class InterimText:
         self._next_at = 0.0
         self._passes = 0
         self._skipping: str | None = None  # the code told, while passes are skipped
+        self._round_trip = 0.0  # how long the last pass answered took
         self.skipped = 0
 
     @property
@@ -111,7 +113,11 @@ class InterimText:
         if not self.enabled:
             return False
         if self._out is not None:
-            if self._clock() - self._out.sent_at < ANSWER_WITHIN_SECONDS:
+            patience = max(
+                ANSWER_WITHIN_SECONDS,
+                INTERIM_EXPIRY_SECONDS + ROUND_TRIPS_WAITED * self._round_trip,
+            )
+            if self._clock() - self._out.sent_at < patience:
                 return False
             log.info("job %s: interim pass %d unanswered", self._job_id, self._out.pass_number)
             self._out = None
@@ -165,6 +171,7 @@ class InterimText:
     async def answered(self, result: InterimRecognized) -> None:
         """A pass's text: send the words it confirms, if its utterance has no final text yet."""
         if self._out is not None and self._out.pass_number == result.pass_number:
+            self._round_trip = self._clock() - self._out.sent_at
             self._out = None
             self._skipping = None
         state = self._utterances.get(result.utterance_index)

@@ -57,8 +57,8 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
 CLOSE_SERVICE_RESTART = 1012
 INTERIM_BEHIND = (
-    "Interim text is skipped while this session's utterances wait for the recognizers longer"
-    " than STT_LIVE_BEHIND_SECONDS; final text still comes."
+    "Interim text is skipped while one of this session's utterances has waited for the"
+    " recognizers twice STT_LIVE_BEHIND_SECONDS; final text still comes."
 )
 INTERIM_SHARE = (
     "Interim text is skipped while the key has its fair share of recognizer slots"
@@ -496,7 +496,8 @@ class LiveSession:
         have room for it: this session's utterances and its key's fair share go first."""
         if not turns.speaking or not await self._interim.ready():
             return
-        limit, moment = self._settings.live_behind_seconds, time.monotonic()
+        # Twice the wait the session is told about: the engine's own time is in that wait.
+        limit, moment = 2 * self._settings.live_behind_seconds, time.monotonic()
         if any(moment - pending.stopped_at > limit for pending in self._pending.values()):
             await self._interim.skip(Skip("interim_skipped", INTERIM_BEHIND))
             return

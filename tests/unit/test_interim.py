@@ -146,3 +146,18 @@ async def test_a_pass_is_due_only_after_the_interval(seconds: float) -> None:
     assert not await session.interim.ready()
     session.clock.now += 0.02
     assert await session.interim.ready()
+
+
+async def test_a_slow_pass_is_waited_for_as_long_as_passes_have_taken() -> None:
+    session = Session()
+    await session.interim.send_pass(0, AUDIO)
+    session.clock.now += 3.0  # passes take 3 s on this (busy) machine
+    await session.interim.answered(session.answer("one"))
+    session.clock.now += 1
+    await session.interim.send_pass(0, AUDIO)
+    session.clock.now += ANSWER_WITHIN_SECONDS + 1  # longer than the least patience
+    assert not await session.interim.ready()
+    assert not session.sent  # still waited for, not given up
+    session.clock.now += 4.0  # past 1 s + 2.5 times 3 s (8.5 s)
+    assert not await session.interim.ready()
+    assert [e["error"]["code"] for e in session.sent if e["type"] == "error"] == ["interim_skipped"]
