@@ -191,6 +191,10 @@ class InterimText:
             await self._send_delta(utterance_index, state, rest)
         return " ".join(state.agreement.confirmed + rest)
 
+    def forget(self, utterance_index: int) -> None:
+        """The utterance failed: its interim words are of no more use."""
+        self._utterances.pop(utterance_index, None)
+
     async def _send_delta(self, index: int, state: _Utterance, words: list[str]) -> None:
         delta = delta_text(state.words_sent, words)
         state.words_sent += len(words)

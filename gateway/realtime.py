@@ -620,6 +620,7 @@ class LiveSession:
             return  # told already (a copy of the event, or found in the store first)
         self._told.set()
         if result.error is not None:
+            self._interim.forget(result.piece_index)
             await self._send(
                 {
                     "type": "conversation.item.input_audio_transcription.failed",

@@ -161,3 +161,12 @@ async def test_a_slow_pass_is_waited_for_as_long_as_passes_have_taken() -> None:
     session.clock.now += 4.0  # past 1 s + 2.5 times 3 s (8.5 s)
     assert not await session.interim.ready()
     assert [e["error"]["code"] for e in session.sent if e["type"] == "error"] == ["interim_skipped"]
+
+
+async def test_a_failed_utterance_keeps_no_interim_state() -> None:
+    session = Session()
+    await session.interim.send_pass(3, AUDIO)
+    session.interim.forget(3)
+    await session.interim.answered(session.answer("late words", index=3))
+    assert session.interim._utterances == {}
+    assert session.sent == []
