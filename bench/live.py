@@ -12,7 +12,9 @@ transcript against the spoken text, and of the same audio uploaded as a file. Th
 first of `--engines`, `--sessions` sessions at once on that one recognizer: the same latencies,
 how often the gateway said recognition was behind, and the gateway's resident memory per
 session.
-Writes `bench/results/live.json`. Run it on an idle machine: other load skews every figure.
+Writes `bench/results/live.json`. Then, unless `--no-captions`, bench/live_captions.py's
+captions of continuous real speech with interim text (`bench/results/live-captions.json`).
+Run it on an idle machine: other load skews every figure.
 """
 
 from __future__ import annotations
@@ -263,6 +265,13 @@ async def main(options: argparse.Namespace) -> None:
             report["many_sessions"] = measured
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / options.name).write_text(json.dumps(report, indent=2) + "\n")
+    if not options.no_captions:
+        from bench import live_captions
+
+        captions = argparse.Namespace(
+            engine="whisper-base", sessions=options.sessions, name="live-captions.json"
+        )
+        await live_captions.main(captions)
 
 
 def arguments() -> argparse.Namespace:
@@ -270,6 +279,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", default=["faster-whisper", "whisper-base"])
     parser.add_argument("--sessions", type=int, default=10, help="0 skips that part")
     parser.add_argument("--name", default="live.json")
+    parser.add_argument("--no-captions", action="store_true", help="skip live_captions' part")
     return parser.parse_args()
 
 

@@ -1,5 +1,7 @@
 """`stt live FILE|-`: stream a recording (or standard input) to a live session at real-time
-pace, and print each utterance's text as it comes back.
+pace, and print each utterance's text as it comes back. On a terminal, the words of the
+utterance under way show on the current line as they are heard, and its final text replaces
+them; piped, only the final lines are written.
 
 ffmpeg turns whatever is given into 24 kHz mono PCM16 as it reads, so a file of any kind, or a
 stream piped in (`arecord -f S16_LE | stt live -`), works alike.
@@ -9,6 +11,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import shutil
 import sys
 import time
 from typing import Any
@@ -22,6 +25,8 @@ CHUNK_SECONDS = 0.1
 # Silence appended at the end, so the server hears the last utterance end.
 TAIL_SECONDS = 1.0
 RESULT_WAIT_SECONDS = 120
+# Back to the start of the line, and erase it.
+CLEAR_LINE = "\r\x1b[K"
 
 
 class LiveFailed(Exception):
@@ -100,6 +105,8 @@ class _State:
         self.failed = 0
         self.refused = ""
         self.changed = asyncio.Event()
+        self.heard: dict[str, str] = {}  # the interim text of utterances under way
+        self.interim = sys.stdout.isatty()
 
     async def settled(self, reading: "asyncio.Task[None]") -> None:
         """Until every committed utterance has its text (or the server ended the session)."""
@@ -122,12 +129,19 @@ async def _read_events(connection: ClientConnection, state: _State, errors: Cons
         elif kind == "input_audio_buffer.committed":
             state.speaking = state.committing = False
             state.committed.add(item)
+        elif kind == "conversation.item.input_audio_transcription.delta":
+            state.heard[item] = state.heard.get(item, "") + event["delta"]
+            if state.interim:
+                _show_interim(state.heard[item])
         elif kind == "conversation.item.input_audio_transcription.completed":
             state.committed.discard(item)
+            state.heard.pop(item, None)
             state.told += 1
+            if state.interim:
+                sys.stdout.write(CLEAR_LINE)
             if event["transcript"]:
                 sys.stdout.write(event["transcript"] + "\n")
-                sys.stdout.flush()
+            sys.stdout.flush()
         elif kind == "conversation.item.input_audio_transcription.failed":
             state.committed.discard(item)
             state.failed += 1
@@ -140,6 +154,13 @@ async def _read_events(connection: ClientConnection, state: _State, errors: Cons
             if error.get("code") == "input_audio_buffer_commit_empty":
                 state.committing = False
         state.changed.set()
+
+
+def _show_interim(text: str) -> None:
+    """`text` on the current line, its end if the terminal is too narrow for all of it."""
+    width = shutil.get_terminal_size().columns - 1
+    sys.stdout.write(CLEAR_LINE + (text if len(text) <= width else "…" + text[-width + 1 :]))
+    sys.stdout.flush()
 
 
 async def _stream(connection: ClientConnection, source: str, speed: float) -> None:

@@ -24,15 +24,15 @@ from pymongo.errors import PyMongoError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from gateway.auth import Caller
+from gateway.interim import InterimText, PassAudio, Skip, heard_so_far
+from gateway.live_config import LiveConfig, updated_config
 from gateway.live_events import APPEND, ClientEvent, SessionError, client_event
 from gateway.live_pace import AudioPace
 from gateway.live_sessions import SESSION_ALIVE_SECONDS, LiveSessions
 from gateway.services import Services
 from gateway.submit import RefusedChoice, check_served, choose_engine_and_language
-from gateway.turns import RATE, ServerVad, SpeechStarted, SpeechStopped, Turns, Utterance
-from gateway.upload import MAX_FIELDS_BYTES
-from shared.engines import KNOWN_ENGINES
-from shared.events import UtteranceReady, UtteranceRecognized
+from gateway.turns import RATE, SpeechStarted, SpeechStopped, Turns, Utterance
+from shared.events import InterimRecognized, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
 from shared.jobs.deadline import deadline_for
 from shared.jobs.models import Job, JobError, JobStatus, Progress, new_job_id, now
@@ -42,7 +42,6 @@ from shared.pipeline import announce_end
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL_KEY_PREFIX = "openai-insecure-api-key."
-INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 # Without news from the broker, the job's stored pieces are read this often, so an utterance
 # whose event was missed (a gateway reconnecting to the broker) still reaches the client.
 RESULT_POLL_SECONDS = 2.0
@@ -57,165 +56,14 @@ SHARE_POLL_SECONDS = 1.0
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_POLICY = 1008
 CLOSE_SERVICE_RESTART = 1012
-# A prompt is stored with the job and read for every utterance: as long as an upload's form
-# fields together may be, at most.
-MAX_PROMPT_BYTES = MAX_FIELDS_BYTES
-
-
-DEFAULT_VAD = ServerVad()
-
-
-@dataclass(frozen=True)
-class LiveConfig:
-    """What the client chose with `session.update` (or `transcription_session.update`)."""
-
-    rate: int = 24000
-    vad: ServerVad | None = DEFAULT_VAD
-    model: str = "whisper-1"
-    engine: str = ""
-    language: str = ""
-    prompt: str | None = None
-
-    def ga_session(self, job_id: str) -> dict[str, Any]:
-        return {
-            "id": job_id,
-            "object": "realtime.transcription_session",
-            "type": "transcription",
-            "audio": {
-                "input": {
-                    "format": {"type": "audio/pcm", "rate": self.rate},
-                    "transcription": self._transcription(),
-                    "turn_detection": self._turn_detection(),
-                    "noise_reduction": None,
-                }
-            },
-            "include": [],
-        }
-
-    def beta_session(self, job_id: str) -> dict[str, Any]:
-        return {
-            "id": job_id,
-            "object": "realtime.transcription_session",
-            "input_audio_format": "pcm16",
-            "input_audio_transcription": self._transcription(),
-            "turn_detection": self._turn_detection(),
-            "input_audio_noise_reduction": None,
-            "include": [],
-        }
-
-    def _transcription(self) -> dict[str, Any]:
-        return {"model": self.model, "language": self.language, "prompt": self.prompt or ""}
-
-    def _turn_detection(self) -> dict[str, Any] | None:
-        if self.vad is None:
-            return None
-        return {
-            "type": "server_vad",
-            "threshold": self.vad.threshold,
-            "prefix_padding_ms": self.vad.prefix_padding_ms,
-            "silence_duration_ms": self.vad.silence_duration_ms,
-        }
-
-
-def _object(value: Any, name: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise SessionError("invalid_value", f"{name} must be an object.", name)
-    return value
-
-
-def _number(settings: dict[str, Any], name: str, low: float, high: float, default: float) -> float:
-    value = settings.get(name, default)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise SessionError(
-            "invalid_value", f"{name} must be a number from {low:g} to {high:g}.", name
-        )
-    return float(value)
-
-
-def _turn_detection(value: Any) -> ServerVad | None:
-    if value is None:
-        return None
-    given = _object(value, "turn_detection")
-    if given.get("type") not in ("server_vad", "semantic_vad"):
-        raise SessionError(
-            "invalid_value", "turn_detection.type must be 'server_vad' (or null).", "turn_detection"
-        )
-    defaults = ServerVad()
-    return ServerVad(
-        threshold=_number(given, "threshold", 0.0, 1.0, defaults.threshold),
-        prefix_padding_ms=round(
-            _number(given, "prefix_padding_ms", 0, 5000, defaults.prefix_padding_ms)
-        ),
-        silence_duration_ms=round(
-            _number(given, "silence_duration_ms", 100, 10000, defaults.silence_duration_ms)
-        ),
-    )
-
-
-def _rate(value: Any) -> int:
-    given = _object(value, "format")
-    if given.get("type", "audio/pcm") != "audio/pcm":
-        raise SessionError(
-            "invalid_value",
-            f"Only audio/pcm (16-bit, mono) is taken here, not {given.get('type')!r}.",
-            "format",
-        )
-    rate = given.get("rate", 24000)
-    if rate not in INPUT_RATES:
-        raise SessionError(
-            "invalid_value",
-            f"format.rate must be one of {', '.join(map(str, INPUT_RATES))}.",
-            "format",
-        )
-    return int(rate)
-
-
-def updated_config(config: LiveConfig, kind: str, session: Any) -> LiveConfig:
-    """`config` with what a `session.update` (GA shape) or `transcription_session.update`
-    (beta shape) changes; what the event leaves out stays as it was."""
-    session = _object(session, "session")
-    if kind == "session.update":
-        if session.get("type", "transcription") != "transcription":
-            raise SessionError(
-                "invalid_value",
-                "This service holds transcription sessions only: set session.type to"
-                " 'transcription'.",
-                "session.type",
-            )
-        given = _object(_object(session.get("audio", {}), "audio").get("input", {}), "input")
-        format_key, transcription_key, turns_key = "format", "transcription", "turn_detection"
-    else:
-        given = session
-        if session.get("input_audio_format", "pcm16") != "pcm16":
-            raise SessionError(
-                "invalid_value", "input_audio_format must be 'pcm16'.", "input_audio_format"
-            )
-        format_key, transcription_key = "", "input_audio_transcription"
-        turns_key = "turn_detection"
-    if format_key and format_key in given:
-        config = replace(config, rate=_rate(given[format_key]))
-    if turns_key in given:
-        config = replace(config, vad=_turn_detection(given[turns_key]))
-    if given.get(transcription_key) is not None:
-        transcription = _object(given[transcription_key], transcription_key)
-        model = transcription.get("model") or config.model
-        prompt = transcription.get("prompt")
-        if prompt and len(str(prompt).encode()) > MAX_PROMPT_BYTES:
-            raise SessionError(
-                "invalid_value",
-                f"transcription.prompt may be at most {MAX_PROMPT_BYTES} bytes long.",
-                "prompt",
-            )
-        config = replace(
-            config,
-            model=str(model),
-            engine=str(model) if model in KNOWN_ENGINES else "",
-            language=str(transcription.get("language") or ""),
-            prompt=str(prompt) if prompt else None,
-        )
-    return config
+INTERIM_BEHIND = (
+    "Interim text is skipped while one of this session's utterances has waited for the"
+    " recognizers twice STT_LIVE_BEHIND_SECONDS; final text still comes."
+)
+INTERIM_SHARE = (
+    "Interim text is skipped while the key has its fair share of recognizer slots"
+    " (STT_FAIR_SHARE_PER_KEY); final text still comes."
+)
 
 
 @dataclass
@@ -262,6 +110,13 @@ class LiveSession:
         self._started = time.monotonic()
         self._pace = AudioPace(self._settings.live_burst_seconds, self._settings.live_max_pace)
         self._overran = False  # audio of the last message was dropped for its pace
+        self._interim = InterimText(
+            self.job_id,
+            self._settings.live_interim_seconds,
+            services.broker.publish,
+            self._send,
+            self._item_id,
+        )
 
     def _item_id(self, index: int) -> str:
         return f"item_{self.job_id[:16]}_{index:05d}"
@@ -583,7 +438,12 @@ class LiveSession:
 
     def _audio(self) -> Turns:
         if self._turns is None:
-            self._turns = Turns(self._config.rate, self._config.vad, self._heard_samples)
+            self._turns = Turns(
+                self._config.rate,
+                self._config.vad,
+                self._heard_samples,
+                cut_after_seconds=self._settings.live_utterance_seconds,
+            )
         return self._turns
 
     @property
@@ -618,6 +478,7 @@ class LiveSession:
                     )
                 else:
                     await self._hand_out(happening)
+            await self._offer_interim(turns)
         if event.dropped_bytes:
             self._overran = True
             settings = self._settings
@@ -629,6 +490,30 @@ class LiveSession:
                 " that (STT_LIVE_BURST_SECONDS).",
                 "audio",
             )
+
+    async def _offer_interim(self, turns: Turns) -> None:
+        """An interim pass over the utterance under way, if one is due and the recognizers
+        have room for it: this session's utterances and its key's fair share go first."""
+        if not turns.speaking or not await self._interim.ready():
+            return
+        # Twice the wait the session is told about: the engine's own time is in that wait.
+        limit, moment = 2 * self._settings.live_behind_seconds, time.monotonic()
+        if any(moment - pending.stopped_at > limit for pending in self._pending.values()):
+            await self._interim.skip(Skip("interim_skipped", INTERIM_BEHIND))
+            return
+        share, owner = self._settings.fair_share_per_key, self._caller.name
+        if (
+            share is not None
+            and owner is not None
+            and await self._services.jobs.count_dispatched(owner) >= share
+        ):
+            await self._interim.skip(Skip("interim_skipped", INTERIM_SHARE))
+            return
+        heard = await self._sessions.run(heard_so_far, turns)
+        if heard is not None:
+            config = self._config
+            audio = PassAudio(heard, config.engine, config.language, config.prompt)
+            await self._interim.send_pass(self._next_index, audio)
 
     async def _finish_audio(self) -> None:
         """Hand out what the session's audio still holds, and start afresh."""
@@ -698,6 +583,8 @@ class LiveSession:
                     continue
                 if isinstance(event, UtteranceRecognized):
                     await self._deliver(event)
+                elif isinstance(event, InterimRecognized):
+                    await self._interim.answered(event)
 
     async def _look_in_store(self) -> None:
         jobs = self._services.jobs
@@ -733,6 +620,7 @@ class LiveSession:
             return  # told already (a copy of the event, or found in the store first)
         self._told.set()
         if result.error is not None:
+            self._interim.forget(result.piece_index)
             await self._send(
                 {
                     "type": "conversation.item.input_audio_transcription.failed",
@@ -747,15 +635,7 @@ class LiveSession:
                 }
             )
             return
-        text = result.text.strip()
-        await self._send(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                "item_id": pending.item_id,
-                "content_index": 0,
-                "delta": text,
-            }
-        )
+        text = await self._interim.completed(result.piece_index, result.text)
         seconds = sum(segment.end - segment.start for segment in result.segments)
         await self._send(
             {

@@ -129,6 +129,22 @@ class GatewaySettings(CommonSettings):
         description="Threads one gateway gives the work of all its live sessions (decoding"
         " messages, resampling, voice detection), apart from the threads uploads use.",
     )
+    live_interim_seconds: float = Field(
+        0.75,
+        ge=0,
+        le=5,
+        description="While an utterance of a live session is under way, its audio so far is"
+        " recognized again this often, and the words two passes in a row agree on are sent as"
+        " `delta` events. 0 turns interim text off (then each utterance's text comes whole,"
+        " when it is recognized). Each pass takes a recognizer slot for a moment.",
+    )
+    live_utterance_seconds: float = Field(
+        15,
+        ge=2,
+        le=30,
+        description="A live utterance this long is cut at its quietest point, even if the"
+        " speaker has not paused, so that final text keeps coming.",
+    )
     live_behind_seconds: float = Field(
         2.0,
         gt=0,

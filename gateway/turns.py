@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import soxr
 
+from gateway.quiet_cut import quietest_point
+
 RATE = 16000
 WINDOW = 512  # samples at 16 kHz: 32 ms, the window Silero VAD judges
 CONTEXT = 64  # samples of the window before, which the model looks at too
@@ -20,6 +22,11 @@ CONTEXT = 64  # samples of the window before, which the model looks at too
 MIN_COMMIT_MS = 100
 # Whisper hears 30 s at a time; an utterance that long is cut even without a pause.
 MAX_UTTERANCE_SECONDS = 30.0
+# Utterances are cut at their quietest point once this long, so that a speaker who never pauses
+# still gets final text every so often (STT_LIVE_UTTERANCE_SECONDS).
+CUT_AFTER_SECONDS = 15.0
+# An interim pass hears at least this much of the utterance.
+MIN_INTERIM_MS = 500
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ class Turns:
         vad: ServerVad | None,
         start_sample: int = 0,
         max_utterance_seconds: float = MAX_UTTERANCE_SECONDS,
+        cut_after_seconds: float = CUT_AFTER_SECONDS,
     ) -> None:
         """`start_sample`: where this audio starts in the session (at 16 kHz), for timing."""
         self._input_rate = input_rate
@@ -113,6 +121,7 @@ class Turns:
         self._settings = vad
         self._vad = _Vad(vad_model()) if vad is not None else None
         self._max_samples = round(max_utterance_seconds * RATE)
+        self._cut_after = round(min(cut_after_seconds, max_utterance_seconds) * RATE)
         self._audio = np.zeros(0, np.int16)
         self._audio_from = start_sample  # the session sample where self._audio starts
         self._judged = start_sample  # the session sample up to which the VAD has judged the audio
@@ -131,6 +140,16 @@ class Turns:
     @property
     def speaking(self) -> bool:
         return self._speech_from is not None
+
+    def so_far(self) -> bytes | None:
+        """PCM16 of the utterance under way, for an interim pass; None between utterances or
+        while it is too short to hold a word."""
+        if self._speech_from is None:
+            return None
+        samples = self._audio[self._speech_from - self._audio_from :]
+        if _ms(len(samples)) < MIN_INTERIM_MS:
+            return None
+        return samples.astype("<i2").tobytes()
 
     def append(self, pcm: bytes) -> list[Happening]:
         samples = np.frombuffer(pcm, dtype="<i2")
@@ -210,11 +229,23 @@ class Turns:
                 tail = min(end, self._quiet_from + padding)
                 happenings += [SpeechStopped(_ms(end)), self._cut(self._speech_from, tail)]
                 self._speech_from = self._quiet_from = None
-            elif end - self._speech_from >= self._max_samples:
-                happenings += [SpeechStopped(_ms(end)), self._cut(self._speech_from, end)]
-                self._speech_from = self._quiet_from = None
+            elif end - self._speech_from >= self._cut_after:
+                happenings += self._cut_at_quietest(end)
         self._judged += whole
         return happenings
+
+    def _cut_at_quietest(self, end: int) -> list[Happening]:
+        """The utterance under way, too long, cut at its quietest point in its second half
+        (before `end`); the speech after that point starts the next utterance."""
+        assert self._speech_from is not None
+        start = self._speech_from
+        held = self._audio[start - self._audio_from : end - self._audio_from]
+        cut = start + quietest_point(held, (end - start) // 2)
+        if self._quiet_from is not None and self._quiet_from < cut:
+            self._quiet_from = None
+        utterance = self._cut(start, cut)
+        self._speech_from = cut
+        return [SpeechStopped(_ms(cut)), utterance, SpeechStarted(_ms(cut))]
 
     def _cut_if_too_long(self) -> list[Happening]:
         """Without turn detection: every whole utterance of the longest length the buffer

@@ -15,6 +15,7 @@ from shared.events import (
     FINISHED,
     AudioReady,
     Event,
+    InterimRecognized,
     PieceRecognized,
     RecognitionStarted,
     UtteranceRecognized,
@@ -33,6 +34,7 @@ Update = Job | PieceRecognized | None
 _KINDS: dict[str, type[Event]] = {
     PieceRecognized.routing_key: PieceRecognized,
     UtteranceRecognized.routing_key: UtteranceRecognized,
+    InterimRecognized.routing_key: InterimRecognized,
 }
 
 
@@ -51,6 +53,7 @@ class JobWatcher:
             RecognitionStarted.routing_key,
             PieceRecognized.routing_key,
             UtteranceRecognized.routing_key,
+            InterimRecognized.routing_key,
             *FINISHED,
         )
         await self._broker.watch(name, routing_keys, self._on_event)

@@ -13,6 +13,7 @@ from pathlib import Path
 from recognizer import quality
 from recognizer.engines import EngineConfig, EngineUnavailable, Steering
 from recognizer.health import Health
+from recognizer.interim import interim_subscriptions
 from recognizer.labelling import Speakers, speaker_pool, start_speakers
 from recognizer.live import live_subscriptions
 from recognizer.pool import Detect, Request, Reservation, SlotPool
@@ -358,8 +359,13 @@ async def subscriptions(
         subscriptions = tuple(
             Subscription(queue, AudioReady, handler, published=announced) for queue in queues
         )
-        # Live sessions' utterances are taken before any file work: someone is waiting on them.
-        subscriptions = (*live_subscriptions(settings, broker, jobs, pool, health), *subscriptions)
+        # Live sessions' utterances are taken before any file work: someone is waiting on them;
+        # their interim passes after their utterances, and before file work too.
+        subscriptions = (
+            *live_subscriptions(settings, broker, jobs, pool, health),
+            *interim_subscriptions(settings.engines, broker, pool),
+            *subscriptions,
+        )
         async with health.reporting():
             yield [
                 Pull(

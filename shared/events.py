@@ -130,3 +130,40 @@ class UtteranceRecognized(Event):
 
 
 FINISHED = (TranscriptDone.routing_key, JobFailed.routing_key)
+
+
+class InterimReady(Event):
+    """The audio of a live session's utterance so far, to recognize for interim text. It
+    carries its audio (16 kHz PCM16, base64) and is never stored: a pass not taken within
+    INTERIM_EXPIRY_SECONDS of `sent_at` is dropped, by the queue or by the recognizer."""
+
+    routing_key: ClassVar[str] = "live.interim"
+    engine: str
+    language: str = ""
+    prompt: str | None = None
+    utterance_index: int = Field(ge=0)
+    pass_number: int = Field(ge=0)
+    sent_at: float = Field(description="When the gateway sent it (Unix time, seconds).")
+    audio: str = Field(repr=False)
+
+    @staticmethod
+    def topic_for(engine: str) -> str:
+        return f"{InterimReady.routing_key}.{engine}"
+
+    @property
+    def topic(self) -> str:
+        return self.topic_for(self.engine)
+
+
+class InterimRecognized(Event):
+    """The text of one interim pass, for the gateway that holds the session."""
+
+    routing_key: ClassVar[str] = "live.interim-recognized"
+    utterance_index: int
+    pass_number: int
+    text: str
+
+
+# Interim passes are worth nothing late: the queue drops one not taken this soon, and so does a
+# recognizer that takes one older (a copy redelivered after its first taker died).
+INTERIM_EXPIRY_SECONDS = 1.0

@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.engines import ENGINE_SPECS
-from shared.events import FINISHED, AudioReady, MediaUploaded, UtteranceReady
+from shared.events import (
+    FINISHED,
+    INTERIM_EXPIRY_SECONDS,
+    AudioReady,
+    InterimReady,
+    MediaUploaded,
+    UtteranceReady,
+)
 from shared.settings import CommonSettings
 
 # RabbitMQ's default exchange routes a message to the queue named by its routing key.
@@ -50,6 +57,9 @@ class Topology:
     parked: tuple[QueueSpec, ...]
     retries: tuple[QueueSpec, ...]
     """One per retry delay, in the order of the delays; each is also the name of its exchange."""
+    interim: dict[str, QueueSpec] = field(default_factory=dict)
+    """Per engine, the interim passes of live sessions: not work queues (nothing is parked or
+    retried), their messages dropped once INTERIM_EXPIRY_SECONDS old or when too many wait."""
 
     @property
     def work_queues(self) -> tuple[QueueSpec, ...]:
@@ -64,7 +74,13 @@ class Topology:
 
     @property
     def all_queues(self) -> tuple[QueueSpec, ...]:
-        return (*self.work_queues, self.janitor_delay, *self.parked, *self.retries)
+        return (
+            *self.work_queues,
+            self.janitor_delay,
+            *self.parked,
+            *self.retries,
+            *self.interim.values(),
+        )
 
 
 def parking_queue(queue: str) -> str:
@@ -118,6 +134,25 @@ def _retry(settings: CommonSettings, delay_seconds: float) -> QueueSpec:
         name=retry_queue_name(settings.namespace, delay_seconds),
         arguments=_delay(round(delay_seconds * 1000)),
         replicas=settings.queue_replicas,
+    )
+
+
+# More interim passes than this waiting at once means the recognizers are far behind: the oldest
+# are dropped (they would expire unanswered anyway).
+INTERIM_QUEUE_LENGTH = 256
+
+
+def _interim(namespace: str, engine: str) -> QueueSpec:
+    ttl_ms = round(INTERIM_EXPIRY_SECONDS * 1000)
+    # The lifetime is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
+    return QueueSpec(
+        name=f"{namespace}.{InterimReady.topic_for(engine)}--recognizer.ttl-{ttl_ms}ms",
+        arguments={
+            "x-message-ttl": ttl_ms,
+            "x-max-length": INTERIM_QUEUE_LENGTH,
+            "x-overflow": "drop-head",
+        },
+        routing_keys=(InterimReady.topic_for(engine),),
     )
 
 
@@ -181,4 +216,5 @@ def build_topology(settings: CommonSettings) -> Topology:
         retries=tuple(
             _retry(settings, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)
         ),
+        interim={engine: _interim(ns, engine) for engine in ENGINE_SPECS},
     )

