@@ -224,7 +224,8 @@ async def test_an_upload_declared_over_the_limit_gets_413_before_it_is_sent(
 
 async def test_requests_without_a_file_or_for_unknown_jobs_get_4xx(system: RunningSystem) -> None:
     async with system.client() as client:
-        assert (await client.post("/v1/jobs", data={"language": "en"})).status_code == 400
+        # A url-encoded form is read like a multipart one: with neither file nor url, 422.
+        assert (await client.post("/v1/jobs", data={"language": "en"})).status_code == 422
         assert (await client.get("/v1/jobs/" + "0" * 32)).status_code == 404
         assert (await client.get("/v1/jobs/" + "0" * 32 + "/transcript")).status_code == 404
         assert (await client.get("/v1/jobs/not-a-job-id")).status_code == 422

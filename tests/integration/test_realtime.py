@@ -446,7 +446,16 @@ async def test_the_page_transcribes_the_microphone_in_its_live_tab(
             await expect(lines.filter(has_text="garden")).to_have_count(1, timeout=60_000)
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             await page.screenshot(path=SCREENSHOTS / "live.png", full_page=True)
-            heard = words_of(" ".join(await lines.all_inner_texts()))
+            # Interim words are redrawn as passes come in: read until every sentence is there
+            # (or a minute has passed), not at the first sight of "garden".
+            deadline = time.monotonic() + 60
+            while True:
+                heard = words_of(" ".join(await lines.all_inner_texts()))
+                if all(set(words) <= heard for _, words in SENTENCES):
+                    break
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
             for _, words in SENTENCES:
                 assert set(words) <= heard
             job_text = await page.locator("#live-job").inner_text()
