@@ -5,23 +5,17 @@ reads its download links from) and the command line."""
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
 
 import httpx
 import pytest
 
 import gateway.routes.transcripts
 from cli.__main__ import parse
-from gateway.app import create_app
-from gateway.backlog import Backlog
-from gateway.services import Services
-from gateway.settings import GatewaySettings
 from shared.formats import TRANSCRIPT_FORMATS, TranscriptFormat
 from shared.jobs.models import Job, JobStatus
-from shared.media import MediaPaths
-from shared.media_store import FolderStore
 from shared.transcripts import Segment, Word
-from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job
+from tests.fakes import FakeBroker, FakeJobs, a_job
+from tests.unit.test_gateway import gateway as in_process_gateway
 
 JOB_ID = "e" * 32
 
@@ -44,23 +38,11 @@ def with_a_new_format(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def app_with_a_finished_job(tmp_path: Path) -> httpx.AsyncClient:
-    settings = GatewaySettings(media_dir=tmp_path)
     jobs = FakeJobs()
     words = [Word(word=" Hello", start=0.0, end=0.4), Word(word=" there.", start=0.4, end=0.9)]
     segment = Segment(start=0.0, end=0.9, text="Hello there.", words=words)
     jobs.add(a_job(JOB_ID, JobStatus.DONE, text="Hello there.", segments=[segment]))
-    fakes = cast(Any, (FakeBroker(), jobs, FakeFleet()))
-    services = Services(
-        settings,
-        fakes[0],
-        fakes[1],
-        FolderStore(MediaPaths(tmp_path)),
-        cast(Any, None),
-        fakes[2],
-        Backlog(*fakes),
-    )
-    app = create_app(settings, services)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+    return in_process_gateway(tmp_path, FakeBroker(), jobs)
 
 
 @pytest.mark.usefixtures("with_a_new_format")

@@ -4,25 +4,18 @@ in /v1/models, and a slot loads it, recognizes with it and records where it came
 here in process with a trivial engine that answers "echo" to any audio."""
 
 from pathlib import Path
-from typing import Any, cast
 
-import httpx
 import pytest
 import speech_recognition as sr
 
-from gateway.app import create_app
-from gateway.backlog import Backlog
-from gateway.services import Services
-from gateway.settings import GatewaySettings
 from recognizer.engines import LOADERS, EngineConfig, EngineLoader, Steering, describe_model
 from recognizer.engines.base import UNSTEERED, seconds_of
 from recognizer.pool import Loaded, Request, recognize
 from shared.engines import ENGINE_SPECS, EngineSpec
-from shared.media import MediaPaths
-from shared.media_store import FolderStore
 from shared.provenance import ModelProvenance
 from shared.transcripts import Segment, Transcript
-from tests.fakes import FakeBroker, FakeFleet, FakeJobs
+from tests.fakes import FakeBroker, FakeJobs
+from tests.unit.test_gateway import gateway
 
 ECHO = "echo"
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
@@ -51,28 +44,14 @@ def echo(monkeypatch: pytest.MonkeyPatch) -> None:
     return
 
 
-def gateway(tmp_path: Path) -> httpx.AsyncClient:
-    settings = GatewaySettings(media_dir=tmp_path, engines=("faster-whisper", ECHO))
-    fakes = cast(Any, (FakeBroker(), FakeJobs(), FakeFleet()))
-    services = Services(
-        settings,
-        fakes[0],
-        fakes[1],
-        FolderStore(MediaPaths(tmp_path)),
-        cast(Any, None),
-        fakes[2],
-        Backlog(*fakes),
-    )
-    app = create_app(settings, services)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
-
-
 @pytest.mark.usefixtures("echo")
 async def test_the_gateway_offers_lists_and_checks_a_new_engine(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:
     speech = {"file": ("talk.wav", clips["wav"].read_bytes())}
-    async with gateway(tmp_path) as client:
+    async with gateway(
+        tmp_path, FakeBroker(), FakeJobs(), engines=("faster-whisper", ECHO)
+    ) as client:
         listed = (await client.get("/v1/models")).json()["data"]
         accepted = await client.post(
             "/v1/jobs", files={**speech, "engine": (None, ECHO), "language": (None, "en")}
