@@ -20,25 +20,24 @@ class LocalAgreement:
 
     def __init__(self) -> None:
         self.confirmed: list[str] = []
-        self._previous: list[str] | None = None
+        self._previous: str | None = None
 
     def update(self, text: str) -> list[str]:
-        """Take the next pass's text; the words it newly confirms (often none)."""
-        current = text.split()
-        previous, self._previous = self._previous, current
+        """Take the next pass's text; the words it newly confirms (often none).
+
+        Each pass is read after the confirmed words, found in it as the final text finds them:
+        a later pass often hears a confirmed word otherwise ("dying", then "Diane"), and the
+        words after it must still be confirmed as the speaker goes on."""
+        previous, self._previous = self._previous, text
         if previous is None:
             return []
+        before, now = self.rest_of(previous), self.rest_of(text)
         agreed = 0
-        for before, now in zip(previous, current, strict=False):
-            if _key(before) != _key(now):
+        for earlier, later in zip(before, now, strict=False):
+            if _key(earlier) != _key(later):
                 break
             agreed += 1
-        held = len(self.confirmed)
-        if agreed <= held or [_key(w) for w in current[:held]] != self._confirmed_keys():
-            # Nothing new, or this pass heard the confirmed words otherwise: they stand, and
-            # words after them wait for passes that agree with them.
-            return []
-        fresh = current[held:agreed]
+        fresh = now[:agreed]
         self.confirmed += fresh
         return fresh
 

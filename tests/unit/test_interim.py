@@ -19,11 +19,28 @@ def test_words_are_confirmed_once_two_passes_in_a_row_agree() -> None:
     assert agreement.update("Hello?") == []
     assert agreement.update("Hello, how are") == ["Hello,"]
     assert agreement.update("hello how are you") == ["how", "are"]
-    # A pass that hears the confirmed words otherwise confirms nothing; they stand.
-    assert agreement.update("Yellow how are you doing") == []
-    assert agreement.update("hello how are you doing today") == []
-    assert agreement.update("hello how are you doing today.") == ["you", "doing", "today."]
+    # A pass that hears a confirmed word otherwise still confirms the words after it; the
+    # confirmed words stand as they were sent.
+    assert agreement.update("Yellow how are you doing") == ["you"]
+    assert agreement.update("hello how are you doing today") == ["doing"]
+    assert agreement.update("hello how are you doing today.") == ["today."]
     assert agreement.confirmed == ["Hello,", "how", "are", "you", "doing", "today."]
+
+
+def test_a_confirmed_word_heard_otherwise_later_does_not_stop_the_captions() -> None:
+    # The phone call in the pyannote-audio wheel: "dying" is confirmed, then every later pass
+    # hears "Diane", and the words after it must still come while the speaker goes on.
+    agreement = LocalAgreement()
+    agreement.update("I heard a beep. This is dying")
+    agreement.update("I heard a beep. This is dying in")
+    assert agreement.confirmed[-1] == "dying"
+    assert agreement.update("I heard a beep. This is Diane in New Jersey.") == ["in"]
+    assert agreement.update("I heard a beep. This is Diane in New Jersey. And I'm Sheila") == [
+        "New", "Jersey.",
+    ]  # fmt: skip
+    assert agreement.final_text("I heard a beep. This is Diane in New Jersey. And I'm Sheila.") == (
+        "I heard a beep. This is dying in New Jersey. And I'm Sheila."
+    )
 
 
 def test_final_text_begins_with_the_confirmed_words() -> None:
