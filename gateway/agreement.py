@@ -1,12 +1,19 @@
 """Local agreement for interim text: of the passes recognizing an utterance still under way, a
-word is confirmed once two successive passes agree on it and on every word before it. Confirmed
-words are never taken back, so the deltas sent from them only ever append; the utterance's final
+word is confirmed once two successive passes agree on it and on every word before it, or differ
+only on a word or two that both follow with the same few words (the later pass's hearing is taken
+for those). Confirmed words are never taken back, so the deltas sent from them only ever append; the utterance's final
 text is the confirmed words followed by what the final pass heard after them."""
 
 import difflib
 import string
 
 _EDGES = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u2014\u2013"
+# Passes often keep hearing one hard word differently ("unyeared", "un-eared") while they agree
+# on everything after it; waiting for them to agree on it held captions back for 6 s on the
+# sonnets. A difference of at most this many words in either pass...
+MISHEARD_WORDS = 2
+# ...is passed over when the two passes agree on at least this many words right after it.
+AGREED_AFTER_WORDS = 3
 
 
 def _key(word: str) -> str:
@@ -32,11 +39,7 @@ class LocalAgreement:
         if previous is None:
             return []
         before, now = self.rest_of(previous), self.rest_of(text)
-        agreed = 0
-        for earlier, later in zip(before, now, strict=False):
-            if _key(earlier) != _key(later):
-                break
-            agreed += 1
+        agreed = _agreed(before, now)
         fresh = now[:agreed]
         self.confirmed += fresh
         return fresh
@@ -64,6 +67,30 @@ class LocalAgreement:
 
     def _confirmed_keys(self) -> list[str]:
         return [_key(word) for word in self.confirmed]
+
+
+def _agreed(before: list[str], now: list[str]) -> int:
+    """How many of the words in `now` the earlier pass `before` agrees with."""
+    matcher = difflib.SequenceMatcher(
+        None, [_key(w) for w in before], [_key(w) for w in now], autojunk=False
+    )
+    steps = matcher.get_opcodes()
+    agreed = 0
+    for number, (tag, start, end, now_start, now_end) in enumerate(steps):
+        if tag == "equal":
+            agreed = now_end
+            continue
+        following = steps[number + 1] if number + 1 < len(steps) else None
+        passed_over = (
+            end - start <= MISHEARD_WORDS
+            and now_end - now_start <= MISHEARD_WORDS
+            and following is not None
+            and following[0] == "equal"
+            and following[2] - following[1] >= AGREED_AFTER_WORDS
+        )
+        if not passed_over:
+            break
+    return agreed
 
 
 def delta_text(already_sent: int, words: list[str]) -> str:

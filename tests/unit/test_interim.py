@@ -43,6 +43,41 @@ def test_a_confirmed_word_heard_otherwise_later_does_not_stop_the_captions() -> 
     )
 
 
+def test_a_word_or_two_heard_otherwise_does_not_hold_back_the_words_agreed_after_them() -> None:
+    agreement = LocalAgreement()
+    agreement.update("For where is she so fair whose")
+    agreement.update("For where is she so fair whose unyeared")
+    assert agreement.confirmed[-1] == "whose"
+    # Each pass hears the hard word otherwise; they agree on three words after it.
+    assert agreement.update("For where is she so fair whose un-eared womb disdains the") == []
+    assert agreement.update("For where is she so fair whose unearred womb disdains the tillage") == [
+        "unearred", "womb", "disdains", "the",
+    ]  # fmt: skip
+
+
+def confirmed_after(*passes: str) -> list[str]:
+    agreement = LocalAgreement()
+    for text in passes:
+        agreement.update(text)
+    return agreement.confirmed
+
+
+def test_only_a_short_difference_followed_by_enough_agreed_words_is_passed_over() -> None:
+    three_after = confirmed_after("so thou through windows", "so thou through widows of thine age")
+    assert three_after == ["so", "thou", "through"]  # nothing after the difference yet
+    assert confirmed_after(
+        "so thou through windows of thine age", "so thou through widows of thine age shall"
+    ) == ["so", "thou", "through", "widows", "of", "thine", "age"]
+    two_after = confirmed_after(
+        "so thou through windows of thine", "so thou through widows of thine"
+    )
+    assert two_after == ["so", "thou", "through"]
+    two_differences_one_word_apart = confirmed_after(
+        "so thou through the windows of thine age", "so thou threw the widow's of thine age"
+    )
+    assert two_differences_one_word_apart == ["so", "thou"]
+
+
 def test_final_text_begins_with_the_confirmed_words() -> None:
     agreement = LocalAgreement()
     agreement.update("the quick brown fox")
