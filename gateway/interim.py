@@ -29,6 +29,9 @@ ROUND_TRIPS_WAITED = 2.5
 DELTA = "conversation.item.input_audio_transcription.delta"
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+# Tells the job store a pass is out for at most so many seconds (None: no longer), so that it
+# counts in the key's fair share as the slot it takes.
+NoteOut = Callable[[float | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class InterimText:
         publish: Callable[[Event], Awaitable[None]],
         send: Send,
         item_id: Callable[[int], str],
+        note_out: NoteOut,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._job_id = job_id
@@ -93,6 +97,7 @@ class InterimText:
         self._publish = publish
         self._send = send
         self._item_id = item_id
+        self._note_out = note_out
         self._clock = clock
         self._utterances: dict[int, _Utterance] = {}
         self._out: _Out | None = None
@@ -113,17 +118,20 @@ class InterimText:
         if not self.enabled:
             return False
         if self._out is not None:
-            patience = max(
-                ANSWER_WITHIN_SECONDS,
-                INTERIM_EXPIRY_SECONDS + ROUND_TRIPS_WAITED * self._round_trip,
-            )
-            if self._clock() - self._out.sent_at < patience:
+            if self._clock() - self._out.sent_at < self._patience():
                 return False
             log.info("job %s: interim pass %d unanswered", self._job_id, self._out.pass_number)
             self._out = None
+            await self._note_out(None)
             await self.skip(UNANSWERED)
             return False
         return self._clock() >= self._next_at
+
+    def _patience(self) -> float:
+        """How long a pass out is waited for."""
+        return max(
+            ANSWER_WITHIN_SECONDS, INTERIM_EXPIRY_SECONDS + ROUND_TRIPS_WAITED * self._round_trip
+        )
 
     async def skip(self, why: Skip) -> None:
         """No pass this time, for `why`; the client is told when skipping starts."""
@@ -167,6 +175,7 @@ class InterimText:
             log.info("job %s: interim pass not sent: %s", self._job_id, error)
             return
         self._out = _Out(utterance_index, number, now)
+        await self._note_out(self._patience())
 
     async def answered(self, result: InterimRecognized) -> None:
         """A pass's text: send the words it confirms, if its utterance has no final text yet."""
@@ -174,6 +183,7 @@ class InterimText:
             self._round_trip = self._clock() - self._out.sent_at
             self._out = None
             self._skipping = None
+            await self._note_out(None)
         state = self._utterances.get(result.utterance_index)
         if state is None or result.pass_number <= state.last_pass:
             return  # completed already, or an older pass answered late

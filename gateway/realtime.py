@@ -16,6 +16,7 @@ import uuid
 import wave
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +117,15 @@ class LiveSession:
             services.broker.publish,
             self._send,
             self._item_id,
+            self._note_interim_out,
         )
 
     def _item_id(self, index: int) -> str:
         return f"item_{self.job_id[:16]}_{index:05d}"
+
+    async def _note_interim_out(self, seconds: float | None) -> None:
+        until = None if seconds is None else now() + timedelta(seconds=seconds)
+        await self._services.jobs.note_interim_pass(self.job_id, until)
 
     def stop(self) -> None:
         """The gateway is shutting down: hand out what is buffered, and close."""

@@ -52,6 +52,7 @@ class FakeJobs:
     recognized: dict[str, dict[int, float]] = field(default_factory=dict)
     piece_slots: dict[str, int] = field(default_factory=dict)
     references: dict[str, list[SpeakerReference]] = field(default_factory=dict)
+    interim_out_until: dict[str, datetime | None] = field(default_factory=dict)
 
     def add(self, job: Job) -> None:
         self.jobs[job.job_id] = job
@@ -147,13 +148,18 @@ class FakeJobs:
     async def count_dispatched(self, owner: str) -> int:
         return sum(self._in_the_queues(job) for job in self._unfinished(owner) if not job.held)
 
-    @staticmethod
-    def _in_the_queues(job: Job) -> int:
-        """A file job is one; a live session, its utterances not recognized yet."""
+    async def note_interim_pass(self, job_id: str, out_until: datetime | None) -> None:
+        self.interim_out_until[job_id] = out_until
+
+    def _in_the_queues(self, job: Job) -> int:
+        """A file job is one; a live session, its utterances not recognized yet and its interim
+        pass out."""
         if not job.live:
             return 1
         progress = job.progress
-        return (progress.pieces_total or 0) - progress.pieces_done if progress else 0
+        utterances = (progress.pieces_total or 0) - progress.pieces_done if progress else 0
+        out_until = self.interim_out_until.get(job.job_id)
+        return utterances + int(out_until is not None and out_until > now())
 
     async def next_held(self, owner: str) -> Job | None:
         held = [job for job in self._unfinished(owner) if job.held]

@@ -39,16 +39,28 @@ class LiveSessionRecords:
             ]
         )
 
+    async def note_interim_pass(self, job_id: str, out_until: datetime | None) -> None:
+        """A session's interim pass is with the recognizers until `out_until` at the latest, or
+        no longer (None): meanwhile it takes a slot, and counts in its key's fair share."""
+        await self._jobs.update_one({"_id": job_id}, {"$set": {"interim_out_until": out_until}})
+
     async def live_utterances_in_flight(self, owner: str) -> int:
-        """Utterances of `owner`'s live sessions handed to the recognizers and not recognized."""
+        """Utterances of `owner`'s live sessions handed to the recognizers and not recognized,
+        and their interim passes out."""
         cursor = self._jobs.find(
             {**unfinished_of(owner), "live": True},
-            {"progress": 1, "recognized_pieces": 1},
+            {"progress": 1, "recognized_pieces": 1, "interim_out_until": 1},
         )
+        moment = now()
         return sum(
             [
                 ((document.get("progress") or {}).get("pieces_total") or 0)
                 - len(document.get("recognized_pieces") or {})
+                + _is_out(document.get("interim_out_until"), moment)
                 async for document in cursor
             ]
         )
+
+
+def _is_out(out_until: Any, moment: datetime) -> int:
+    return int(out_until is not None and not stored_before(out_until, moment))

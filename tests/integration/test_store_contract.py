@@ -217,7 +217,7 @@ async def test_held_jobs_go_on_oldest_first_and_only_once(store: Any, owner: str
     assert (await store.next_held(owner)).job_id == oldest
 
 
-async def test_a_live_session_counts_in_its_keys_share_by_its_utterances_in_flight(
+async def test_a_live_session_counts_in_its_keys_share_by_its_utterances_and_pass_in_flight(
     store: Any, owner: str
 ) -> None:
     await new_job(store, owner=owner)
@@ -237,6 +237,13 @@ async def test_a_live_session_counts_in_its_keys_share_by_its_utterances_in_flig
         progress=Progress(pieces_total=3, audio_seconds_total=3.0).model_dump(),
     )
     await store.count_piece(session, 0, 1.0)
+    assert await store.count_dispatched(owner) == 1 + 2
+    # An interim pass out takes a slot too, until it is answered or its time is up.
+    await store.note_interim_pass(session, now() + timedelta(seconds=30))
+    assert await store.count_dispatched(owner) == 1 + 2 + 1
+    await store.note_interim_pass(session, None)
+    assert await store.count_dispatched(owner) == 1 + 2
+    await store.note_interim_pass(session, now() - timedelta(seconds=1))
     assert await store.count_dispatched(owner) == 1 + 2
 
 

@@ -107,9 +107,19 @@ class Session:
         self.clock = Clock()
         self.published: list[InterimReady] = []
         self.sent: list[dict[str, Any]] = []
+        self.out_for: list[float | None] = []  # what the job store was told, in order
         self.interim = InterimText(
-            JOB, every, self.publish, self.send, lambda index: f"item_{index}", self.clock
+            JOB,
+            every,
+            self.publish,
+            self.send,
+            lambda index: f"item_{index}",
+            self.note_out,
+            self.clock,
         )
+
+    async def note_out(self, seconds: float | None) -> None:
+        self.out_for.append(seconds)
 
     async def publish(self, event: Event) -> None:
         assert isinstance(event, InterimReady)
@@ -169,6 +179,9 @@ async def test_a_pass_unanswered_is_given_up_and_a_late_or_older_answer_changes_
     await session.interim.send_pass(0, AUDIO)
     await session.interim.answered(session.answer("one two three four"))
     assert session.deltas("item_0") == "one two three"
+    # The job store was told of each pass out (it counts in the key's fair share), and when
+    # each was answered or given up; the late answer told it nothing.
+    assert session.out_for == [ANSWER_WITHIN_SECONDS, None] * 4
 
 
 async def test_skipping_is_told_once_until_a_pass_is_answered_again() -> None:
