@@ -36,7 +36,7 @@ import httpx
 import psutil
 
 from bench.decoding import errors, spoken_text, words
-from bench.run import RESULTS, burst_pipeline, chart, finished_at, machine, make_clip, pipeline
+from bench.run import RESULTS, burst_polled, chart, finished_at, machine, make_clip, pipeline
 from scripts.stack import ROOT
 
 T = TypeVar("T")
@@ -209,7 +209,7 @@ async def memory_over(
     media = three_hour_video(recording, work)
     idle = recognizer_mb(recognizer_pid)
     (_, _, _, failures), minutes = await sampled_while(
-        recognizer_pid, burst_pipeline(base_url, minute_clip, MINUTE_UPLOADS)
+        recognizer_pid, burst_polled(base_url, minute_clip, MINUTE_UPLOADS)
     )
     assert failures == 0, f"{failures} one-minute uploads failed"
     first_words: dict[str, Any] = {}
@@ -330,7 +330,7 @@ async def main(options: argparse.Namespace) -> None:
             transcoders=1, env={"STT_PIECE_SECONDS": str(options.piece_seconds[0])},
         ) as (base_url, stack, _settings):  # fmt: skip
             [recognizer] = stack.running("recognizer")
-            await burst_pipeline(base_url, batch_clip, 2 * cores)  # warm: idle means after work
+            await burst_polled(base_url, batch_clip, 2 * cores)  # warm: idle means after work
             memory = await memory_over(base_url, recognizer.pid, recording, work)
         print_memory(memory)
         out = RESULTS / f"{options.name}.json"
@@ -385,8 +385,8 @@ async def main(options: argparse.Namespace) -> None:
                   f" ({run['first_partial_after_accepted_s']:.1f} s after it was accepted),"
                   f" WER {run['wer']:.3f}; {cpu_use(pieces)}", flush=True)  # fmt: skip
             if piece_seconds == options.piece_seconds[0] and not options.latency_only:
-                await burst_pipeline(base_url, batch_clip, cores)  # warm-up
-                _, _, makespan, _ = await burst_pipeline(base_url, batch_clip, 20)
+                await burst_polled(base_url, batch_clip, cores)  # warm-up
+                _, _, makespan, _ = await burst_polled(base_url, batch_clip, 20)
                 report["batch_audio_s_per_wall_s"] = 20 * batch_clip_seconds / makespan
                 print(f"20 short clips: {report['batch_audio_s_per_wall_s']:.1f} audio s per"
                       " wall s", flush=True)  # fmt: skip

@@ -1,15 +1,22 @@
-"""Benchmark: N concurrent uploads through the pipeline and through two designs that transcribe
-inside the request: the tutorial's (`bench/naive_app.py`) and whisper-asr-webservice's, one
-model behind a lock (`bench/locked_app.py`).
+"""Benchmark: N concurrent uploads through the pipeline and through baseline designs: two that
+transcribe inside the request, the tutorial's first (`bench/naive_app.py`) and
+whisper-asr-webservice's, one model behind a lock (`bench/locked_app.py`); and one that queues,
+the tutorial's later rq design (`bench/rq_app.py`: rq jobs on Redis, polled by the client).
 
     python -m bench.run --jobs 20 --workers 2 --skip-memory --name headline   # the headline:
                                              # Whisper base (the default) and tiny.en, 3 designs
     python -m bench.run --jobs 20 --engines sphinx --workers 2 --skip-memory
+    python -m bench.run --designs rq pipeline --engines sphinx --jobs 10 --workers 2 \
+        --skip-memory --name rq-sphinx          # issue 34: rq against the pipeline, both polled
 
 It makes a ~15 s speech clip (espeak-ng, mp4), measures one job's CPU cost alone, starts each
 system itself on a namespace and database of its own, fires the uploads the way a user would,
 polls, prints a table, writes `bench/results/<name>.json` and a plot of completion times, and
-stops everything it started. Run it on an idle machine: other load skews every figure.
+stops everything it started. The two queued designs (rq, pipeline) are polled alike, every
+`--poll-seconds`, and each job's completion is read from the server's own record of it. The rq
+design is not run unless named in `--designs`: it needs Redis (`--redis-url`, a database that
+must be empty, since it is flushed afterwards). Run it on an idle machine: other load skews every
+figure.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +42,8 @@ from typing import Any
 
 import httpx
 import psutil
+from redis import Redis
+from rq import Worker
 
 from bench.engines import BENCH_ENGINES, load_bench_engine
 from recognizer.engines import read_audio
@@ -50,6 +59,7 @@ SPEECH = (
     "Remember to water the plants and feed the cat while I am away."
 )
 POLL_SECONDS = 1.0
+REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @dataclass
@@ -219,12 +229,9 @@ async def pipeline(
         await delete_namespace(settings)
 
 
-@contextlib.contextmanager
-def naive(root: Path, engine: str, workers: int, app: str = "naive_app") -> Iterator[str]:
-    """A design that does the work inside the request (`bench/naive_app.py`, the tutorial's, or
-    `bench/locked_app.py`, whisper-asr-webservice's) in `workers` uvicorn processes."""
+def serve(stack: Stack, app: str, workers: int = 1) -> str:
+    """Serve `bench/{app}.py` in `workers` uvicorn processes of `stack`; its URL once it answers."""
     port = free_port()
-    stack = Stack({"BENCH_ENGINE": engine}, log_dir=root / "logs")
     stack._spawn(
         app,
         [
@@ -232,58 +239,144 @@ def naive(root: Path, engine: str, workers: int, app: str = "naive_app") -> Iter
             "--port", str(port), "--workers", str(workers), "--log-level", "warning",
         ],
     )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        stack.raise_if_exited()
+        try:
+            httpx.get(f"{base_url}/openapi.json", timeout=2)
+            return base_url
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def naive(root: Path, engine: str, workers: int, app: str = "naive_app") -> Iterator[str]:
+    """A design that does the work inside the request (`bench/naive_app.py`, the tutorial's, or
+    `bench/locked_app.py`, whisper-asr-webservice's) in `workers` uvicorn processes."""
+    stack = Stack({"BENCH_ENGINE": engine}, log_dir=root / "logs")
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            stack.raise_if_exited()
-            try:
-                httpx.get(f"{base_url}/openapi.json", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base_url
+        yield serve(stack, app, workers)
     finally:
         stack.stop()
 
 
+@contextlib.contextmanager
+def rq_design(root: Path, engine: str, workers: int, redis_url: str) -> Iterator[str]:
+    """The tutorial's rq design (`bench/rq_app.py`): one app process and `workers` rq workers,
+    each with its engine loaded, on the Redis database of `redis_url`. That database must be
+    empty at the start, so that flushing it afterwards removes this run's keys and no one
+    else's."""
+    redis = Redis.from_url(redis_url)
+    keys = redis.dbsize()
+    if keys:
+        redis.close()
+        raise RuntimeError(
+            f"{redis_url} holds {keys} keys; the rq design flushes its database when it is done,"
+            " so give it an empty one (--redis-url)"
+        )
+    environment = {
+        "BENCH_ENGINE": engine,
+        "BENCH_REDIS_URL": redis_url,
+        "BENCH_RQ_QUEUE": f"bench-{uuid.uuid4().hex[:8]}",
+        "BENCH_RQ_FOLDER": str(root / "uploads"),
+    }
+    stack = Stack(environment, log_dir=root / "logs")
+    try:
+        for number in range(workers):
+            stack._spawn(f"rq-worker-{number}", [sys.executable, "-m", "bench.rq_app"])
+        base_url = serve(stack, "rq_app")
+        # A worker registers once its engine is loaded (`bench.rq_app.work`).
+        deadline = time.monotonic() + 120
+        while Worker.count(connection=redis) < workers:
+            stack.raise_if_exited()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{workers} rq workers not ready after 120 s")
+            time.sleep(0.2)
+        yield base_url
+    finally:
+        stack.stop()
+        redis.flushdb()
+        redis.close()
+
+
 # The designs that do the work inside the request, each with the app that rebuilds it.
 IN_REQUEST_DESIGNS = {"naive": "naive_app", "locked": "locked_app"}
-DESIGNS = (*IN_REQUEST_DESIGNS, "pipeline")
+DESIGNS = (*IN_REQUEST_DESIGNS, "rq", "pipeline")
 
 
 # --- the client --------------------------------------------------------------------------------
 
 
+def pipeline_finish(job: dict[str, Any]) -> tuple[float, bool] | None:
+    """When a pipeline job finished and whether it is done; None while it is not finished."""
+    if job["status"] not in ("done", "failed"):
+        return None
+    moment = datetime.fromisoformat(job["stage_times"][job["status"]])
+    return moment.timestamp(), job["status"] == "done"
+
+
+def rq_finish(job: dict[str, Any]) -> tuple[float, bool] | None:
+    """The same for a job of `bench/rq_app.py`, which adds rq's `ended_at` as `finished_at`."""
+    if "finished_at" not in job:
+        return None
+    return datetime.fromisoformat(job["finished_at"]).timestamp(), "text" in job
+
+
+@dataclass(frozen=True)
+class Polled:
+    """A design that answers an upload with a job id, then is polled for the job."""
+
+    submit: str  # the route that takes the upload, as the form field `file`
+    status: str  # the route of one job, with `{job_id}`
+    finish: Callable[[dict[str, Any]], tuple[float, bool] | None]
+
+
+POLLED_DESIGNS = {
+    "pipeline": Polled("/v1/jobs", "/v1/jobs/{job_id}", pipeline_finish),
+    "rq": Polled("/stt/task", "/stt/task/{job_id}", rq_finish),
+}
+
+
 async def finished_at(
-    client: httpx.AsyncClient, job_id: str, poll_seconds: float = POLL_SECONDS
+    client: httpx.AsyncClient,
+    job_id: str,
+    poll_seconds: float = POLL_SECONDS,
+    design: Polled = POLLED_DESIGNS["pipeline"],
 ) -> tuple[float, bool]:
     """When the job finished, by the server's clock (the same machine's), and whether it is done.
     The time comes from the job's own record, so polling slowly does not blur it."""
     while True:
-        job = (await client.get(f"/v1/jobs/{job_id}")).json()
-        if job["status"] in ("done", "failed"):
-            moment = datetime.fromisoformat(job["stage_times"][job["status"]])
-            return moment.timestamp(), job["status"] == "done"
+        response = await client.get(design.status.format(job_id=job_id))
+        response.raise_for_status()
+        finish = design.finish(response.json())
+        if finish is not None:
+            return finish
         await asyncio.sleep(poll_seconds)
 
 
-async def burst_pipeline(
-    base_url: str, clip: Path, jobs: int
+async def burst_polled(
+    base_url: str,
+    clip: Path,
+    jobs: int,
+    design: Polled = POLLED_DESIGNS["pipeline"],
+    poll_seconds: float = POLL_SECONDS,
 ) -> tuple[list[float], list[float], float, int]:
-    """Fire `jobs` uploads at once; returns accept latencies, completion times, makespan, failures."""
+    """Fire `jobs` uploads at once and poll each job every `poll_seconds`; returns accept
+    latencies, completion times, makespan, failures."""
     async with httpx.AsyncClient(base_url=base_url, timeout=None) as client:
 
         async def one() -> tuple[float, float, float, bool]:
             submitted = time.time()
             started = time.perf_counter()
             with clip.open("rb") as file:
-                response = await client.post("/v1/jobs", files={"file": (clip.name, file)})
+                response = await client.post(design.submit, files={"file": (clip.name, file)})
             accept = time.perf_counter() - started
             response.raise_for_status()
-            done_at, ok = await finished_at(client, response.json()["job_id"])
+            job_id = response.json()["job_id"]
+            done_at, ok = await finished_at(client, job_id, poll_seconds, design)
             return submitted, accept, done_at, ok
 
         results = await asyncio.gather(*(one() for _ in range(jobs)))
@@ -448,10 +541,12 @@ async def main(options: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="stt-bench-"))
     clip, clip_seconds = make_clip(work)
     cores = os.cpu_count() or 1
+    rq = POLLED_DESIGNS["rq"]
     report: dict[str, Any] = {
         "machine": machine(),
         "clip_seconds": clip_seconds,
         "media_store": options.media_store,
+        "poll_seconds": options.poll_seconds,
         "runs": [],
     }
     runs: list[Run] = []
@@ -474,6 +569,18 @@ async def main(options: argparse.Namespace) -> None:
                 run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
                 runs.append(run)
                 print_run(run)
+            if "rq" in options.designs:
+                run = Run("rq", engine, workers, options.jobs, ideal_s=ideal)
+                root = work / f"rq-{engine}-{workers}"
+                with rq_design(root, engine, workers, options.redis_url) as base_url:
+                    await burst_polled(base_url, clip, workers, rq)  # warm-up, as the pipeline's
+                    measured = await burst_polled(
+                        base_url, clip, options.jobs, rq, options.poll_seconds
+                    )
+                run.accept_ms, run.completion_s, run.makespan_s, run.failed = measured
+                run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
+                runs.append(run)
+                print_run(run)
             if "pipeline" not in options.designs:
                 continue
             run = Run("pipeline", engine, workers, options.jobs, ideal_s=ideal)
@@ -482,9 +589,9 @@ async def main(options: argparse.Namespace) -> None:
                 root, engine, recognizers=workers, slots=1, threads=options.threads,
                 transcoders=options.transcoders, media_store=options.media_store,
             ) as (base_url, _stack, _settings):  # fmt: skip
-                await burst_pipeline(base_url, clip, workers)  # warm-up: every slot once
-                run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_pipeline(
-                    base_url, clip, options.jobs
+                await burst_polled(base_url, clip, workers)  # warm-up: every slot once
+                run.accept_ms, run.completion_s, run.makespan_s, run.failed = await burst_polled(
+                    base_url, clip, options.jobs, poll_seconds=options.poll_seconds
                 )
                 run.audio_s_per_wall_s = options.jobs * clip_seconds / run.makespan_s
                 if workers == cores and engine == options.engines[0]:
@@ -599,7 +706,7 @@ def plot(runs: list[Run], path: Path) -> None:
     with chart(path, title, "seconds after the uploads started", "jobs finished") as axes:
         for run in runs:
             times = sorted(run.completion_s)
-            style = {"naive": "--", "locked": ":"}.get(run.design, "-")
+            style = {"naive": "--", "locked": ":", "rq": "-."}.get(run.design, "-")
             axes.plot(
                 times, range(1, len(times) + 1), style, marker=".",
                 label=f"{run.design}, {run.engine}, {run.workers} worker(s)",
@@ -615,14 +722,24 @@ def arguments() -> argparse.Namespace:
         "--engines", nargs="+", default=["whisper-base", "faster-whisper"], choices=BENCH_ENGINES
     )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4],
-                        help="recognizer processes (pipeline) and uvicorn workers (naive)")  # fmt: skip
+                        help="recognizer processes (pipeline), rq workers (rq) and uvicorn"
+                             " workers (naive, locked)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=1, help="threads per Whisper model")
     parser.add_argument("--transcoders", type=int, default=1)
     parser.add_argument("--media-store", choices=["folder", "gridfs"], default="folder",
                         help="gridfs: each worker with a scratch folder of its own")  # fmt: skip
     parser.add_argument(
-        "--designs", nargs="+", default=list(DESIGNS), choices=DESIGNS,
-        help="naive: the tutorial's; locked: whisper-asr-webservice's; pipeline: this service",
+        "--designs", nargs="+", default=["naive", "locked", "pipeline"], choices=DESIGNS,
+        help="naive: the tutorial's first; locked: whisper-asr-webservice's; rq: the tutorial's"
+             " rq design (needs Redis, so only when named); pipeline: this service",
+    )  # fmt: skip
+    parser.add_argument(
+        "--poll-seconds", type=float, default=POLL_SECONDS,
+        help="how often each job of a queued design (rq, pipeline) is polled",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=REDIS_URL,
+        help="the rq design's Redis database: must be empty, and is flushed afterwards",
     )  # fmt: skip
     parser.add_argument(
         "--skip-naive", action="store_true", help="the pipeline alone (as --designs pipeline)"
