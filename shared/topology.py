@@ -8,10 +8,10 @@ queue they came from. The janitor's delay queue holds finished jobs for the clea
 dead-letters them into the janitor's work queue. The gateways share a work queue of finished
 jobs, from which they deliver callbacks.
 
-Every queue that holds work or a delay is a quorum queue, so it lives on several nodes of a
-cluster and a message outlives the node that took it. The retry and delay queues were classic
-queues once; as quorum queues they carry new names (`.quorum`), because RabbitMQ refuses to
-declare a queue again with other arguments.
+Every durable queue is a quorum queue, so it lives on several nodes of a cluster and a message
+outlives the node that took it. The retry, delay and interim queues were classic queues once; as
+quorum queues they carry new names (`.quorum`), because RabbitMQ refuses to declare a queue again
+with other arguments.
 """
 
 from dataclasses import dataclass, field
@@ -142,17 +142,25 @@ def _retry(settings: CommonSettings, delay_seconds: float) -> QueueSpec:
 INTERIM_QUEUE_LENGTH = 256
 
 
-def _interim(namespace: str, engine: str) -> QueueSpec:
+def _interim(settings: CommonSettings, engine: str) -> QueueSpec:
+    """Replicated although its passes are disposable: every service declares every queue again
+    when it reconnects, and a classic queue whose node is down refuses that declaration, which
+    would keep the whole connection, and with it file work, from coming back."""
     ttl_ms = round(INTERIM_EXPIRY_SECONDS * 1000)
     # The lifetime is part of the name: RabbitMQ refuses to re-declare a queue with another TTL.
     return QueueSpec(
-        name=f"{namespace}.{InterimReady.topic_for(engine)}--recognizer.ttl-{ttl_ms}ms",
+        name=(
+            f"{settings.namespace}.{InterimReady.topic_for(engine)}--recognizer"
+            f".ttl-{ttl_ms}ms.quorum"
+        ),
         arguments={
+            "x-queue-type": "quorum",
             "x-message-ttl": ttl_ms,
             "x-max-length": INTERIM_QUEUE_LENGTH,
             "x-overflow": "drop-head",
         },
         routing_keys=(InterimReady.topic_for(engine),),
+        replicas=settings.queue_replicas,
     )
 
 
@@ -216,5 +224,5 @@ def build_topology(settings: CommonSettings) -> Topology:
         retries=tuple(
             _retry(settings, delay) for delay in dict.fromkeys(settings.retry_delays_seconds)
         ),
-        interim={engine: _interim(ns, engine) for engine in ENGINE_SPECS},
+        interim={engine: _interim(settings, engine) for engine in ENGINE_SPECS},
     )

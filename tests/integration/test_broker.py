@@ -18,9 +18,9 @@ from shared.broker import (
     published_at,
     retries_of,
 )
-from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
+from shared.events import AudioReady, Event, InterimReady, MediaUploaded, TranscriptDone
 from shared.settings import CommonSettings
-from shared.topology import parking_queue
+from shared.topology import INTERIM_QUEUE_LENGTH, parking_queue
 from tests.integration.api import until
 
 # Job ids of the messages these tests send (events carry well-formed job ids only).
@@ -232,6 +232,36 @@ async def test_pulled_queues_hold_no_more_than_the_limit_together_and_take_the_f
     assert held_back == [1, 1]
     assert taken == [FIRST, QUICK, SLOW]
     assert [await depth(broker, whole.name), await depth(broker, pieces.name)] == [0, 0]
+
+
+async def test_interim_passes_expire_after_a_second_and_the_oldest_go_when_too_many_wait(
+    broker: Broker,
+) -> None:
+    queue = broker.topology.interim["sphinx"].name
+    sent = INTERIM_QUEUE_LENGTH + 44
+    await asyncio.gather(
+        *(
+            broker.publish(
+                InterimReady(
+                    job_id=FIRST,
+                    engine="sphinx",
+                    utterance_index=0,
+                    pass_number=number,
+                    sent_at=time.time(),
+                    audio="",
+                )
+            )
+            for number in range(sent)
+        )
+    )
+    waiting = await depth(broker, queue)
+    oldest = InterimReady.model_validate_json((await take(broker, queue)).body)
+    assert 0 < waiting <= INTERIM_QUEUE_LENGTH
+    assert oldest.pass_number >= sent - INTERIM_QUEUE_LENGTH
+    deadline = time.monotonic() + 5
+    while await depth(broker, queue):  # nobody takes them
+        assert time.monotonic() < deadline, "interim passes outlived their time"
+        await asyncio.sleep(0.05)
 
 
 async def test_a_message_says_when_it_was_published_to_the_millisecond(broker: Broker) -> None:

@@ -44,10 +44,11 @@ def test_delay_queue_releases_into_the_janitor_after_the_cleanup_delay() -> None
     assert names.janitor_delay.name.endswith("delay-2500ms.quorum")
 
 
-def test_every_queue_that_holds_work_or_a_delay_is_replicated() -> None:
+def test_every_queue_is_replicated() -> None:
+    # A service declares its queues again on each reconnection; one that lived only on the lost
+    # node would refuse that, and keep the service from reconnecting at all.
     names = topology(retry_delays_seconds=(1, 2))
-    held = (*names.work_queues, *names.parked, *names.retries, names.janitor_delay)
-    assert {queue.arguments["x-queue-type"] for queue in held} == {"quorum"}
+    assert {queue.arguments["x-queue-type"] for queue in names.all_queues} == {"quorum"}
     # A delay hands its messages on only once their target has them.
     for queue in (*names.retries, names.janitor_delay):
         assert queue.arguments["x-dead-letter-strategy"] == "at-least-once"
@@ -64,3 +65,14 @@ def test_queues_are_created_on_as_many_nodes_as_are_listed_up_to_five() -> None:
     assert topology(broker_urls=",".join(nodes[:3])).transcoder.replicas == 3
     assert topology(broker_urls=",".join(nodes)).janitor_delay.replicas == 5
     assert topology(broker_urls=",".join(nodes), quorum_group_size=3).retries[0].replicas == 3
+
+
+def test_interim_queues_name_their_lifetime_and_live_on_every_listed_node() -> None:
+    nodes = ",".join(f"amqp://guest:guest@rabbit{n}:5672/" for n in range(3))
+    interim = topology(namespace="acme", broker_urls=nodes).interim["sphinx"]
+    assert interim.name == "acme.live.interim.sphinx--recognizer.ttl-1000ms.quorum"
+    assert interim.routing_keys == ("live.interim.sphinx",)
+    assert interim.arguments["x-message-ttl"] == 1000
+    assert interim.arguments["x-max-length"] == 256
+    assert interim.arguments["x-overflow"] == "drop-head"
+    assert interim.replicas == 3
