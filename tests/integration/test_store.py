@@ -6,8 +6,16 @@ from datetime import timedelta
 import pytest
 
 from shared.jobs.listing import Listing
-from shared.jobs.models import ErrorCode, JobStatus, PieceResult, new_job_id, now, owes_callback
-from shared.jobs.options import JobOptions
+from shared.jobs.models import (
+    RUN_RESULTS,
+    ErrorCode,
+    JobStatus,
+    PieceResult,
+    new_job_id,
+    now,
+    owes_callback,
+)
+from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
@@ -163,6 +171,44 @@ async def test_a_replayed_job_owes_its_callback_again(jobs: JobStore) -> None:
     ended_anew = await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "again")
     assert ended_anew is not None
     assert owes_callback(ended_anew)
+
+
+async def test_a_job_keeps_its_options_flat_under_their_own_names(jobs: JobStore) -> None:
+    job_id = new_job_id()
+    options = JobOptions(
+        engine="whisper-base",
+        language="de",
+        prompt="A call.",
+        temperature=0.2,
+        task="translate",
+        hotwords=["Zarvokian", "Quillmore"],
+        speaker_labels=SpeakerLabels(max_speakers=3),
+    )
+    await jobs.create(
+        job_id, options, filename="a.mp3", size_bytes=10, content_type=None, settings=SETTINGS
+    )
+    document = await jobs.database["jobs"].find_one({"_id": job_id})
+    stored = await jobs.get(job_id)
+    assert document is not None
+    assert stored is not None
+    assert "options" not in document
+    assert {name: document[name] for name in JobOptions.model_fields} == options.model_dump()
+    assert stored.options == options
+
+
+async def test_a_replayed_job_keeps_nothing_its_run_produced(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=2)
+    await jobs.claim_piece_slots(job_id, 2)
+    await jobs.claim_language(job_id, "en", 0.9)
+    await jobs.count_piece(job_id, 0, 10.0)
+    await jobs.audio_ready(job_id)
+    await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
+    await jobs.note_announced(job_id)
+    assert await jobs.reopen(job_id, (ErrorCode.PROCESSING_ERROR,), SETTINGS) is not None
+    document = await jobs.database["jobs"].find_one({"_id": job_id})
+    assert document is not None
+    assert {name: document[name] for name in RUN_RESULTS} == RUN_RESULTS
+    assert document["status"] == "queued"
 
 
 async def recognizing(jobs: JobStore, pieces: int) -> str:
