@@ -31,15 +31,9 @@ TWO_DAYS = timedelta(days=2)
 async def a_job_of(jobs: JobStore, settings: CommonSettings, *, held: bool) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="faster-whisper", language="en"),
-        filename="a.wav",
-        size_bytes=10,
-        content_type=None,
-        settings=settings,
-        owner=OWNER,
-        held=held,
-    )
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="a.wav",
+        size_bytes=10, content_type=None, settings=settings, owner=OWNER, held=held,
+    )  # fmt: skip
     return job_id
 
 

@@ -31,13 +31,9 @@ async def broker(settings: CommonSettings) -> AsyncIterator[Broker]:
 async def a_job(jobs: JobStore, status: JobStatus) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="sphinx", language="en"),
-        filename="a.wav",
-        size_bytes=10,
-        content_type="audio/wav",
-        settings=CommonSettings(_env_file=None),
-    )
+        job_id, JobOptions(engine="sphinx", language="en"), filename="a.wav", size_bytes=10,
+        content_type="audio/wav", settings=CommonSettings(_env_file=None),
+    )  # fmt: skip
     await jobs.advance(job_id, status, allowed_from=(JobStatus.QUEUED,), text="")
     return job_id
 

@@ -108,14 +108,9 @@ async def cut_job(
     """A job whose audio is cut into `pieces`, counted if `planned`."""
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="faster-whisper", language=language),
-        filename="talk.mp3",
-        size_bytes=10,
-        content_type=None,
-        settings=SETTINGS,
-        **fields,
-    )
+        job_id, JobOptions(engine="faster-whisper", language=language), filename="talk.mp3",
+        size_bytes=10, content_type=None, settings=SETTINGS, **fields,
+    )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     if planned:
         await jobs.plan_pieces(
@@ -281,13 +276,9 @@ async def test_a_transcoder_run_again_after_pieces_were_counted_still_joins_the_
     recognize, _ = handler
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="faster-whisper", language="en"),
-        filename="talk.mp3",
-        size_bytes=10,
-        content_type=None,
-        settings=SETTINGS,
-    )
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="talk.mp3",
+        size_bytes=10, content_type=None, settings=SETTINGS,
+    )  # fmt: skip
     paths = MediaPaths(tmp_path)
     paths.create_folders()
     shutil.copyfile(long_speech, paths.upload(job_id))

@@ -29,13 +29,9 @@ async def ttl_of(jobs: JobStore, collection: str, field: str) -> int | None:
 async def a_job(jobs: JobStore, settings: CommonSettings) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="faster-whisper", language="en"),
-        filename="a.wav",
-        size_bytes=10,
-        content_type=None,
-        settings=settings,
-    )
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="a.wav",
+        size_bytes=10, content_type=None, settings=settings,
+    )  # fmt: skip
     return job_id
 
 

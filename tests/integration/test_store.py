@@ -26,15 +26,9 @@ SETTINGS = CommonSettings()
 async def new_job(jobs: JobStore, owner: str | None = None, held: bool = False) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="sphinx", language="en"),
-        filename="a.mp3",
-        size_bytes=10,
-        content_type="audio/mpeg",
-        settings=SETTINGS,
-        owner=owner,
-        held=held,
-    )
+        job_id, JobOptions(engine="sphinx", language="en"), filename="a.mp3", size_bytes=10,
+        content_type="audio/mpeg", settings=SETTINGS, owner=owner, held=held,
+    )  # fmt: skip
     return job_id
 
 
@@ -55,14 +49,9 @@ async def test_a_job_given_by_url_keeps_its_address_and_gets_its_size_once_fetch
     job_id = new_job_id()
     url = "https://media.example.com/ep%2012.mp3?signature=abc"
     await jobs.create(
-        job_id,
-        JobOptions(engine="sphinx", language="en"),
-        filename="ep 12.mp3",
-        size_bytes=0,
-        content_type=None,
-        settings=SETTINGS,
-        source_url=url,
-    )
+        job_id, JobOptions(engine="sphinx", language="en"), filename="ep 12.mp3", size_bytes=0,
+        content_type=None, settings=SETTINGS, source_url=url,
+    )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     fetched = await jobs.advance(
         job_id,
@@ -120,14 +109,9 @@ async def test_only_an_unfinished_job_can_fail(jobs: JobStore) -> None:
 async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore) -> None:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="sphinx", language="en"),
-        filename=None,
-        size_bytes=1,
-        content_type=None,
-        callback_url="https://example.com/hook",
-        settings=SETTINGS,
-    )
+        job_id, JobOptions(engine="sphinx", language="en"), filename=None, size_bytes=1,
+        content_type=None, callback_url="https://example.com/hook", settings=SETTINGS,
+    )  # fmt: skip
     await jobs.record_callback(job_id, delivered=False, error="the receiver answered 503")
     failed_once = await jobs.get(job_id)
     await jobs.record_callback(job_id, delivered=True)
@@ -150,14 +134,9 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
 async def test_a_replayed_job_owes_its_callback_again(jobs: JobStore) -> None:
     job_id = new_job_id()
     await jobs.create(
-        job_id,
-        JobOptions(engine="sphinx", language="en"),
-        filename=None,
-        size_bytes=1,
-        content_type=None,
-        callback_url="https://example.com/hook",
-        settings=SETTINGS,
-    )
+        job_id, JobOptions(engine="sphinx", language="en"), filename=None, size_bytes=1,
+        content_type=None, callback_url="https://example.com/hook", settings=SETTINGS,
+    )  # fmt: skip
     await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
     await jobs.record_callback(job_id, delivered=True)
     replayed = await jobs.reopen(job_id, (ErrorCode.PROCESSING_ERROR,), SETTINGS)
@@ -321,14 +300,9 @@ async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStor
     waiting, halfway, finished = [new_job_id() for _ in range(3)]
     for job_id, seconds in ((waiting, 30.0), (halfway, 100.0), (finished, 50.0)):
         await jobs.create(
-            job_id,
-            JobOptions(engine="sphinx", language="en"),
-            filename="a.mp3",
-            size_bytes=10,
-            content_type="audio/mpeg",
-            settings=SETTINGS,
-            duration_seconds=seconds,
-        )
+            job_id, JobOptions(engine="sphinx", language="en"), filename="a.mp3", size_bytes=10,
+            content_type="audio/mpeg", settings=SETTINGS, duration_seconds=seconds,
+        )  # fmt: skip
     await jobs.plan_pieces(halfway, pieces=2, audio_seconds=100.0, deadline_at=now())
     await jobs.count_piece(halfway, 0, 60.0)
     await jobs.advance(finished, JobStatus.DONE, allowed_from=(JobStatus.QUEUED,), text="")

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from gateway import submit
+from gateway.choices import choose_options
 from recognizer.engines import LOADERS, EngineConfig, EngineLoader
 from recognizer.engines.base import seconds_of
 from recognizer.handler import RecognizeHandler
@@ -68,11 +69,11 @@ def with_a_shout_option(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """`shout: bool = False` added to JobOptions, as if written in its class: in the models that
     inherit its fields (the job, its public shape) and the events that carry it, rebuilt as
     they are at import. And the engine that reads it."""
-    inheriting = [JobOptions, *_inheriting(JobOptions)]
+    inheriting: list[type[BaseModel]] = [JobOptions, *_inheriting(JobOptions)]
     shout = FieldInfo(annotation=bool, default=False)
     for model in inheriting:
         monkeypatch.setitem(model.model_fields, "shout", shout)
-    holding = [*inheriting, InterimReady]
+    holding: list[type[BaseModel]] = [*inheriting, InterimReady]
     for model in holding:
         model.model_rebuild(force=True)
     spec = EngineSpec(SHOUTER, "shouter 1", "Shouter: says hello", frozenset({"en"}))
@@ -124,12 +125,10 @@ class NoProblems:
 async def test_an_option_added_in_its_one_place_reaches_the_engine(
     tmp_path: Path, clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    chosen = submit.choose_options
-
     def asking_to_shout(*given: Any, **asked: Any) -> JobOptions:
         # What clients send for an option is read where the choices are made; here the test
         # sets it, as such a line would.
-        return chosen(*given, **asked).model_copy(update={"shout": True})
+        return choose_options(*given, **asked).model_copy(update={"shout": True})
 
     monkeypatch.setattr(submit, "choose_options", asking_to_shout)
     broker, jobs = FakeBroker(), FakeJobs()
