@@ -18,7 +18,7 @@ from recognizer.quality import OWN_LANGUAGE_WINDOWS, Heard
 from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
 from shared.jobs.models import JobStatus, new_job_id, now
-from shared.jobs.options import JobOptions
+from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.media_store import FolderStore
@@ -103,13 +103,15 @@ async def cut_job(
     pieces: int,
     planned: bool = True,
     language: str = "en",
+    speaker_labels: SpeakerLabels | None = None,
     **fields: Any,
 ) -> str:
     """A job whose audio is cut into `pieces`, counted if `planned`."""
     job_id = new_job_id()
+    options = JobOptions(engine="faster-whisper", language=language, speaker_labels=speaker_labels)
     await jobs.create(
-        job_id, JobOptions(engine="faster-whisper", language=language), filename="talk.mp3",
-        size_bytes=10, content_type=None, settings=SETTINGS, **fields,
+        job_id, options, filename="talk.mp3", size_bytes=10, content_type=None, settings=SETTINGS,
+        **fields,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     if planned:
