@@ -31,6 +31,7 @@ from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
 from scripts.stack import ROOT
 from shared.engines import FASTER_WHISPER, SPHINX, WHISPER_BASE
+from shared.jobs.options import JobOptions
 
 ENGINES = (WHISPER_BASE, FASTER_WHISPER, SPHINX)
 LABELS = {WHISPER_BASE: "whisper-base", FASTER_WHISPER: "tiny.en", SPHINX: "sphinx"}
@@ -122,12 +123,12 @@ def engine_config(name: str) -> EngineConfig:
 
 def measure(name: str, clips: list[Clip]) -> dict[str, Any]:
     engine = load_engine(name, engine_config(name))
-    engine.transcribe(read_audio(clips[0].wav), "en")  # warm-up
+    engine.transcribe(read_audio(clips[0].wav), JobOptions(engine=name, language="en"))  # warm-up
     rows = []
     for clip in clips:
         audio = read_audio(clip.wav)
         started = time.perf_counter()
-        transcript = engine.transcribe(audio, "en")
+        transcript = engine.transcribe(audio, JobOptions(engine=name, language="en"))
         seconds = time.perf_counter() - started
         row = {
             "clip": clip.name,

@@ -27,6 +27,7 @@ from recognizer.engines import EngineConfig, load_engines, read_audio
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
 from scripts.stack import ROOT
+from shared.jobs.options import JobOptions
 from transcoder.convert import to_wav
 from transcoder.pieces import plan_pieces, write_piece
 
@@ -94,9 +95,10 @@ def main(options: argparse.Namespace) -> None:
                     models[name], cpu_threads=1, beam_size=5, batch_size=batch_size
                 )
                 engine = load_engines(("faster-whisper",), config)["faster-whisper"]
-                engine.transcribe(read_audio(paths[0]), "en")  # warm-up
+                english = JobOptions(engine="faster-whisper", language="en")
+                engine.transcribe(read_audio(paths[0]), english)  # warm-up
                 started = time.perf_counter()
-                heard = [engine.transcribe(read_audio(path), "en").text for path in paths]
+                heard = [engine.transcribe(read_audio(path), english).text for path in paths]
                 seconds = time.perf_counter() - started
                 counts = errors(reference, words(" ".join(heard)))
                 result = {

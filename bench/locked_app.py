@@ -20,6 +20,7 @@ from fastapi import FastAPI, UploadFile
 
 from bench.engines import load_bench_engine
 from recognizer.engines import read_audio
+from shared.jobs.options import JobOptions
 
 ENGINE = os.environ.get("BENCH_ENGINE", "faster-whisper")
 engine = load_bench_engine(ENGINE)
@@ -41,7 +42,7 @@ def transcribe(audio_file: UploadFile) -> dict[str, str]:
     )  # fmt: skip
     try:
         with model_lock:
-            text = engine.transcribe(read_audio(wav), "en").text
+            text = engine.transcribe(read_audio(wav), JobOptions(engine=ENGINE, language="en")).text
     finally:
         upload.unlink()
         wav.unlink()

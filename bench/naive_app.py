@@ -18,6 +18,7 @@ from pydub import AudioSegment
 
 from bench.engines import load_bench_engine
 from recognizer.engines import read_audio
+from shared.jobs.options import JobOptions
 
 ENGINE = os.environ.get("BENCH_ENGINE", "faster-whisper")
 engine = load_bench_engine(ENGINE)
@@ -32,7 +33,7 @@ async def transcribe(file: UploadFile) -> dict[str, str]:
     upload.write_bytes(await file.read())
     wav = folder / f"{job_id}.wav"
     AudioSegment.from_file(upload).set_frame_rate(16000).set_channels(1).export(wav, format="wav")
-    text = engine.transcribe(read_audio(wav), "en").text
+    text = engine.transcribe(read_audio(wav), JobOptions(engine=ENGINE, language="en")).text
     upload.unlink()
     wav.unlink()
     return {"job_id": job_id, "text": text}

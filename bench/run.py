@@ -48,6 +48,7 @@ from rq import Worker
 from bench.engines import BENCH_ENGINES, load_bench_engine
 from recognizer.engines import read_audio
 from scripts.stack import ROOT, Stack, delete_namespace, free_port, until_consuming
+from shared.jobs.options import JobOptions
 from shared.settings import CommonSettings
 from transcoder.convert import to_wav, wav_duration
 
@@ -148,7 +149,7 @@ def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 
     wav = folder / "alone.wav"
     engine = load_bench_engine(engine_name)
     to_wav(clip, wav, 60, 3600)
-    engine.transcribe(read_audio(wav), "en")
+    engine.transcribe(read_audio(wav), JobOptions(engine=engine_name, language="en"))
     samples: list[tuple[float, float, float, float]] = []
     for _ in range(repeats):
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -158,7 +159,7 @@ def measure_job_cost(clip: Path, engine_name: str, folder: Path, repeats: int = 
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         conversion_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
         cpu, started = time.process_time(), time.perf_counter()
-        engine.transcribe(read_audio(wav), "en")
+        engine.transcribe(read_audio(wav), JobOptions(engine=engine_name, language="en"))
         engine_wall = time.perf_counter() - started
         samples.append((conversion_cpu, conversion_wall, time.process_time() - cpu, engine_wall))
     return JobCost(*(statistics.median(column) for column in zip(*samples, strict=True)))

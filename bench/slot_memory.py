@@ -36,6 +36,7 @@ from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
 from recognizer.engines.faster_whisper import float_samples
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
+from shared.jobs.options import JobOptions
 
 OPERATIONS = (
     "recognition",
@@ -71,7 +72,8 @@ def measure_one(model: str, operation: str, piece: Path, warm: Path) -> float:
     if model == "base":
         name = str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
     engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5))
-    engine.transcribe(read_audio(warm), "en")
+    english = JobOptions(engine="faster-whisper", language="en")
+    engine.transcribe(read_audio(warm), english)
     audio = read_audio(piece)
     samples = float_samples(audio)
     whisper = engine._model
@@ -83,8 +85,8 @@ def measure_one(model: str, operation: str, piece: Path, warm: Path) -> float:
         whisper.feature_extractor(samples)[:, : whisper.feature_extractor.nb_max_frames]
     )
     run: Callable[[], object] = {
-        "recognition": lambda: engine.transcribe(audio, "en"),
-        "recognition_unblocked": lambda: engine.transcribe(audio, "en"),
+        "recognition": lambda: engine.transcribe(audio, english),
+        "recognition_unblocked": lambda: engine.transcribe(audio, english),
         "spectrogram": lambda: whisper.feature_extractor(samples),
         "spectrogram_unblocked": lambda: unblocked(samples),
         "encoder": lambda: whisper.encode(first_window),

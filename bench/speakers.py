@@ -44,10 +44,12 @@ from recognizer.speakers import (
     shifted_voices,
 )
 from recognizer.weights import whisper_base
+from shared.jobs.options import JobOptions
 from shared.transcripts import Transcript, joined, shifted
 from tests import voices as real
 from transcoder.pieces import plan_pieces, write_piece
 
+ENGLISH = JobOptions(engine="faster-whisper", language="en")
 HOURS_OF_VOICES = 3.0
 
 
@@ -158,7 +160,7 @@ def recognized_in_pieces(
     for piece in pieces:
         path = folder / f"{recording.name}-{piece.index}.wav"
         write_piece(wav, piece, path)
-        transcript = engine.transcribe(read_audio(path), "en")
+        transcript = engine.transcribe(read_audio(path), ENGLISH)
         samples = recording.samples[piece.start_frame : piece.start_frame + piece.frames]
         model = models[piece.index % len(models)]
         voices += shifted_voices(model.voices(samples, transcript.segments), piece.offset_seconds)
@@ -192,7 +194,7 @@ def memory_probe(wav: Path) -> None:
 
     config = EngineConfig(str(whisper_base(RecognizerSettings().models_dir / "whisper-base")), 1, 5)
     engine = load_engines(("faster-whisper",), config)["faster-whisper"]
-    transcript = engine.transcribe(read_audio(wav), "en")
+    transcript = engine.transcribe(read_audio(wav), ENGLISH)
     with_whisper = rss_mb()
     model = SpeakerModel()
     model.voices(real.decoded(wav), transcript.segments)

@@ -15,10 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from recognizer.engines import EngineConfig, Steering, load_engine, read_audio
+from recognizer.engines import EngineConfig, load_engine, read_audio
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
 from shared.engines import AUTO_LANGUAGE, TASKS, WHISPER_BASE
+from shared.jobs.options import JobOptions
 from tests import media
 from transcoder.convert import to_wav
 
@@ -41,7 +42,8 @@ def main(files: list[Path]) -> None:
         audio = read_audio(wav)
         for task in TASKS:
             started = time.perf_counter()
-            transcript = engine.transcribe(audio, AUTO_LANGUAGE, Steering(task=task))
+            options = JobOptions(engine=WHISPER_BASE, language=AUTO_LANGUAGE, task=task)
+            transcript = engine.transcribe(audio, options)
             seconds = time.perf_counter() - started
             print(
                 f"{source.name} [{transcript.language}] {task} ({seconds:.1f} s): {transcript.text}"

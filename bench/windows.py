@@ -23,10 +23,11 @@ from bench.accuracy import normalised
 from bench.decoding import errors
 from bench.live import SENTENCES
 from bench.run import RESULTS, machine
-from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
+from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
-from shared.engines import TRANSLATE
+from shared.engines import FASTER_WHISPER, TRANSLATE
+from shared.jobs.options import JobOptions
 
 SHORTEST_WINDOWS = (3000, 2000, 1000)
 GERMAN = "Guten Morgen. Bitte schicken Sie den Bericht bis Freitag an die Buchhaltung."
@@ -37,29 +38,33 @@ SPANISH_IN_ENGLISH = (
 RUNS = 3
 
 
+def in_(language: str) -> JobOptions:
+    return JobOptions(engine=FASTER_WHISPER, language=language)
+
+
 def spoken(text: str, voice: str, wav: Path) -> Path:
     subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text], check=True)
     return wav
 
 
 def decodings(
-    engine: FasterWhisperEngine, clips: list[tuple[str, Path, str, Steering]]
+    engine: FasterWhisperEngine, clips: list[tuple[str, Path, JobOptions]]
 ) -> list[dict[str, Any]]:
     results = []
     for shortest in SHORTEST_WINDOWS:
         engine._model.shortest_window_frames = shortest
-        for reference, wav, language, steering in clips:
+        for reference, wav, options in clips:
             audio = read_audio(wav)
             best, text = float("inf"), ""
             for _ in range(RUNS):
                 started = time.perf_counter()
-                text = engine.transcribe(audio, language, steering).text
+                text = engine.transcribe(audio, options).text
                 best = min(best, time.perf_counter() - started)
             wrong = sum(errors(normalised(reference), normalised(text)).values())
             results.append({
                 "shortest_window_seconds": shortest // 100,
                 "reference": reference,
-                "task": steering.task,
+                "task": options.task,
                 "seconds": round(best, 3),
                 "errors": wrong,
                 "reference_words": len(normalised(reference)),
@@ -91,19 +96,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         english = [
-            (sentence, spoken(sentence, "en-us", folder / f"en-{n}.wav"), "en", Steering())
+            (sentence, spoken(sentence, "en-us", folder / f"en-{n}.wav"), in_("en"))
             for n, sentence in enumerate(SENTENCES)
         ]
-        german = (GERMAN, spoken(GERMAN, "de", folder / "de.wav"), "de", Steering())
+        german = (GERMAN, spoken(GERMAN, "de", folder / "de.wav"), in_("de"))
         spanish = spoken(SPANISH, "es", folder / "es.wav")
-        translated = (SPANISH_IN_ENGLISH, spanish, "es", Steering(task=TRANSLATE))
+        translated = (
+            SPANISH_IN_ENGLISH,
+            spanish,
+            JobOptions(engine=FASTER_WHISPER, language="es", task=TRANSLATE),
+        )
         models = {
             "whisper-base": (str(base), [*english, german, translated]),
             "tiny.en": ("tiny.en", english),
         }
         for label, (model, clips) in models.items():
             engine = FasterWhisperEngine(EngineConfig(model, cpu_threads=1, beam_size=5))
-            engine.transcribe(read_audio(english[0][1]), "en")  # warm
+            engine.transcribe(read_audio(english[0][1]), in_("en"))  # warm
             results = decodings(engine, clips)
             report["engines"][label] = {"summary": summary(results), "decodings": results}
             for row in report["engines"][label]["summary"]:

@@ -18,6 +18,7 @@ from gateway.agreement import LocalAgreement, delta_text
 from gateway.turns import Turns
 from shared.events import INTERIM_EXPIRY_SECONDS, Event, InterimReady, InterimRecognized
 from shared.faults import BrokerUnavailable
+from shared.jobs.options import JobOptions
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,7 @@ class PassAudio:
     """What a pass hears and how to recognize it."""
 
     audio_base64: str
-    engine: str
-    language: str
-    prompt: str | None
+    options: JobOptions
 
 
 def heard_so_far(turns: Turns) -> str | None:
@@ -161,9 +160,7 @@ class InterimText:
         self._passes += 1
         event = InterimReady(
             job_id=self._job_id,
-            engine=audio.engine,
-            language=audio.language,
-            prompt=audio.prompt,
+            options=audio.options,
             utterance_index=utterance_index,
             pass_number=number,
             sent_at=time.time(),

@@ -13,23 +13,20 @@ from fastapi.responses import JSONResponse
 from pymongo.errors import PyMongoError
 
 from gateway.auth import caller_of
-from gateway.openai_formats import DIARIZED, RESPONSE_FORMATS, render
-from gateway.schemas import FILE, HOTWORDS, multipart_form
-from gateway.services import Services
-from gateway.settings import GatewaySettings
-from gateway.speakers import SpeakersRefused, speaker_fields
-from gateway.submit import (
-    JobRequest,
+from gateway.choices import (
     RefusedChoice,
     UnfitHotwords,
     UnknownEngine,
     UnsupportedLanguage,
     UnsupportedTask,
-    choose_engine_and_language,
-    choose_task,
-    hotwords_field,
-    submit_job,
+    choose_options,
 )
+from gateway.openai_formats import DIARIZED, RESPONSE_FORMATS, render
+from gateway.schemas import FILE, HOTWORDS, multipart_form
+from gateway.services import Services
+from gateway.settings import GatewaySettings
+from gateway.speakers import SpeakersRefused, speaker_fields
+from gateway.submit import JobRequest, submit_job
 from gateway.upload import Upload
 from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE, engine_named
 from shared.faults import BrokerUnavailable
@@ -157,25 +154,24 @@ def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobReque
         engine = engine_named(model, settings.whisper_model)
     # OpenAI's translation form has no language: the recording's is detected.
     language = upload.field("language") if task == TRANSCRIBE else AUTO_LANGUAGE
+    diarized = upload.field("response_format") == DIARIZED or model == DIARIZE_MODEL
     try:
-        choose_task(settings, engine, task)
-        engine, language = choose_engine_and_language(settings, engine, language)
-        hotwords = hotwords_field(upload)
-        diarized = upload.field("response_format") == DIARIZED or model == DIARIZE_MODEL
-        speakers = speaker_fields(upload, engine, asked=diarized)
+        speakers = speaker_fields(upload, asked=diarized)
+        options = choose_options(
+            settings,
+            engine=engine,
+            language=language,
+            task=task,
+            hotwords=upload.fields.get("hotwords", []),
+            prompt=upload.field("prompt"),
+            temperature=_temperature(upload),
+            speaker_labels=speakers.labels,
+        )
     except RefusedChoice as refused:
         raise openai_refusal(refused) from refused
     except SpeakersRefused as refused:
         raise speakers_refusal(refused) from refused
-    return JobRequest(
-        engine,
-        language,
-        upload.field("prompt"),
-        _temperature(upload),
-        task=task,
-        hotwords=hotwords,
-        speakers=speakers,
-    )
+    return JobRequest(options, speakers.clips)
 
 
 # OpenAI's parameter and error code for each form field this service may refuse.

@@ -25,18 +25,19 @@ from pymongo.errors import PyMongoError
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from gateway.auth import Caller
+from gateway.choices import RefusedChoice, check_served, choose_options
 from gateway.interim import InterimText, PassAudio, Skip, heard_so_far
 from gateway.live_config import LiveConfig, updated_config
 from gateway.live_events import APPEND, ClientEvent, SessionError, client_event
 from gateway.live_pace import AudioPace
 from gateway.live_sessions import SESSION_ALIVE_SECONDS, LiveSessions
 from gateway.services import Services
-from gateway.submit import RefusedChoice, check_served, choose_engine_and_language
 from gateway.turns import RATE, SpeechStarted, SpeechStopped, Turns, Utterance
 from shared.events import InterimRecognized, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
 from shared.jobs.deadline import deadline_for
 from shared.jobs.models import Job, JobError, JobStatus, Progress, new_job_id, now
+from shared.jobs.options import JobOptions
 from shared.live import finish_if_complete, give_up_utterance
 from shared.pipeline import announce_end
 
@@ -99,6 +100,7 @@ class LiveSession:
         self._config = LiveConfig(
             engine=self._settings.default_engine, language=self._settings.default_language
         )
+        self._options = JobOptions(engine=self._config.engine, language=self._config.language)
         self._turns: Turns | None = None
         self._next_index = 0
         self._pending: dict[int, Pending] = {}
@@ -168,11 +170,10 @@ class LiveSession:
         jobs = self._services.jobs
         job = await jobs.create(
             self.job_id,
+            self._options,
             filename="live session",
             size_bytes=0,
             content_type="audio/pcm",
-            language=self._config.language,
-            engine=self._config.engine,
             owner=self._caller.name,
             settings=settings,
         )
@@ -403,18 +404,17 @@ class LiveSession:
         config = updated_config(self._config, kind, session)
         engine = config.engine or self._settings.default_engine
         try:
-            engine, language = choose_engine_and_language(
-                self._settings, engine, config.language or None
+            options = choose_options(
+                self._settings,
+                engine=engine,
+                language=config.language or None,
+                prompt=config.prompt,
             )
-            await check_served(self._services, engine)
+            await check_served(self._services, options.engine)
         except RefusedChoice as refused:
             raise SessionError("invalid_value", refused.message, refused.field) from refused
-        config = replace(config, engine=engine, language=language)
-        if (engine, language, config.prompt) != (
-            self._config.engine,
-            self._config.language,
-            self._config.prompt,
-        ):
+        config = replace(config, engine=options.engine, language=options.language)
+        if options != self._options:
             if self._next_index > 0:
                 raise SessionError(
                     "session_in_use",
@@ -425,14 +425,13 @@ class LiveSession:
                 self.job_id,
                 JobStatus.RECOGNIZING,
                 allowed_from=(JobStatus.RECOGNIZING,),
-                engine=engine,
-                language=language,
-                prompt=config.prompt,
+                **options.model_dump(),
             )
         if (config.rate, config.vad) != (self._config.rate, self._config.vad):
             # What was buffered in the old format is handed out first.
             await self._finish_audio()
         self._config = config
+        self._options = options
         if kind == "session.update":
             reply = {"type": "session.updated", "session": config.ga_session(self.job_id)}
         else:
@@ -517,9 +516,7 @@ class LiveSession:
             return
         heard = await self._sessions.run(heard_so_far, turns)
         if heard is not None:
-            config = self._config
-            audio = PassAudio(heard, config.engine, config.language, config.prompt)
-            await self._interim.send_pass(self._next_index, audio)
+            await self._interim.send_pass(self._next_index, PassAudio(heard, self._options))
 
     async def _finish_audio(self) -> None:
         """Hand out what the session's audio still holds, and start afresh."""

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from gateway.upload import MULTIPART_ONLY
 from shared.engines import KNOWN_ENGINES, TASKS
-from shared.jobs.models import MAX_SPEAKERS, Job, JobBase, JobError, JobStatus, Progress
+from shared.jobs.models import Job, JobBase, JobError, JobStatus, Progress
+from shared.jobs.options import MAX_SPEAKERS
 from shared.transcripts import Segment
 
 

@@ -13,10 +13,10 @@ from fastapi import HTTPException
 from pydub.utils import get_encoder_name
 
 from gateway.upload import CLIP_FIELDS, Upload
-from shared.engines import SPEAKER_ENGINES
 from shared.ffmpeg import input_options, refused_format
 from shared.fleet import Fleet
-from shared.jobs.models import MAX_SPEAKERS, SpeakerLabels, SpeakerReference
+from shared.jobs.models import SpeakerReference
+from shared.jobs.options import MAX_SPEAKERS, SpeakerLabels
 
 DIARIZE_FIELD = "diarize"
 COUNT_FIELDS = ("speakers", "min_speakers", "max_speakers")
@@ -47,17 +47,18 @@ class SpeakersRefused(HTTPException):
 
 @dataclass(frozen=True)
 class SpeakerAsk:
-    """Speaker labels as the form asks for them: counts and names, and each known speaker's
-    clip as sent (any media ffmpeg reads)."""
+    """Speaker labels as the form asks for them (None: it asks for none): counts and names, and
+    each known speaker's clip as sent (any media ffmpeg reads). Whether the engine can give
+    labels is a choice rule (gateway/choices.py)."""
 
-    labels: SpeakerLabels
+    labels: SpeakerLabels | None = None
     clips: tuple[bytes, ...] = ()
 
 
-def speaker_fields(upload: Upload, engine: str, asked: bool = False) -> SpeakerAsk | None:
-    """What the form asks of speaker labelling, checked; None when it asks for none. `asked`
-    is true where the route itself asks for labels (OpenAI's `diarized_json`); elsewhere
-    `diarize=true`, or any count or name, asks for them."""
+def speaker_fields(upload: Upload, asked: bool = False) -> SpeakerAsk:
+    """What the form asks of speaker labelling, checked. `asked` is true where the route itself
+    asks for labels (OpenAI's `diarized_json`); elsewhere `diarize=true`, or any count or name,
+    asks for them."""
     diarize = _flag(upload.field(DIARIZE_FIELD))
     counts = {name: _count(upload.field(name), name) for name in COUNT_FIELDS}
     names = [name for field in NAME_FIELDS for name in upload.fields.get(field, [])]
@@ -68,12 +69,7 @@ def speaker_fields(upload: Upload, engine: str, asked: bool = False) -> SpeakerA
             "diarize=false contradicts the speaker fields sent with it; drop one or the other."
         )
     if not (diarize or asked or detailed):
-        return None
-    if engine not in SPEAKER_ENGINES:
-        raise SpeakersRefused(
-            f"The engine {engine!r} does not time what it hears, which speaker labels need;"
-            f" use {' or '.join(SPEAKER_ENGINES)}."
-        )
+        return SpeakerAsk()
     labels = SpeakerLabels(**counts, names=_names(names, len(clips)))
     _check_counts(labels)
     return SpeakerAsk(labels, tuple(_decoded(clip) for clip in clips))
@@ -163,10 +159,10 @@ async def check_labelling(fleet: Fleet, engine: str) -> None:
     )
 
 
-async def references_of(ask: SpeakerAsk) -> list[SpeakerReference]:
+async def references_of(names: list[str], clips: tuple[bytes, ...]) -> list[SpeakerReference]:
     """Each known speaker's clip as 16 kHz mono 16-bit PCM, of 2 to 10 seconds."""
     references = []
-    for name, clip in zip(ask.labels.names, ask.clips, strict=True):
+    for name, clip in zip(names, clips, strict=True):
         pcm = await _to_pcm(clip, name)
         seconds = len(pcm) / (2 * SAMPLE_RATE)
         if not (

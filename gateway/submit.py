@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
 from urllib.parse import unquote, urlsplit
 
 from fastapi import HTTPException, Request
@@ -14,135 +13,19 @@ from pydantic import AnyHttpUrl, TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
 from gateway.auth import caller_of
+from gateway.choices import check_served, choose_options
 from gateway.limits import check_limits
 from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.speakers import SpeakerAsk, check_labelling, references_of, speaker_fields
+from gateway.speakers import check_labelling, references_of, speaker_fields
 from gateway.upload import FILE_FIELD, Upload, UploadError, drain, receive_upload
 from shared import metrics
-from shared.engines import (
-    AUTO_LANGUAGE,
-    ENGINE_SPECS,
-    TASKS,
-    TRANSCRIBE,
-    TRANSLATE,
-    describe,
-    supported_languages,
-    supported_tasks,
-)
 from shared.events import MediaUploaded
 from shared.jobs.models import Job, new_job_id
+from shared.jobs.options import JobOptions
 from shared.media import delete_files
 
 log = logging.getLogger(__name__)
-
-
-class RefusedChoice(HTTPException):
-    """A form asks for what this deployment cannot do: 422 on the service's own routes; other
-    routes (the OpenAI one) answer in their own shape, naming the form `field`."""
-
-    field: ClassVar[str]
-
-    def __init__(self, message: str) -> None:
-        super().__init__(422, message)
-        self.message = message
-
-
-class UnknownEngine(RefusedChoice):
-    field = "engine"
-
-
-class UnsupportedLanguage(RefusedChoice):
-    field = "language"
-
-
-class UnsupportedTask(RefusedChoice):
-    field = "task"
-
-
-class UnfitHotwords(RefusedChoice):
-    field = "hotwords"
-
-
-def choose_engine_and_language(
-    settings: GatewaySettings, engine: str | None, language: str | None
-) -> tuple[str, str]:
-    # A field that is sent must be valid: only a missing one takes the default.
-    engine = settings.default_engine if engine is None else engine
-    language = (settings.default_language if language is None else language).lower()
-    if engine not in ENGINE_SPECS:
-        raise UnknownEngine(
-            f"Unknown engine {engine!r}; this service knows: {', '.join(ENGINE_SPECS)}."
-        )
-    languages = supported_languages(engine, settings.whisper_model)
-    if language not in languages:
-        able = [
-            describe(other, settings.whisper_model)
-            for other in ENGINE_SPECS
-            if language in supported_languages(other, settings.whisper_model)
-        ]
-        advice = f" Use engine {' or '.join(able)}." if able else " No engine here does."
-        shown = ", ".join(sorted(languages)) if len(languages) < 10 else "the Whisper languages"
-        raise UnsupportedLanguage(
-            f"The engine {describe(engine, settings.whisper_model)} does not transcribe language"
-            f" {language!r}; it does {shown}.{advice}"
-        )
-    return engine, language
-
-
-def choose_task(settings: GatewaySettings, engine: str | None, task: str | None) -> str:
-    """The form's `task` (transcribe unless sent), refused if the engine cannot do it."""
-    task = TRANSCRIBE if task is None else task
-    if task not in TASKS:
-        raise UnsupportedTask(f"Unknown task {task!r}; ask for {' or '.join(TASKS)}.")
-    engine = settings.default_engine if engine is None else engine
-    # An unknown engine is refused by choose_engine_and_language.
-    if engine in ENGINE_SPECS and task not in supported_tasks(engine, settings.whisper_model):
-        able = [
-            describe(other, settings.whisper_model)
-            for other in ENGINE_SPECS
-            if task in supported_tasks(other, settings.whisper_model)
-        ]
-        raise UnsupportedTask(
-            f"The engine {describe(engine, settings.whisper_model)} cannot {task}: it only"
-            f" transcribes. Use engine {' or '.join(able)}."
-        )
-    return task
-
-
-MAX_HOTWORDS = 20
-MAX_HOTWORDS_CHARACTERS = 200
-
-
-def hotwords_field(upload: Upload) -> tuple[str, ...]:
-    """The form's `hotwords`: names and terms, comma-separated, or the field sent once for each.
-    Whisper reads them as the text before the audio, which holds about 220 tokens: hence the cap."""
-    terms = [
-        term.strip()
-        for value in upload.fields.get("hotwords", [])
-        for term in value.split(",")
-        if term.strip()
-    ]
-    hotwords = tuple(dict.fromkeys(terms))
-    if len(hotwords) > MAX_HOTWORDS or len(", ".join(hotwords)) > MAX_HOTWORDS_CHARACTERS:
-        raise UnfitHotwords(
-            f"hotwords takes at most {MAX_HOTWORDS} names or terms and"
-            f" {MAX_HOTWORDS_CHARACTERS} characters in all; got {len(hotwords)} terms,"
-            f" {len(', '.join(hotwords))} characters."
-        )
-    return hotwords
-
-
-async def check_served(services: Services, engine: str) -> None:
-    """Refuse an engine nothing will ever recognize with: one this deployment neither
-    configures (STT_ENGINES) nor saw a recognizer serve within the last hour. A served engine
-    is accepted even while no recognizer runs: the job waits in its queue until one does."""
-    if engine in services.settings.engines or engine in await services.fleet.served_recently():
-        return
-    raise UnknownEngine(
-        f"No recognizer serves the engine {engine!r}, and this deployment does not offer it"
-        f" (STT_ENGINES={','.join(services.settings.engines)}); choose another."
-    )
 
 
 MAX_URL_LENGTH = 2048
@@ -210,30 +93,24 @@ def name_in_url(url: str) -> str | None:
 
 @dataclass(frozen=True)
 class JobRequest:
-    """What a form asks of the job, besides the file."""
+    """What a form asks of the job besides its media: the job's options, and the clips of the
+    known speakers they name (kept beside the job, not in it)."""
 
-    engine: str
-    language: str
-    prompt: str | None = None
-    temperature: float | None = None
-    task: str = TRANSCRIBE
-    hotwords: tuple[str, ...] = ()
-    speakers: SpeakerAsk | None = None
+    options: JobOptions
+    speaker_clips: tuple[bytes, ...] = ()
 
 
 def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
-    task = choose_task(settings, upload.field("engine"), upload.field("task"))
-    language = upload.field("language")
-    if language is None and task == TRANSLATE:
-        language = AUTO_LANGUAGE  # what is translated need not be in the default language
-    engine, language = choose_engine_and_language(settings, upload.field("engine"), language)
-    return JobRequest(
-        engine,
-        language,
-        task=task,
-        hotwords=hotwords_field(upload),
-        speakers=speaker_fields(upload, engine),
+    speakers = speaker_fields(upload)
+    options = choose_options(
+        settings,
+        engine=upload.field("engine"),
+        language=upload.field("language"),
+        task=upload.field("task"),
+        hotwords=upload.fields.get("hotwords", []),
+        speaker_labels=speakers.labels,
     )
+    return JobRequest(options, speakers.clips)
 
 
 async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
@@ -317,11 +194,12 @@ async def submit_job(
         source_url = media_url_field(upload, accepts_url)
         asked = read_fields(services.settings, upload)
         callback_url = callback_url_field(upload)
-        await check_served(services, asked.engine)
+        options = asked.options
+        await check_served(services, options.engine)
         references = []
-        if asked.speakers is not None:
-            await check_labelling(services.fleet, asked.engine)
-            references = await references_of(asked.speakers)
+        if options.speaker_labels is not None:
+            await check_labelling(services.fleet, options.engine)
+            references = await references_of(options.speaker_labels.names, asked.speaker_clips)
         if retried is not None:
             earlier = await services.jobs.claim_request(retried, job_id)
             if earlier is not None:
@@ -338,6 +216,7 @@ async def submit_job(
             await services.store.keep_upload(job_id)
         job = await services.jobs.create(
             job_id,
+            options,
             owner=caller,
             held=held,
             duration_seconds=duration,
@@ -345,13 +224,6 @@ async def submit_job(
             source_url=source_url,
             size_bytes=upload.size_bytes,
             content_type=upload.content_type,
-            language=asked.language,
-            engine=asked.engine,
-            prompt=asked.prompt,
-            temperature=asked.temperature,
-            task=asked.task,
-            hotwords=asked.hotwords,
-            speaker_labels=asked.speakers.labels if asked.speakers else None,
             speaker_references=references,
             callback_url=callback_url,
             settings=services.settings,
@@ -369,15 +241,15 @@ async def submit_job(
         await services.jobs.delete(job_id)
         raise
     accept_seconds = time.perf_counter() - started
-    metrics.jobs_accepted.labels(asked.engine, caller or "").inc()
+    metrics.jobs_accepted.labels(options.engine, caller or "").inc()
     metrics.upload_seconds.observe(accept_seconds)
     log.info(
         "job %s: accepted %s for %s/%s%s%s",
         job_id,
         f"a URL on {urlsplit(source_url).hostname}" if source_url else f"{upload.size_bytes} bytes",
-        asked.engine, asked.language,
+        options.engine, options.language,
         f" from key {caller}" if caller else "",
         ", held behind the key's earlier jobs" if held else "",
-        extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": asked.engine},
+        extra={"job_id": job_id, "duration_seconds": accept_seconds, "engine": options.engine},
     )  # fmt: skip
     return job, upload

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from recognizer import quality
-from recognizer.engines import EngineConfig, EngineUnavailable, Steering
+from recognizer.engines import EngineConfig, EngineUnavailable
 from recognizer.health import Health
 from recognizer.interim import interim_subscriptions
 from recognizer.labelling import Speakers, speaker_pool, start_speakers
@@ -96,12 +96,7 @@ class RecognizeHandler:
                     "job %s: recognizing piece %d of %s",
                     job.job_id, event.piece_index + 1, event.piece_count or "?",
                 )  # fmt: skip
-                request = Request(
-                    audio,
-                    job.engine,
-                    language,
-                    Steering(job.prompt, job.temperature, job.task, tuple(job.hotwords)),
-                )
+                request = Request(audio, job.options.in_language(language))
                 transcript = await slot.transcribe(request, self._timeout_seconds)
                 if self._speakers is not None and job.speaker_labels is not None:
                     # While the engine slot stays reserved: a recognizer keeps no more

@@ -13,7 +13,6 @@ import wave
 from pathlib import Path
 from typing import Any
 
-from recognizer.engines import Steering
 from recognizer.pool import Request, SlotPool
 from shared.broker import Broker, Publish, Subscription
 from shared.events import INTERIM_EXPIRY_SECONDS, InterimReady, InterimRecognized
@@ -55,7 +54,7 @@ class InterimHandler:
             audio = await asyncio.to_thread(_write_wav, self._folder, event.audio)
             try:
                 async with self._pool.reserve() as slot:
-                    request = Request(audio, event.engine, event.language, Steering(event.prompt))
+                    request = Request(audio, event.options)
                     transcript = await slot.transcribe(request, INTERIM_TIMEOUT_SECONDS)
             finally:
                 await asyncio.to_thread(audio.unlink, missing_ok=True)

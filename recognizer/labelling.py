@@ -23,7 +23,8 @@ import numpy as np
 
 from recognizer.engines import EngineConfig
 from recognizer.pool import Loaded, SlotPool
-from shared.jobs.models import SpeakerLabels, StoredVoice
+from shared.jobs.models import StoredVoice
+from shared.jobs.options import SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.transcripts import Segment, Transcript
 

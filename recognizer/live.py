@@ -6,7 +6,6 @@ import logging
 import time
 from typing import Any
 
-from recognizer.engines import Steering
 from recognizer.health import Health
 from recognizer.pool import Request, SlotPool
 from recognizer.settings import RecognizerSettings
@@ -56,9 +55,7 @@ class LiveHandler:
                     self._pool.reserve() as slot,
                 ):
                     log.info("job %s: recognizing utterance %d", job.job_id, event.piece_index)
-                    request = Request(
-                        audio, job.engine, job.language, Steering(job.prompt, job.temperature)
-                    )
+                    request = Request(audio, job.options)
                     transcript = await slot.transcribe(request, self._timeout_seconds)
             except JobFailure as failure:
                 # One utterance failing does not end the session: it is told, and goes on.

@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from recognizer.engines import (
-    UNSTEERED,
     DetectsLanguage,
     Engine,
     EngineConfig,
     EngineUnavailable,
     OnlineEngineError,
-    Steering,
     load_engines,
     read_audio,
 )
@@ -39,6 +37,7 @@ from recognizer.provenance import describe_model, provenance
 from recognizer.quality import DETECTION_WINDOWS, Heard, majority_language
 from shared.faults import ServiceUnavailable
 from shared.jobs.models import ErrorCode, JobFailure
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Transcript
 
@@ -51,12 +50,10 @@ REPLACE_PAUSE_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Request:
-    """Transcribe one WAV file."""
+    """Transcribe one WAV file as `options` ask, in `options.language`."""
 
     audio: Path
-    engine: str
-    language: str
-    steering: Steering = UNSTEERED
+    options: JobOptions
 
 
 @dataclass(frozen=True)
@@ -142,12 +139,9 @@ except OSError:  # not glibc: nothing to trim with
 def recognize(loaded: Loaded, request: Request | Detect) -> Transcript | Heard | None:
     """A recognition slot's work: a transcript, stamped with what made it, or a language."""
     if isinstance(request, Request):
-        transcript = loaded.engines[request.engine].transcribe(
-            read_audio(request.audio), request.language, request.steering
-        )
-        made_by = provenance(
-            loaded.models[request.engine], loaded.config, request.language, request.steering
-        )
+        options = request.options
+        transcript = loaded.engines[options.engine].transcribe(read_audio(request.audio), options)
+        made_by = provenance(loaded.models[options.engine], loaded.config, options)
         return transcript.model_copy(update={"provenance": made_by})
     engine = loaded.engines[request.engine]
     assert isinstance(engine, DetectsLanguage)

@@ -4,27 +4,26 @@ SHA-256 read from disk and the software versions; a model that ships in a packag
 version must have the weights of that version, or the engine does not start), with the decoding
 settings of one job."""
 
-from recognizer.engines import EngineConfig, Steering, describe_model
+from recognizer.engines import EngineConfig, describe_model
 from shared.engines import ENGINE_SPECS
+from shared.jobs.options import JobOptions
 from shared.provenance import Decoding, ModelProvenance, Provenance
 
 
-def provenance(
-    model: ModelProvenance, config: EngineConfig, language: str, steering: Steering
-) -> Provenance:
+def provenance(model: ModelProvenance, config: EngineConfig, options: JobOptions) -> Provenance:
     """`model`'s provenance with the decoding settings of one job."""
     spec = ENGINE_SPECS[model.engine]
     local, whisper = spec.local_whisper, spec.whisper_steering
     decoding = Decoding(
-        task=steering.task,
-        language=language,
+        task=options.task,
+        language=options.language,
         beam_size=config.beam_size if local else None,
         vad_filter=config.vad_filter if local else None,
         word_timestamps=config.word_timestamps if local else None,
         batch_size=config.batch_size if local else None,
-        temperature=steering.temperature if whisper else None,
-        prompt=steering.prompt if whisper else None,
-        hotwords=list(steering.hotwords) if whisper else [],
+        temperature=options.temperature if whisper else None,
+        prompt=options.prompt if whisper else None,
+        hotwords=list(options.hotwords) if whisper else [],
     )
     return Provenance(**model.model_dump(), decoding=decoding)
 

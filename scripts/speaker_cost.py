@@ -15,7 +15,7 @@ import psutil
 from recognizer.engines import EngineConfig
 from recognizer.labelling import LabelSpeakers, speaker_pool, start_speakers
 from recognizer.pool import Request, SlotPool
-from shared.jobs.models import SpeakerLabels
+from shared.jobs.options import JobOptions, SpeakerLabels
 
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
 TIMEOUT_SECONDS = 600
@@ -39,7 +39,8 @@ async def measure(audio: Path, speakers: int | None) -> None:
     )
     try:
         started = time.perf_counter()
-        transcript = await engines.transcribe(Request(audio, "faster-whisper", "en"), 600)
+        english = JobOptions(engine="faster-whisper", language="en")
+        transcript = await engines.transcribe(Request(audio, english), 600)
         recognized = time.perf_counter() - started
         started = time.perf_counter()
         voices = await labeller.voices(audio, transcript, 0.0)

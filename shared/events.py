@@ -3,11 +3,12 @@
 Consumers ignore fields they do not know, so a newer producer never breaks an older consumer.
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.jobs.models import JOB_ID_PATTERN, JobError, Progress
+from shared.jobs.options import JobOptions
 from shared.transcripts import Segment
 
 
@@ -138,7 +139,9 @@ class InterimReady(Event):
     INTERIM_EXPIRY_SECONDS of `sent_at` is dropped, by the queue or by the recognizer."""
 
     routing_key: ClassVar[str] = "live.interim"
-    engine: str
+    options: JobOptions = Field(description="What the session asks of recognition.")
+    # What gateways and recognizers older than `options` send and read instead of it.
+    engine: str = ""
     language: str = ""
     prompt: str | None = None
     utterance_index: int = Field(ge=0)
@@ -146,13 +149,27 @@ class InterimReady(Event):
     sent_at: float = Field(description="When the gateway sent it (Unix time, seconds).")
     audio: str = Field(repr=False)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _either_shape(cls, given: Any) -> Any:
+        """The event made from its options fills in the older fields, and one from an older
+        gateway, without options, gets them from those fields."""
+        if not isinstance(given, dict):
+            return given
+        if given.get("options") is None:
+            older = {"engine": given.get("engine"), "language": given.get("language", "")}
+            return {**given, "options": {**older, "prompt": given.get("prompt")}}
+        options = JobOptions.model_validate(given["options"])
+        older = {"engine": options.engine, "language": options.language, "prompt": options.prompt}
+        return {**older, **given}
+
     @staticmethod
     def topic_for(engine: str) -> str:
         return f"{InterimReady.routing_key}.{engine}"
 
     @property
     def topic(self) -> str:
-        return self.topic_for(self.engine)
+        return self.topic_for(self.options.engine)
 
 
 class InterimRecognized(Event):

@@ -20,6 +20,7 @@ from shared.jobs.models import (
     now,
     owes_callback,
 )
+from shared.jobs.options import JobOptions
 from shared.settings import CommonSettings
 from shared.topology import Topology, build_topology
 from transcoder.fetch import Fetched
@@ -68,13 +69,16 @@ class FakeJobs:
         error = JobError(code=code, message=message)
         return await self.advance(job_id, JobStatus.FAILED, allowed_from=unfinished, error=error)
 
-    async def create(self, job_id: str, *, settings: CommonSettings, **fields: Any) -> Job:
+    async def create(
+        self, job_id: str, options: JobOptions, *, settings: CommonSettings, **fields: Any
+    ) -> Job:
         references = fields.pop("speaker_references", ())
         if references:
             self.references[job_id] = list(references)
         callback_url = fields.pop("callback_url", None)
         callback = {"callback": {"url": callback_url}} if callback_url else {}
-        job = a_job(job_id, JobStatus.QUEUED, created_at=now(), **fields, **callback)
+        stored = {**options.model_dump(), **fields, **callback}
+        job = a_job(job_id, JobStatus.QUEUED, created_at=now(), **stored)
         job.deadline_at = deadline_for(job, settings)
         self.add(job)
         return job

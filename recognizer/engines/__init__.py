@@ -7,14 +7,12 @@ name.
 
 from recognizer.engines import faster_whisper, google, hosted, sphinx
 from recognizer.engines.base import (
-    UNSTEERED,
     DetectsLanguage,
     Engine,
     EngineConfig,
     EngineLoader,
     EngineUnavailable,
     OnlineEngineError,
-    Steering,
     online_failure,
     read_audio,
 )
@@ -51,7 +49,6 @@ def describe_model(engine: str, config: EngineConfig) -> ModelProvenance:
 
 __all__ = [
     "LOADERS",
-    "UNSTEERED",
     "DetectsLanguage",
     "Engine",
     "EngineConfig",
@@ -59,7 +56,6 @@ __all__ = [
     "EngineUnavailable",
     "FasterWhisperEngine",
     "OnlineEngineError",
-    "Steering",
     "describe_model",
     "load_engine",
     "load_engines",

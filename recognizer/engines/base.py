@@ -1,6 +1,6 @@
 """What every engine module shares: the interface an engine offers a slot, the settings engines
-are loaded with, what a job asks of the decoder, the errors, and where a model's weights came from
-(for provenance)."""
+are loaded with, the errors, and where a model's weights came from (for provenance). What a job
+asks of the decoder is its options (shared/jobs/options.py)."""
 
 import hashlib
 from collections.abc import Callable
@@ -12,8 +12,8 @@ from typing import Protocol, runtime_checkable
 import speech_recognition as sr
 
 from recognizer import quality
-from shared.engines import TRANSCRIBE
 from shared.faults import ServiceUnavailable, StartupError, may_pass
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Segment, Transcript
 
@@ -22,31 +22,10 @@ class EngineUnavailable(StartupError):
     """An engine this recognizer was told to serve cannot run here."""
 
 
-@dataclass(frozen=True)
-class Steering:
-    """What a job asks of the decoder besides its language. The Whisper engines, local and
-    hosted, use it; Sphinx and Google have no use for it and ignore it."""
-
-    prompt: str | None = None
-    # None keeps Whisper's own schedule: 0, raised while decoding fails.
-    temperature: float | None = None
-    task: str = TRANSCRIBE
-    """`translate`: the words in English (the gateway asks it only of engines that can)."""
-    hotwords: tuple[str, ...] = ()
-    """Names and terms to expect; the hosted engines get them as a prompt."""
-
-    @property
-    def hotwords_text(self) -> str | None:
-        return ", ".join(self.hotwords) or None
-
-
-UNSTEERED = Steering()
-
-
 class Engine(Protocol):
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript: ...
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
+        """`audio` recognized as the job's options ask, in `options.language`; an engine reads
+        the options it has a use for and ignores the rest."""
 
 
 @runtime_checkable

@@ -11,11 +11,9 @@ import speech_recognition as sr
 
 from recognizer import quality
 from recognizer.engines.base import (
-    UNSTEERED,
     EngineConfig,
     EngineLoader,
     EngineUnavailable,
-    Steering,
     files_sha256,
     packaged,
     tidy,
@@ -24,6 +22,7 @@ from recognizer.engines.base import (
 from recognizer.quality import SAMPLE_RATE
 from recognizer.weights import BASE_MODEL_SHA256, TINY_EN_SHA256
 from shared.engines import AUTO_LANGUAGE, FASTER_WHISPER, WHISPER_BASE
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Segment, Transcript, Word
 
@@ -75,28 +74,25 @@ class FasterWhisperEngine:
         self._vad_filter = config.vad_filter
         self._word_timestamps = config.word_timestamps
 
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
         samples = float_samples(audio)
         heard = None
-        if language == AUTO_LANGUAGE:
+        if options.language == AUTO_LANGUAGE:
             heard = quality.majority_language(self._votes(samples, quality.DETECTION_WINDOWS))
-            language = heard.language if heard else language
-        transcript = self._decoded(audio, language, steering)
+            options = options.in_language(heard.language) if heard else options
+        transcript = self._decoded(audio, options)
         if heard is not None:
             transcript = transcript.model_copy(update={"language_probability": heard.probability})
 
         def decode_alone(start: float, end: float) -> list[Segment]:
             stretch = audio.get_segment(round(start * 1000), round(end * 1000))
-            return self._decoded(stretch, transcript.language, steering).segments
+            return self._decoded(stretch, options.in_language(transcript.language)).segments
 
         speech = quality.speech_spans(samples)
         return quality.trusted(transcript, speech, decode_alone, len(samples) / SAMPLE_RATE)
 
-    def _decoded(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
+    def _decoded(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
+        language = options.language
         result = self._recognizer.recognize(
             audio,
             show_dict=True,
@@ -104,10 +100,10 @@ class FasterWhisperEngine:
             beam_size=self._beam_size,
             vad_filter=self._vad_filter,
             word_timestamps=self._word_timestamps,
-            initial_prompt=steering.prompt,
-            task=steering.task,
-            hotwords=steering.hotwords_text,
-            **({} if steering.temperature is None else {"temperature": steering.temperature}),
+            initial_prompt=options.prompt,
+            task=options.task,
+            hotwords=options.hotwords_text,
+            **({} if options.temperature is None else {"temperature": options.temperature}),
             **self._batched,
         )
         segments = [

@@ -3,16 +3,15 @@
 import speech_recognition as sr
 
 from recognizer.engines.base import (
-    UNSTEERED,
     EngineConfig,
     EngineLoader,
-    Steering,
     online_failure,
     tidy,
     untimed,
     version_of,
 )
 from shared.engines import GOOGLE
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Transcript
 
@@ -24,9 +23,8 @@ class GoogleEngine:
         self._recognizer = sr.Recognizer()
         self._key = config.google_api_key
 
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
+        language = options.language
         try:
             result = self._recognizer.recognize_google(
                 audio, key=self._key, language=language, show_all=True

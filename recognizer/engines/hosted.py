@@ -10,17 +10,16 @@ from typing import Any
 import speech_recognition as sr
 
 from recognizer.engines.base import (
-    UNSTEERED,
     EngineConfig,
     EngineLoader,
     EngineUnavailable,
-    Steering,
     online_failure,
     tidy,
     untimed,
     version_of,
 )
 from shared.engines import AUTO_LANGUAGE, GROQ, OPENAI, TRANSLATE
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Transcript
 
@@ -67,26 +66,24 @@ class HostedWhisperEngine:
         # The client's own error for no connection or a timeout (it has retried twice by then).
         self._connection_error: type[Exception] = client.APIConnectionError
 
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
-        options: dict[str, str | float] = {}
-        if language != AUTO_LANGUAGE and steering.task != TRANSLATE:
-            options["language"] = language
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
+        asked: dict[str, str | float] = {}
+        if options.language != AUTO_LANGUAGE and options.task != TRANSLATE:
+            asked["language"] = options.language
         # Hosted Whisper has no hotwords: the names go in the prompt, which steers spelling.
-        prompt = " ".join(filter(None, (steering.hotwords_text, steering.prompt)))
+        prompt = " ".join(filter(None, (options.hotwords_text, options.prompt)))
         if prompt:
-            options["prompt"] = prompt
-        if steering.temperature is not None:
-            options["temperature"] = steering.temperature
+            asked["prompt"] = prompt
+        if options.temperature is not None:
+            asked["temperature"] = options.temperature
         try:
-            if steering.task == TRANSLATE:
-                text = self._translate(audio, **options)
+            if options.task == TRANSLATE:
+                text = self._translate(audio, **asked)
             else:
-                text = self._recognize(audio, model=self._model, **options)
+                text = self._recognize(audio, model=self._model, **asked)
         except Exception as error:  # the provider client's own errors
             raise online_failure(self._provider.title, error, self._connection_error) from error
-        return untimed(audio, tidy(text), language, None)
+        return untimed(audio, tidy(text), options.language, None)
 
     def _translate(self, audio: sr.AudioData, **options: str | float) -> str:
         wav = io.BytesIO(audio.get_wav_data())

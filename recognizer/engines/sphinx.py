@@ -5,11 +5,9 @@ from pathlib import Path
 import speech_recognition as sr
 
 from recognizer.engines.base import (
-    UNSTEERED,
     EngineConfig,
     EngineLoader,
     EngineUnavailable,
-    Steering,
     files_sha256,
     packaged,
     seconds_of,
@@ -17,6 +15,7 @@ from recognizer.engines.base import (
     version_of,
 )
 from shared.engines import SPHINX, SPHINX_LANGUAGES
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Segment, Transcript, Word
 
@@ -41,9 +40,8 @@ class SphinxEngine:
             raise EngineUnavailable(f"pocketsphinx is not installed: {error}") from error
         self._recognizer = sr.Recognizer()
 
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
+        language = options.language
         decoder = self._recognizer.recognize_sphinx(
             audio, language=SPHINX_LANGUAGES[language], show_all=True
         )

@@ -4,11 +4,11 @@ it (pieces' transcripts, known speakers' clips)."""
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from shared.engines import TRANSCRIBE
+from shared.jobs.options import JobOptions
 from shared.provenance import Provenance
 from shared.transcripts import Segment, SpeakerTalk, Transcript
 
@@ -89,21 +89,6 @@ class Progress(BaseModel):
         return self.pieces_total is not None and self.pieces_done >= self.pieces_total
 
 
-MAX_SPEAKERS = 20
-
-
-class SpeakerLabels(BaseModel):
-    """What a job asks of speaker labelling: how many speakers to find (None leaves it to the
-    clustering), and the names of known speakers whose clips are kept beside the job."""
-
-    speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS, description="Exactly this many.")
-    min_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
-    max_speakers: int | None = Field(None, ge=1, le=MAX_SPEAKERS)
-    names: list[str] = Field(
-        default_factory=list, description="Known speakers, one reference clip each."
-    )
-
-
 class StoredVoice(BaseModel):
     """A stretch of one piece's speech and its speaker embedding, timed from the recording's
     start: what the join clusters, whichever recognizer heard the piece."""
@@ -116,9 +101,8 @@ class StoredVoice(BaseModel):
     )
 
 
-class JobBase(BaseModel):
-    """What a job is and how it stands: the fields its owner sees (gateway.schemas.JobPublic),
-    and the stored document's core."""
+class JobHeader(BaseModel):
+    """Which job it is, whose, and of what media: the first fields of a job."""
 
     job_id: str
     status: JobStatus
@@ -136,24 +120,13 @@ class JobBase(BaseModel):
     )
     size_bytes: int = Field(description="The media's size; 0 until media given by URL arrives.")
     content_type: str | None = None
-    language: str
-    engine: str
-    prompt: str | None = Field(None, description="Text to steer the engine (Whisper only).")
-    temperature: float | None = Field(
-        None, description="Sampling temperature (Whisper only); None for Whisper's own schedule."
-    )
-    # What the job asks of the engine besides its language.
-    task: str = Field(
-        TRANSCRIBE, description="`transcribe`, or `translate` into English (multilingual Whisper)."
-    )
-    hotwords: list[str] = Field(
-        default_factory=list,
-        description="Names and terms the engine should expect (Whisper: hotwords; online"
-        " engines: a prompt).",
-    )
-    speaker_labels: SpeakerLabels | None = Field(
-        None, description="Set when the job labels who speaks (`diarize`); None when it does not."
-    )
+
+
+# Fields come in the order of the bases from the last: the header, then the options.
+class JobBase(JobOptions, JobHeader):
+    """What a job is and how it stands: the fields its owner sees (gateway.schemas.JobPublic),
+    and the stored document's core, its options among them under their own names."""
+
     duration_seconds: float | None = None
     conversion_seconds: float | None = Field(None, description="Wall time ffmpeg took.")
     recognition_seconds: float | None = Field(None, description="Wall time the engine took.")
@@ -211,6 +184,26 @@ class Job(JobBase):
     live_ended_at: UtcDatetime | None = Field(
         None, description="When a live session ended; its job is done once every utterance is."
     )
+
+    @property
+    def options(self) -> JobOptions:
+        """What the job asks of recognition, as one value."""
+        return JobOptions.model_validate(self.model_dump(include=set(JobOptions.model_fields)))
+
+
+# What a run of a job leaves in its document, as a job that never ran has it; a failed job that
+# is replayed (JobStore.reopen) starts from this. `recognized_pieces` and `piece_slots` are the
+# job store's bookkeeping of pieces (shared/jobs/pieces.py), in the document but not the model.
+RUN_RESULTS: dict[str, Any] = {
+    "error": None,
+    "finished_at": None,
+    "progress": None,
+    "recognized_pieces": {},
+    "piece_slots": None,
+    "detected_language": None,
+    "audio_ready_at": None,
+    "announced_at": None,
+}
 
 
 class JobFailure(Exception):

@@ -13,35 +13,40 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from shared.engines import TRANSCRIBE
 from shared.jobs.deadline import deadline_for
 from shared.jobs.documents import UNFINISHED, stored_before, to_job, unfinished_of
 from shared.jobs.idempotency import IDEMPOTENCY_WINDOW, IdempotencyRecords
 from shared.jobs.listing import JobPages, list_key
 from shared.jobs.live_sessions import LiveSessionRecords
 from shared.jobs.models import (
+    RUN_RESULTS,
     Callback,
     ErrorCode,
     Job,
     JobError,
     JobStatus,
-    SpeakerLabels,
     SpeakerReference,
     now,
     owes_callback,
 )
+from shared.jobs.options import JobOptions
 from shared.jobs.pace import PaceStatistics
 from shared.jobs.pieces import PieceRecords
+from shared.jobs.references import REFERENCES_KEPT, SpeakerReferenceRecords
 from shared.settings import CommonSettings
 
-# Known speakers' clips outlive any job that can still use them; the job's deletion removes them.
-REFERENCES_KEPT = timedelta(days=7)
 
-
-class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveSessionRecords):
+class JobStore(
+    JobPages,
+    IdempotencyRecords,
+    PaceStatistics,
+    PieceRecords,
+    LiveSessionRecords,
+    SpeakerReferenceRecords,
+):
     """The job documents and what is kept beside them; the job list, idempotency keys, the
-    figures behind queue estimates, the pieces of long recordings and the live sessions under way
-    are parts of it written in their own modules."""
+    figures behind queue estimates, the pieces of long recordings, the live sessions under way
+    and known speakers' clips are parts of it written in their own modules."""
 
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._jobs: AsyncCollection[dict[str, Any]] = client[database]["jobs"]
@@ -55,23 +60,17 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
     async def create(
         self,
         job_id: str,
+        options: JobOptions,
         *,
         filename: str | None,
         size_bytes: int,
         content_type: str | None,
-        language: str,
-        engine: str,
         settings: CommonSettings,
-        prompt: str | None = None,
-        temperature: float | None = None,
-        task: str = TRANSCRIBE,
-        hotwords: tuple[str, ...] = (),
         callback_url: str | None = None,
         owner: str | None = None,
         duration_seconds: float | None = None,
         held: bool = False,
         source_url: str | None = None,
-        speaker_labels: SpeakerLabels | None = None,
         speaker_references: Sequence[SpeakerReference] = (),
     ) -> Job:
         # To the millisecond, as BSON keeps it, so the job read back has the same list key. A job
@@ -93,13 +92,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
             source_url=source_url,
             size_bytes=size_bytes,
             content_type=content_type,
-            language=language,
-            engine=engine,
-            prompt=prompt,
-            temperature=temperature,
-            task=task,
-            hotwords=list(hotwords),
-            speaker_labels=speaker_labels,
+            **options.model_dump(),
             callback=Callback(url=callback_url) if callback_url else None,
             created_at=created,
             updated_at=created,
@@ -108,14 +101,7 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
         job.deadline_at = deadline_for(job, settings)
         document = job.model_dump(exclude={"job_id"})
         if speaker_references:
-            # Beside the job, not in it: the job document is read often, the clips once a piece.
-            await self._references.insert_one(
-                {
-                    "_id": job_id,
-                    "created_at": created,
-                    "references": [reference.model_dump() for reference in speaker_references],
-                }
-            )
+            await self.keep_speaker_references(job_id, created, speaker_references)
         await self._jobs.insert_one({"_id": job_id, "list_key": list_key(job), **document})
         return job
 
@@ -138,21 +124,6 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
         await self._references.delete_one({"_id": job_id})
         # A retry with the deleted job's idempotency key makes a new job, not a 409.
         await self._requests.delete_many({"job_id": job_id})
-
-    async def speaker_references(self, job_id: str) -> list[SpeakerReference]:
-        """The job's known speakers' clips, in the order their names were given."""
-        document = await self._references.find_one({"_id": job_id})
-        references = document.get("references", []) if document else []
-        return [SpeakerReference.model_validate(reference) for reference in references]
-
-    async def note_reference_embeddings(
-        self, job_id: str, references: Sequence[SpeakerReference]
-    ) -> None:
-        """Keep the references' embeddings, so later pieces need not compute them again."""
-        await self._references.update_one(
-            {"_id": job_id},
-            {"$set": {"references": [reference.model_dump() for reference in references]}},
-        )
 
     async def owed_callback(self, job_id: str) -> Job | None:
         """A job deleted before its callback was delivered or given up."""
@@ -210,15 +181,8 @@ class JobStore(JobPages, IdempotencyRecords, PaceStatistics, PieceRecords, LiveS
             },
             {
                 "$set": {
+                    **RUN_RESULTS,
                     "status": str(JobStatus.QUEUED),
-                    "error": None,
-                    "finished_at": None,
-                    "progress": None,
-                    "recognized_pieces": {},
-                    "piece_slots": None,
-                    "detected_language": None,
-                    "audio_ready_at": None,
-                    "announced_at": None,
                     "released_at": reopened,
                     "deadline_at": deadline_at,
                     "updated_at": reopened,

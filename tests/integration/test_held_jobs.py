@@ -14,6 +14,7 @@ from janitor.handler import Sweeper
 from janitor.settings import JanitorSettings
 from shared.events import AudioReady, MediaUploaded
 from shared.jobs.models import ErrorCode, JobStatus, new_job_id, now
+from shared.jobs.options import JobOptions
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.media_store import FolderStore, GridFSStore, delete_local_orphans, orphan_age_seconds
@@ -30,8 +31,8 @@ TWO_DAYS = timedelta(days=2)
 async def a_job_of(jobs: JobStore, settings: CommonSettings, *, held: bool) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="a.wav", size_bytes=10, content_type=None, language="en",
-        engine="faster-whisper", settings=settings, owner=OWNER, held=held,
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="a.wav",
+        size_bytes=10, content_type=None, settings=settings, owner=OWNER, held=held,
     )  # fmt: skip
     return job_id
 

@@ -13,6 +13,7 @@ from shared.broker import Broker, Subscription
 from shared.events import Event, JobFailed, TranscriptDone, UtteranceReady, UtteranceRecognized
 from shared.faults import BrokerUnavailable
 from shared.jobs.models import JobStatus, Progress, new_job_id
+from shared.jobs.options import JobOptions
 from shared.jobs.store import JobStore
 from shared.pipeline import noting_announcements
 from shared.settings import CommonSettings
@@ -30,8 +31,8 @@ async def broker(settings: CommonSettings) -> AsyncIterator[Broker]:
 async def a_job(jobs: JobStore, status: JobStatus) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="a.wav", size_bytes=10, content_type="audio/wav", language="en",
-        engine="sphinx", settings=CommonSettings(_env_file=None),
+        job_id, JobOptions(engine="sphinx", language="en"), filename="a.wav", size_bytes=10,
+        content_type="audio/wav", settings=CommonSettings(_env_file=None),
     )  # fmt: skip
     await jobs.advance(job_id, status, allowed_from=(JobStatus.QUEUED,), text="")
     return job_id

@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
 from shared.jobs.models import Job, JobStatus, UtcDatetime
+from shared.jobs.options import JobOptions
 from shared.jobs.store import JobStore
 from tests import media
 from tests.integration.api import accepted_job_id, follow, until, until_status
@@ -72,7 +73,9 @@ def whole_transcript(story: Path, tmp_path: Path) -> str:
     to_wav(story, wav, timeout_seconds=60, max_seconds=3600)
     config = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
     engine = load_engines(("faster-whisper",), config)["faster-whisper"]
-    return engine.transcribe(read_audio(wav), "en").text
+    return engine.transcribe(
+        read_audio(wav), JobOptions(engine="faster-whisper", language="en")
+    ).text
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from recognizer import quality
-from recognizer.engines import EngineConfig, FasterWhisperEngine, Steering, read_audio
+from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
 from recognizer.quality import RECOVERED
 from recognizer.settings import RecognizerSettings
 from recognizer.weights import whisper_base
+from shared.jobs.options import JobOptions
 from shared.transcripts import Transcript
 from tests import media
 
@@ -39,7 +40,8 @@ def test_noise_and_music_give_no_words(
     wav = tmp_path / f"{sound}.wav"
     media.plucked_tones(wav) if sound == "music" else media.noise(wav, sound)
     for name, engine in engines.items():
-        transcript = engine.transcribe(read_audio(wav), "en")
+        english = JobOptions(engine="faster-whisper", language="en")
+        transcript = engine.transcribe(read_audio(wav), english)
         assert (name, transcript.text, transcript.segments) == (name, "", [])
 
 
@@ -56,16 +58,16 @@ def test_without_the_speech_filter_whisper_invents_words_on_noise_and_they_are_d
         else str(whisper_base(RecognizerSettings().models_dir / "whisper-base"))
     )
     engine = FasterWhisperEngine(EngineConfig(name, cpu_threads=1, beam_size=5, vad_filter=False))
-    held = Steering(temperature=0.0)
+    held = JobOptions(engine="faster-whisper", language="en", temperature=0.0)
     # Which stretch of noise sets Whisper off varies with the machine's int8 arithmetic.
     for seed in range(1, 5):
         wav = media.noise(tmp_path / f"noise-{seed}.wav", colour, 30, amplitude=1.0, seed=seed)
         audio = read_audio(wav)
-        if len(media.word_list(engine._decoded(audio, "en", held).text)) >= 10:
+        if len(media.word_list(engine._decoded(audio, held).text)) >= 10:
             break
     else:
         pytest.fail("Whisper invented no words on noise: this test's premise no longer holds")
-    transcript = engine.transcribe(audio, "en", held)
+    transcript = engine.transcribe(audio, held)
     assert (transcript.text, transcript.segments) == ("", [])
 
 
@@ -88,10 +90,11 @@ def test_a_voice_answering_closely_is_not_left_without_words(
     engine = tiny
     # Decoded once, as Whisper does it, the first two answers get no words of their own (at
     # most the last words of the line before them, stretched over them).
-    first_pass = engine._decoded(audio, "en")
+    english = JobOptions(engine="faster-whisper", language="en")
+    first_pass = engine._decoded(audio, english)
     assert [len(words_within(first_pass, *answer)) <= 2 for answer in answers[:2]] == [True, True]
 
-    transcript = engine.transcribe(audio, "en")
+    transcript = engine.transcribe(audio, english)
     recovered = transcript.model_copy(
         update={"segments": [s for s in transcript.segments if RECOVERED in s.flags]}
     )

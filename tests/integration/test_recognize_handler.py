@@ -18,6 +18,7 @@ from recognizer.quality import OWN_LANGUAGE_WINDOWS, Heard
 from shared.events import AudioReady, Event, MediaUploaded, PieceRecognized, TranscriptDone
 from shared.faults import MediaUnavailable
 from shared.jobs.models import JobStatus, new_job_id, now
+from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.media_store import FolderStore
@@ -51,7 +52,7 @@ class ScriptedSlots:
         index = _index(request.audio)
         words = WORDS[index] if index < len(WORDS) else f"part {index}"
         segment = Segment(start=1.0, end=3.0, text=words)
-        return Transcript(text=words, language=request.language, segments=[segment])
+        return Transcript(text=words, language=request.options.language, segments=[segment])
 
     async def detect_language(self, request: Detect, _timeout: float) -> Heard:
         if request.windows == OWN_LANGUAGE_WINDOWS:
@@ -102,13 +103,15 @@ async def cut_job(
     pieces: int,
     planned: bool = True,
     language: str = "en",
+    speaker_labels: SpeakerLabels | None = None,
     **fields: Any,
 ) -> str:
     """A job whose audio is cut into `pieces`, counted if `planned`."""
     job_id = new_job_id()
+    options = JobOptions(engine="faster-whisper", language=language, speaker_labels=speaker_labels)
     await jobs.create(
-        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language=language,
-        engine="faster-whisper", settings=SETTINGS, **fields,
+        job_id, options, filename="talk.mp3", size_bytes=10, content_type=None, settings=SETTINGS,
+        **fields,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     if planned:
@@ -275,8 +278,8 @@ async def test_a_transcoder_run_again_after_pieces_were_counted_still_joins_the_
     recognize, _ = handler
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="talk.mp3", size_bytes=10, content_type=None, language="en",
-        engine="faster-whisper", settings=SETTINGS,
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="talk.mp3",
+        size_bytes=10, content_type=None, settings=SETTINGS,
     )  # fmt: skip
     paths = MediaPaths(tmp_path)
     paths.create_folders()

@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.fleet import Fleet, RecognizerEntry
 from shared.jobs.models import JobStatus, PieceResult, new_job_id, now
+from shared.jobs.options import JobOptions
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.transcripts import Transcript
@@ -28,8 +29,8 @@ async def ttl_of(jobs: JobStore, collection: str, field: str) -> int | None:
 async def a_job(jobs: JobStore, settings: CommonSettings) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="a.wav", size_bytes=10, content_type=None, language="en",
-        engine="faster-whisper", settings=settings,
+        job_id, JobOptions(engine="faster-whisper", language="en"), filename="a.wav",
+        size_bytes=10, content_type=None, settings=settings,
     )  # fmt: skip
     return job_id
 

@@ -14,7 +14,8 @@ import pytest
 from recognizer.handler import RecognizeHandler
 from shared.events import PieceRecognized, TranscriptDone
 from shared.faults import ServiceUnavailable
-from shared.jobs.models import JobStatus, SpeakerLabels, SpeakerReference, StoredVoice
+from shared.jobs.models import JobStatus, SpeakerReference, StoredVoice
+from shared.jobs.options import SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.media import MediaPaths
 from shared.media_store import FolderStore

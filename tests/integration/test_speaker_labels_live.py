@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
 from recognizer.labelling import FindVoices, LabelSpeakers, answer
-from shared.jobs.models import SpeakerLabels
+from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.transcripts import Transcript
 from tests import voices
@@ -164,7 +164,9 @@ def whole_labelled(audio: Path) -> Transcript:
     speaker process takes, with `speakers=2`."""
     config = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
     engine = load_engines(("faster-whisper",), config)["faster-whisper"]
-    transcript = engine.transcribe(read_audio(audio), "en")
+    transcript = engine.transcribe(
+        read_audio(audio), JobOptions(engine="faster-whisper", language="en")
+    )
     voices = answer(FindVoices(audio, tuple(transcript.segments), 0.0))
     labelled: Transcript = answer(
         LabelSpeakers(transcript, tuple(voices), SpeakerLabels(speakers=2))

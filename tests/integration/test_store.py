@@ -6,7 +6,16 @@ from datetime import timedelta
 import pytest
 
 from shared.jobs.listing import Listing
-from shared.jobs.models import ErrorCode, JobStatus, PieceResult, new_job_id, now, owes_callback
+from shared.jobs.models import (
+    RUN_RESULTS,
+    ErrorCode,
+    JobStatus,
+    PieceResult,
+    new_job_id,
+    now,
+    owes_callback,
+)
+from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from shared.transcripts import Segment, Transcript
@@ -17,8 +26,8 @@ SETTINGS = CommonSettings()
 async def new_job(jobs: JobStore, owner: str | None = None, held: bool = False) -> str:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-        engine="sphinx", settings=SETTINGS, owner=owner, held=held,
+        job_id, JobOptions(engine="sphinx", language="en"), filename="a.mp3", size_bytes=10,
+        content_type="audio/mpeg", settings=SETTINGS, owner=owner, held=held,
     )  # fmt: skip
     return job_id
 
@@ -40,8 +49,8 @@ async def test_a_job_given_by_url_keeps_its_address_and_gets_its_size_once_fetch
     job_id = new_job_id()
     url = "https://media.example.com/ep%2012.mp3?signature=abc"
     await jobs.create(
-        job_id, filename="ep 12.mp3", size_bytes=0, content_type=None, language="en",
-        engine="sphinx", settings=SETTINGS, source_url=url,
+        job_id, JobOptions(engine="sphinx", language="en"), filename="ep 12.mp3", size_bytes=0,
+        content_type=None, settings=SETTINGS, source_url=url,
     )  # fmt: skip
     await jobs.advance(job_id, JobStatus.TRANSCODING, allowed_from=(JobStatus.QUEUED,))
     fetched = await jobs.advance(
@@ -100,8 +109,8 @@ async def test_only_an_unfinished_job_can_fail(jobs: JobStore) -> None:
 async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore) -> None:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
-        callback_url="https://example.com/hook", settings=SETTINGS,
+        job_id, JobOptions(engine="sphinx", language="en"), filename=None, size_bytes=1,
+        content_type=None, callback_url="https://example.com/hook", settings=SETTINGS,
     )  # fmt: skip
     await jobs.record_callback(job_id, delivered=False, error="the receiver answered 503")
     failed_once = await jobs.get(job_id)
@@ -125,8 +134,8 @@ async def test_each_callback_attempt_is_counted_with_its_outcome(jobs: JobStore)
 async def test_a_replayed_job_owes_its_callback_again(jobs: JobStore) -> None:
     job_id = new_job_id()
     await jobs.create(
-        job_id, filename=None, size_bytes=1, content_type=None, language="en", engine="sphinx",
-        callback_url="https://example.com/hook", settings=SETTINGS,
+        job_id, JobOptions(engine="sphinx", language="en"), filename=None, size_bytes=1,
+        content_type=None, callback_url="https://example.com/hook", settings=SETTINGS,
     )  # fmt: skip
     await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
     await jobs.record_callback(job_id, delivered=True)
@@ -141,6 +150,44 @@ async def test_a_replayed_job_owes_its_callback_again(jobs: JobStore) -> None:
     ended_anew = await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "again")
     assert ended_anew is not None
     assert owes_callback(ended_anew)
+
+
+async def test_a_job_keeps_its_options_flat_under_their_own_names(jobs: JobStore) -> None:
+    job_id = new_job_id()
+    options = JobOptions(
+        engine="whisper-base",
+        language="de",
+        prompt="A call.",
+        temperature=0.2,
+        task="translate",
+        hotwords=["Zarvokian", "Quillmore"],
+        speaker_labels=SpeakerLabels(max_speakers=3),
+    )
+    await jobs.create(
+        job_id, options, filename="a.mp3", size_bytes=10, content_type=None, settings=SETTINGS
+    )
+    document = await jobs.database["jobs"].find_one({"_id": job_id})
+    stored = await jobs.get(job_id)
+    assert document is not None
+    assert stored is not None
+    assert "options" not in document
+    assert {name: document[name] for name in JobOptions.model_fields} == options.model_dump()
+    assert stored.options == options
+
+
+async def test_a_replayed_job_keeps_nothing_its_run_produced(jobs: JobStore) -> None:
+    job_id = await recognizing(jobs, pieces=2)
+    await jobs.claim_piece_slots(job_id, 2)
+    await jobs.claim_language(job_id, "en", 0.9)
+    await jobs.count_piece(job_id, 0, 10.0)
+    await jobs.audio_ready(job_id)
+    await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
+    await jobs.note_announced(job_id)
+    assert await jobs.reopen(job_id, (ErrorCode.PROCESSING_ERROR,), SETTINGS) is not None
+    document = await jobs.database["jobs"].find_one({"_id": job_id})
+    assert document is not None
+    assert {name: document[name] for name in RUN_RESULTS} == RUN_RESULTS
+    assert document["status"] == "queued"
 
 
 async def recognizing(jobs: JobStore, pieces: int) -> str:
@@ -253,8 +300,8 @@ async def test_queued_audio_counts_what_is_left_of_unfinished_jobs(jobs: JobStor
     waiting, halfway, finished = [new_job_id() for _ in range(3)]
     for job_id, seconds in ((waiting, 30.0), (halfway, 100.0), (finished, 50.0)):
         await jobs.create(
-            job_id, filename="a.mp3", size_bytes=10, content_type="audio/mpeg", language="en",
-            engine="sphinx", settings=SETTINGS, duration_seconds=seconds,
+            job_id, JobOptions(engine="sphinx", language="en"), filename="a.mp3", size_bytes=10,
+            content_type="audio/mpeg", settings=SETTINGS, duration_seconds=seconds,
         )  # fmt: skip
     await jobs.plan_pieces(halfway, pieces=2, audio_seconds=100.0, deadline_at=now())
     await jobs.count_piece(halfway, 0, 60.0)

@@ -16,6 +16,7 @@ from pymongo import AsyncMongoClient
 
 from shared.jobs.listing import Listing, list_key
 from shared.jobs.models import ErrorCode, JobStatus, Progress, new_job_id, now
+from shared.jobs.options import JobOptions
 from shared.jobs.store import JobStore
 from shared.settings import CommonSettings
 from tests.fakes import FakeJobs
@@ -40,18 +41,16 @@ def owner() -> str:
     return f"key-{uuid.uuid4().hex[:10]}"
 
 
-async def new_job(store: Any, **fields: Any) -> str:
+async def new_job(store: Any, engine: str = "sphinx", **fields: Any) -> str:
     job_id = new_job_id()
     values: dict[str, Any] = {
         "filename": "a.mp3",
         "size_bytes": 10,
         "content_type": "audio/mpeg",
-        "language": "en",
-        "engine": "sphinx",
         "settings": SETTINGS,
         **fields,
     }
-    await store.create(job_id, **values)
+    await store.create(job_id, JobOptions(engine=engine, language="en"), **values)
     return job_id
 
 

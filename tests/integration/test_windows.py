@@ -8,6 +8,7 @@ import pytest
 
 from recognizer.engines import EngineConfig, FasterWhisperEngine, read_audio
 from recognizer.spectrogram import BLOCK_FRAMES, BlockwiseFeatureExtractor
+from shared.jobs.options import JobOptions
 from tests import media
 
 pytestmark = pytest.mark.integration
@@ -52,7 +53,7 @@ def test_speech_is_encoded_in_a_window_of_20_s_or_more_cut_to_it_and_heard(
     assert (0 if window == 2000 else window - 1000) / 100 < seconds < window / 100
     encoder.windows.clear()
 
-    transcript = engine.transcribe(audio, "en")
+    transcript = engine.transcribe(audio, JobOptions(engine="faster-whisper", language="en"))
 
     assert encoder.windows
     assert set(encoder.windows) == {window}
@@ -73,7 +74,7 @@ def test_a_stretch_longer_than_a_block_is_heard_through_the_blockwise_spectrogra
     seconds = len(audio.frame_data) / (audio.sample_rate * audio.sample_width)
     assert seconds > 2 * BLOCK_FRAMES / 100  # the premise: the spectrogram takes three blocks
 
-    transcript = engine.transcribe(audio, "en")
+    transcript = engine.transcribe(audio, JobOptions(engine="faster-whisper", language="en"))
 
     assert all(word in media.word_list(transcript.text) for word in media.EXPECTED_WORDS)
     assert transcript.segments[-1].end > seconds - 3

@@ -1,7 +1,7 @@
 import pytest
 
+from gateway.choices import RefusedChoice, choose_engine_and_language, choose_task
 from gateway.settings import GatewaySettings
-from gateway.submit import RefusedChoice, choose_engine_and_language, choose_task
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ import pytest
 from gateway.agreement import LocalAgreement
 from gateway.interim import ANSWER_WITHIN_SECONDS, DELTA, InterimText, PassAudio, Skip
 from shared.events import Event, InterimReady, InterimRecognized
+from shared.jobs.options import JobOptions
 
 JOB = "0123456789abcdef0123456789abcdef"
-AUDIO = PassAudio("AAAA", "faster-whisper", "en", None)
+AUDIO = PassAudio("AAAA", JobOptions(engine="faster-whisper", language="en"))
 
 
 def test_words_are_confirmed_once_two_passes_in_a_row_agree() -> None:

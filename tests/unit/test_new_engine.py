@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import speech_recognition as sr
 
-from recognizer.engines import LOADERS, EngineConfig, EngineLoader, Steering, describe_model
-from recognizer.engines.base import UNSTEERED, seconds_of
+from recognizer.engines import LOADERS, EngineConfig, EngineLoader, describe_model
+from recognizer.engines.base import seconds_of
 from recognizer.pool import Loaded, Request, recognize
 from shared.engines import ENGINE_SPECS, EngineSpec
+from shared.jobs.options import JobOptions
 from shared.provenance import ModelProvenance
 from shared.transcripts import Segment, Transcript
 from tests.fakes import FakeBroker, FakeJobs
@@ -25,11 +26,9 @@ class EchoEngine:
     def __init__(self, _config: EngineConfig) -> None:
         pass
 
-    def transcribe(
-        self, audio: sr.AudioData, language: str, steering: Steering = UNSTEERED
-    ) -> Transcript:
+    def transcribe(self, audio: sr.AudioData, options: JobOptions) -> Transcript:
         heard = Segment(start=0.0, end=seconds_of(audio), text="echo")
-        return Transcript(text="echo", language=language, segments=[heard])
+        return Transcript(text="echo", language=options.language, segments=[heard])
 
 
 def describe_echo(_config: EngineConfig) -> ModelProvenance:
@@ -82,7 +81,8 @@ def test_a_slot_loads_a_new_engine_recognizes_with_it_and_says_what_it_was(
     loaded = Loaded(
         {ECHO: LOADERS[ECHO].load(CONFIG)}, {ECHO: describe_model(ECHO, CONFIG)}, CONFIG
     )
-    transcript = recognize(loaded, Request(clips["wav"], ECHO, "en", Steering(prompt="ignored")))
+    asked = JobOptions(engine=ECHO, language="en", prompt="ignored")
+    transcript = recognize(loaded, Request(clips["wav"], asked))
     assert isinstance(transcript, Transcript)
     assert transcript.text == "echo"
     assert transcript.provenance is not None

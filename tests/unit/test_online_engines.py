@@ -12,12 +12,12 @@ from recognizer.engines import (
     EngineConfig,
     EngineUnavailable,
     OnlineEngineError,
-    Steering,
     load_engine,
     read_audio,
 )
 from scripts.stack import free_port
 from shared.faults import ServiceUnavailable
+from shared.jobs.options import JobOptions
 from tests import media
 from tests.stand_in import http_stand_in
 from transcoder.convert import to_wav
@@ -54,7 +54,9 @@ def test_google_is_asked_for_the_language_with_flac_audio(
         return _Answer(b'{"result":[]}\n' + json.dumps(answer).encode())
 
     monkeypatch.setattr("speech_recognition.recognizers.google.urlopen", fake_urlopen)
-    transcript = load_engine("google", CONFIG).transcribe(read_audio(speech_wav), "de")
+    transcript = load_engine("google", CONFIG).transcribe(
+        read_audio(speech_wav), JobOptions(engine="google", language="de")
+    )
     [request] = sent
     assert "lang=de" in request.full_url
     assert "key=k3y" in request.full_url
@@ -81,7 +83,8 @@ def test_hosted_whisper_gets_the_audio_model_language_and_prompt(
         monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
         monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
         transcript = load_engine(engine, CONFIG).transcribe(
-            read_audio(speech_wav), "en", Steering(prompt="quarterly", temperature=0.2)
+            read_audio(speech_wav),
+            JobOptions(engine=engine, language="en", prompt="quarterly", temperature=0.2),
         )
     [sent] = stand_in.received
     assert sent.path.endswith("/v1/audio/transcriptions")
@@ -111,8 +114,14 @@ def test_hosted_whisper_translates_through_the_provider_with_hotwords_in_the_pro
     with http_stand_in(PROVIDER_ANSWER) as stand_in:
         monkeypatch.setenv(f"{provider_name}_API_KEY", "sk-test")
         monkeypatch.setenv(f"{provider_name}_BASE_URL", stand_in.url + base_path)
-        steering = Steering(prompt="A call.", task="translate", hotwords=("Zarvokian", "Quillmore"))
-        transcript = load_engine(engine, CONFIG).transcribe(read_audio(speech_wav), "de", steering)
+        options = JobOptions(
+            engine=engine,
+            language="de",
+            prompt="A call.",
+            task="translate",
+            hotwords=["Zarvokian", "Quillmore"],
+        )
+        transcript = load_engine(engine, CONFIG).transcribe(read_audio(speech_wav), options)
     [sent] = stand_in.received
     assert sent.path.endswith("/v1/audio/translations")
     assert b'name="prompt"\r\n\r\nZarvokian, Quillmore A call.' in sent.body
@@ -139,7 +148,9 @@ def test_hosted_whisper_failures_are_retried_only_when_they_may_pass(
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         monkeypatch.setenv("OPENAI_BASE_URL", stand_in.url + "/v1")
         with pytest.raises(raised, match=f"OpenAI failed: .*{status}"):
-            load_engine("openai", CONFIG).transcribe(read_audio(speech_wav), "en")
+            load_engine("openai", CONFIG).transcribe(
+                read_audio(speech_wav), JobOptions(engine="openai", language="en")
+            )
 
 
 def test_an_unreachable_provider_is_retried_later(
@@ -148,7 +159,9 @@ def test_an_unreachable_provider_is_retried_later(
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")
     with pytest.raises(ServiceUnavailable, match="OpenAI failed: Connection error"):
-        load_engine("openai", CONFIG).transcribe(read_audio(speech_wav), "en")
+        load_engine("openai", CONFIG).transcribe(
+            read_audio(speech_wav), JobOptions(engine="openai", language="en")
+        )
 
 
 @pytest.mark.parametrize(
@@ -171,7 +184,9 @@ def test_google_failures_are_retried_only_when_they_may_pass(
 
     monkeypatch.setattr("speech_recognition.recognizers.google.urlopen", failing_urlopen)
     with pytest.raises(raised, match="Google's speech service failed"):
-        load_engine("google", CONFIG).transcribe(read_audio(speech_wav), "en")
+        load_engine("google", CONFIG).transcribe(
+            read_audio(speech_wav), JobOptions(engine="google", language="en")
+        )
 
 
 def test_openai_without_a_key_stops_the_recognizer(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, cast
 
 import pytest
 
-from recognizer.engines import EngineConfig, EngineUnavailable, Steering, load_engines, read_audio
+from recognizer.engines import EngineConfig, EngineUnavailable, load_engines, read_audio
 from recognizer.health import Health
 from recognizer.labelling import speaker_pool
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
@@ -18,10 +18,15 @@ from recognizer.provenance import describe_model
 from recognizer.weights import TINY_EN_SHA256
 from shared.fleet import RecognizerEntry
 from shared.jobs.models import ErrorCode, JobFailure
+from shared.jobs.options import JobOptions
 from tests import media
 from transcoder.convert import to_wav
 
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
+
+
+def english(engine: str, **asked: Any) -> JobOptions:
+    return JobOptions(engine=engine, language="en", **asked)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +38,7 @@ def speech_wav(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
 
 def test_whisper_hears_the_words_and_times_them(speech_wav: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
-    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    transcript = engine.transcribe(read_audio(speech_wav), english("faster-whisper"))
     assert set(media.EXPECTED_WORDS) <= media.words_of(transcript.text)
     assert transcript.language == "en"
     assert transcript.confidence is not None
@@ -48,8 +53,8 @@ def test_whisper_hears_the_words_and_times_them(speech_wav: Path) -> None:
 
 def test_whisper_decodes_at_the_temperature_asked_for(speech_wav: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
-    default = engine.transcribe(read_audio(speech_wav), "en")
-    warm = engine.transcribe(read_audio(speech_wav), "en", Steering(temperature=0.6))
+    default = engine.transcribe(read_audio(speech_wav), english("faster-whisper"))
+    warm = engine.transcribe(read_audio(speech_wav), english("faster-whisper", temperature=0.6))
     assert [segment.temperature for segment in default.segments] == [0.0]
     assert [segment.temperature for segment in warm.segments] == [0.6]
 
@@ -57,12 +62,12 @@ def test_whisper_decodes_at_the_temperature_asked_for(speech_wav: Path) -> None:
 def test_whisper_hears_nothing_in_silence(tmp_path: Path) -> None:
     engine = load_engines(("faster-whisper",), CONFIG)["faster-whisper"]
     quiet = media.silence(tmp_path / "quiet.wav", 30)
-    assert engine.transcribe(read_audio(quiet), "en").text == ""
+    assert engine.transcribe(read_audio(quiet), english("faster-whisper")).text == ""
 
 
 def test_sphinx_transcribes_with_word_times(speech_wav: Path) -> None:
     engine = load_engines(("sphinx",), CONFIG)["sphinx"]
-    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    transcript = engine.transcribe(read_audio(speech_wav), english("sphinx"))
     [segment] = transcript.segments
     assert segment.text == transcript.text != ""
     assert [word.word for word in segment.words] == transcript.text.split()
@@ -79,9 +84,9 @@ async def pool() -> AsyncIterator[SlotPool]:
 
 
 async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech_wav: Path) -> None:
-    whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    whisper = await pool.transcribe(Request(speech_wav, english("faster-whisper")), 60)
     assert set(media.EXPECTED_WORDS) <= media.words_of(whisper.text)
-    sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
+    sphinx = await pool.transcribe(Request(speech_wav, english("sphinx")), 60)
     assert sphinx.text
     assert sphinx.text != whisper.text
 
@@ -89,9 +94,9 @@ async def test_pool_transcribes_with_the_engine_asked_for(pool: SlotPool, speech
 async def test_a_transcript_carries_the_provenance_of_its_engine_and_job(
     pool: SlotPool, speech_wav: Path
 ) -> None:
-    steering = Steering(prompt="A report.", temperature=0.2, hotwords=("Friday",))
-    whisper = await pool.transcribe(Request(speech_wav, "faster-whisper", "en", steering), 60)
-    sphinx = await pool.transcribe(Request(speech_wav, "sphinx", "en", steering), 60)
+    asked = {"prompt": "A report.", "temperature": 0.2, "hotwords": ["Friday"]}
+    whisper = await pool.transcribe(Request(speech_wav, english("faster-whisper", **asked)), 60)
+    sphinx = await pool.transcribe(Request(speech_wav, english("sphinx", **asked)), 60)
     assert whisper.provenance is not None
     assert whisper.provenance.model_dump(exclude={"decoding"}) == (
         pool.models["faster-whisper"].model_dump()
@@ -135,11 +140,11 @@ async def test_a_recognition_over_time_is_killed_and_the_slot_replaced(
     pid_before = next(iter(pool._all))._process.pid
     assert pid_before is not None
     with pytest.raises(JobFailure) as failure:
-        await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 0.05)
+        await pool.transcribe(Request(speech_wav, english("faster-whisper")), 0.05)
     assert failure.value.code is ErrorCode.TIMEOUT
     with pytest.raises(ProcessLookupError):
         os.kill(pid_before, 0)
-    transcript = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+    transcript = await pool.transcribe(Request(speech_wav, english("faster-whisper")), 60)
     assert "quarterly" in media.words_of(transcript.text)
 
 
@@ -148,8 +153,8 @@ async def test_a_slot_that_dies_is_replaced(pool: SlotPool, speech_wav: Path) ->
     assert slot._process.pid is not None
     os.kill(slot._process.pid, signal.SIGKILL)
     with pytest.raises(SlotCrashed):
-        await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
-    transcript = await pool.transcribe(Request(speech_wav, "faster-whisper", "en"), 60)
+        await pool.transcribe(Request(speech_wav, english("faster-whisper")), 60)
+    transcript = await pool.transcribe(Request(speech_wav, english("faster-whisper")), 60)
     assert "quarterly" in media.words_of(transcript.text)
 
 
@@ -159,22 +164,22 @@ async def test_unreadable_audio_fails_the_job_and_keeps_the_slot(
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF" + bytes(100))
     with pytest.raises(JobFailure) as failure:
-        await pool.transcribe(Request(broken, "sphinx", "en"), 60)
+        await pool.transcribe(Request(broken, english("sphinx")), 60)
     with pytest.raises(JobFailure) as missing:
-        await pool.transcribe(Request(tmp_path / "gone.wav", "sphinx", "en"), 60)
+        await pool.transcribe(Request(tmp_path / "gone.wav", english("sphinx")), 60)
     assert failure.value.code is missing.value.code is ErrorCode.RECOGNITION_FAILED
     # What the job's owner reads: no exception text, no file names of this machine.
     for told in (failure.value.message, missing.value.message):
         assert "could not process the audio" in told
         assert str(tmp_path) not in told
         assert "Error" not in told
-    assert (await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)).text
+    assert (await pool.transcribe(Request(speech_wav, english("sphinx")), 60)).text
 
 
 def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> None:
     batched = replace(CONFIG, batch_size=8)
     engine = load_engines(("faster-whisper",), batched)["faster-whisper"]
-    transcript = engine.transcribe(read_audio(speech_wav), "en")
+    transcript = engine.transcribe(read_audio(speech_wav), english("faster-whisper"))
     assert set(media.EXPECTED_WORDS) <= media.words_of(transcript.text)
     [segment] = transcript.segments
     assert 0 <= segment.start < segment.end <= 6
@@ -233,9 +238,9 @@ async def test_a_pool_whose_slot_cannot_come_back_turns_work_away_and_says_so(
     try:
         pool._engines = ("no-such-engine",)  # as if its model had gone from the disk since
         with pytest.raises(JobFailure) as failure:
-            await pool.transcribe(Request(speech_wav, "sphinx", "en"), 0.01)
+            await pool.transcribe(Request(speech_wav, english("sphinx")), 0.01)
         with pytest.raises(NoSlots):
-            await pool.transcribe(Request(speech_wav, "sphinx", "en"), 60)
+            await pool.transcribe(Request(speech_wav, english("sphinx")), 60)
     finally:
         pool.close()
     assert failure.value.code is ErrorCode.TIMEOUT
