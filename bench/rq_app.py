@@ -32,6 +32,7 @@ from rq.job import Job, JobStatus
 
 from bench.engines import load_bench_engine
 from recognizer.engines import Engine, read_audio
+from shared.jobs.options import JobOptions
 
 ENGINE = os.environ.get("BENCH_ENGINE", "faster-whisper")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -57,7 +58,7 @@ def transcribe(upload: str) -> str:
     try:
         audio = AudioSegment.from_file(source).set_frame_rate(16000).set_channels(1)
         audio.export(wav, format="wav")
-        return engine().transcribe(read_audio(wav), "en").text
+        return engine().transcribe(read_audio(wav), JobOptions(engine=ENGINE, language="en")).text
     finally:
         source.unlink(missing_ok=True)
         wav.unlink(missing_ok=True)

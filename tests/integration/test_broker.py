@@ -19,6 +19,7 @@ from shared.broker import (
     retries_of,
 )
 from shared.events import AudioReady, Event, InterimReady, MediaUploaded, TranscriptDone
+from shared.jobs.options import JobOptions
 from shared.settings import CommonSettings
 from shared.topology import INTERIM_QUEUE_LENGTH, parking_queue
 from tests.integration.api import until
@@ -244,7 +245,7 @@ async def test_interim_passes_expire_after_a_second_and_the_oldest_go_when_too_m
             broker.publish(
                 InterimReady(
                     job_id=FIRST,
-                    engine="sphinx",
+                    options=JobOptions(engine="sphinx", language="en"),
                     utterance_index=0,
                     pass_number=number,
                     sent_at=time.time(),
