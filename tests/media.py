@@ -73,7 +73,9 @@ SPANISH_SENTENCE = (
 # English words Whisper base's translations of the two sentences above hold run after run (its
 # translation is rough, and of the German varies: see docs/transcripts.md), and words of the originals
 # that must not be left.
-TRANSLATED_WORDS = {"de": ("good", "morning"), "es": ("good", "morning", "station")}
+# (With ctranslate2 4.8.5 the Spanish comes back as "Good days. The pre-demand will start the
+# social network of the central station.": "morning" no longer holds.)
+TRANSLATED_WORDS = {"de": ("good", "morning"), "es": ("good", "central", "station")}
 UNTRANSLATED_WORDS = {"de": ("guten", "morgen", "bitte"), "es": ("buenos", "tren", "sale")}
 
 # Made-up names: base hears "Sarvokey" and "Quilmore" unless it is told to expect them.
