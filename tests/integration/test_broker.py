@@ -10,15 +10,9 @@ from pydantic import AmqpDsn
 from pymongo.errors import ServerSelectionTimeoutError
 
 from scripts.stack import free_port
-from shared.broker import (
-    Broker,
-    Pull,
-    Subscription,
-    gave_up_retrying,
-    published_at,
-    retries_of,
-)
+from shared.broker import Broker, Pull, Subscription
 from shared.events import AudioReady, Event, MediaUploaded, TranscriptDone
+from shared.messages import gave_up_retrying, published_at, retries_of
 from shared.settings import CommonSettings
 from shared.topology import parking_queue
 from tests.integration.api import until

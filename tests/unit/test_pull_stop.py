@@ -5,10 +5,9 @@ the answer and the cancellation arrive together, and the pulling loop would go o
 import asyncio
 from typing import Any
 
-from shared.broker import Broker, Pull, Subscription, _Puller
-from shared.events import Event
+from shared.broker import Broker
+from shared.pulling import Puller
 from shared.settings import CommonSettings
-from shared.topology import QueueSpec
 
 
 class AnsweringAsCancelled:
@@ -31,14 +30,10 @@ class AnsweringAsCancelled:
         return None
 
 
-async def handle(_event: Event) -> None:
-    return None
-
-
 async def test_stopping_ends_pulling_though_the_cancellation_was_lost() -> None:
     queue = AnsweringAsCancelled()
-    pull = Pull((Subscription(QueueSpec(queue.name, {}), Event, handle),), lambda: 1)
-    puller = _Puller(None, pull, [queue], None)  # type: ignore[arg-type, list-item]
+    queues: Any = [queue]
+    puller = Puller(None, queues, lambda: 1, None)  # type: ignore[arg-type]
     broker = Broker(CommonSettings())
     failures: list[str] = []
     broker._start_pulling(puller, queue.name, failures.append)
