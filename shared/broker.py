@@ -249,24 +249,26 @@ class Broker:
             await self._declare(channel, subscription.queue) for subscription in pull.subscriptions
         ]
         puller = Puller(
-            connection,
             queues,
-            pull.limit,
+            pull,
             lambda message, index: self._start_processing(message, pull.subscriptions[index]),
-            pull.oldest_first_after_seconds,
         )
         routing_keys = tuple(
             key for subscription in pull.subscriptions for key in subscription.queue.routing_keys
         )
         await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, puller.hint)
         names = ", ".join(queue.name for queue in queues)
-        self._start_pulling(puller, names, on_failure)
+        self._start_pulling(puller, connection, names, on_failure)
         log.info("pulling from %s (%d at a time)", names, pull.limit())
 
     def _start_pulling(
-        self, puller: Puller, names: str, on_failure: Callable[[str], None] | None
+        self,
+        puller: Puller,
+        connection: AbstractRobustConnection,
+        names: str,
+        on_failure: Callable[[str], None] | None,
     ) -> None:
-        pulling = asyncio.create_task(puller.run())
+        pulling = asyncio.create_task(puller.run(connection))
         pulling.add_done_callback(functools.partial(_pulling_ended, names, on_failure))
         self._pullers.append((puller, pulling))
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
@@ -24,24 +24,33 @@ GET_TIMEOUT_SECONDS = 10
 BROKER_AWAY_PAUSE_SECONDS = 0.5
 
 
-class Puller:
-    """Takes messages from `queues` while fewer than `limit()` are in hand, and hands each to
-    `process` with the index of its queue: at once when one is settled or a hint says something
-    was routed, else every PULL_POLL_SECONDS. The queues go in order, but once the head of one
-    may have waited `oldest_first_after_seconds`, the one waiting longest goes first."""
+class PullOrder(Protocol):
+    """What a puller follows (`shared.broker.Pull` is one)."""
 
-    def __init__(
-        self,
-        connection: AbstractRobustConnection,
-        queues: Sequence[AbstractQueue],
-        limit: Callable[[], int],
-        process: Callable[[AbstractIncomingMessage, int], asyncio.Task[None]],
-        oldest_first_after_seconds: float | None = None,
-    ) -> None:
-        self._connection = connection
+    @property
+    def limit(self) -> Callable[[], int]:
+        """How many may be in hand at once, asked before each take."""
+        ...
+
+    @property
+    def oldest_first_after_seconds(self) -> float | None:
+        """Once the head of a queue may have waited this long, the one waiting longest goes
+        first; until then the queues go in order."""
+        ...
+
+
+# Handles a message taken from the queue of that index, as a task of its own.
+Process = Callable[[AbstractIncomingMessage, int], asyncio.Task[None]]
+
+
+class Puller:
+    """Takes messages from `queues` while fewer than `order.limit()` are in hand, and hands
+    each to `process`: at once when one is settled or a hint says something was routed, else
+    every PULL_POLL_SECONDS."""
+
+    def __init__(self, queues: Sequence[AbstractQueue], order: PullOrder, process: Process) -> None:
         self._process = process
-        self._limit = limit
-        self._oldest_first_after = oldest_first_after_seconds
+        self._order = order
         self._queues = queues
         self._in_hand = 0
         self._settled = asyncio.Event()
@@ -65,9 +74,9 @@ class Puller:
         self._hinted_at = asyncio.get_running_loop().time()
         self._hinted.set()
 
-    async def run(self) -> None:
+    async def run(self, connection: AbstractRobustConnection) -> None:
         while not self._stopping:
-            if self._in_hand >= self._limit():
+            if self._in_hand >= self._order.limit():
                 self._settled.clear()
                 # The limit may also rise by itself (a worker resting from work).
                 await _within(PULL_POLL_SECONDS, self._settled.wait())
@@ -78,7 +87,7 @@ class Puller:
             except CHANNEL_ERRORS as error:
                 log.warning("broker away while pulling (%r); waiting for it", error)
                 await asyncio.sleep(BROKER_AWAY_PAUSE_SECONDS)
-                await self._connection.connected.wait()
+                await connection.connected.wait()
                 continue
             if taken is None:
                 since_hint = asyncio.get_running_loop().time() - self._hinted_at
@@ -91,8 +100,8 @@ class Puller:
             self._process(*taken).add_done_callback(self._on_settled)
 
     async def _take(self) -> tuple[AbstractIncomingMessage, int] | None:
-        """The next message of the first queue that has one, in `_order`."""
-        for index in self._order():
+        """The next message of the first queue that has one, in `_in_order`."""
+        for index in self._in_order():
             looked_at = time.time()
             message = await self._queues[index].get(
                 no_ack=False, fail=False, timeout=GET_TIMEOUT_SECONDS
@@ -106,11 +115,11 @@ class Puller:
             return message, index
         return None
 
-    def _order(self) -> list[int]:
-        """The queues in their order; but those whose head may have waited past
+    def _in_order(self) -> list[int]:
+        """The queues in their order; but those whose head may have waited past the order's
         `oldest_first_after_seconds` go first, the one waiting longest first."""
         in_order = list(range(len(self._queues)))
-        patience = self._oldest_first_after
+        patience = self._order.oldest_first_after_seconds
         if patience is None:
             return in_order
         moment = time.time()

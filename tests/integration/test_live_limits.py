@@ -36,10 +36,7 @@ gateway = stack_fixture(
 async def started(connection: object, vad: bool = False) -> tuple[LiveClient, str]:
     """The session's client, set to 16 kHz, and its job id."""
     client = LiveClient(connection)  # type: ignore[arg-type]
-    job_id = (await client.next("session.created", 10))["session"]["id"]
-    await client.send(transcription_session(rate=RATE, vad=vad))
-    await client.next("session.updated", 10)
-    return client, job_id
+    return client, await client.start(transcription_session(rate=RATE, vad=vad), within=10)
 
 
 def seconds_of_silence(seconds: float) -> bytes:

@@ -8,6 +8,7 @@ from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
+from shared.broker import Pull
 from shared.messages import PUBLISHED_HEADER
 from shared.pulling import Puller
 
@@ -32,7 +33,7 @@ class Queue:
 
 async def taken(wholes: Queue, pieces: Queue, oldest_first_after: float | None) -> list[str]:
     queues: Any = [wholes, pieces]
-    puller = Puller(None, queues, lambda: 1, None, oldest_first_after)  # type: ignore[arg-type]
+    puller = Puller(queues, Pull((), lambda: 1, oldest_first_after), None)  # type: ignore[arg-type]
     names = []
     for _ in range(6):
         result = await puller._take()

@@ -5,7 +5,7 @@ the answer and the cancellation arrive together, and the pulling loop would go o
 import asyncio
 from typing import Any
 
-from shared.broker import Broker
+from shared.broker import Broker, Pull
 from shared.pulling import Puller
 from shared.settings import CommonSettings
 
@@ -33,10 +33,11 @@ class AnsweringAsCancelled:
 async def test_stopping_ends_pulling_though_the_cancellation_was_lost() -> None:
     queue = AnsweringAsCancelled()
     queues: Any = [queue]
-    puller = Puller(None, queues, lambda: 1, None)  # type: ignore[arg-type]
+    puller = Puller(queues, Pull((), lambda: 1), None)  # type: ignore[arg-type]
     broker = Broker(CommonSettings())
     failures: list[str] = []
-    broker._start_pulling(puller, queue.name, failures.append)
+    connection: Any = None
+    broker._start_pulling(puller, connection, queue.name, failures.append)
     await queue.asked.wait()
 
     await asyncio.wait_for(broker.stop_consuming(grace_seconds=1), timeout=5)
