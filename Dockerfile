@@ -29,7 +29,7 @@ COPY cli ./cli
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
     && pip install . \
     && python -m recognizer.weights /app/models/whisper-base \
-    && python -m recognizer.speakers /app/models/campplus
+    && python -m recognizer.speaker_model /app/models/campplus
 
 USER stt
 EXPOSE 8000 9100

@@ -36,13 +36,9 @@ import numpy as np
 from bench.run import RESULTS, machine
 from recognizer.engines import Engine, EngineConfig, load_engines, read_audio
 from recognizer.settings import RecognizerSettings
-from recognizer.speakers import (
-    SpeakerCount,
-    SpeakerModel,
-    Voice,
-    label_speakers,
-    shifted_voices,
-)
+from recognizer.speaker_clusters import SpeakerCount
+from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
+from recognizer.speakers import label_speakers
 from recognizer.weights import whisper_base
 from shared.jobs.options import JobOptions
 from shared.transcripts import Transcript, joined, shifted

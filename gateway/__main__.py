@@ -6,7 +6,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gateway.app import create_app
-from gateway.live_sessions import LiveSessions
+from gateway.live.sessions import LiveSessions
 from gateway.memory import return_large_blocks
 from gateway.settings import GatewaySettings
 from shared.worker import start

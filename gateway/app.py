@@ -17,7 +17,7 @@ from gateway.auth import Keys, Unauthorized, authentication, bearer
 from gateway.backlog import Backlog
 from gateway.callbacks import CallbackHandler, callback_client
 from gateway.finished import FinishedHandler
-from gateway.live_sessions import LiveSessions
+from gateway.live.sessions import LiveSessions
 from gateway.openai_compat import OPENAI_PREFIX, OpenAIError
 from gateway.pages import add_pages
 from gateway.routes import health, jobs, live, models, openai, transcripts, tutorial

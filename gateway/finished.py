@@ -3,10 +3,11 @@ it, let its key's next held job go on (fair share), and call back."""
 
 from gateway.callbacks import CallbackHandler
 from shared import metrics
-from shared.broker import Publish, current_message, retries_of
+from shared.broker import Publish
 from shared.events import Event
 from shared.fairness import FairShare
 from shared.jobs.store import JobStore
+from shared.messages import current_message, retries_of
 from shared.settings import CommonSettings
 
 

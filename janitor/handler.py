@@ -11,14 +11,7 @@ from typing import Any
 
 from janitor.settings import JanitorSettings
 from shared import metrics
-from shared.broker import (
-    Broker,
-    Publish,
-    Subscription,
-    current_message,
-    gave_up_retrying,
-    parked_from,
-)
+from shared.broker import Broker, Publish, Subscription
 from shared.events import Event, UtteranceReady
 from shared.fairness import FairShare
 from shared.faults import BrokerUnavailable
@@ -27,6 +20,7 @@ from shared.jobs.models import ErrorCode, JobError, JobFailure, now
 from shared.jobs.store import JobStore
 from shared.live import finish_if_complete, give_up_utterance
 from shared.media_store import GridFSStore, MediaStore, open_store, orphan_age_seconds
+from shared.messages import current_message, gave_up_retrying, parked_from
 from shared.pipeline import already_handled, announce_end, final_event, noting_announcements
 from shared.topology import parking_queue
 from shared.worker import Halt

@@ -1,4 +1,5 @@
-"""Speaker labelling in the recognizer, around the speaker library (`recognizer.speakers`).
+"""Speaker labelling in the recognizer, around the speaker library (`recognizer.speaker_model`,
+`recognizer.speaker_clusters` and `recognizer.speakers`).
 
 The speaker model runs in speaker processes of its own (one per recognizer by default), not in
 every slot: a process holding it costs a couple of hundred MB, paid once per recognizer rather
@@ -8,7 +9,7 @@ stays reserved (so a recognizer never keeps more processes busy than it has slot
 stored with the piece, and the join clusters the voices of every piece at once, whichever
 recognizer heard each.
 
-Only the speaker processes import `recognizer.speakers`.
+Only the speaker processes import that library.
 """
 
 import asyncio
@@ -82,28 +83,29 @@ def _serve(_loaded: Loaded, request: SpeakerWork) -> Any:
 
 def answer(request: SpeakerWork) -> Any:
     """Do `request` (in the speaker process)."""
-    from recognizer import speakers as library
+    from recognizer.speaker_clusters import SpeakerCount
+    from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
+    from recognizer.speakers import label_speakers
 
     if not _loaded:
-        _loaded.append(library.SpeakerModel())
-    model: library.SpeakerModel = _loaded[0]
+        _loaded.append(SpeakerModel())
+    model: SpeakerModel = _loaded[0]
     if isinstance(request, FindVoices):
         found = model.voices(_samples_of(request.audio), request.segments)
         return [
             StoredVoice(start=voice.start, end=voice.end, embedding=_packed(voice.embedding))
-            for voice in library.shifted_voices(found, request.offset_seconds)
+            for voice in shifted_voices(found, request.offset_seconds)
         ]
     if isinstance(request, EmbedClips):
         return [model.embed(_pcm_samples(clip)) for clip in request.clips]
     if isinstance(request, LabelSpeakers):
         voices = [
-            library.Voice(voice.start, voice.end, _unpacked(voice.embedding))
-            for voice in request.voices
+            Voice(voice.start, voice.end, _unpacked(voice.embedding)) for voice in request.voices
         ]
-        count = library.SpeakerCount(
+        count = SpeakerCount(
             request.labels.speakers, request.labels.min_speakers, request.labels.max_speakers
         )
-        return library.label_speakers(request.transcript, voices, count, dict(request.known))
+        return label_speakers(request.transcript, voices, count, dict(request.known))
     return None
 
 

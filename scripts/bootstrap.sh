@@ -67,5 +67,5 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     fi
 fi
 .venv/bin/pip install -q -e ".[$extras]"
-.venv/bin/python -m recognizer.speakers >/dev/null
+.venv/bin/python -m recognizer.speaker_model >/dev/null
 echo "bootstrap: ready (.venv with [$extras])"

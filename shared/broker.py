@@ -17,8 +17,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
@@ -30,14 +29,22 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, ChannelInvalidStateError, ChannelPreconditionFailed
+from aio_pika.exceptions import ChannelPreconditionFailed
 from pydantic import ValidationError
 
 from shared import metrics
 from shared.events import Event
 from shared.failover import connect_robust
-from shared.faults import TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
+from shared.faults import CHANNEL_ERRORS, TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
 from shared.logs import current_event, current_job
+from shared.messages import (
+    PUBLISHED_HEADER,
+    RETRY_HEADER,
+    current_message,
+    published_at,
+    retries_of,
+)
+from shared.pulling import Puller
 from shared.settings import CommonSettings
 from shared.topology import QueueSpec, Topology, build_topology, retry_queue_name
 
@@ -48,16 +55,8 @@ Handler = Callable[[EventT], Awaitable[Event | None]]
 Publish = Callable[[Event], Awaitable[None]]
 
 PUBLISH_TIMEOUT_SECONDS = 10
-PULL_POLL_SECONDS = 1.0
-# A hint may arrive before its message is committed to the quorum queue: look again soon.
-HINTED_POLL_SECONDS = 0.05
-HINT_PATIENCE_SECONDS = 0.5
 RESUBSCRIBE_PAUSE_SECONDS = 0.5
-RETRY_HEADER = "x-stt-retries"
 GROUP_SIZE_ARGUMENT = "x-quorum-initial-group-size"
-# In whole milliseconds: AMQP carries a float header as 32 bits, to within a minute or so.
-PUBLISHED_HEADER = "x-stt-published-ms"
-_CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -92,139 +91,6 @@ class Pull:
     order, so a steady stream into an earlier queue cannot starve a later one."""
 
 
-# The message being handled, for the rare handler that must know how it got here.
-current_message: ContextVar[AbstractIncomingMessage] = ContextVar("current_message")
-
-
-def retries_of(message: AbstractIncomingMessage) -> int:
-    value = (message.headers or {}).get(RETRY_HEADER, 0)
-    return value if isinstance(value, int) else 0
-
-
-def published_at(message: AbstractIncomingMessage) -> float | None:
-    """When the message was published (wall clock, seconds), if it says."""
-    value = (message.headers or {}).get(PUBLISHED_HEADER)
-    return value / 1000 if isinstance(value, int) else None
-
-
-def parked_from(message: AbstractIncomingMessage) -> str:
-    """The queue a parked message was dead-lettered from, as RabbitMQ recorded it."""
-    deaths = (message.headers or {}).get("x-death")
-    latest = deaths[0] if isinstance(deaths, list) and deaths else None
-    queue = latest.get("queue") if isinstance(latest, dict) else None
-    return str(queue) if queue else "unknown"
-
-
-def gave_up_retrying(message: AbstractIncomingMessage) -> bool:
-    """Whether a parked message was parked because its retries ran out (not for crashing)."""
-    deaths = (message.headers or {}).get("x-death")
-    latest = deaths[0] if isinstance(deaths, list) and deaths else None
-    reason = latest.get("reason") if isinstance(latest, dict) else None
-    return reason == "rejected" and retries_of(message) > 0
-
-
-class _Puller:
-    """Takes messages for a Pull while fewer than its limit are in hand: at once when a slot
-    frees or a hint says something was routed, else every PULL_POLL_SECONDS."""
-
-    def __init__(
-        self,
-        connection: AbstractRobustConnection,
-        pull: Pull,
-        queues: Sequence[AbstractQueue],
-        process: Callable[[AbstractIncomingMessage, Subscription[Any]], asyncio.Task[None]],
-    ) -> None:
-        self._connection = connection
-        self._process = process
-        self._pull = pull
-        self._queues = queues
-        self._in_hand = 0
-        self._settled = asyncio.Event()
-        self._hinted = asyncio.Event()
-        self._hinted_at = -HINT_PATIENCE_SECONDS
-        # For each queue, a moment no message waiting in it was published before (wall clock):
-        # when the last one taken from it was published, or when it was last found empty. What
-        # waited before the puller started counts from its start: in order at first.
-        self._waiting_since = [time.time()] * len(queues)
-        self._stopping = False
-
-    def stop(self) -> None:
-        """End `run` at its next turn. Cancelling it is not enough on Python 3.11: a
-        cancellation that arrives as the broker answers a get is lost inside aiormq's
-        `asyncio.wait_for`, and the loop would go on."""
-        self._stopping = True
-        self._settled.set()
-        self._hinted.set()
-
-    def hint(self, _routing_key: str, _body: bytes) -> None:
-        self._hinted_at = asyncio.get_running_loop().time()
-        self._hinted.set()
-
-    async def run(self) -> None:
-        while not self._stopping:
-            if self._in_hand >= self._pull.limit():
-                self._settled.clear()
-                # The limit may also rise by itself (a worker resting from work).
-                await _within(PULL_POLL_SECONDS, self._settled.wait())
-                continue
-            self._hinted.clear()
-            try:
-                taken = await self._take()
-            except _CHANNEL_ERRORS as error:
-                log.warning("broker away while pulling (%r); waiting for it", error)
-                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
-                await self._connection.connected.wait()
-                continue
-            if taken is None:
-                since_hint = asyncio.get_running_loop().time() - self._hinted_at
-                recent = since_hint < HINT_PATIENCE_SECONDS
-                await _within(
-                    HINTED_POLL_SECONDS if recent else PULL_POLL_SECONDS, self._hinted.wait()
-                )
-                continue
-            self._in_hand += 1
-            self._process(*taken).add_done_callback(self._on_settled)
-
-    async def _take(self) -> tuple[AbstractIncomingMessage, Subscription[Any]] | None:
-        """The next message of the first queue that has one, in `_order`."""
-        for index in self._order():
-            looked_at = time.time()
-            message = await self._queues[index].get(
-                no_ack=False, fail=False, timeout=PUBLISH_TIMEOUT_SECONDS
-            )
-            if message is None:
-                self._waiting_since[index] = looked_at
-                continue
-            published = published_at(message)
-            if published is not None:
-                self._waiting_since[index] = published  # queues are first in, first out
-            return message, self._pull.subscriptions[index]
-        return None
-
-    def _order(self) -> list[int]:
-        """The queues in their order; but those whose head may have waited past the Pull's
-        `oldest_first_after_seconds` go first, the one waiting longest first."""
-        in_order = list(range(len(self._queues)))
-        patience = self._pull.oldest_first_after_seconds
-        if patience is None:
-            return in_order
-        moment = time.time()
-        overdue = [i for i in in_order if moment - self._waiting_since[i] >= patience]
-        overdue.sort(key=lambda i: self._waiting_since[i])
-        return overdue + [i for i in in_order if i not in overdue]
-
-    def _on_settled(self, _task: asyncio.Task[None]) -> None:
-        self._in_hand -= 1
-        self._settled.set()
-
-
-async def _within(seconds: float, waiting: Awaitable[Any]) -> None:
-    """Wait for `waiting`, or `seconds`, whichever comes first."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await waiting
-
-
 class Broker:
     def __init__(self, settings: CommonSettings) -> None:
         self.topology: Topology = build_topology(settings)
@@ -238,7 +104,7 @@ class Broker:
         self._exchange: AbstractExchange | None = None
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._pullers: list[tuple[_Puller, asyncio.Task[None]]] = []
+        self._pullers: list[tuple[Puller, asyncio.Task[None]]] = []
 
     async def connect(self) -> Self:
         """Connect (reconnecting by itself later on) and declare the whole topology."""
@@ -286,7 +152,7 @@ class Broker:
                 log.info("queue %s keeps the replicas it was created with", spec.name)
             finally:
                 # Closed by us even when the broker closed it, so it is never restored.
-                with contextlib.suppress(*_CHANNEL_ERRORS):
+                with contextlib.suppress(*CHANNEL_ERRORS):
                     await probe.close()
         raise AssertionError("a passive declaration of an existing queue cannot be refused")
 
@@ -331,7 +197,7 @@ class Broker:
             await target.publish(
                 message, routing_key=routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT_SECONDS
             )
-        except _CHANNEL_ERRORS as error:
+        except CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"publishing {routing_key}: {error!r}") from error
 
     async def consume(self, subscription: Subscription[EventT]) -> None:
@@ -353,7 +219,7 @@ class Broker:
             try:
                 await start(self._connection)
                 return
-            except (*_CHANNEL_ERRORS, RuntimeError) as error:
+            except (*CHANNEL_ERRORS, RuntimeError) as error:
                 log.warning("broker away while subscribing (%r); waiting for it", error)
                 await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
 
@@ -382,19 +248,27 @@ class Broker:
         queues = [
             await self._declare(channel, subscription.queue) for subscription in pull.subscriptions
         ]
-        puller = _Puller(connection, pull, queues, self._start_processing)
+        puller = Puller(
+            queues,
+            pull,
+            lambda message, index: self._start_processing(message, pull.subscriptions[index]),
+        )
         routing_keys = tuple(
             key for subscription in pull.subscriptions for key in subscription.queue.routing_keys
         )
         await self.watch(f"{self._namespace}.hints.{uuid.uuid4().hex}", routing_keys, puller.hint)
         names = ", ".join(queue.name for queue in queues)
-        self._start_pulling(puller, names, on_failure)
+        self._start_pulling(puller, connection, names, on_failure)
         log.info("pulling from %s (%d at a time)", names, pull.limit())
 
     def _start_pulling(
-        self, puller: _Puller, names: str, on_failure: Callable[[str], None] | None
+        self,
+        puller: Puller,
+        connection: AbstractRobustConnection,
+        names: str,
+        on_failure: Callable[[str], None] | None,
     ) -> None:
-        pulling = asyncio.create_task(puller.run())
+        pulling = asyncio.create_task(puller.run(connection))
         pulling.add_done_callback(functools.partial(_pulling_ended, names, on_failure))
         self._pullers.append((puller, pulling))
 
@@ -489,7 +363,7 @@ class Broker:
             async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
                 underlay = await self.channel.get_underlay_channel()
                 declared = await underlay.queue_declare(queue, passive=True)
-        except _CHANNEL_ERRORS as error:
+        except CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"asking about {queue}: {error!r}") from error
         return int(declared.message_count or 0)
 
@@ -510,7 +384,7 @@ class Broker:
     async def stop_consuming(self, grace_seconds: float) -> None:
         """Take no new messages, give the ones in hand `grace_seconds` to finish."""
         for queue, tag in self._consumers:
-            with contextlib.suppress(*_CHANNEL_ERRORS):
+            with contextlib.suppress(*CHANNEL_ERRORS):
                 await queue.cancel(tag)
         self._consumers.clear()
         for puller, pulling in self._pullers:
@@ -550,5 +424,5 @@ async def _settle(outcome: Awaitable[Any]) -> None:
     """Ack, nack or reject; on a dead channel the broker requeues the message by itself."""
     try:
         await outcome
-    except _CHANNEL_ERRORS as error:
+    except CHANNEL_ERRORS as error:
         log.warning("could not settle a message (%r); the broker will redeliver it", error)

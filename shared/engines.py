@@ -180,12 +180,17 @@ def describe(engine: str, whisper_model: str) -> str:
     return f"'{engine}'"
 
 
-def engine_named(model: str, whisper_model: str) -> str:
-    """The engine id `model` names: an engine id, or one of an engine's aliases."""
+def named_engine(model: str, whisper_model: str) -> str | None:
+    """The engine id `model` names, an engine id or one of an engine's aliases; None if none."""
     if model in ENGINE_SPECS:
         return model
     for name in ENGINE_SPECS:
         spec = spec_of(name, whisper_model)
         if spec and model in spec.aliases:
             return name
-    return model
+    return None
+
+
+def engine_named(model: str, whisper_model: str) -> str:
+    """The engine id `model` names, or `model` itself for the choice rules to refuse."""
+    return named_engine(model, whisper_model) or model

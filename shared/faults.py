@@ -1,6 +1,7 @@
 """Which failures are worth retrying: the broker, the database or an online service being away
 for a while."""
 
+from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from pymongo.errors import ConnectionFailure
 
 
@@ -39,3 +40,6 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     ServiceUnavailable,
     MediaUnavailable,
 )
+
+# The broker's channel or connection is away right now (a robust connection comes back by itself).
+CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)

@@ -70,6 +70,14 @@ class LiveClient:
         self.events: list[dict[str, Any]] = []
         self.arrived_at: list[float] = []
 
+    async def start(self, session: dict[str, Any] | None = None, within: float = 60) -> str:
+        """Set the session up once it is created (by default as `transcription_session()`
+        makes it); its job id."""
+        job_id: str = (await self.next("session.created", within))["session"]["id"]
+        await self.send(transcription_session() if session is None else session)
+        await self.next("session.updated", within)
+        return job_id
+
     async def send(self, event: dict[str, Any]) -> None:
         await self.connection.send(json.dumps(event))
 

@@ -8,7 +8,6 @@ go out while the rest is still being converted.
 
 import asyncio
 import contextlib
-import uuid
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydub.utils import get_encoder_name
 from shared.ffmpeg import input_options
 from shared.jobs.models import ErrorCode, JobFailure
 from shared.probe import probe_audio, undecodable
+from shared.wav import wav_writer
 
 SAMPLE_RATE = 16_000
 # What a read of ffmpeg's output waits for: ten seconds of audio (the last read may be less).
@@ -34,26 +34,16 @@ def to_wav(source: Path, target: Path, timeout_seconds: float, max_seconds: floa
 async def _write_wav(
     source: Path, target: Path, timeout_seconds: float, max_seconds: float
 ) -> float:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A half-written WAV must never be mistaken for a finished one: write aside, then rename.
-    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
     try:
-        with contextlib.closing(wave.open(str(partial), "wb")) as output:
-            output.setparams((1, 2, SAMPLE_RATE, 0, "NONE", "not compressed"))
+        with wav_writer(target, SAMPLE_RATE) as output:
             async with asyncio.timeout(timeout_seconds), pcm_stream(source, max_seconds) as stream:
                 while block := await stream.read():
                     output.writeframes(block)
                     if output.getnframes() > max_seconds * SAMPLE_RATE:
                         raise too_long(output.getnframes() / SAMPLE_RATE, max_seconds)
-            seconds = output.getnframes() / SAMPLE_RATE
+            return output.getnframes() / SAMPLE_RATE
     except TimeoutError as error:
-        partial.unlink(missing_ok=True)
         raise timed_out(timeout_seconds) from error
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(target)
-    return seconds
 
 
 class PcmStream:

@@ -18,7 +18,6 @@ transcoder that runs again cuts the same pieces.
 
 import contextlib
 import threading
-import uuid
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.wav import wav_writer
 from transcoder.convert import SAMPLE_RATE
 
 FRAME_SECONDS = 0.01
@@ -246,13 +246,11 @@ def plan_pieces(
 
 
 def write_piece(wav: Path, piece: Piece, target: Path) -> None:
-    """Copy `piece` of `wav` into a WAV file of its own at `target`."""
-    partial = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
+    """Copy `piece` of `wav` (16-bit mono) into a WAV file of its own at `target`."""
     with (
         contextlib.closing(wave.open(str(wav), "rb")) as source,
-        contextlib.closing(wave.open(str(partial), "wb")) as output,
+        wav_writer(target, source.getframerate()) as output,
     ):
-        output.setparams(source.getparams())
         source.setpos(piece.start_frame)
         remaining = piece.frames
         while remaining > 0:
@@ -261,4 +259,3 @@ def write_piece(wav: Path, piece: Piece, target: Path) -> None:
                 break
             output.writeframes(block)
             remaining -= len(block) // source.getsampwidth()
-    partial.replace(target)

@@ -179,6 +179,20 @@ async def launched(
             await delete_namespace(common)
 
 
+def stack_fixture(folder: str, **settings: Any) -> Any:
+    """A module's fixture: the services (`launched`, with `settings`) started once for the
+    module, their files in a temporary folder named after `folder`."""
+
+    @pytest.fixture(scope="module")
+    async def running_stack(
+        mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
+    ) -> AsyncIterator[RunningSystem]:
+        async with launched(tmp_path_factory.mktemp(folder), mongodb_url, **settings) as running:
+            yield running
+
+    return running_stack
+
+
 @pytest.fixture(scope="session")
 async def system(
     mongodb_url: str, tmp_path_factory: pytest.TempPathFactory

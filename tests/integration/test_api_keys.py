@@ -1,7 +1,6 @@
 """API keys: with STT_API_KEYS set, every route but health and the docs needs a bearer token,
 and each key sees only its own jobs (an admin key sees all)."""
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -10,7 +9,7 @@ import pytest
 
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.routes import job_operations
 
 KEYS = ("first-key", "second-key")
@@ -20,21 +19,15 @@ CONFIGURED_KEYS = f"first:{KEYS[0]},{KEYS[1]}"
 PER_KEY_BACKLOG_SECONDS = 60
 
 
-@pytest.fixture(scope="module")
-async def system(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("keys"),
-        mongodb_url,
-        api_keys=CONFIGURED_KEYS,
-        admin_keys=ADMIN_KEY,
-        max_backlog_seconds_per_key=PER_KEY_BACKLOG_SECONDS,
-        fair_share_per_key=1,
-        engines=ONLY_WHISPER,
-        recognizer_slots=1,
-    ) as running:
-        yield running
+system = stack_fixture(
+    "keys",
+    api_keys=CONFIGURED_KEYS,
+    admin_keys=ADMIN_KEY,
+    max_backlog_seconds_per_key=PER_KEY_BACKLOG_SECONDS,
+    fair_share_per_key=1,
+    engines=ONLY_WHISPER,
+    recognizer_slots=1,
+)
 
 
 @pytest.mark.parametrize(

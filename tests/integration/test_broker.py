@@ -10,16 +10,10 @@ from pydantic import AmqpDsn
 from pymongo.errors import ServerSelectionTimeoutError
 
 from scripts.stack import free_port
-from shared.broker import (
-    Broker,
-    Pull,
-    Subscription,
-    gave_up_retrying,
-    published_at,
-    retries_of,
-)
+from shared.broker import Broker, Pull, Subscription
 from shared.events import AudioReady, Event, InterimReady, MediaUploaded, TranscriptDone
 from shared.jobs.options import JobOptions
+from shared.messages import gave_up_retrying, published_at, retries_of
 from shared.settings import CommonSettings
 from shared.topology import INTERIM_QUEUE_LENGTH, parking_queue
 from tests.integration.api import until

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from shared.broker import Broker
 from shared.events import TranscriptDone
 from tests import media
 from tests.integration.api import accepted_job_id, until_status, upload
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.stand_in import StandIn, http_stand_in
 
 SECRET = "callback-s3cret"
@@ -26,20 +26,14 @@ RETRY_DELAYS = (0.3, 0.6)
 ATTEMPTS = 1 + len(RETRY_DELAYS)
 
 
-@pytest.fixture(scope="module")
-async def system(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("callbacks"),
-        mongodb_url,
-        callback_secret=SECRET,
-        callback_allowed_hosts="localhost",
-        engines=ONLY_WHISPER,
-        retry_delays_seconds=RETRY_DELAYS,
-        recognizer_slots=1,
-    ) as running:
-        yield running
+system = stack_fixture(
+    "callbacks",
+    callback_secret=SECRET,
+    callback_allowed_hosts="localhost",
+    engines=ONLY_WHISPER,
+    retry_delays_seconds=RETRY_DELAYS,
+    recognizer_slots=1,
+)
 
 
 @pytest.fixture

@@ -4,16 +4,14 @@ with its default engine, and what each prints held to what the page shows it pri
 import asyncio
 import re
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests import media
 from tests.doc_examples import DOCUMENTS, JOB_ID, bind, examples_in, fill_in, mismatch
 from tests.integration.api import until_status
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import RunningSystem, stack_fixture
 
 DOCUMENTED_BASE_URL = "http://127.0.0.1:8000"
 # The sentence of the README's espeak-ng example: the recordings the API page names say it too.
@@ -22,13 +20,8 @@ COMMAND_TIMEOUT_SECONDS = 120
 JOB_TIMEOUT_SECONDS = 180
 
 
-@pytest.fixture(scope="module")
-async def documented(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    """The stack as `make run` starts it: every offline engine, Whisper base the default."""
-    async with launched(tmp_path_factory.mktemp("documented"), mongodb_url) as running:
-        yield running
+# The stack as `make run` starts it: every offline engine, Whisper base the default.
+documented = stack_fixture("documented")
 
 
 def recordings(folder: Path) -> Path:

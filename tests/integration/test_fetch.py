@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 
 from tests import media
 from tests.integration.api import until_status
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.media_server import MediaServer, media_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,19 +25,13 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # as `launched` sets it
 FETCH_TIMEOUT_SECONDS = 3
 
 
-@pytest.fixture(scope="module")
-async def system(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("fetch"),
-        mongodb_url,
-        engines=ONLY_WHISPER,
-        recognizer_slots=1,
-        fetch_allowed_hosts="127.0.0.1",
-        fetch_timeout_seconds=FETCH_TIMEOUT_SECONDS,
-    ) as running:
-        yield running
+system = stack_fixture(
+    "fetch",
+    engines=ONLY_WHISPER,
+    recognizer_slots=1,
+    fetch_allowed_hosts="127.0.0.1",
+    fetch_timeout_seconds=FETCH_TIMEOUT_SECONDS,
+)
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ from tests.live import (
     LiveClient,
     open_session,
     speech_with_pauses,
-    transcription_session,
 )
 from tests.proxy import HAPROXY, haproxy
 from tests.stand_in import StandIn, http_stand_in
@@ -173,9 +172,7 @@ async def test_a_live_session_keeps_working_while_the_other_gateway_restarts(
     completed = "conversation.item.input_audio_transcription.completed"
     async with open_session(gateways.url(0), KEY.partition(":")[2]) as connection:
         client = LiveClient(connection)
-        job_id = (await client.next("session.created"))["session"]["id"]
-        await client.send(transcription_session())
-        await client.next("session.updated")
+        job_id = await client.start()
         await client.stream(first, pace=0.5)
         await client.next(completed, 60)
         await gateways.stop(1)

@@ -5,7 +5,6 @@ their limits on one gateway or two, the fair share, and the gateway shutting dow
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from scripts.stack import free_port
 from shared.jobs.store import connect_store
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import RunningSystem, stack_fixture
 from tests.live import LiveClient, append, open_session, transcription_session
 
 # One key per test: what a test leaves under way (no recognizer finishes it) counts for its key.
@@ -24,29 +23,20 @@ RATE = 16000
 MIB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-async def gateway(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("live-limits"),
-        mongodb_url,
-        services=("gateway",),
-        api_keys=",".join(f"{key}:key-{key}" for key in KEYS),
-        max_jobs_per_key=JOBS_PER_KEY,
-        max_live_sessions_per_key=JOBS_PER_KEY + 1,
-        fair_share_per_key=1,
-    ) as running:
-        yield running
+gateway = stack_fixture(
+    "live-limits",
+    services=("gateway",),
+    api_keys=",".join(f"{key}:key-{key}" for key in KEYS),
+    max_jobs_per_key=JOBS_PER_KEY,
+    max_live_sessions_per_key=JOBS_PER_KEY + 1,
+    fair_share_per_key=1,
+)
 
 
 async def started(connection: object, vad: bool = False) -> tuple[LiveClient, str]:
     """The session's client, set to 16 kHz, and its job id."""
     client = LiveClient(connection)  # type: ignore[arg-type]
-    job_id = (await client.next("session.created", 10))["session"]["id"]
-    await client.send(transcription_session(rate=RATE, vad=vad))
-    await client.next("session.updated", 10)
-    return client, job_id
+    return client, await client.start(transcription_session(rate=RATE, vad=vad), within=10)
 
 
 def seconds_of_silence(seconds: float) -> bytes:

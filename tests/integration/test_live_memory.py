@@ -7,12 +7,10 @@ import asyncio
 import contextlib
 import json
 import subprocess
-from collections.abc import AsyncIterator
 
 import psutil
-import pytest
 
-from tests.integration.conftest import RunningSystem, launched
+from tests.integration.conftest import RunningSystem, stack_fixture
 from tests.live import LiveClient, append, open_session, transcription_session
 
 MIB = 1024 * 1024
@@ -20,18 +18,12 @@ MESSAGES = 20
 MESSAGE_SECONDS = 132  # 20 of them: 44 minutes
 
 
-@pytest.fixture(scope="module")
-async def gateway(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("live-memory"),
-        mongodb_url,
-        services=("gateway",),
-        live_burst_seconds=MESSAGES * MESSAGE_SECONDS,
-        live_max_pending_utterances=1000,
-    ) as running:
-        yield running
+gateway = stack_fixture(
+    "live-memory",
+    services=("gateway",),
+    live_burst_seconds=MESSAGES * MESSAGE_SECONDS,
+    live_max_pending_utterances=1000,
+)
 
 
 def resident_bytes(process: subprocess.Popen[bytes]) -> int:

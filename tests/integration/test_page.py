@@ -20,7 +20,7 @@ from playwright.async_api import (
 
 from bench.speech import mfa_recording
 from tests import media
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.media_server import media_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,30 +40,17 @@ async def browser() -> AsyncIterator[Browser]:
         await launched_browser.close()
 
 
-@pytest.fixture(scope="module")
-async def site(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    """Short pieces, so that a recording of a few tens of seconds shows its progress."""
-    async with launched(
-        tmp_path_factory.mktemp("page"),
-        mongodb_url,
-        piece_seconds=8,
-        recognizer_slots=1,
-        engines=ONLY_WHISPER,
-        fetch_allowed_hosts="127.0.0.1",
-    ) as running:
-        yield running
+# Short pieces, so that a recording of a few tens of seconds shows its progress.
+site = stack_fixture(
+    "page",
+    piece_seconds=8,
+    recognizer_slots=1,
+    engines=ONLY_WHISPER,
+    fetch_allowed_hosts="127.0.0.1",
+)
 
 
-@pytest.fixture(scope="module")
-async def keyed_site(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    async with launched(
-        tmp_path_factory.mktemp("page-keys"), mongodb_url, services=("gateway",), api_keys=KEY
-    ) as running:
-        yield running
+keyed_site = stack_fixture("page-keys", services=("gateway",), api_keys=KEY)
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ from typing import Any, cast
 from aio_pika.abc import AbstractIncomingMessage
 
 from janitor.handler import ParkedHandler
-from shared.broker import RETRY_HEADER, current_message
 from shared.events import JobFailed, MediaUploaded
 from shared.jobs.models import ErrorCode, JobStatus
 from shared.jobs.store import JobStore
+from shared.messages import RETRY_HEADER, current_message
 from tests.integration.test_store import new_job
 
 

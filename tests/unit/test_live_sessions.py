@@ -9,9 +9,9 @@ from typing import Any, cast
 
 import pytest
 
-from gateway import live_sessions
 from gateway.auth import Caller
-from gateway.live_sessions import LiveSessions
+from gateway.live import admission
+from gateway.live.sessions import LiveSessions
 from gateway.settings import GatewaySettings
 
 ANYONE = Caller(None, sees_all=True)
@@ -28,13 +28,15 @@ async def test_sessions_connecting_at_once_are_held_to_the_gateways_limit(
     async def a_round_trip(*_args: Any) -> None:
         await asyncio.sleep(0.01)  # as the job store's counts take
 
-    monkeypatch.setattr(live_sessions, "check_limits", a_round_trip)
-    sessions = LiveSessions(GatewaySettings(media_dir=tmp_path, max_live_sessions=2))
+    monkeypatch.setattr(admission, "check_limits", a_round_trip)
+    settings = GatewaySettings(media_dir=tmp_path, max_live_sessions=2)
+    sessions = LiveSessions(settings)
+    services = cast(Any, SimpleNamespace(jobs=None, settings=settings))
     held = contextlib.ExitStack()
     refusals: list[str] = []
 
     async def connect() -> None:
-        refusal = await sessions.refusal(cast(Any, SimpleNamespace(jobs=None)), ANYONE)
+        refusal = await admission.opening_refusal(sessions, services, ANYONE)
         if refusal is None:
             held.enter_context(sessions.holding(Session()))
         else:

@@ -8,9 +8,9 @@ from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
-from shared.broker import PUBLISHED_HEADER, Pull, Subscription, _Puller
-from shared.events import Event
-from shared.topology import QueueSpec
+from shared.broker import Pull
+from shared.messages import PUBLISHED_HEADER
+from shared.pulling import Puller
 
 
 class Queue:
@@ -32,14 +32,8 @@ class Queue:
 
 
 async def taken(wholes: Queue, pieces: Queue, oldest_first_after: float | None) -> list[str]:
-    async def handle(_event: Event) -> None:
-        return None
-
-    subscriptions = tuple(
-        Subscription(QueueSpec(name, {}), Event, handle) for name in ("wholes", "pieces")
-    )
-    pull = Pull(subscriptions, lambda: 1, oldest_first_after)
-    puller = _Puller(None, pull, [wholes, pieces], None)  # type: ignore[arg-type, list-item]
+    queues: Any = [wholes, pieces]
+    puller = Puller(queues, Pull((), lambda: 1, oldest_first_after), None)  # type: ignore[arg-type]
     names = []
     for _ in range(6):
         result = await puller._take()

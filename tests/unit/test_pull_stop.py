@@ -5,10 +5,9 @@ the answer and the cancellation arrive together, and the pulling loop would go o
 import asyncio
 from typing import Any
 
-from shared.broker import Broker, Pull, Subscription, _Puller
-from shared.events import Event
+from shared.broker import Broker, Pull
+from shared.pulling import Puller
 from shared.settings import CommonSettings
-from shared.topology import QueueSpec
 
 
 class AnsweringAsCancelled:
@@ -31,17 +30,14 @@ class AnsweringAsCancelled:
         return None
 
 
-async def handle(_event: Event) -> None:
-    return None
-
-
 async def test_stopping_ends_pulling_though_the_cancellation_was_lost() -> None:
     queue = AnsweringAsCancelled()
-    pull = Pull((Subscription(QueueSpec(queue.name, {}), Event, handle),), lambda: 1)
-    puller = _Puller(None, pull, [queue], None)  # type: ignore[arg-type, list-item]
+    queues: Any = [queue]
+    puller = Puller(queues, Pull((), lambda: 1), None)  # type: ignore[arg-type]
     broker = Broker(CommonSettings())
     failures: list[str] = []
-    broker._start_pulling(puller, queue.name, failures.append)
+    connection: Any = None
+    broker._start_pulling(puller, connection, queue.name, failures.append)
     await queue.asked.wait()
 
     await asyncio.wait_for(broker.stop_consuming(grace_seconds=1), timeout=5)

@@ -13,14 +13,9 @@ import numpy as np
 import pytest
 
 from recognizer.settings import RecognizerSettings
-from recognizer.speakers import (
-    SpeakerCount,
-    SpeakerModel,
-    Voice,
-    _split,
-    label_speakers,
-    shifted_voices,
-)
+from recognizer.speaker_clusters import SpeakerCount
+from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
+from recognizer.speakers import _split, label_speakers
 from shared.transcripts import Segment, SpeakerTalk, Transcript, Word
 from tests import voices as real
 
@@ -298,7 +293,7 @@ def test_without_voices_there_is_one_speaker() -> None:
 
 
 def test_a_damaged_model_is_refused(tmp_path: Path, model: SpeakerModel) -> None:
-    from recognizer.speakers import ONNX_FILE, SpeakersUnavailable, campplus_onnx
+    from recognizer.speaker_model import ONNX_FILE, SpeakersUnavailable, campplus_onnx
 
     good = campplus_onnx(RecognizerSettings().models_dir / "campplus")
     (tmp_path / ONNX_FILE).write_bytes(good.read_bytes()[:-1] + b"\0")

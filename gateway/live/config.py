@@ -1,13 +1,17 @@
 """What a live session's client chose with `session.update` (GA shape) or
-`transcription_session.update` (beta shape), checked, and how the session describes itself back."""
+`transcription_session.update` (beta shape), checked (the engine and language as an upload's
+are), and how the session describes itself back."""
 
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gateway.live_events import SessionError
-from gateway.turns import ServerVad
+from gateway.choices import RefusedChoice, check_served, choose_options
+from gateway.live.events import SessionError
+from gateway.live.turns import ServerVad
+from gateway.services import Services
 from gateway.upload import MAX_FIELDS_BYTES
-from shared.engines import KNOWN_ENGINES
+from shared.engines import named_engine
+from shared.jobs.options import JobOptions
 
 INPUT_RATES = (8000, 16000, 24000, 44100, 48000)
 # A prompt is stored with the job and read for every utterance: as long as an upload's form
@@ -24,9 +28,15 @@ class LiveConfig:
     rate: int = 24000
     vad: ServerVad | None = DEFAULT_VAD
     model: str = "whisper-1"
+    """What the client asked for; the session runs the engine it names, or the default."""
     engine: str = ""
     language: str = ""
     prompt: str | None = None
+
+    @property
+    def options(self) -> JobOptions:
+        """What the session's job and utterances ask of recognition."""
+        return JobOptions(engine=self.engine, language=self.language, prompt=self.prompt)
 
     def ga_session(self, job_id: str) -> dict[str, Any]:
         return {
@@ -163,8 +173,22 @@ def updated_config(config: LiveConfig, kind: str, session: Any) -> LiveConfig:
         config = replace(
             config,
             model=str(model),
-            engine=str(model) if model in KNOWN_ENGINES else "",
             language=str(transcription.get("language") or ""),
             prompt=str(prompt) if prompt else None,
         )
     return config
+
+
+async def checked_choice(services: Services, config: LiveConfig) -> LiveConfig:
+    """`config` with the engine its model names (or the default engine) and its language,
+    checked as an upload's are; SessionError if this deployment cannot do them."""
+    settings = services.settings
+    engine = named_engine(config.model, settings.whisper_model) or settings.default_engine
+    try:
+        options = choose_options(
+            settings, engine=engine, language=config.language or None, prompt=config.prompt
+        )
+        await check_served(services, options.engine)
+    except RefusedChoice as refused:
+        raise SessionError("invalid_value", refused.message, refused.field) from refused
+    return replace(config, engine=options.engine, language=options.language)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from gateway.quiet_cut import quietest_point
+from gateway.live.quiet_cut import quietest_point
 
 RATE = 16000
 WINDOW = 512  # samples at 16 kHz: 32 ms, the window Silero VAD judges

@@ -1,6 +1,6 @@
 """Interim text of one live session: while an utterance is under way, its audio so far goes to
 the recognizers every STT_LIVE_INTERIM_SECONDS; the words two passes in a row agree on are sent
-as `delta` events (gateway/agreement.py), and the utterance's `completed` text begins with them.
+as `delta` events (`agreement`), and the utterance's `completed` text begins with them.
 
 Interim passes never hold up anything durable: one session has at most one pass out at a time,
 the pass carries its audio and is never stored, a pass not taken within INTERIM_EXPIRY_SECONDS
@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.agreement import LocalAgreement, delta_text
-from gateway.turns import Turns
+from gateway.live.agreement import LocalAgreement, delta_text
+from gateway.live.turns import Turns
 from shared.events import INTERIM_EXPIRY_SECONDS, Event, InterimReady, InterimRecognized
 from shared.faults import BrokerUnavailable
 from shared.jobs.options import JobOptions
@@ -47,6 +47,16 @@ UNANSWERED = Skip(
     "interim_skipped",
     "An interim pass was not answered: the recognizers are busy, and interim text comes less"
     " often; final text still comes.",
+)
+SKIPPED_BEHIND = Skip(
+    "interim_skipped",
+    "Interim text is skipped while one of this session's utterances has waited for the"
+    " recognizers twice STT_LIVE_BEHIND_SECONDS; final text still comes.",
+)
+SKIPPED_FOR_SHARE = Skip(
+    "interim_skipped",
+    "Interim text is skipped while the key has its fair share of recognizer slots"
+    " (STT_FAIR_SHARE_PER_KEY); final text still comes.",
 )
 
 
