@@ -60,6 +60,7 @@ class Captions:
     stopped_at: dict[str, float] = field(default_factory=dict)
     pauses: list[tuple[float, float]] = field(default_factory=list)  # in the audio, as heard
     pause_from: float | None = None
+    stopped_ms: int | None = None
     latencies: list[float] = field(default_factory=list)
     deltas: int = 0
     skipped_told: int = 0
@@ -98,12 +99,17 @@ async def session(base_url: str, pcm: bytes, delay: float = 0.0) -> Captions:
                     resumed = event["audio_start_ms"] / 1000 + 0.3
                     if shown.speech_at is None:
                         shown.speech_at = resumed
-                    if shown.pause_from is not None and resumed > shown.pause_from:
+                    # A cut at the quietest point is said as a stop and a start at one moment:
+                    # no pause.
+                    cut = event["audio_start_ms"] == shown.stopped_ms
+                    if shown.pause_from is not None and resumed > shown.pause_from and not cut:
                         shown.pauses.append((shown.pause_from, resumed))
                     shown.pause_from = None
                 elif kind == "input_audio_buffer.speech_stopped":
                     shown.stopped_at[item] = moment
-                    shown.pause_from = event["audio_end_ms"] / 1000
+                    shown.stopped_ms = event["audio_end_ms"]
+                    # Said once the detector has heard 500 ms of quiet (its silence_duration).
+                    shown.pause_from = event["audio_end_ms"] / 1000 - 0.5
                 elif kind == "input_audio_buffer.committed":
                     waiting.add(item)
                 elif kind == DELTA and event["delta"]:
@@ -168,8 +174,12 @@ def longest_silence_seconds(
     moments = [shown.speech_at, *sorted(t for t in shown.text_at if t < audio_seconds)]
     moments.append(audio_seconds)
 
+    pauses = [*shown.pauses]
+    if shown.pause_from is not None:  # quiet to the end of the recording
+        pauses.append((shown.pause_from, audio_seconds))
+
     def silent(start: float, end: float) -> float:
-        paused = sum(max(0.0, min(end, b) - max(start, a)) for a, b in shown.pauses)
+        paused = sum(max(0.0, min(end, b) - max(start, a)) for a, b in pauses)
         return end - start - (paused if talking else 0.0)
 
     return round(max(silent(a, b) for a, b in itertools.pairwise(moments)), 2)

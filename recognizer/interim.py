@@ -9,7 +9,7 @@ import contextlib
 import logging
 import tempfile
 import time
-import wave
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from recognizer.pool import Request, SlotPool
 from shared.broker import Broker, Publish, Subscription
 from shared.events import INTERIM_EXPIRY_SECONDS, InterimReady, InterimRecognized
 from shared.faults import BrokerUnavailable
+from shared.wav import write_wav
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,9 @@ INTERIM_TIMEOUT_SECONDS = 20.0
 
 
 def _write_wav(folder: str | None, audio: str) -> Path:
-    file = tempfile.NamedTemporaryFile(dir=folder, suffix=".wav", delete=False)  # noqa: SIM115
-    with file, contextlib.closing(wave.open(file, "wb")) as output:
-        output.setnchannels(1)
-        output.setsampwidth(2)
-        output.setframerate(RATE)
-        output.writeframes(base64.b64decode(audio))
-    return Path(file.name)
+    target = Path(folder or tempfile.gettempdir()) / f"interim-{uuid.uuid4().hex}.wav"
+    write_wav(target, base64.b64decode(audio), RATE)
+    return target
 
 
 class InterimHandler:

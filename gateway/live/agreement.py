@@ -44,23 +44,23 @@ class LocalAgreement:
         self.confirmed += fresh
         return fresh
 
-    def rest_of(self, final_text: str) -> list[str]:
-        """The words of the final pass that come after the confirmed ones."""
-        final = final_text.split()
+    def rest_of(self, pass_text: str) -> list[str]:
+        """The words of a pass (an interim or the final one) after the confirmed ones."""
+        heard = pass_text.split()
         if not self.confirmed:
-            return final
+            return heard
         matcher = difflib.SequenceMatcher(
-            None, self._confirmed_keys(), [_key(w) for w in final], autojunk=False
+            None, self._confirmed_keys(), [_key(w) for w in heard], autojunk=False
         )
         blocks = [block for block in matcher.get_matching_blocks() if block.size]
         if not blocks:
-            # The final pass heard none of it (rare): the confirmed words stand for as many.
-            return final[len(self.confirmed) :]
+            # The pass heard none of it (rare): the confirmed words stand for as many.
+            return heard[len(self.confirmed) :]
         last = blocks[-1]
-        # Confirmed words after the last match were misheard by one pass or the other: the final
+        # Confirmed words after the last match were misheard by one pass or the other: this
         # pass's words in their place are skipped, as many as there are.
         unmatched = len(self.confirmed) - (last.a + last.size)
-        return final[last.b + last.size + unmatched :]
+        return heard[last.b + last.size + unmatched :]
 
     def final_text(self, final_text: str) -> str:
         return " ".join(self.confirmed + self.rest_of(final_text))

@@ -2,7 +2,8 @@
 the recognizers every STT_LIVE_INTERIM_SECONDS; the words two passes in a row agree on are sent
 as `delta` events (`agreement`), and the utterance's `completed` text begins with them.
 
-Interim passes never hold up anything durable: one session has at most one pass out at a time,
+Interim passes never hold up anything durable: one session has at most one pass out at a time
+(it counts in its key's fair share, but never holds back the session's own utterances),
 the pass carries its audio and is never stored, a pass not taken within INTERIM_EXPIRY_SECONDS
 is dropped, and a session whose utterances already wait for the recognizers, or whose key has its
 fair share of slots, sends none (and says so, once each time it starts skipping)."""
@@ -142,6 +143,11 @@ class InterimText:
             ANSWER_WITHIN_SECONDS, INTERIM_EXPIRY_SECONDS + ROUND_TRIPS_WAITED * self._round_trip
         )
 
+    @property
+    def passes_out(self) -> int:
+        """This session's passes with the recognizers: 0 or 1."""
+        return int(self._out is not None)
+
     async def skip(self, why: Skip) -> None:
         """No pass this time, for `why`; the client is told when skipping starts."""
         self.skipped += 1
@@ -176,13 +182,15 @@ class InterimText:
             sent_at=time.time(),
             audio=audio.audio_base64,
         )
+        # Noted before it goes, so that its answer's note always comes after.
+        await self._note_out(self._patience())
         try:
             await self._publish(event)
         except BrokerUnavailable as error:
             log.info("job %s: interim pass not sent: %s", self._job_id, error)
+            await self._note_out(None)
             return
         self._out = _Out(utterance_index, number, now)
-        await self._note_out(self._patience())
 
     async def answered(self, result: InterimRecognized) -> None:
         """A pass's text: send the words it confirms, if its utterance has no final text yet."""
@@ -206,7 +214,7 @@ class InterimText:
         rest = state.agreement.rest_of(final_text)
         if rest:
             await self._send_delta(utterance_index, state, rest)
-        return " ".join(state.agreement.confirmed + rest)
+        return state.agreement.final_text(final_text)
 
     def forget(self, utterance_index: int) -> None:
         """The utterance failed: its interim words are of no more use."""

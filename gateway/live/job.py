@@ -70,12 +70,19 @@ async def record_choice(services: Services, job_id: str, config: LiveConfig) -> 
     )
 
 
-def interim_notes(services: Services, job_id: str) -> NoteOut:
-    """How the session tells its job that an interim pass is out, and for how long at most."""
+def interim_notes(services: Services, job_id: str, owner: str | None) -> NoteOut:
+    """How the session tells its job that an interim pass is out, and for how long at most. A
+    pass answered or given up may leave room in the key's fair share for a held upload. The
+    note is bookkeeping: the database failing it never ends the session."""
 
     async def note(seconds: float | None) -> None:
         until = None if seconds is None else now() + timedelta(seconds=seconds)
-        await services.jobs.note_interim_pass(job_id, until)
+        try:
+            await services.jobs.note_interim_pass(job_id, until)
+            if until is None:
+                await services.fair_share.release(owner)
+        except PyMongoError as error:
+            log.warning("job %s: interim pass not noted: %r", job_id, error)
 
     return note
 

@@ -93,7 +93,7 @@ class LiveSession:
             services.broker.publish,
             self._send,
             self._item_id,
-            interim_notes(services, self.job_id),
+            interim_notes(services, self.job_id, caller.name),
         )
         self._results = LiveResults(self.job_id, services, self._interim, self._send)
 
@@ -245,11 +245,12 @@ class LiveSession:
 
     async def _key_has_its_share(self) -> bool:
         """Whether the key's jobs and utterances in the recognizers' hands fill its fair share
-        (STT_FAIR_SHARE_PER_KEY)."""
+        (STT_FAIR_SHARE_PER_KEY). This session's own interim pass does not hold it back."""
         share, owner = self._settings.fair_share_per_key, self._caller.name
         if share is None or owner is None:
             return False
-        return await self._services.jobs.count_dispatched(owner) >= share
+        dispatched = await self._services.jobs.count_dispatched(owner)
+        return dispatched - self._interim.passes_out >= share
 
     async def _handle_message(self, message: MutableMapping[str, Any]) -> None:
         event_id: str | None = None

@@ -254,7 +254,13 @@ class JobStore(
         """Record that a live session ended; the job after, or None if it had ended before."""
         document = await self._jobs.find_one_and_update(
             {"_id": job_id, "live": True, "live_ended_at": None},
-            {"$set": {"live_ended_at": now(), "duration_seconds": duration_seconds}},
+            {
+                "$set": {
+                    "live_ended_at": now(),
+                    "duration_seconds": duration_seconds,
+                    "interim_out_until": None,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return to_job(document) if document else None

@@ -2,14 +2,25 @@
 interim passes from holding anything up (one out at a time, given up when unanswered, none when
 the session must skip them, late and stale answers ignored)."""
 
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
 
 import pytest
+from pymongo.errors import AutoReconnect
 
+from gateway.backlog import Backlog
 from gateway.live.agreement import LocalAgreement
 from gateway.live.interim import ANSWER_WITHIN_SECONDS, DELTA, InterimText, PassAudio, Skip
-from shared.events import Event, InterimReady, InterimRecognized
+from gateway.live.job import interim_notes
+from gateway.services import Services
+from gateway.settings import GatewaySettings
+from shared.events import Event, InterimReady, InterimRecognized, MediaUploaded
+from shared.jobs.models import JobStatus, Progress
 from shared.jobs.options import JobOptions
+from shared.media import MediaPaths
+from shared.media_store import FolderStore
+from tests.fakes import FakeBroker, FakeFleet, FakeJobs, a_job
 
 JOB = "0123456789abcdef0123456789abcdef"
 AUDIO = PassAudio("AAAA", JobOptions(engine="faster-whisper", language="en"))
@@ -236,3 +247,37 @@ async def test_a_failed_utterance_keeps_no_interim_state() -> None:
     await session.interim.answered(session.answer("late words", index=3))
     assert session.interim._utterances == {}
     assert session.sent == []
+
+
+class FailingNotes(FakeJobs):
+    async def note_interim_pass(self, job_id: str, out_until: datetime | None) -> None:
+        raise AutoReconnect("the primary stepped down (fake)")
+
+
+def services_of(tmp_path: Path, jobs: FakeJobs, broker: FakeBroker) -> Services:
+    settings = GatewaySettings(media_dir=tmp_path, fair_share_per_key=1)
+    fakes = cast(Any, (broker, jobs, FakeFleet()))
+    store = FolderStore(MediaPaths(tmp_path))
+    return Services(settings, fakes[0], fakes[1], store, cast(Any, None), fakes[2], Backlog(*fakes))
+
+
+async def test_a_pass_out_counts_in_its_keys_share_and_its_end_sends_a_held_upload_on(
+    tmp_path: Path,
+) -> None:
+    jobs, broker = FakeJobs(), FakeBroker()
+    session = a_job(JOB, live=True, owner="billing", progress=Progress(pieces_total=0))
+    held = a_job("f" * 32, JobStatus.QUEUED, owner="billing", held=True)
+    jobs.add(session)
+    jobs.add(held)
+    note = interim_notes(services_of(tmp_path, jobs, broker), JOB, "billing")
+    await note(4.0)
+    assert await jobs.count_dispatched("billing") == 1  # the pass fills the key's share of one
+    await note(None)
+    assert broker.published == [MediaUploaded(job_id=held.job_id)]
+    assert not jobs.jobs[held.job_id].held
+
+
+async def test_a_database_failing_a_note_does_not_end_the_session(tmp_path: Path) -> None:
+    note = interim_notes(services_of(tmp_path, FailingNotes(), FakeBroker()), JOB, "billing")
+    await note(4.0)
+    await note(None)
