@@ -201,6 +201,10 @@ RUN_RESULTS: dict[str, Any] = {
     "recognized_pieces": {},
     "piece_slots": None,
     "detected_language": None,
+    "language_probability": None,
+    "conversion_seconds": None,
+    "recognition_seconds": None,
+    "recovered_seconds": None,
     "audio_ready_at": None,
     "announced_at": None,
 }

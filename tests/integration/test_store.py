@@ -175,12 +175,25 @@ async def test_a_job_keeps_its_options_flat_under_their_own_names(jobs: JobStore
     assert stored.options == options
 
 
+# What a replay sets afresh rather than back to a new job's (the job is queued again, now), and
+# what its media still says.
+SET_BY_REOPEN = {"status", "updated_at", "deadline_at", "released_at", "stage_times"}
+OF_THE_MEDIA = {"duration_seconds"}
+
+
 async def test_a_replayed_job_keeps_nothing_its_run_produced(jobs: JobStore) -> None:
+    new = await new_job(jobs)
+    fresh = await jobs.database["jobs"].find_one({"_id": new})
+    assert fresh is not None
     job_id = await recognizing(jobs, pieces=2)
     await jobs.claim_piece_slots(job_id, 2)
     await jobs.claim_language(job_id, "en", 0.9)
     await jobs.count_piece(job_id, 0, 10.0)
     await jobs.audio_ready(job_id)
+    timings = {"conversion_seconds": 1.5, "recognition_seconds": 2.5, "recovered_seconds": 3.0}
+    await jobs.advance(
+        job_id, JobStatus.RECOGNIZING, allowed_from=(JobStatus.TRANSCODING,), **timings
+    )
     await jobs.fail(job_id, ErrorCode.PROCESSING_ERROR, "a message kept crashing its consumer")
     await jobs.note_announced(job_id)
     assert await jobs.reopen(job_id, (ErrorCode.PROCESSING_ERROR,), SETTINGS) is not None
@@ -188,6 +201,14 @@ async def test_a_replayed_job_keeps_nothing_its_run_produced(jobs: JobStore) -> 
     assert document is not None
     assert {name: document[name] for name in RUN_RESULTS} == RUN_RESULTS
     assert document["status"] == "queued"
+    # Every field the run wrote is back as a new job has it (the list misses none of them).
+    kept = {
+        name: value
+        for name, value in document.items()
+        if name not in SET_BY_REOPEN | OF_THE_MEDIA | {"_id", "created_at", "list_key"}
+        and value != fresh.get(name, RUN_RESULTS.get(name))
+    }
+    assert kept == {}
 
 
 async def recognizing(jobs: JobStore, pieces: int) -> str:
