@@ -35,7 +35,14 @@ from pydantic import ValidationError
 from shared import metrics
 from shared.events import Event
 from shared.failover import connect_robust
-from shared.faults import CHANNEL_ERRORS, TRANSIENT_ERRORS, BrokerUnavailable, TopologyConflict
+from shared.faults import (
+    BROKER_AWAY_PAUSE_SECONDS,
+    BROKER_CALL_TIMEOUT_SECONDS,
+    CHANNEL_ERRORS,
+    TRANSIENT_ERRORS,
+    BrokerUnavailable,
+    TopologyConflict,
+)
 from shared.logs import current_event, current_job
 from shared.messages import (
     PUBLISHED_HEADER,
@@ -54,8 +61,6 @@ EventT = TypeVar("EventT", bound=Event)
 Handler = Callable[[EventT], Awaitable[Event | None]]
 Publish = Callable[[Event], Awaitable[None]]
 
-PUBLISH_TIMEOUT_SECONDS = 10
-RESUBSCRIBE_PAUSE_SECONDS = 0.5
 GROUP_SIZE_ARGUMENT = "x-quorum-initial-group-size"
 
 
@@ -195,7 +200,10 @@ class Broker:
         try:
             target = await self.channel.get_exchange(exchange, ensure=False)
             await target.publish(
-                message, routing_key=routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT_SECONDS
+                message,
+                routing_key=routing_key,
+                mandatory=True,
+                timeout=BROKER_CALL_TIMEOUT_SECONDS,
             )
         except CHANNEL_ERRORS as error:
             raise BrokerUnavailable(f"publishing {routing_key}: {error!r}") from error
@@ -221,7 +229,7 @@ class Broker:
                 return
             except (*CHANNEL_ERRORS, RuntimeError) as error:
                 log.warning("broker away while subscribing (%r); waiting for it", error)
-                await asyncio.sleep(RESUBSCRIBE_PAUSE_SECONDS)
+                await asyncio.sleep(BROKER_AWAY_PAUSE_SECONDS)
 
     async def _consume(
         self, connection: AbstractRobustConnection, subscription: Subscription[EventT]
@@ -360,7 +368,7 @@ class Broker:
         if not self.is_connected:
             raise BrokerUnavailable(f"asking about {queue}: not connected")
         try:
-            async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+            async with asyncio.timeout(BROKER_CALL_TIMEOUT_SECONDS):
                 underlay = await self.channel.get_underlay_channel()
                 declared = await underlay.queue_declare(queue, passive=True)
         except CHANNEL_ERRORS as error:

@@ -43,3 +43,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
 
 # The broker's channel or connection is away right now (a robust connection comes back by itself).
 CHANNEL_ERRORS = (AMQPError, ChannelInvalidStateError, ConnectionError, TimeoutError)
+# How long one call to the broker (a publish and its confirm, a get) may take before it counts
+# as the broker being away, and how long to pause before trying again once it is.
+BROKER_CALL_TIMEOUT_SECONDS = 10
+BROKER_AWAY_PAUSE_SECONDS = 0.5

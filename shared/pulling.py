@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
-from shared.faults import CHANNEL_ERRORS
+from shared.faults import BROKER_AWAY_PAUSE_SECONDS, BROKER_CALL_TIMEOUT_SECONDS, CHANNEL_ERRORS
 from shared.messages import published_at
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,6 @@ PULL_POLL_SECONDS = 1.0
 # A hint may arrive before its message is committed to the quorum queue: look again soon.
 HINTED_POLL_SECONDS = 0.05
 HINT_PATIENCE_SECONDS = 0.5
-GET_TIMEOUT_SECONDS = 10
-BROKER_AWAY_PAUSE_SECONDS = 0.5
 
 
 class PullOrder(Protocol):
@@ -104,7 +102,7 @@ class Puller:
         for index in self._in_order():
             looked_at = time.time()
             message = await self._queues[index].get(
-                no_ack=False, fail=False, timeout=GET_TIMEOUT_SECONDS
+                no_ack=False, fail=False, timeout=BROKER_CALL_TIMEOUT_SECONDS
             )
             if message is None:
                 self._waiting_since[index] = looked_at
