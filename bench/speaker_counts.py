@@ -23,7 +23,7 @@ import numpy as np
 from bench.run import RESULTS, machine
 from bench.speakers import accuracy
 from recognizer.speaker_model import SpeakerModel
-from recognizer.speakers import label_speakers
+from recognizer.speaker_turns import label_speakers
 from shared.transcripts import Segment, Transcript, Word
 from tests import voices as real
 

@@ -38,7 +38,7 @@ from recognizer.engines import Engine, EngineConfig, load_engines, read_audio
 from recognizer.settings import RecognizerSettings
 from recognizer.speaker_clusters import SpeakerCount
 from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
-from recognizer.speakers import label_speakers
+from recognizer.speaker_turns import label_speakers
 from recognizer.weights import whisper_base
 from shared.jobs.options import JobOptions
 from shared.transcripts import Transcript, joined, shifted

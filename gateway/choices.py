@@ -11,11 +11,11 @@ from fastapi import HTTPException
 
 from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.speakers import SpeakersRefused
+from gateway.speakers import SpeakerLabelsRefused
 from shared.engines import (
     AUTO_LANGUAGE,
     ENGINE_SPECS,
-    SPEAKER_ENGINES,
+    SPEAKER_LABEL_ENGINES,
     TASKS,
     TRANSCRIBE,
     TRANSLATE,
@@ -65,7 +65,7 @@ def choose_options(
     speaker_labels: SpeakerLabels | None = None,
 ) -> JobOptions:
     """The job's options from what a request sends (None: not sent), each checked against the
-    engine's spec; raises a RefusedChoice, or SpeakersRefused, for one it cannot have."""
+    engine's spec; raises a RefusedChoice, or SpeakerLabelsRefused, for one it cannot have."""
     task = choose_task(settings, engine, task)
     if language is None and task == TRANSLATE:
         language = AUTO_LANGUAGE  # what is translated need not be in the default language
@@ -79,10 +79,10 @@ def choose_options(
         temperature=temperature,
         speaker_labels=speaker_labels,
     )
-    if speaker_labels is not None and engine not in SPEAKER_ENGINES:
-        raise SpeakersRefused(
+    if speaker_labels is not None and engine not in SPEAKER_LABEL_ENGINES:
+        raise SpeakerLabelsRefused(
             f"The engine {engine!r} does not time what it hears, which speaker labels need;"
-            f" use {' or '.join(SPEAKER_ENGINES)}."
+            f" use {' or '.join(SPEAKER_LABEL_ENGINES)}."
         )
     return options
 

@@ -25,7 +25,7 @@ from gateway.openai_formats import DIARIZED, RESPONSE_FORMATS, render
 from gateway.schemas import FILE, HOTWORDS, multipart_form
 from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.speakers import SpeakersRefused, speaker_fields
+from gateway.speakers import SpeakerLabelsRefused, speaker_labels_asked
 from gateway.submit import JobRequest, submit_job
 from gateway.upload import Upload
 from shared.engines import AUTO_LANGUAGE, TRANSCRIBE, TRANSLATE, engine_named
@@ -156,7 +156,7 @@ def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobReque
     language = upload.field("language") if task == TRANSCRIBE else AUTO_LANGUAGE
     diarized = upload.field("response_format") == DIARIZED or model == DIARIZE_MODEL
     try:
-        speakers = speaker_fields(upload, asked=diarized)
+        labels_asked = speaker_labels_asked(upload, asked=diarized)
         options = choose_options(
             settings,
             engine=engine,
@@ -165,13 +165,13 @@ def _read_form(settings: GatewaySettings, upload: Upload, task: str) -> JobReque
             hotwords=upload.fields.get("hotwords", []),
             prompt=upload.field("prompt"),
             temperature=_temperature(upload),
-            speaker_labels=speakers.labels,
+            speaker_labels=labels_asked.speaker_labels,
         )
     except RefusedChoice as refused:
         raise openai_refusal(refused) from refused
-    except SpeakersRefused as refused:
-        raise speakers_refusal(refused) from refused
-    return JobRequest(options, speakers.clips)
+    except SpeakerLabelsRefused as refused:
+        raise speaker_labels_refusal(refused) from refused
+    return JobRequest(options, labels_asked.reference_clips)
 
 
 # OpenAI's parameter and error code for each form field this service may refuse.
@@ -196,7 +196,7 @@ _SPEAKER_PARAMS = {
 }
 
 
-def speakers_refusal(refused: SpeakersRefused) -> OpenAIError:
+def speaker_labels_refusal(refused: SpeakerLabelsRefused) -> OpenAIError:
     param = _SPEAKER_PARAMS.get(refused.param, refused.param)
     return OpenAIError(400, refused.message, param, "unsupported_diarization")
 
@@ -242,8 +242,8 @@ async def answer(
         return error.response()
     except RefusedChoice as refused:
         return openai_refusal(refused).response()
-    except SpeakersRefused as refused:
-        return speakers_refusal(refused).response()
+    except SpeakerLabelsRefused as refused:
+        return speaker_labels_refusal(refused).response()
     except HTTPException as error:
         code = "rate_limit_exceeded" if error.status_code == 429 else None
         # OpenAI answers every malformed request 400.

@@ -17,7 +17,7 @@ from gateway.choices import check_served, choose_options
 from gateway.limits import check_limits
 from gateway.services import Services
 from gateway.settings import GatewaySettings
-from gateway.speakers import check_labelling, references_of, speaker_fields
+from gateway.speakers import check_speaker_labels_served, references_of, speaker_labels_asked
 from gateway.upload import FILE_FIELD, Upload, UploadError, drain, receive_upload
 from shared import metrics
 from shared.events import MediaUploaded
@@ -101,16 +101,16 @@ class JobRequest:
 
 
 def job_request_fields(settings: GatewaySettings, upload: Upload) -> JobRequest:
-    speakers = speaker_fields(upload)
+    labels_asked = speaker_labels_asked(upload)
     options = choose_options(
         settings,
         engine=upload.field("engine"),
         language=upload.field("language"),
         task=upload.field("task"),
         hotwords=upload.fields.get("hotwords", []),
-        speaker_labels=speakers.labels,
+        speaker_labels=labels_asked.speaker_labels,
     )
-    return JobRequest(options, speakers.clips)
+    return JobRequest(options, labels_asked.reference_clips)
 
 
 async def _withdraw(services: Services, job_id: str, retried: str | None = None) -> None:
@@ -198,7 +198,7 @@ async def submit_job(
         await check_served(services, options.engine)
         references = []
         if options.speaker_labels is not None:
-            await check_labelling(services.fleet, options.engine)
+            await check_speaker_labels_served(services.fleet, options.engine)
             references = await references_of(options.speaker_labels.names, asked.speaker_clips)
         if retried is not None:
             earlier = await services.jobs.claim_request(retried, job_id)

@@ -14,10 +14,14 @@ from recognizer import quality
 from recognizer.engines import EngineConfig, EngineUnavailable
 from recognizer.health import Health
 from recognizer.interim import interim_subscriptions
-from recognizer.labelling import Speakers, speaker_pool, start_speakers
 from recognizer.live import live_subscriptions
 from recognizer.pool import Detect, Request, Reservation, SlotPool
 from recognizer.settings import RecognizerSettings
+from recognizer.speaker_processes import (
+    SpeakerLabeller,
+    speaker_process_pool,
+    start_speaker_labeller,
+)
 from recognizer.weights import ModelMissing, whisper_base
 from shared import metrics
 from shared.broker import Broker, Publish, Pull, Subscription
@@ -47,10 +51,10 @@ class RecognizeHandler:
         publish: Publish,
         timeout_seconds: float,
         health: Health,
-        speakers: Speakers | None = None,
+        labeller: SpeakerLabeller | None = None,
     ) -> None:
         self._jobs = jobs
-        self._speakers = speakers
+        self._labeller = labeller
         self._store = store
         self._pool = pool
         self._health = health
@@ -61,7 +65,7 @@ class RecognizeHandler:
         job = await self._jobs.get(event.job_id)
         if job is None or job.status.is_final:
             return await already_handled(self._jobs, event.job_id)
-        if job.speaker_labels is not None and self._speakers is None:
+        if job.speaker_labels is not None and self._labeller is None:
             # Another recognizer of the fleet may label (and join): the message goes back for it.
             raise ServiceUnavailable("this recognizer does not label speakers (STT_SPEAKER_LABELS)")
         if event.is_piece and await self._jobs.is_recognized(job.job_id, event.piece_index):
@@ -98,12 +102,12 @@ class RecognizeHandler:
                 )  # fmt: skip
                 request = Request(audio, job.options.in_language(language))
                 transcript = await slot.transcribe(request, self._timeout_seconds)
-                if self._speakers is not None and job.speaker_labels is not None:
+                if self._labeller is not None and job.speaker_labels is not None:
                     # While the engine slot stays reserved: a recognizer keeps no more
                     # processes busy than it has slots.
-                    voices = await self._speakers.voices(audio, transcript, event.offset_seconds)
+                    voices = await self._labeller.voices(audio, transcript, event.offset_seconds)
                     if not event.is_piece:
-                        transcript = await self._speakers.label(
+                        transcript = await self._labeller.label(
                             self._jobs, job.job_id, transcript, voices, job.speaker_labels
                         )
             except JobFailure as failure:
@@ -235,7 +239,7 @@ class RecognizeHandler:
     async def _provisional(self, job: Job, piece: PieceResult) -> list[Segment]:
         """The piece's segments, labelled as the voices of the pieces done so far tell: labels
         may still change when the rest of the recording is heard."""
-        if self._speakers is None or job.speaker_labels is None:
+        if self._labeller is None or job.speaker_labels is None:
             return piece.transcript.segments
         try:
             labelled = await self._label(job, await self._jobs.pieces(job.job_id))
@@ -252,10 +256,10 @@ class RecognizeHandler:
         transcript = transcript.model_copy(
             update={"language_probability": job.language_probability}
         )
-        if self._speakers is None or job.speaker_labels is None:
+        if self._labeller is None or job.speaker_labels is None:
             return transcript
         voices = [voice for piece in pieces for voice in piece.voices or ()]
-        return await self._speakers.label(
+        return await self._labeller.label(
             self._jobs, job.job_id, transcript, voices, job.speaker_labels
         )
 
@@ -327,13 +331,15 @@ async def subscriptions(
     await pool.start()
     fleet = Fleet(jobs.database, settings.namespace)
     await fleet.ensure_indexes()
-    speakers = None
+    labeller = None
     if settings.speaker_labels:
-        speaker_processes = speaker_pool(
+        speaker_processes = speaker_process_pool(
             settings.speaker_processes, config, settings.recognizer_niceness, halt
         )
-        speakers = await start_speakers(speaker_processes, settings.recognition_timeout_seconds)
-    health = Health(fleet, pool, settings.engines, labels_speakers=speakers is not None)
+        labeller = await start_speaker_labeller(
+            speaker_processes, settings.recognition_timeout_seconds
+        )
+    health = Health(fleet, pool, settings.engines, labels_speakers=labeller is not None)
     metrics.slots.labels("busy").set_function(lambda: pool.busy)
     metrics.slots.labels("total").set_function(lambda: pool.size)
     try:
@@ -344,7 +350,7 @@ async def subscriptions(
             broker.publish,
             settings.recognition_timeout_seconds,
             health,
-            speakers,
+            labeller,
         )
         announced = noting_announcements(jobs)
         # Whole recordings (short jobs) are taken before pieces of long ones, up to an age.
@@ -371,5 +377,5 @@ async def subscriptions(
             ]
     finally:
         await asyncio.to_thread(pool.close)
-        if speakers is not None:
-            await asyncio.to_thread(speakers.close)
+        if labeller is not None:
+            await asyncio.to_thread(labeller.close)

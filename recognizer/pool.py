@@ -6,7 +6,7 @@ others carry on. A slot is reused only after it answered its last request cleanl
 
 What a slot does with a request is the pool's `work`, a function run in the slot process:
 recognition (`recognize`, here) by default; speaker labelling hands its own
-(`recognizer.labelling`), so the pool knows nothing of speakers.
+(`recognizer.speaker_processes`), so the pool knows nothing of speakers.
 """
 
 import asyncio

@@ -43,33 +43,33 @@ OPEN_COUNT = SpeakerCount()
 """No count asked for: as many speakers as the clustering finds."""
 
 
-def centres(embeddings: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+def centres(embeddings: np.ndarray, cluster_ids: np.ndarray, count: int) -> np.ndarray:
     sums = np.zeros((count, embeddings.shape[1]), np.float64)
-    np.add.at(sums, labels, embeddings)
+    np.add.at(sums, cluster_ids, embeddings)
     return unit(sums)
 
 
-def _strays(labels: np.ndarray, seconds_per_voice: float) -> set[int]:
-    sizes = np.bincount(labels)
-    share = min(FEW_VOICES_SHARE * len(labels), STRAY_SECONDS_AT_MOST / seconds_per_voice)
+def _strays(cluster_ids: np.ndarray, seconds_per_voice: float) -> set[int]:
+    sizes = np.bincount(cluster_ids)
+    share = min(FEW_VOICES_SHARE * len(cluster_ids), STRAY_SECONDS_AT_MOST / seconds_per_voice)
     few = max(share, FEW_VOICES_SECONDS / seconds_per_voice)
     return {k for k, size in enumerate(sizes) if size < few}
 
 
 def _strays_joined(
-    embeddings: np.ndarray, labels: np.ndarray, seconds_per_voice: float
+    embeddings: np.ndarray, cluster_ids: np.ndarray, seconds_per_voice: float
 ) -> np.ndarray:
-    """`labels` with the voices of stray clusters given to the nearest of the others (by cosine
-    to its centre), numbered 0, 1, ... in the order of the clusters kept: the speakers that a cut
-    stands for. All zeros when no more than one cluster is kept."""
-    strays = _strays(labels, seconds_per_voice)
-    kept = [k for k in range(int(labels.max()) + 1) if k not in strays]
+    """`cluster_ids` with the voices of stray clusters given to the nearest of the others (by
+    cosine to its centre), numbered 0, 1, ... in the order of the clusters kept: the speakers that
+    a cut stands for. All zeros when no more than one cluster is kept."""
+    strays = _strays(cluster_ids, seconds_per_voice)
+    kept = [k for k in range(int(cluster_ids.max()) + 1) if k not in strays]
     if len(kept) < 2:
-        return np.zeros(len(labels), int)
-    speaker_of = np.full(int(labels.max()) + 1, -1)
+        return np.zeros(len(cluster_ids), int)
+    speaker_of = np.full(int(cluster_ids.max()) + 1, -1)
     speaker_of[kept] = np.arange(len(kept))
-    speakers = speaker_of[labels]
-    centres = unit(np.stack([embeddings[labels == k].mean(axis=0) for k in kept]))
+    speakers = speaker_of[cluster_ids]
+    centres = unit(np.stack([embeddings[cluster_ids == k].mean(axis=0) for k in kept]))
     astray = speakers < 0
     speakers[astray] = np.argmax(embeddings[astray] @ centres.T, axis=1)
     joined: np.ndarray = speakers
@@ -82,16 +82,16 @@ def _cut(tree: np.ndarray, clusters: int) -> np.ndarray:
     return np.asarray(fcluster(tree, clusters, criterion="maxclust")) - 1
 
 
-def _silhouette(distances: np.ndarray, labels: np.ndarray) -> float:
+def _silhouette(distances: np.ndarray, cluster_ids: np.ndarray) -> float:
     """How much closer each voice is to its own cluster than to the next nearest (-1 to 1)."""
-    clusters = int(labels.max()) + 1
-    members = np.eye(clusters)[labels]
+    clusters = int(cluster_ids.max()) + 1
+    members = np.eye(clusters)[cluster_ids]
     sizes = members.sum(axis=0)
     sums = distances @ members
-    own = sums[np.arange(len(labels)), labels] / np.maximum(sizes[labels] - 1, 1)
+    own = sums[np.arange(len(cluster_ids)), cluster_ids] / np.maximum(sizes[cluster_ids] - 1, 1)
     others = np.where(members > 0, np.inf, sums / np.maximum(sizes, 1)).min(axis=1)
     scores = (others - own) / np.maximum(np.maximum(own, others), 1e-9)
-    return float(np.where(sizes[labels] > 1, scores, 0).mean())
+    return float(np.where(sizes[cluster_ids] > 1, scores, 0).mean())
 
 
 def cluster(embeddings: np.ndarray, count: SpeakerCount) -> np.ndarray:
@@ -113,22 +113,22 @@ def cluster(embeddings: np.ndarray, count: SpeakerCount) -> np.ndarray:
     tree = linkage(linked, method="average", metric="cosine")
     seconds_per_voice = HOP_SECONDS * total / len(linked)
 
-    def speakers_in(labels: np.ndarray) -> list[int]:
-        strays = _strays(labels, seconds_per_voice)
-        return [k for k in range(labels.max() + 1) if k not in strays]
+    def speakers_in(cluster_ids: np.ndarray) -> list[int]:
+        strays = _strays(cluster_ids, seconds_per_voice)
+        return [k for k in range(cluster_ids.max() + 1) if k not in strays]
 
     def cut_into(wanted: int) -> np.ndarray:
         # The fewest clusters of which `wanted` are more than strays.
         for clusters in range(wanted, min(len(linked), 4 * wanted + 10) + 1):
-            labels = _cut(tree, clusters)
-            if len(speakers_in(labels)) >= wanted:
-                return labels
+            cluster_ids = _cut(tree, clusters)
+            if len(speakers_in(cluster_ids)) >= wanted:
+                return cluster_ids
         return _cut(tree, wanted)
 
     if count.exact is not None:
-        labels = cut_into(max(1, min(count.exact, len(linked))))
+        cluster_ids = cut_into(max(1, min(count.exact, len(linked))))
     else:
-        labels = np.zeros(len(linked), int)
+        cluster_ids = np.zeros(len(linked), int)
         most = min(count.maximum or MOST_SPEAKERS, MOST_SPEAKERS, len(linked) - 1)
         if tree[-1, 2] >= ONE_SPEAKER_DISTANCE and most >= 2:
             distances = np.clip(1 - linked @ linked.T, 0, 2)
@@ -146,16 +146,16 @@ def cluster(embeddings: np.ndarray, count: SpeakerCount) -> np.ndarray:
             scored = [(cut, _silhouette(distances, cut)) for cut in cuts if cut.max() > 0]
             if scored:
                 good_enough = max(score for _, score in scored) - SILHOUETTE_TIE
-                labels = min(
+                cluster_ids = min(
                     ((cut, score) for cut, score in scored if score >= good_enough),
                     key=lambda scored_cut: (int(scored_cut[0].max()), -scored_cut[1]),
                 )[0]
-        found = max(1, len(speakers_in(labels)))
+        found = max(1, len(speakers_in(cluster_ids)))
         wanted = min(max(found, count.minimum or 1), most if most >= 1 else 1)
         if wanted != found:
-            labels = cut_into(wanted)
-    kept = speakers_in(labels) or list(range(int(labels.max()) + 1))
-    centres = unit(np.stack([linked[labels == k].mean(axis=0) for k in kept]))
+            cluster_ids = cut_into(wanted)
+    kept = speakers_in(cluster_ids) or list(range(int(cluster_ids.max()) + 1))
+    centres = unit(np.stack([linked[cluster_ids == k].mean(axis=0) for k in kept]))
     for _ in range(REFINING_ROUNDS):
         nearest = np.argmax(embeddings @ centres.T, axis=1)
         centres = unit(

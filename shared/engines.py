@@ -153,7 +153,7 @@ ENGINE_SPECS: dict[str, EngineSpec] = {
 KNOWN_ENGINES = tuple(ENGINE_SPECS)
 OFFLINE_ENGINES = tuple(name for name, spec in ENGINE_SPECS.items() if not spec.online)
 LOCAL_WHISPER_ENGINES = tuple(name for name, spec in ENGINE_SPECS.items() if spec.local_whisper)
-SPEAKER_ENGINES = tuple(name for name, spec in ENGINE_SPECS.items() if spec.times_words)
+SPEAKER_LABEL_ENGINES = tuple(name for name, spec in ENGINE_SPECS.items() if spec.times_words)
 
 
 def spec_of(engine: str, whisper_model: str) -> EngineSpec | None:

@@ -92,7 +92,7 @@ class Fleet:
             for engine in entry.engines
         }
 
-    async def labelling_recently(self) -> set[str]:
+    async def speaker_labels_served_recently(self) -> set[str]:
         """Engines that some recognizer which labels speakers served within the last hour."""
         since = now() - SERVED_WITHIN
         return {

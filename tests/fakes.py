@@ -372,9 +372,9 @@ class FakeBroker:
 @dataclass
 class FakeFleet:
     """No recognizer has reported: only the configured engines are served (and labelled for,
-    when `labelling` names them)."""
+    when `speaker_labels_served` names them)."""
 
-    labelling: set[str] = field(default_factory=set)
+    speaker_labels_served: set[str] = field(default_factory=set)
 
     async def live(self) -> list[Any]:
         return []
@@ -385,8 +385,8 @@ class FakeFleet:
     async def report(self, _entry: Any) -> None:
         return None
 
-    async def labelling_recently(self) -> set[str]:
-        return set(self.labelling)
+    async def speaker_labels_served_recently(self) -> set[str]:
+        return set(self.speaker_labels_served)
 
 
 async def no_fetch(url: str, _destination: Path) -> Fetched:

@@ -64,10 +64,12 @@ class ModelList(BaseModel):
 )
 async def list_models(services: ServicesDep) -> ModelList:
     offered = set(services.settings.engines) | await services.fleet.served_recently()
-    labelling = await services.fleet.labelling_recently()
+    speaker_labels_served = await services.fleet.speaker_labels_served_recently()
     return ModelList(
         data=[
-            _engine_model(services, engine, await services.backlog.of(engine), labelling)
+            _engine_model(
+                services, engine, await services.backlog.of(engine), speaker_labels_served
+            )
             for engine in ENGINE_SPECS
             if engine in offered
         ]
@@ -75,7 +77,7 @@ async def list_models(services: ServicesDep) -> ModelList:
 
 
 def _engine_model(
-    services: Services, engine: str, backlog: EngineBacklog, labelling: set[str]
+    services: Services, engine: str, backlog: EngineBacklog, speaker_labels_served: set[str]
 ) -> EngineModel:
     started = min((entry.started_at for entry in backlog.serving), default=None)
     loaded = [entry.models[engine] for entry in backlog.serving if engine in entry.models]
@@ -95,5 +97,5 @@ def _engine_model(
         busy=sum(entry.busy for entry in backlog.serving),
         queued=backlog.queued,
         estimated_wait_seconds=backlog.wait_seconds(backlog.queued),
-        labels_speakers=spec.times_words and engine in labelling,
+        labels_speakers=spec.times_words and engine in speaker_labels_served,
     )

@@ -32,7 +32,7 @@ from tests.integration.test_recognize_handler import (
 VOICE_OF_PIECE = (b"A", b"B", b"A")
 
 
-class ScriptedSpeakers:
+class ScriptedLabeller:
     """Voices from the script; labels by the embedding each segment's voice has, in order of
     first appearance, as the library does; a known speaker named by an exact embedding match."""
 
@@ -56,7 +56,7 @@ class ScriptedSpeakers:
         job_id: str,
         transcript: Transcript,
         voices: Sequence[StoredVoice],
-        labels: SpeakerLabels,
+        speaker_labels: SpeakerLabels,
     ) -> Transcript:
         self.labelled.append((len(voices), [voice.start for voice in voices]))
         references = await jobs.speaker_references(job_id)
@@ -75,25 +75,25 @@ class ScriptedSpeakers:
 
 
 @pytest.fixture
-def speakers() -> ScriptedSpeakers:
-    return ScriptedSpeakers()
+def labeller() -> ScriptedLabeller:
+    return ScriptedLabeller()
 
 
 def labelling_handler(
-    jobs: JobStore, tmp_path: Path, speakers: ScriptedSpeakers | None
+    jobs: JobStore, tmp_path: Path, labeller: ScriptedLabeller | None
 ) -> tuple[RecognizeHandler, Published]:
     published = Published()
     slots: Any = ScriptedSlots()
     noted: Any = Health()
-    labeller: Any = speakers
+    stand_in: Any = labeller
     store = FolderStore(MediaPaths(tmp_path))
-    return RecognizeHandler(jobs, store, slots, published, 60, noted, labeller), published
+    return RecognizeHandler(jobs, store, slots, published, 60, noted, stand_in), published
 
 
 async def test_voices_of_every_piece_are_clustered_together_at_the_join(
-    jobs: JobStore, tmp_path: Path, speakers: ScriptedSpeakers
+    jobs: JobStore, tmp_path: Path, labeller: ScriptedLabeller
 ) -> None:
-    recognize, _ = labelling_handler(jobs, tmp_path, speakers)
+    recognize, _ = labelling_handler(jobs, tmp_path, labeller)
     job_id = await cut_job(jobs, tmp_path, 3, speaker_labels=SpeakerLabels(speakers=2))
     answers = [await recognize(piece(job_id, index, 3)) for index in (1, 0, 2)]
     assert [type(answer) for answer in answers] == [
@@ -104,7 +104,7 @@ async def test_voices_of_every_piece_are_clustered_together_at_the_join(
     stored = await jobs.pieces(job_id)
     assert [p.voices[0].start for p in stored if p.voices] == pytest.approx([1.0, 11.0, 21.0])
     # The join saw the three pieces' voices at once, in the order of the recording.
-    count, starts = speakers.labelled[-1]
+    count, starts = labeller.labelled[-1]
     assert (count, starts) == (3, [1.0, 11.0, 21.0])
     job = await jobs.get(job_id)
     assert job is not None
@@ -120,9 +120,9 @@ async def test_voices_of_every_piece_are_clustered_together_at_the_join(
 
 
 async def test_a_single_piece_is_labelled_and_a_known_speaker_named(
-    jobs: JobStore, tmp_path: Path, speakers: ScriptedSpeakers
+    jobs: JobStore, tmp_path: Path, labeller: ScriptedLabeller
 ) -> None:
-    recognize, _ = labelling_handler(jobs, tmp_path, speakers)
+    recognize, _ = labelling_handler(jobs, tmp_path, labeller)
     # The scripted clip "0" sounds like the voice of piece 0.
     reference = SpeakerReference(name="Ann", pcm=b"0")
     job_id = await cut_job(
@@ -141,16 +141,16 @@ async def test_a_single_piece_is_labelled_and_a_known_speaker_named(
 
 
 async def test_a_job_without_labels_is_not_labelled(
-    jobs: JobStore, tmp_path: Path, speakers: ScriptedSpeakers
+    jobs: JobStore, tmp_path: Path, labeller: ScriptedLabeller
 ) -> None:
-    recognize, _ = labelling_handler(jobs, tmp_path, speakers)
+    recognize, _ = labelling_handler(jobs, tmp_path, labeller)
     job_id = await cut_job(jobs, tmp_path, 2)
     for index in (0, 1):
         await recognize(piece(job_id, index, 2))
     job = await jobs.get(job_id)
     assert job is not None
     assert job.speakers is None
-    assert speakers.labelled == []
+    assert labeller.labelled == []
     assert all(p.voices is None for p in await jobs.pieces(job_id))
 
 

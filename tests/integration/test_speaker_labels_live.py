@@ -23,7 +23,7 @@ from playwright.async_api import Page, expect
 from pymongo import AsyncMongoClient
 
 from recognizer.engines import EngineConfig, load_engines, read_audio
-from recognizer.labelling import FindVoices, LabelSpeakers, answer
+from recognizer.speaker_processes import FindVoices, LabelSpeakers, answer
 from shared.jobs.options import JobOptions, SpeakerLabels
 from shared.jobs.store import JobStore
 from shared.transcripts import Transcript

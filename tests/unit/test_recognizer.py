@@ -12,9 +12,9 @@ import pytest
 
 from recognizer.engines import EngineConfig, EngineUnavailable, load_engines, read_audio
 from recognizer.health import Health
-from recognizer.labelling import speaker_pool
 from recognizer.pool import NoSlots, Request, SlotCrashed, SlotPool
 from recognizer.provenance import describe_model
+from recognizer.speaker_processes import speaker_process_pool
 from recognizer.weights import TINY_EN_SHA256
 from shared.fleet import RecognizerEntry
 from shared.jobs.models import ErrorCode, JobFailure
@@ -191,7 +191,7 @@ def test_the_batched_pipeline_keeps_segment_and_word_times(speech_wav: Path) -> 
     [
         (lambda: SlotPool(1, ("sphinx",), CONFIG), "1 engine slot(s), with sphinx, ready (pid "),
         (
-            lambda: speaker_pool(1, CONFIG, 0, print),
+            lambda: speaker_process_pool(1, CONFIG, 0, print),
             "1 speaker-labelling process(es), which serve no engine, ready (pid ",
         ),
     ],

@@ -58,7 +58,9 @@ async def labelling(
     tmp_path: Path, broker: FakeBroker, jobs: FakeJobs
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A gateway whose fleet has a recognizer labelling speakers for faster-whisper."""
-    async with gateway(tmp_path, broker, jobs, FakeFleet(labelling={"faster-whisper"})) as client:
+    async with gateway(
+        tmp_path, broker, jobs, FakeFleet(speaker_labels_served={"faster-whisper"})
+    ) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ import pytest
 from recognizer.settings import RecognizerSettings
 from recognizer.speaker_clusters import SpeakerCount
 from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
-from recognizer.speakers import _split, label_speakers
+from recognizer.speaker_turns import _split, label_speakers
 from shared.transcripts import Segment, SpeakerTalk, Transcript, Word
 from tests import voices as real
 
@@ -293,11 +293,11 @@ def test_without_voices_there_is_one_speaker() -> None:
 
 
 def test_a_damaged_model_is_refused(tmp_path: Path, model: SpeakerModel) -> None:
-    from recognizer.speaker_model import ONNX_FILE, SpeakersUnavailable, campplus_onnx
+    from recognizer.speaker_model import ONNX_FILE, SpeakerModelUnavailable, campplus_onnx
 
     good = campplus_onnx(RecognizerSettings().models_dir / "campplus")
     (tmp_path / ONNX_FILE).write_bytes(good.read_bytes()[:-1] + b"\0")
     (tmp_path / f"{ONNX_FILE}.sha256").write_text((good.parent / f"{ONNX_FILE}.sha256").read_text())
 
-    with pytest.raises(SpeakersUnavailable, match="damaged"):
+    with pytest.raises(SpeakerModelUnavailable, match="damaged"):
         SpeakerModel(tmp_path)

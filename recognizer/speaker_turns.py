@@ -22,14 +22,14 @@ class _Timeline:
     voices cover that moment. A voice counts less the further the moment lies from its middle:
     a window that reaches into the next speaker's turn holds both voices."""
 
-    def __init__(self, voices: Sequence[Voice], labels: np.ndarray) -> None:
+    def __init__(self, voices: Sequence[Voice], cluster_ids: np.ndarray) -> None:
         starts = np.array([voice.start for voice in voices])
         ends = np.array([voice.end for voice in voices])
         self.middles = (starts + ends) / 2
-        self.labels = labels
+        self.cluster_ids = cluster_ids
         self.origin = float(starts.min())
         self.frames = round((float(ends.max()) - self.origin) * FRAMES_PER_SECOND) + 1
-        clusters = int(labels.max()) + 1
+        clusters = int(cluster_ids.max()) + 1
         # Every frame of every voice at once: its index, its cluster and its weight.
         firsts, pasts = self._frames(starts), self._frames(ends)
         lengths = np.maximum(pasts - firsts, 0)
@@ -39,7 +39,7 @@ class _Timeline:
         halves = np.repeat(np.maximum((ends - starts) / 2, 1e-3), lengths)
         weights = np.clip(1 - np.abs(moments - np.repeat(self.middles, lengths)) / halves, 0, 1)
         cover = np.bincount(
-            frames * clusters + np.repeat(labels, lengths),
+            frames * clusters + np.repeat(cluster_ids, lengths),
             weights=weights,
             minlength=self.frames * clusters,
         ).reshape(self.frames, clusters)
@@ -59,44 +59,44 @@ class _Timeline:
         chosen = np.argmax(cover, axis=1)
         for index in np.flatnonzero(cover.max(axis=1) <= 0):
             middle = (starts[int(index)] + ends[int(index)]) / 2
-            chosen[index] = self.labels[int(np.argmin(np.abs(self.middles - middle)))]
-        return [int(label) for label in chosen]
+            chosen[index] = self.cluster_ids[int(np.argmin(np.abs(self.middles - middle)))]
+        return [int(cluster_id) for cluster_id in chosen]
 
 
-def _smoothed(words: Sequence[Word], labels: list[int]) -> list[int]:
-    """`labels` of a segment's words with runs shorter than SHORTEST_TURN_SECONDS given to the
-    longer neighbouring run: a window across a change of speaker blurs its edges."""
-    labels = list(labels)
+def _smoothed(words: Sequence[Word], cluster_ids: list[int]) -> list[int]:
+    """`cluster_ids` of a segment's words with runs shorter than SHORTEST_TURN_SECONDS given to
+    the longer neighbouring run: a window across a change of speaker blurs its edges."""
+    cluster_ids = list(cluster_ids)
     while True:
         runs: list[tuple[int, int]] = []  # (first word, past the last word)
-        for index, label in enumerate(labels):
-            if runs and labels[runs[-1][0]] == label:
+        for index, cluster_id in enumerate(cluster_ids):
+            if runs and cluster_ids[runs[-1][0]] == cluster_id:
                 runs[-1] = (runs[-1][0], index + 1)
             else:
                 runs.append((index, index + 1))
         if len(runs) < 2:
-            return labels
+            return cluster_ids
 
         def seconds(run: tuple[int, int]) -> float:
             return words[run[1] - 1].end - words[run[0]].start
 
         shortest = min(range(len(runs)), key=lambda n: (seconds(runs[n]), n))
         if seconds(runs[shortest]) >= SHORTEST_TURN_SECONDS:
-            return labels
+            return cluster_ids
         neighbours = [runs[n] for n in (shortest - 1, shortest + 1) if 0 <= n < len(runs)]
         donor = max(neighbours, key=seconds)
         first, past = runs[shortest]
-        labels[first:past] = [labels[donor[0]]] * (past - first)
+        cluster_ids[first:past] = [cluster_ids[donor[0]]] * (past - first)
 
 
 def _split(segment: Segment, words: list[tuple[Word, int]]) -> list[tuple[Segment, int]]:
     """`segment` cut where its words' speaker changes."""
     runs: list[list[tuple[Word, int]]] = []
-    for word, label in words:
-        if runs and runs[-1][-1][1] == label:
-            runs[-1].append((word, label))
+    for word, cluster_id in words:
+        if runs and runs[-1][-1][1] == cluster_id:
+            runs[-1].append((word, cluster_id))
         else:
-            runs.append([(word, label)])
+            runs.append([(word, cluster_id)])
     if len(runs) == 1:
         return [(segment, runs[0][0][1])]
     written = word_texts(segment)
@@ -133,12 +133,14 @@ def label_speakers(
     ordered = sorted(voices, key=lambda voice: (voice.start, voice.end, voice.embedding))
     if not ordered:
         # No speech long enough for a voice: one speaker, whoever it is.
-        return _labelled(transcript, [(segment, 0) for segment in transcript.segments], {})
+        return _with_speaker_labels(
+            transcript, [(segment, 0) for segment in transcript.segments], {}
+        )
     embeddings = unit(np.array([voice.embedding for voice in ordered], np.float32))
-    labels = cluster(embeddings, count)
-    names = named(centres(embeddings, labels, int(labels.max()) + 1), known or {})
+    cluster_ids = cluster(embeddings, count)
+    names = named(centres(embeddings, cluster_ids, int(cluster_ids.max()) + 1), known or {})
 
-    timeline = _Timeline(ordered, labels)
+    timeline = _Timeline(ordered, cluster_ids)
     spans = [
         [(word.start, word.end) for word in segment.words] or [(segment.start, segment.end)]
         for segment in transcript.segments
@@ -153,28 +155,28 @@ def label_speakers(
             continue
         smoothed = _smoothed(segment.words, said)
         labelled.extend(_split(segment, list(zip(segment.words, smoothed, strict=True))))
-    return _labelled(transcript, labelled, names)
+    return _with_speaker_labels(transcript, labelled, names)
 
 
-def _labelled(
+def _with_speaker_labels(
     transcript: Transcript, labelled: list[tuple[Segment, int]], names: Mapping[int, str]
 ) -> Transcript:
     """`transcript` with `labelled` segments: clusters named, or S1, S2, ... in order of first
     appearance, on each segment and its words, and who spoke how long."""
     speaker_of: dict[int, str] = dict(names)
-    for _, label in labelled:
-        if label not in speaker_of:
-            speaker_of[label] = f"S{sum(1 for k in speaker_of if k not in names) + 1}"
+    for _, cluster_id in labelled:
+        if cluster_id not in speaker_of:
+            speaker_of[cluster_id] = f"S{sum(1 for k in speaker_of if k not in names) + 1}"
     segments = [
         segment.model_copy(
             update={
-                "speaker": speaker_of[label],
+                "speaker": speaker_of[cluster_id],
                 "words": [
-                    w.model_copy(update={"speaker": speaker_of[label]}) for w in segment.words
+                    w.model_copy(update={"speaker": speaker_of[cluster_id]}) for w in segment.words
                 ],
             }
         )
-        for segment, label in labelled
+        for segment, cluster_id in labelled
     ]
     return transcript.model_copy(update={"segments": segments, "speakers": _talk(segments)})
 

@@ -1,5 +1,5 @@
 """Speaker labelling in the recognizer, around the speaker library (`recognizer.speaker_model`,
-`recognizer.speaker_clusters` and `recognizer.speakers`).
+`recognizer.speaker_clusters` and `recognizer.speaker_turns`).
 
 The speaker model runs in speaker processes of its own (one per recognizer by default), not in
 every slot: a process holding it costs a couple of hundred MB, paid once per recognizer rather
@@ -58,7 +58,7 @@ class EmbedClips:
 class LabelSpeakers:
     transcript: Transcript
     voices: tuple[StoredVoice, ...]
-    labels: SpeakerLabels
+    speaker_labels: SpeakerLabels
     known: tuple[tuple[str, tuple[float, ...]], ...] = ()
 
 
@@ -69,7 +69,7 @@ SpeakerWork = LoadSpeakerModel | FindVoices | EmbedClips | LabelSpeakers
 _loaded: list[Any] = []
 
 
-def speaker_pool(
+def speaker_process_pool(
     size: int, config: EngineConfig, niceness: int, on_empty: Callable[[str], None]
 ) -> SlotPool:
     """Processes that load no engine and do speaker work."""
@@ -85,7 +85,7 @@ def answer(request: SpeakerWork) -> Any:
     """Do `request` (in the speaker process)."""
     from recognizer.speaker_clusters import SpeakerCount
     from recognizer.speaker_model import SpeakerModel, Voice, shifted_voices
-    from recognizer.speakers import label_speakers
+    from recognizer.speaker_turns import label_speakers
 
     if not _loaded:
         _loaded.append(SpeakerModel())
@@ -102,9 +102,8 @@ def answer(request: SpeakerWork) -> Any:
         voices = [
             Voice(voice.start, voice.end, _unpacked(voice.embedding)) for voice in request.voices
         ]
-        count = SpeakerCount(
-            request.labels.speakers, request.labels.min_speakers, request.labels.max_speakers
-        )
+        asked = request.speaker_labels
+        count = SpeakerCount(asked.speakers, asked.min_speakers, asked.max_speakers)
         return label_speakers(request.transcript, voices, count, dict(request.known))
     return None
 
@@ -126,7 +125,7 @@ def _pcm_samples(pcm: bytes) -> np.ndarray[Any, np.dtype[np.float32]]:
     return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
 
 
-class Speakers:
+class SpeakerLabeller:
     """The recognizer's side of its speaker process: each call waits for the process without
     blocking the event loop, and fails the job (JobFailure) as a recognition would."""
 
@@ -158,12 +157,12 @@ class Speakers:
         job_id: str,
         transcript: Transcript,
         voices: Sequence[StoredVoice],
-        labels: SpeakerLabels,
+        speaker_labels: SpeakerLabels,
     ) -> Transcript:
         """`transcript` with every segment and word labelled, known speakers named."""
-        known = await self._known(jobs, job_id) if labels.names else ()
+        known = await self._known(jobs, job_id) if speaker_labels.names else ()
         labelled: Transcript = await self._ask(
-            LabelSpeakers(transcript, tuple(voices), labels, known)
+            LabelSpeakers(transcript, tuple(voices), speaker_labels, known)
         )
         return labelled
 
@@ -182,16 +181,16 @@ class Speakers:
         return tuple((r.name, tuple(r.embedding or ())) for r in references)
 
 
-async def start_speakers(pool: SlotPool, timeout_seconds: float) -> Speakers | None:
+async def start_speaker_labeller(pool: SlotPool, timeout_seconds: float) -> SpeakerLabeller | None:
     """The speaker processes, the model loaded in each; None (and the pool closed) when it
     cannot load here: the recognizer then works on without offering labels."""
     try:
         await pool.start()
-        speakers = Speakers(pool, timeout_seconds)
-        await asyncio.gather(*(speakers.load() for _ in range(pool.size)))
+        labeller = SpeakerLabeller(pool, timeout_seconds)
+        await asyncio.gather(*(labeller.load() for _ in range(pool.size)))
     except Exception as error:  # whatever keeps the model from loading: run on without labels
         log.warning("speaker labels are off: the speaker model did not load: %s", error)
         await asyncio.to_thread(pool.close)
         return None
     log.info("speaker model loaded: this recognizer labels speakers")
-    return speakers
+    return labeller
