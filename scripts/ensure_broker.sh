@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# CI's broker: RabbitMQ on 127.0.0.1:5672 that answers the AMQP greeting within 10 s. A node that
-# is not running is started; one that accepts connections but never answers (seen on this shared
-# machine after runs that left hundreds of test queues and connections behind) is restarted with
-# its state wiped: it holds nothing but what earlier test runs left.
+# CI's broker: RabbitMQ on 127.0.0.1:5672, answering the AMQP greeting, with room for the
+# connections the suite opens.
+#
+# RabbitMQ takes a file handle for every connection and stops answering new ones once its
+# handles are used up: with Debian's default of 1024 open files it allows 832 sockets, and the
+# suite's many short-lived stacks reached that twice on this machine (new connections then hang
+# unanswered and pile up in CLOSE-WAIT). The node is therefore started with 20000 open files,
+# set where its own start script reads its environment. A node that is not running, runs with
+# fewer, or does not answer is started afresh; one that does not answer loses its state (it holds
+# nothing but what earlier test runs left).
 set -euo pipefail
 export PATH="$PATH:/usr/sbin"
+OPEN_FILES=20000
+ENV_FILE=/etc/rabbitmq/rabbitmq-env.conf
+PID_FILE=/var/lib/rabbitmq/mnesia/rabbit@localhost.pid
 
 answers() {
     python3 - <<'PY'
@@ -18,13 +27,37 @@ except OSError:
 PY
 }
 
-if answers; then
+open_files() {
+    local pid
+    pid=$(cat "$PID_FILE" 2>/dev/null) || return 0
+    awk '/Max open files/ {print $4}' "/proc/$pid/limits" 2>/dev/null || true
+}
+
+stop_node() {
+    timeout 30 rabbitmqctl stop >/dev/null 2>&1 || true
+    local pid
+    pid=$(cat "$PID_FILE" 2>/dev/null) || return 0
+    kill -9 "$pid" 2>/dev/null || true
+}
+
+grep -q "^ulimit -S -n $OPEN_FILES" "$ENV_FILE" 2>/dev/null \
+    || echo "ulimit -S -n $OPEN_FILES" >>"$ENV_FILE"
+
+if answers && [ "$(open_files)" = "$OPEN_FILES" ]; then
     exit 0
 fi
-echo "ensure_broker: RabbitMQ does not answer on 127.0.0.1:5672; starting it afresh" >&2
-timeout 30 rabbitmqctl stop >/dev/null 2>&1 || true
-pkill -9 -f beam.smp || true
-rm -rf /var/lib/rabbitmq/mnesia
+if answers; then
+    echo "ensure_broker: restarting RabbitMQ with $OPEN_FILES open files" >&2
+    stop_node
+else
+    echo "ensure_broker: RabbitMQ does not answer on 127.0.0.1:5672; starting it afresh" >&2
+    stop_node
+    rm -rf /var/lib/rabbitmq/mnesia
+fi
 rabbitmq-server -detached
-timeout 120 rabbitmqctl await_startup
-answers
+for _ in $(seq 60); do  # await_startup gives up at once while the node is not yet known
+    sleep 2
+    answers && exit 0
+done
+echo "ensure_broker: RabbitMQ did not start within 2 minutes" >&2
+exit 1
