@@ -1,5 +1,7 @@
+import asyncio
 import signal
 import socket
+import time
 from types import FrameType
 
 import uvicorn
@@ -21,14 +23,22 @@ class GatewayServer(uvicorn.Server):
     """uvicorn, which lets the live sessions hand out what they hold and close before it closes
     every connection."""
 
-    def __init__(self, config: uvicorn.Config, sessions: LiveSessions, grace: float) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sessions: LiveSessions, settings: GatewaySettings
+    ) -> None:
         super().__init__(config)
         self._sessions = sessions
-        self._grace = grace
+        self._grace = settings.shutdown_grace_seconds
+        self._unready = settings.shutdown_unready_seconds
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Half the grace: uvicorn's own wait for the connections left keeps the other half.
+        unready_until = time.monotonic() + self._unready
+        # /readyz answers 503 from here on. Half the grace: uvicorn's own wait for the
+        # connections left keeps the other half.
         await self._sessions.stop_all(self._grace / 2)
+        # Still taking connections while proxies notice: one closed listener would reset the
+        # requests already sent to it.
+        await asyncio.sleep(max(0.0, unready_until - time.monotonic()))
         await super().shutdown(sockets)
 
 
@@ -57,7 +67,7 @@ async def run(settings: GatewaySettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _already_drained)
     sessions: LiveSessions = app.state.live_sessions
-    await GatewayServer(config, sessions, settings.shutdown_grace_seconds).serve()
+    await GatewayServer(config, sessions, settings).serve()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,13 @@ class GatewaySettings(CommonSettings):
         "127.0.0.1", description="The address the gateway listens on (`0.0.0.0` for every one)."
     )
     port: int = Field(8000, ge=1, le=65535, description="The port the gateway listens on.")
+    shutdown_unready_seconds: float = Field(
+        1,
+        ge=0,
+        description="On SIGTERM, how long the gateway answers /readyz with 503 while it still"
+        " serves, before it stops taking connections: a proxy that checks /readyz more often"
+        " than this sends it nothing new by then, and nothing is cut off mid-request.",
+    )
     native_wait_seconds: float = Field(
         120,
         gt=0,
