@@ -1,3 +1,4 @@
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -157,6 +158,37 @@ async def test_a_body_of_fields_declared_too_long_is_refused_before_reading(
             never_read(), "application/json", MAX_FIELDS_BYTES + 1, tmp_path / "j", MAX_BYTES
         )
     assert refused.value.status_code == 400
+
+
+async def test_a_body_of_fields_that_never_ends_is_refused_once_past_the_limit(
+    tmp_path: Path,
+) -> None:
+    chunks_read = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal chunks_read
+        while True:
+            chunks_read += 1
+            await asyncio.sleep(0)  # as a socket would, so that the timeout below can end it
+            yield b'{"url": "' + b"a" * 1024
+
+    with pytest.raises(UploadError) as refused:
+        async with asyncio.timeout(10):  # a reader with no limit would read for ever
+            await receive_upload(endless(), "application/json", None, tmp_path / "j", MAX_BYTES)
+    assert refused.value.status_code == 400
+    assert "longer than" in refused.value.message
+    assert chunks_read <= MAX_FIELDS_BYTES // 1024 + 2  # read no further than the limit
+
+
+@pytest.mark.parametrize("kind", ["application/json", "application/x-www-form-urlencoded"])
+async def test_a_body_of_fields_that_is_not_utf8_is_refused(tmp_path: Path, kind: str) -> None:
+    async def latin1() -> AsyncIterator[bytes]:
+        yield "url=https://example.com/caf\u00e9.mp3".encode("latin-1")
+
+    with pytest.raises(UploadError) as refused:
+        await receive_upload(latin1(), kind, None, tmp_path / "j", MAX_BYTES)
+    assert refused.value.status_code == 400
+    assert "not UTF-8" in refused.value.message
 
 
 async def test_non_latin_file_names_arrive_intact(tmp_path: Path, clips: dict[str, Path]) -> None:
