@@ -77,6 +77,10 @@ def enqueue(file: UploadFile) -> dict[str, str]:
     return {"job_id": job.id, "file_id": file_id}
 
 
+# A stopped or cancelled job has ended too: the benchmark counts it failed rather than waiting.
+ENDED = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+
+
 @app.get("/stt/task/{job_id}")
 def status(job_id: str) -> dict[str, str]:
     try:
@@ -84,11 +88,11 @@ def status(job_id: str) -> dict[str, str]:
     except NoSuchJobError as missing:
         raise HTTPException(404, "no such job") from missing
     state = job.get_status()
-    if state not in (JobStatus.FINISHED, JobStatus.FAILED) or job.ended_at is None:
+    if state not in ENDED or job.ended_at is None:
         return {"job_id": job_id, "status": "processing"}
     # rq keeps its times in UTC and reads them back without a zone.
     finished_at = job.ended_at.replace(tzinfo=UTC).isoformat()
-    if state == JobStatus.FAILED:
+    if state != JobStatus.FINISHED:
         return {"job_id": job_id, "status": "failed", "finished_at": finished_at}
     return {"job_id": job_id, "text": str(job.return_value()), "finished_at": finished_at}
 
